@@ -1,0 +1,1 @@
+"""Core's own plugins, registered like third-party ones (see ``BUILTIN_PLUGINS``)."""

@@ -1,0 +1,262 @@
+"""Plugin discovery and the typed facade over the hooks.
+
+There is no module-level plugin manager: the CLI, the API server and each test build their own
+with :func:`build_plugin_manager`. :class:`Hooks` is the only code that calls hook implementations.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, TypeVar
+
+import pluggy
+from pydantic import BaseModel
+
+from toolhive import __version__, hookspecs
+from toolhive.errors import DuplicatePluginError, PluginError
+from toolhive.specs import (
+    ClientSpec,
+    CommandRef,
+    MiddlewareSpec,
+    RegistrySourceSpec,
+    RuntimeSpec,
+    SecretsProviderSpec,
+    TransportSpec,
+)
+
+ENTRY_POINT_GROUP = "toolhive"
+
+#: Core's own defaults, registered like any plugin and written with the public ``hookimpl`` only.
+BUILTIN_PLUGINS: tuple[str, ...] = ("toolhive.builtin.transports",)
+
+_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
+    "runtimes": ("thv_runtimes", RuntimeSpec),
+    "transports": ("thv_transports", TransportSpec),
+    "middleware": ("thv_middleware", MiddlewareSpec),
+    "secrets_providers": ("thv_secrets_providers", SecretsProviderSpec),
+    "registry_sources": ("thv_registry_sources", RegistrySourceSpec),
+    "client_integrations": ("thv_client_integrations", ClientSpec),
+    "cli_commands": ("thv_cli_commands", CommandRef),
+}
+
+S = TypeVar("S", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class PluginLoadFailure:
+    """An entry point whose import failed; shown by ``thv plugins``."""
+
+    entry_point: str
+    distribution: str
+    version: str
+    error: str
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    distribution: str
+    version: str
+    builtin: bool = False
+
+
+class ToolHivePluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from and what failed to load."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.load_failures: list[PluginLoadFailure] = []
+        self.sources: dict[str, PluginSource] = {}
+
+
+def _split_env(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_entrypoint_plugins(
+    pm: ToolHivePluginManager, environ: Mapping[str, str] | None = None
+) -> None:
+    """Register every ``toolhive`` entry point that is allowed, recording import failures.
+
+    ``TOOLHIVE_DISABLE_PLUGINS`` (entry-point or distribution names) and ``TOOLHIVE_LOAD_PLUGINS``
+    (an allowlist; empty = none) are applied before anything is imported.
+    """
+    env = os.environ if environ is None else environ
+    disabled = _split_env(env.get("TOOLHIVE_DISABLE_PLUGINS")) or set()
+    allowed = _split_env(env.get("TOOLHIVE_LOAD_PLUGINS"))
+    seen: set[str] = set()
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist else "?"
+        version = ep.dist.version if ep.dist else "?"
+        if ep.name in seen or pm.get_plugin(ep.name) is not None:
+            continue
+        seen.add(ep.name)
+        if ep.name in disabled or dist in disabled:
+            pm.set_blocked(ep.name)
+            continue
+        if allowed is not None and ep.name not in allowed and dist not in allowed:
+            continue
+        if pm.is_blocked(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # any import-time failure isolates that one plugin
+            pm.load_failures.append(
+                PluginLoadFailure(ep.name, dist, version, f"{type(exc).__name__}: {exc}")
+            )
+            continue
+        try:
+            pm.register(plugin, name=ep.name)
+        except pluggy.PluginValidationError as exc:
+            msg = f"plugin {ep.name!r} from {dist} {version} is invalid: {exc}"
+            raise PluginError(msg) from exc
+        pm.sources[ep.name] = PluginSource(dist, version)
+
+
+def build_plugin_manager(
+    *,
+    autoload: bool | None = None,
+    blocked: Iterable[str] = (),
+    plugins: Iterable[object] = (),
+    strict: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ToolHivePluginManager:
+    """Build a fresh plugin manager: entry points, then built-ins, then ``plugins``.
+
+    ``autoload`` defaults to on unless ``TOOLHIVE_DISABLE_PLUGIN_AUTOLOAD`` is set; ``strict``
+    (default: ``TOOLHIVE_STRICT_PLUGINS``) turns recorded load failures into a :class:`PluginError`.
+    """
+    env = os.environ if environ is None else environ
+    pm = ToolHivePluginManager()
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    if autoload is None:
+        autoload = not _truthy(env.get("TOOLHIVE_DISABLE_PLUGIN_AUTOLOAD"))
+    if autoload:
+        load_entrypoint_plugins(pm, env)
+    for modname in BUILTIN_PLUGINS:
+        if pm.is_blocked(modname):
+            continue
+        pm.register(importlib.import_module(modname), name=modname)
+        pm.sources[modname] = PluginSource("toolhive", __version__, builtin=True)
+    for plugin in plugins:
+        name = pm.register(plugin)
+        if name is not None:
+            mod = getattr(plugin, "__name__", name)
+            pm.sources.setdefault(name, PluginSource(str(mod).split(".")[0], "", False))
+    pm.check_pending()
+    if strict is None:
+        strict = _truthy(env.get("TOOLHIVE_STRICT_PLUGINS"))
+    if strict and pm.load_failures:
+        lines = "; ".join(f"{f.entry_point} ({f.distribution}): {f.error}" for f in pm.load_failures)
+        msg = f"plugins failed to load: {lines}"
+        raise PluginError(msg)
+    if _truthy(env.get("TOOLHIVE_TRACE_PLUGINS")):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+@dataclass
+class _Provided:
+    plugin: str
+    spec: Any
+
+
+@dataclass
+class Hooks:
+    """Typed access to the hooks; results are collected once and keyed by name."""
+
+    pm: ToolHivePluginManager
+    _cache: dict[str, list[_Provided]] = field(default_factory=dict)
+
+    def _collect(self, kind: str) -> list[_Provided]:
+        if kind in self._cache:
+            return self._cache[kind]
+        hook_name, spec_type = _KINDS[kind]
+        caller = getattr(self.pm.hook, hook_name)
+        provided: list[_Provided] = []
+        # Call implementations one by one so every spec keeps its provenance.
+        for impl in reversed(caller.get_hookimpls()):
+            result = impl.function()
+            if result is None:
+                continue
+            for spec in result:
+                if not isinstance(spec, spec_type):
+                    msg = (
+                        f"plugin {impl.plugin_name!r}: {hook_name}() returned "
+                        f"{type(spec).__name__}, expected {spec_type.__name__}"
+                    )
+                    raise PluginError(msg)
+                provided.append(_Provided(impl.plugin_name, spec))
+        self._cache[kind] = provided
+        return provided
+
+    def _registry(self, kind: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        owner: dict[str, str] = {}
+        for item in self._collect(kind):
+            name = item.spec.name
+            if name in out:
+                msg = (
+                    f"{kind.rstrip('s').replace('_', ' ')} {name!r} provided by both "
+                    f"{self.describe(owner[name])} and {self.describe(item.plugin)}"
+                )
+                raise DuplicatePluginError(msg)
+            out[name] = item.spec
+            owner[name] = item.plugin
+        return out
+
+    def describe(self, plugin_name: str) -> str:
+        src = self.pm.sources.get(plugin_name)
+        return f"{src.distribution} {src.version}".strip() if src else plugin_name
+
+    def runtimes(self) -> dict[str, RuntimeSpec]:
+        return self._registry("runtimes")
+
+    def transports(self) -> dict[str, TransportSpec]:
+        return self._registry("transports")
+
+    def middleware(self) -> dict[str, MiddlewareSpec]:
+        return self._registry("middleware")
+
+    def secrets_providers(self) -> dict[str, SecretsProviderSpec]:
+        return self._registry("secrets_providers")
+
+    def registry_sources(self) -> dict[str, RegistrySourceSpec]:
+        return self._registry("registry_sources")
+
+    def client_integrations(self) -> dict[str, ClientSpec]:
+        return self._registry("client_integrations")
+
+    def cli_commands(self) -> dict[str, CommandRef]:
+        return self._registry("cli_commands")
+
+    def provided_by(self, plugin_name: str) -> dict[str, list[str]]:
+        """What one plugin declares, by kind (for ``thv plugins``)."""
+        out: dict[str, list[str]] = {}
+        for kind in _KINDS:
+            names = [p.spec.name for p in self._collect(kind) if p.plugin == plugin_name]
+            if names:
+                out[kind] = names
+        return out
+
+
+def load_target(target: str) -> Any:
+    """Import ``"package.module:attr"``."""
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj

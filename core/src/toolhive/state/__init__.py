@@ -1,0 +1,1 @@
+"""Plain files under the XDG directories, laid out as ToolHive's (reference §11)."""

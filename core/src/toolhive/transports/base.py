@@ -1,0 +1,56 @@
+"""The transport contract: turn a running server into an ASGI app the proxy serves."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from toolhive.runtime import StdioChannel
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class TransportOptions(BaseModel):
+    """What the supervisor knows about the server when it builds the transport."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    workload: str
+    #: Base URL of an HTTP server (``sse``/``streamable-http``), e.g. ``http://127.0.0.1:8080/mcp``.
+    target_url: str | None = None
+    #: The server's stdin/stdout (``stdio``).
+    stdio: StdioChannel | None = None
+    #: For stdio: ``streamable-http`` (default) or ``sse``.
+    proxy_mode: str = "streamable-http"
+    session_ttl: float = 7200.0
+    endpoint_prefix: str = ""
+    trust_proxy_headers: bool = False
+    stateless: bool = False
+    strict_protocol_validation: bool = False
+    #: A remote URL (no container): the Host header is rewritten, query strings forwarded.
+    remote: bool = False
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """An ASGI app that reaches one MCP server, plus its lifecycle."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    async def start(self) -> None:
+        """Begin relaying (e.g. start reading the server's stdout)."""
+
+    async def aclose(self) -> None:
+        """Stop relaying; waiting clients get an error, not a hang."""
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        """Send an MCP ``ping`` to the server; raise on failure or timeout."""
+
+
+class TransportFactory(Protocol):
+    def __call__(self, options: TransportOptions) -> Transport: ...

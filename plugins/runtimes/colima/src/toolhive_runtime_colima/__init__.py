@@ -1,0 +1,1 @@
+"""toolhive-runtime-colima: placeholder, being written."""

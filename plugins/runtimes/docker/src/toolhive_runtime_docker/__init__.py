@@ -1,0 +1,1 @@
+"""toolhive-runtime-docker: placeholder, being written."""

@@ -1,0 +1,1 @@
+"""toolhive-runtime-podman: placeholder, being written."""

@@ -1,0 +1,1 @@
+"""toolhive-runtime-process: placeholder, being written."""
