@@ -1,0 +1,115 @@
+"""The ``thv`` command line.
+
+The root group is lazy: ``thv --help`` lists commands from a table of names and help strings and
+imports a command's module only when it runs, so start-up costs click + the plugin entry points.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import click
+
+from toolhive import __version__
+from toolhive.cli.context import CliState
+from toolhive.errors import ToolHiveError
+
+#: name → (target, short help). Aliases share a target.
+BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("toolhive.cli.run_cmd:run", "Run an MCP server (image, uvx://, npx://, command or URL)"),
+    "list": ("toolhive.cli.list_cmd:list_cmd", "List workloads"),
+    "status": ("toolhive.cli.list_cmd:status", "Show one workload's status"),
+    "stop": ("toolhive.cli.lifecycle_cmd:stop", "Stop workloads"),
+    "start": ("toolhive.cli.lifecycle_cmd:start", "Start (or restart) workloads"),
+    "restart": ("toolhive.cli.lifecycle_cmd:start", "Restart workloads (alias of start)"),
+    "rm": ("toolhive.cli.lifecycle_cmd:rm", "Remove workloads"),
+    "logs": ("toolhive.cli.logs_cmd:logs", "Show a workload's server or proxy logs"),
+    "export": ("toolhive.cli.export_cmd:export", "Export a workload's RunConfig"),
+    "mcp": ("toolhive.cli.mcp_cmd:mcp", "Talk to an MCP server: list tools/resources/prompts, call"),
+    "runtime": ("toolhive.cli.runtime_cmd:runtime", "Inspect container runtimes"),
+    "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
+    "version": ("toolhive.cli.version_cmd:version", "Show the version"),
+}
+ALIASES = {"ls": "list"}
+
+
+def _import(target: str) -> click.Command:
+    from toolhive.plugins import load_target
+
+    command = load_target(target)
+    if not isinstance(command, click.Command):
+        msg = f"{target} is not a click command"
+        raise TypeError(msg)
+    return command
+
+
+class LazyGroup(click.Group):
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
+        state = ctx.ensure_object(CliState)
+        refs = state.hooks.cli_commands()
+        out: dict[str, tuple[str, str]] = {}
+        for name, ref in refs.items():
+            if name in BUILTIN_COMMANDS or name in ALIASES:
+                msg = f"plugin command {name!r} ({ref.target}) clashes with a built-in command"
+                raise ToolHiveError(msg)
+            out[name] = (ref.target, ref.help)
+        return out
+
+    def _table(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
+        return {**BUILTIN_COMMANDS, **self._plugin_commands(ctx)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._table(ctx))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = ALIASES.get(cmd_name, cmd_name)
+        entry = BUILTIN_COMMANDS.get(cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+        if entry is None:
+            return None
+        command = _import(entry[0])
+        if command.name != cmd_name:
+            # One implementation under two names (start/restart): give each its own name.
+            command = click.Command(
+                name=cmd_name,
+                params=command.params,
+                callback=command.callback,
+                help=command.help,
+                short_help=entry[1],
+                context_settings=command.context_settings,
+            )
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_t, help_) in sorted(self._table(ctx).items())]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar="TOOLHIVE_DEBUG", help="Show tracebacks and debug logs.")
+@click.version_option(__version__, prog_name="thv")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """ToolHive: run MCP servers safely and make them easy to use."""
+    state = ctx.ensure_object(CliState)
+    state.debug = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="thv", standalone_mode=False)
+    except ToolHiveError as exc:
+        if os.environ.get("TOOLHIVE_DEBUG") or "--debug" in (argv or sys.argv):
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+

@@ -1,0 +1,71 @@
+"""``thv list`` and ``thv status``: read state files only (no engine, no heavy imports)."""
+
+from __future__ import annotations
+
+import click
+
+from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
+from toolhive.workloads.manager import WorkloadManager
+from toolhive.workloads.options import parse_key_values
+
+
+@click.command("list")
+@click.option("-a", "--all", "include_all", is_flag=True, help="Include stopped workloads.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "mcpservers"]),
+    default="text",
+    show_default=True,
+)
+@click.option("-l", "--label", "labels", multiple=True, help="Filter by label KEY=VALUE.")
+@click.option("-g", "--group", default=None, help="Only workloads in this group.")
+@click.pass_context
+def list_cmd(
+    ctx: click.Context, include_all: bool, fmt: str, labels: tuple[str, ...], group: str | None
+) -> None:
+    """List workloads (running ones unless --all)."""
+    manager = WorkloadManager(state(ctx).hooks)
+    rows = manager.list(
+        include_all=include_all, labels=parse_key_values(list(labels), "label"), group=group
+    )
+    if fmt == "json":
+        echo_json([w.model_dump(mode="json") for w in rows])
+    elif fmt == "mcpservers":
+        echo_json({"mcpServers": {w.name: {"url": w.url, "type": w.proxy_mode} for w in rows}})
+    elif not rows:
+        click.echo("No MCP servers found" + ("" if include_all else " (use --all for stopped ones)"))
+    else:
+        echo_table(
+            ["NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED"],
+            [[w.name, w.package, w.status, w.url, w.port, w.group, w.created_at] for w in rows],
+        )
+
+
+@click.command()
+@click.argument("name")
+@FORMAT_OPTION
+@click.pass_context
+def status(ctx: click.Context, name: str, fmt: str) -> None:
+    """Show one workload's status."""
+    wl = WorkloadManager(state(ctx).hooks).workload(name)
+    if fmt == "json":
+        echo_json(wl.model_dump(mode="json"))
+        return
+    fields = [
+        ("Name", wl.name),
+        ("Status", wl.status),
+        ("Health", wl.status_context or "-"),
+        ("Package", wl.package),
+        ("URL", wl.url),
+        ("Port", wl.port),
+        ("Transport", wl.transport_type),
+        ("Proxy Mode", wl.proxy_mode),
+        ("Group", wl.group),
+        ("Runtime", wl.runtime or "-"),
+        ("Created", wl.created_at),
+        ("Remote", str(wl.remote).lower()),
+    ]
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        click.echo(f"{key + ':':<{width + 1}} {value}")

@@ -1,0 +1,59 @@
+"""The runtime request for a workload, and the server URL its transport forwards to."""
+
+from __future__ import annotations
+
+from toolhive.models.permissions import load_profile
+from toolhive.models.runconfig import RunConfig
+from toolhive.runtime import (
+    LABEL_BASENAME,
+    LABEL_GROUP,
+    LABEL_NAME,
+    LABEL_PORT,
+    LABEL_TOOLHIVE,
+    LABEL_TRANSPORT,
+    DeployRequest,
+    Deployment,
+)
+from toolhive.workloads.options import profile_mounts
+
+
+def deploy_request(config: RunConfig, *, in_container: bool) -> DeployRequest:
+    """Env merge order as ToolHive: env files and ``-e`` (already merged), then transport vars."""
+    env = dict(config.env_vars)
+    env["MCP_TRANSPORT"] = config.transport
+    if config.transport != "stdio":
+        env["MCP_PORT"] = str(config.target_port)
+        env["FASTMCP_PORT"] = str(config.target_port)
+        # Inside a container the server must listen beyond loopback to be published.
+        env["MCP_HOST"] = "0.0.0.0" if in_container else config.target_host
+    labels = {
+        **config.container_labels,
+        LABEL_TOOLHIVE: "true",
+        LABEL_NAME: config.name,
+        LABEL_BASENAME: config.base_name,
+        LABEL_TRANSPORT: config.transport,
+        LABEL_PORT: str(config.port),
+        LABEL_GROUP: config.group or "default",
+    }
+    return DeployRequest(
+        name=config.container_name or config.base_name,
+        image=config.image,
+        command=list(config.cmd_args),
+        env=env,
+        labels=labels,
+        transport=config.transport,
+        target_port=config.target_port or None,
+        mounts=profile_mounts(config),
+        permission_profile=config.permission_profile
+        or load_profile(config.permission_profile_name_or_path or "network"),
+        isolate_network=config.isolate_network,
+    )
+
+
+def server_url(config: RunConfig, deployment: Deployment | None) -> str:
+    """Where the proxy forwards HTTP traffic (``sse`` and ``streamable-http`` transports)."""
+    if config.remote_url:
+        return config.remote_url
+    assert deployment is not None and deployment.target_port
+    path = "/sse" if config.transport == "sse" else "/mcp"
+    return f"http://{deployment.target_host}:{deployment.target_port}{path}"

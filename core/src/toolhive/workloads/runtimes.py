@@ -1,0 +1,79 @@
+"""Choosing and loading a runtime plugin."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from toolhive.errors import NotFoundError, RuntimeUnavailableError
+from toolhive.plugins import Hooks
+from toolhive.runtime import Runtime
+from toolhive.specs import RuntimeDetection, RuntimeSpec
+from toolhive.state import paths
+from toolhive.state.atomic import write_atomic
+
+
+def detect_all(
+    hooks: Hooks, environ: Mapping[str, str] | None = None
+) -> list[tuple[RuntimeSpec, RuntimeDetection]]:
+    """Probe every runtime, in detection order (ascending priority)."""
+    env = os.environ if environ is None else environ
+    specs = sorted(hooks.runtimes().values(), key=lambda s: (s.priority, s.name))
+    return [(spec, spec.detect(env)) for spec in specs]
+
+
+def _get_spec(hooks: Hooks, name: str) -> RuntimeSpec:
+    specs = hooks.runtimes()
+    if name not in specs:
+        known = ", ".join(sorted(specs)) or "none installed"
+        msg = f"unknown runtime {name!r} (available: {known}); see `thv plugins`"
+        raise NotFoundError(msg)
+    return specs[name]
+
+
+def select_runtime(
+    hooks: Hooks, requested: str | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[RuntimeSpec, RuntimeDetection]:
+    """The runtime to use: ``requested``, else ``TOOLHIVE_RUNTIME``, else the first detected."""
+    env = os.environ if environ is None else environ
+    name = requested or env.get("TOOLHIVE_RUNTIME") or None
+    if name:
+        spec = _get_spec(hooks, name)
+        detection = spec.detect(env)
+        if not detection.available:
+            msg = f"runtime {name!r} is not available: {detection.detail}"
+            raise RuntimeUnavailableError(msg)
+        return spec, detection
+    for spec, detection in detect_all(hooks, env):
+        if detection.available:
+            if not spec.is_container:
+                _notice_once(spec.name, detection)
+            return spec, detection
+    msg = (
+        "no container engine or process sandbox found: start Podman or Docker, or install "
+        "bubblewrap for the process runtime (`thv runtime check` shows what was probed)"
+    )
+    raise RuntimeUnavailableError(msg)
+
+
+def load_runtime(spec: RuntimeSpec, detection: RuntimeDetection) -> Runtime:
+    return spec.load(detection, spec.config_model())
+
+
+def runtime_for(hooks: Hooks, name: str) -> Runtime:
+    """Load the runtime a workload was started with, by name."""
+    spec, detection = select_runtime(hooks, name)
+    return load_runtime(spec, detection)
+
+
+def _notice_once(name: str, detection: RuntimeDetection) -> None:
+    marker = paths.state_dir() / "notices" / f"runtime-{name}"
+    if marker.exists():
+        return
+    print(
+        f"No container engine found: using the {name} runtime ({detection.detail}). "
+        "This notice is shown once.",
+        file=sys.stderr,
+    )
+    write_atomic(marker, "shown\n")

@@ -1,0 +1,196 @@
+"""The per-workload supervisor: ``thv start <name> --foreground``.
+
+It deploys the server through its runtime, builds the transport and the proxy app, serves it on the
+workload's port, records the status, and on SIGTERM/SIGINT stops everything it started. If the
+server dies under it, the workload becomes ``unhealthy`` and the proxy keeps answering (errors, and
+``/health`` says so) until ``thv restart``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Iterator
+
+from toolhive.errors import ToolHiveError
+from toolhive.models.runconfig import RunConfig
+from toolhive.models.workload import WorkloadStatus
+from toolhive.plugins import Hooks
+from toolhive.runtime import Runtime, StdioChannel
+from toolhive.state import store
+from toolhive.transports.base import Transport, TransportOptions
+from toolhive.workloads.deploy import deploy_request, server_url
+from toolhive.workloads.runtimes import load_runtime, select_runtime
+from toolhive.workloads.urls import client_url
+
+log = logging.getLogger("toolhive.supervisor")
+S = WorkloadStatus
+
+
+def _parse_duration(text: str, default: float) -> float:
+    """``2h``, ``30m``, ``90s``, ``1h30m`` (Go durations) → seconds."""
+    if not text:
+        return default
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    for ch in text.strip():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+        else:
+            return default
+    return total + (float(number) if number else 0.0)
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn re-raises a captured SIGTERM after shutdown, which would kill the supervisor
+        before it stops the server; we own the signals instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        def request_exit(self) -> None:
+            self.should_exit = True
+
+    return QuietServer
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    from toolhive.proxy.server import bind_socket as _bind
+
+    return _bind(host, port)
+
+
+class Supervisor:
+    def __init__(self, hooks: Hooks, config: RunConfig) -> None:
+        self.hooks = hooks
+        self.config = config
+        self.name = config.base_name
+        self.runtime: Runtime | None = None
+        self.transport: Transport | None = None
+        self.deployed = False
+        self.stopping = False
+
+    async def run(self) -> int:
+        store.write_pid(self.name, os.getpid())
+        store.set_status(self.name, S.STARTING, process_id=os.getpid())
+        failed = False
+        try:
+            await self._serve()
+        except ToolHiveError as exc:
+            failed = True
+            log.error("%s", exc)
+            store.set_status(self.name, S.ERROR, str(exc))
+        except Exception as exc:  # a bug: keep the traceback in the proxy log
+            failed = True
+            log.exception("supervisor failed")
+            store.set_status(self.name, S.ERROR, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.stopping = True
+            await self._teardown()
+            if not failed:
+                store.set_status(self.name, S.STOPPED, process_id=0)
+            if store.read_pid(self.name) == os.getpid():
+                store.delete_pid(self.name)
+        return 1 if failed else 0
+
+    async def _serve(self) -> None:
+        import uvicorn
+
+        from toolhive.proxy.app import build_proxy_app
+
+        quiet_server = _server_class()
+
+        config = self.config
+        sock = bind_socket(config.host, config.port)
+        channel: StdioChannel | None = None
+        target_url: str | None = None
+        if config.is_remote:
+            target_url = server_url(config, None)
+        else:
+            spec, detection = select_runtime(self.hooks, config.runtime or None)
+            self.runtime = runtime = load_runtime(spec, detection)
+            request = deploy_request(config, in_container=spec.is_container)
+            log.info("deploying %s with the %s runtime", config.image, spec.name)
+            deployment = await asyncio.to_thread(runtime.deploy, request)
+            self.deployed = True
+            if config.transport == "stdio":
+                channel = await runtime.attach_stdio(request.name)
+            else:
+                target_url = server_url(config, deployment)
+        transport_spec = self.hooks.transports()[config.transport]
+        options = TransportOptions(
+            workload=config.name,
+            target_url=target_url,
+            stdio=channel,
+            proxy_mode=config.effective_proxy_mode,
+            session_ttl=_parse_duration(config.session_ttl, 7200.0),
+            endpoint_prefix=config.endpoint_prefix,
+            trust_proxy_headers=config.trust_proxy_headers,
+            stateless=config.stateless,
+            strict_protocol_validation=config.strict_protocol_validation,
+            remote=config.is_remote,
+        )
+        self.transport = transport = transport_spec.load()(options)
+        await transport.start()
+        app = build_proxy_app(transport, transport_name=config.transport)
+        server = quiet_server(
+            uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_exit)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if serving.done():
+            serving.result()
+            return
+        monitor = asyncio.create_task(self._monitor()) if self.runtime else None
+        store.set_status(self.name, S.RUNNING, process_id=os.getpid())
+        log.info("%s is running at %s", config.name, client_url(config))
+        try:
+            await serving
+        finally:
+            if monitor:
+                monitor.cancel()
+
+    async def _monitor(self) -> None:
+        """Mark the workload unhealthy if its server exits while we are serving."""
+        assert self.runtime is not None
+        name = self.config.container_name or self.name
+        code = await asyncio.to_thread(self.runtime.wait, name)
+        if not self.stopping:
+            log.error("the server exited with code %s", code)
+            store.set_status(self.name, S.UNHEALTHY, f"server exited with code {code}")
+
+    async def _teardown(self) -> None:
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                await self.transport.aclose()
+        if self.runtime is not None and self.deployed:
+            store.set_status(self.name, S.STOPPING)
+            name = self.config.container_name or self.name
+            try:
+                await asyncio.to_thread(self.runtime.stop, name, 10)
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+
+def run_supervisor(hooks: Hooks, name: str) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if os.environ.get("TOOLHIVE_DEBUG") else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = store.load_runconfig(name)
+    return asyncio.run(Supervisor(hooks, config).run())
