@@ -14,7 +14,7 @@ from toolhive.workloads.manager import WorkloadManager
 from toolhive.workloads.options import RunOptions, build_runconfig
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
+@click.command()
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--name", help="Workload name (default: derived from what you run).")

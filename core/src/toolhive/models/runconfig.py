@@ -31,6 +31,15 @@ def validate_workload_name(name: str) -> str:
     return name
 
 
+def _drop_nulls(value: Any) -> Any:
+    """Go writes ``null`` for empty maps and slices, at any depth; treat them as absent."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
@@ -116,8 +125,7 @@ class RunConfig(BaseModel):
         if not isinstance(data, dict):
             msg = f"{source}: expected a JSON object"
             raise InvalidInputError(msg)
-        # Go writes null for empty maps/slices; treat them as absent.
-        data = {k: v for k, v in data.items() if v is not None}
+        data = _drop_nulls(data)
         data.setdefault("schema_version", CURRENT_SCHEMA_VERSION)
         try:
             return cls.model_validate(data)

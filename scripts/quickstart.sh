@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Quick start: install ToolHive from this checkout, run the `mcp-server-time` MCP server
+# (in a container if an engine is present, else as a sandboxed process) and call its
+# `get_current_time` tool through `thv`.
+#
+# Installs: uv (pip, if missing), the workspace (uv sync), and bubblewrap if you are root and it
+# is missing (the process runtime's sandbox). Re-running it is fine.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing bubblewrap (sandbox for the process runtime)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "bubblewrap is missing: install it (e.g. sudo apt-get install bubblewrap) for sandboxed servers" >&2
+  fi
+fi
+
+say "installing the workspace"
+uv sync --quiet
+thv() { uv run --quiet thv "$@"; }
+
+say "runtimes"
+thv runtime check || true
+
+NAME=quickstart-time
+thv rm "$NAME" >/dev/null 2>&1 || true
+say "thv run uvx://mcp-server-time --name $NAME"
+thv run uvx://mcp-server-time --name "$NAME"
+
+say "thv mcp list tools --server $NAME"
+thv mcp list tools --server "$NAME"
+
+say "thv mcp call get_current_time --server $NAME --args '{\"timezone\": \"UTC\"}'"
+thv mcp call get_current_time --server "$NAME" --args '{"timezone": "UTC"}'
+
+URL=$(thv list --format json | python3 -c "import json,sys; print(next(w['url'] for w in json.load(sys.stdin) if w['name']=='$NAME'))")
+say "done: point your MCP client at $URL"
+echo "    (stop it with: uv run thv stop $NAME; remove it with: uv run thv rm $NAME)"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The full test suite on real components: installs and starts Podman and Docker, builds the test
+# images locally, installs the workspace, then runs every test — the whole suite from the root and
+# each plugin's own tests alone (`uv run --package <dist> --exact`).
+#
+# Changes system configuration (packages, /etc/containers, engine daemons) only with --yes or
+# CI=true; otherwise the install step says what is missing and stops.
+# Usage: scripts/test.sh [--yes] [extra pytest args]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+YES=()
+if [[ "${1:-}" == "--yes" || "${1:-}" == "-y" ]]; then YES=(--yes); shift; fi
+
+say() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  python3 -m pip install --quiet uv
+fi
+
+say "container engines"
+bash scripts/install-engines.sh "${YES[@]}"
+say "test images"
+bash scripts/build-test-images.sh
+
+say "workspace"
+uv sync --quiet --all-packages
+
+export TOOLHIVE_TEST_REQUIRE_ENGINES=1 TOOLHIVE_STRICT_PLUGINS=1
+say "ruff"
+uv run ruff check .
+uv run ruff format --check .
+
+say "pytest (whole suite)"
+uv run pytest "$@"
+
+say "each plugin alone"
+for dir in plugins/*/*/; do
+  dist=$(sed -n 's/^name = "\(.*\)"/\1/p' "$dir/pyproject.toml" | head -1)
+  say "$dist"
+  uv run --package "$dist" --exact pytest -p no:cacheprovider "$dir/tests"
+done
+say "all tests passed"
