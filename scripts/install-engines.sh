@@ -35,7 +35,8 @@ for arg in "$@"; do
   case "$arg" in
     -y | --yes) APPLY=1 ;;
     -h | --help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      # print the comment block at the top of this file
+      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
       exit 0
       ;;
     *)
@@ -55,6 +56,16 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^inst
 conf_ok() { [[ -f "$CONTAINERS_CONF" ]] && [[ "$(cat "$CONTAINERS_CONF")"$'\n' == "$CONTAINERS_CONF_TEXT" ]]; }
 # Both Podman's compat API and dockerd answer GET /_ping with "OK"; the host part of the URL is ignored.
 ping_sock() { command -v curl >/dev/null && curl -sf --max-time 3 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
+
+# our_daemon_alive NAME: the daemon this script started earlier is still running. Not just `kill -0`:
+# PID 1 on these VMs does not reap orphans, so a dead daemon lingers as a zombie; and the pid may
+# have been reused by another program.
+our_daemon_alive() {
+  local pidfile="$PID_DIR/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(cat "$pidfile")"
+  [[ "$(ps -o comm= -p "$pid" 2>/dev/null)" == "$1" ]] && [[ "$(ps -o stat= -p "$pid")" != Z* ]]
+}
 
 # ---------------------------------------------------------------------------------------------
 # 1. Find out what is missing.
@@ -103,12 +114,12 @@ fi
 # 2. Packages.
 # ---------------------------------------------------------------------------------------------
 wait_for_apt() {
-  # Another apt/dpkg run (e.g. a provisioning step) may hold the dpkg lock: wait for it rather than
-  # fail. apt itself also waits (DPkg::Lock::Timeout below), but only for the dpkg lock, not the lists lock.
+  # Another apt/dpkg run (e.g. a provisioning step) may hold the apt/dpkg locks: wait for it to end
+  # rather than fail (DPkg::Lock::Timeout below is a second line of defence for the dpkg lock).
   local waited=0
   while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
-    ((waited == 0)) && log "waiting for another apt/dpkg process to finish..."
-    ((waited >= 1800)) && die "apt/dpkg still busy after ${waited}s"
+    if ((waited == 0)); then log "waiting for another apt/dpkg process to finish..."; fi
+    if ((waited >= 1800)); then die "apt/dpkg still busy after ${waited}s"; fi
     sleep 5
     waited=$((waited + 5))
   done
@@ -139,7 +150,7 @@ if ((need_conf)); then
   fi
   printf '%s' "$CONTAINERS_CONF_TEXT" >"$CONTAINERS_CONF"
   # A Podman service started by us earlier read the old config: restart it.
-  if [[ -f "$PID_DIR/podman.pid" ]] && kill -0 "$(cat "$PID_DIR/podman.pid")" 2>/dev/null; then
+  if our_daemon_alive podman; then
     log "restarting the Podman service to pick up the new config"
     kill "$(cat "$PID_DIR/podman.pid")"
     sleep 1
@@ -155,7 +166,7 @@ start_daemon() {
   local name=$1 sock=$2 logfile=$3
   shift 3
   local pidfile="$PID_DIR/$name.pid"
-  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if our_daemon_alive "$name"; then
     log "$name (pid $(cat "$pidfile")) is running but not answering yet; waiting for it"
     return 0
   fi
