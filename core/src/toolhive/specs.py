@@ -51,6 +51,8 @@ class RuntimeSpec(_Spec):
 
     priority: int = 100
     is_container: bool = True
+    #: Can run ``uvx://``/``npx://``/``go://`` targets (directly, or by building an image).
+    runs_package_schemes: bool = False
     config_model: type[PluginConfig] = PluginConfig
     detect: Callable[[Mapping[str, str]], RuntimeDetection]
     load: Callable[[RuntimeDetection, PluginConfig], Runtime]

@@ -30,6 +30,7 @@ from toolhive.runtime import Runtime
 from toolhive.state import paths, store
 from toolhive.state.atomic import locked
 from toolhive.workloads.deploy import deploy_request
+from toolhive.workloads.options import is_package_scheme
 from toolhive.workloads.ports import pick_free_port, port_is_free, require_free
 from toolhive.workloads.runtimes import load_runtime, runtime_for, select_runtime
 from toolhive.workloads.urls import client_url
@@ -145,7 +146,9 @@ class WorkloadManager:
             updates["port"] = pick_free_port(config.host)
         runtime: Runtime | None = None
         if not config.is_remote:
-            spec, detection = select_runtime(self.hooks, config.runtime or None)
+            spec, detection = select_runtime(
+                self.hooks, config.runtime or None, package_scheme=is_package_scheme(config.image)
+            )
             updates["runtime"] = spec.name
             runtime = load_runtime(spec, detection)
             if config.transport != "stdio" and not config.target_port:

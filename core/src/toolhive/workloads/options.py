@@ -34,6 +34,10 @@ class RunOptions(BaseModel):
     isolate_network: bool = True
 
 
+def is_package_scheme(target: str) -> bool:
+    return target.startswith(SCHEMES)
+
+
 def is_remote(target: str) -> bool:
     return target.startswith(("http://", "https://"))
 

@@ -33,22 +33,41 @@ def _get_spec(hooks: Hooks, name: str) -> RuntimeSpec:
 
 
 def select_runtime(
-    hooks: Hooks, requested: str | None = None, environ: Mapping[str, str] | None = None
+    hooks: Hooks,
+    requested: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    package_scheme: bool = False,
 ) -> tuple[RuntimeSpec, RuntimeDetection]:
-    """The runtime to use: ``requested``, else ``TOOLHIVE_RUNTIME``, else the first detected."""
+    """The runtime to use: ``requested``, else ``TOOLHIVE_RUNTIME``, else the first detected
+    (that can run ``uvx://``-style packages when ``package_scheme``)."""
     env = os.environ if environ is None else environ
     name = requested or env.get("TOOLHIVE_RUNTIME") or None
     if name:
         spec = _get_spec(hooks, name)
+        if package_scheme and not spec.runs_package_schemes:
+            able = [s.name for s in hooks.runtimes().values() if s.runs_package_schemes]
+            msg = (
+                f"the {name} runtime cannot run uvx://, npx:// or go:// packages yet; "
+                f"use --runtime {' or '.join(able) or 'process'}, or run an image"
+            )
+            raise RuntimeUnavailableError(msg)
         detection = spec.detect(env)
         if not detection.available:
             msg = f"runtime {name!r} is not available: {detection.detail}"
             raise RuntimeUnavailableError(msg)
         return spec, detection
     for spec, detection in detect_all(hooks, env):
+        if package_scheme and not spec.runs_package_schemes:
+            continue
         if detection.available:
             if not spec.is_container:
-                _notice_once(spec.name, detection)
+                reason = (
+                    "container runtimes cannot run uvx://, npx:// or go:// packages yet"
+                    if package_scheme
+                    else "no container engine was found"
+                )
+                _notice_once(spec.name, detection, reason)
             return spec, detection
     msg = (
         "no container engine or process sandbox found: start Podman or Docker, or install "
@@ -67,13 +86,12 @@ def runtime_for(hooks: Hooks, name: str) -> Runtime:
     return load_runtime(spec, detection)
 
 
-def _notice_once(name: str, detection: RuntimeDetection) -> None:
+def _notice_once(name: str, detection: RuntimeDetection, reason: str) -> None:
     marker = paths.state_dir() / "notices" / f"runtime-{name}"
     if marker.exists():
         return
     print(
-        f"No container engine found: using the {name} runtime ({detection.detail}). "
-        "This notice is shown once.",
+        f"Using the {name} runtime ({detection.detail}): {reason}. This notice is shown once.",
         file=sys.stderr,
     )
     write_atomic(marker, "shown\n")
