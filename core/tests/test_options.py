@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from toolhive.errors import InvalidInputError
 from toolhive.workloads.names import derive_name
 from toolhive.workloads.options import (

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from toolhive.errors import InvalidInputError, PermissionProfileError
 from toolhive.models.permissions import load_profile
 from toolhive.models.runconfig import RunConfig

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.state import paths, store

@@ -159,7 +159,9 @@ def build_plugin_manager(
     if strict is None:
         strict = _truthy(env.get("TOOLHIVE_STRICT_PLUGINS"))
     if strict and pm.load_failures:
-        lines = "; ".join(f"{f.entry_point} ({f.distribution}): {f.error}" for f in pm.load_failures)
+        lines = "; ".join(
+            f"{f.entry_point} ({f.distribution}): {f.error}" for f in pm.load_failures
+        )
         msg = f"plugins failed to load: {lines}"
         raise PluginError(msg)
     if _truthy(env.get("TOOLHIVE_TRACE_PLUGINS")):

@@ -43,13 +43,19 @@ class DeployRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str = Field(description="Container (or process) name; equals the workload's base name.")
-    image: str = Field(description="Image reference, or for the process runtime the command/scheme.")
+    image: str = Field(
+        description="Image reference, or for the process runtime the command/scheme."
+    )
     command: list[str] = Field(default_factory=list, description="Arguments after the image.")
     env: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     transport: TransportName = "stdio"
-    target_port: int | None = Field(None, description="Port the server listens on (HTTP transports).")
-    host_port: int | None = Field(None, description="Host port to publish target_port on; None = pick.")
+    target_port: int | None = Field(
+        None, description="Port the server listens on (HTTP transports)."
+    )
+    host_port: int | None = Field(
+        None, description="Host port to publish target_port on; None = pick."
+    )
     mounts: list[Mount] = Field(default_factory=list)
     permission_profile: PermissionProfile = Field(default_factory=PermissionProfile)
     isolate_network: bool = True

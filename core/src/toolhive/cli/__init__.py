@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+
 import click
 
 from toolhive import __version__
@@ -16,7 +17,10 @@ from toolhive.errors import ToolHiveError
 
 #: name → (target, short help). Aliases share a target.
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("toolhive.cli.run_cmd:run", "Run an MCP server (image, uvx://, npx://, command or URL)"),
+    "run": (
+        "toolhive.cli.run_cmd:run",
+        "Run an MCP server (image, uvx://, npx://, command or URL)",
+    ),
     "list": ("toolhive.cli.list_cmd:list_cmd", "List workloads"),
     "status": ("toolhive.cli.list_cmd:status", "Show one workload's status"),
     "stop": ("toolhive.cli.lifecycle_cmd:stop", "Stop workloads"),
@@ -25,7 +29,10 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "rm": ("toolhive.cli.lifecycle_cmd:rm", "Remove workloads"),
     "logs": ("toolhive.cli.logs_cmd:logs", "Show a workload's server or proxy logs"),
     "export": ("toolhive.cli.export_cmd:export", "Export a workload's RunConfig"),
-    "mcp": ("toolhive.cli.mcp_cmd:mcp", "Talk to an MCP server: list tools/resources/prompts, call"),
+    "mcp": (
+        "toolhive.cli.mcp_cmd:mcp",
+        "Talk to an MCP server: list tools/resources/prompts, call",
+    ),
     "runtime": ("toolhive.cli.runtime_cmd:runtime", "Inspect container runtimes"),
     "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
     "version": ("toolhive.cli.version_cmd:version", "Show the version"),
@@ -87,7 +94,9 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, envvar="TOOLHIVE_DEBUG", help="Show tracebacks and debug logs.")
+@click.option(
+    "--debug", is_flag=True, envvar="TOOLHIVE_DEBUG", help="Show tracebacks and debug logs."
+)
 @click.version_option(__version__, prog_name="thv")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -112,4 +121,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-

@@ -34,7 +34,9 @@ def list_cmd(
     elif fmt == "mcpservers":
         echo_json({"mcpServers": {w.name: {"url": w.url, "type": w.proxy_mode} for w in rows}})
     elif not rows:
-        click.echo("No MCP servers found" + ("" if include_all else " (use --all for stopped ones)"))
+        click.echo(
+            "No MCP servers found" + ("" if include_all else " (use --all for stopped ones)")
+        )
     else:
         echo_table(
             ["NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED"],

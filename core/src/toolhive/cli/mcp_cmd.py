@@ -103,7 +103,9 @@ def list_(what: str, server: str, transport: str, timeout: float, fmt: str) -> N
         click.echo(f"No {what}.")
         return
     if what == "resources":
-        echo_table(["URI", "NAME", "DESCRIPTION"], [[i.uri, i.name, _first(i.description)] for i in items])
+        echo_table(
+            ["URI", "NAME", "DESCRIPTION"], [[i.uri, i.name, _first(i.description)] for i in items]
+        )
     else:
         echo_table(["NAME", "DESCRIPTION"], [[i.name, _first(i.description)] for i in items])
 

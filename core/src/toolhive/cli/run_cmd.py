@@ -44,7 +44,9 @@ from toolhive.workloads.options import RunOptions, build_runconfig
     show_default=True,
     help="Refuse profiles whose host allowlists cannot be enforced; false = unrestricted egress.",
 )
-@click.option("--runtime", help="Runtime plugin to use (default: detected; see `thv runtime check`).")
+@click.option(
+    "--runtime", help="Runtime plugin to use (default: detected; see `thv runtime check`)."
+)
 @click.option("-f", "--foreground", is_flag=True, help="Run in this terminal until interrupted.")
 @click.option(
     "--from-config",
@@ -75,7 +77,9 @@ def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: o
         config = RunConfig.load(Path(str(from_config)))
         if opts["name"]:
             name = validate_workload_name(str(opts["name"]))
-            config = config.model_copy(update={"name": name, "base_name": name, "container_name": name})
+            config = config.model_copy(
+                update={"name": name, "base_name": name, "container_name": name}
+            )
         if not config.base_name:
             config = config.model_copy(update={"base_name": config.name})
     else:

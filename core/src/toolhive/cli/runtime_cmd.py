@@ -39,7 +39,10 @@ def check(ctx: click.Context, fmt: str) -> None:
     else:
         echo_table(
             ["RUNTIME", "AVAILABLE", "ENDPOINT", "DETAIL"],
-            [[d.name, "yes" if d.available else "no", d.endpoint or "-", d.detail] for _s, d in found],
+            [
+                [d.name, "yes" if d.available else "no", d.endpoint or "-", d.detail]
+                for _s, d in found
+            ],
         )
         click.echo(f"Selected: {chosen}" if chosen else "Selected: none")
     if chosen is None:

@@ -24,9 +24,7 @@ NAME_MAX = 100
 
 def validate_workload_name(name: str) -> str:
     if not name or len(name) > NAME_MAX or not NAME_RE.match(name) or name in {".", ".."}:
-        msg = (
-            f"invalid workload name {name!r}: use 1-{NAME_MAX} letters, digits, '.', '_' or '-'"
-        )
+        msg = f"invalid workload name {name!r}: use 1-{NAME_MAX} letters, digits, '.', '_' or '-'"
         raise InvalidInputError(msg)
     return name
 

@@ -21,12 +21,15 @@ class PipeChannel:
     async def from_fds(cls, stdout_fd: int, stdin_fd: int) -> PipeChannel:
         """Wrap raw pipe file descriptors (taken over: they are closed with the channel)."""
         loop = asyncio.get_running_loop()
+        # The pipe transports own these file objects and close them with the channel.
         reader = asyncio.StreamReader(limit=LINE_LIMIT)
         await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), open(stdout_fd, "rb", buffering=0)
+            lambda: asyncio.StreamReaderProtocol(reader),
+            open(stdout_fd, "rb", buffering=0),  # noqa: SIM115
         )
         transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, open(stdin_fd, "wb", buffering=0)
+            asyncio.streams.FlowControlMixin,
+            open(stdin_fd, "wb", buffering=0),  # noqa: SIM115
         )
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         return cls(reader, writer)

@@ -11,8 +11,8 @@ from toolhive.runtime import (
     LABEL_PORT,
     LABEL_TOOLHIVE,
     LABEL_TRANSPORT,
-    DeployRequest,
     Deployment,
+    DeployRequest,
 )
 from toolhive.workloads.options import profile_mounts
 

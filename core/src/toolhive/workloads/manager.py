@@ -59,16 +59,16 @@ def merged_status(base_name: str) -> tuple[WorkloadStatus, str]:
     if record is None:
         return S.STOPPED, ""
     status, context = record.status, record.status_context
-    if status in {S.RUNNING, S.UNHEALTHY, S.STARTING, S.STOPPING, S.AUTH_RETRYING}:
-        if not store.pid_alive(store.read_pid(base_name)):
-            if status == S.STOPPING:
-                return S.STOPPED, ""
-            if status == S.STARTING:
-                if _age_seconds(record.updated_at) < SPAWN_GRACE_S:
-                    return status, context
-                return S.ERROR, "supervisor exited while starting; see `thv logs --proxy`"
-            return S.UNHEALTHY, "proxy process not running"
-    return status, context
+    supervised = {S.RUNNING, S.UNHEALTHY, S.STARTING, S.STOPPING, S.AUTH_RETRYING}
+    if status not in supervised or store.pid_alive(store.read_pid(base_name)):
+        return status, context
+    if status == S.STOPPING:
+        return S.STOPPED, ""
+    if status == S.STARTING:
+        if _age_seconds(record.updated_at) < SPAWN_GRACE_S:
+            return status, context
+        return S.ERROR, "supervisor exited while starting; see `thv logs --proxy`"
+    return S.UNHEALTHY, "proxy process not running"
 
 
 class WorkloadManager:

@@ -48,7 +48,7 @@ def default_transport(target: str) -> str:
         return "stdio"
     if is_remote(target):
         return "sse" if target.rstrip("/").endswith("/sse") else "streamable-http"
-    if "/" in target and not target.startswith((".", "/")) or ":" in target:
+    if ("/" in target and not target.startswith((".", "/"))) or ":" in target:
         return "streamable-http"  # looks like an image reference
     return "stdio"
 
@@ -110,10 +110,14 @@ def profile_mounts(config: RunConfig) -> list[Mount]:
     if profile is not None:
         for entries, read_only in ((profile.read, True), (profile.write, False)):
             for entry in entries:
-                src, _, dst = entry.partition(":") if not entry.startswith("volume://") else (
-                    entry,
-                    "",
-                    "",
+                src, _, dst = (
+                    entry.partition(":")
+                    if not entry.startswith("volume://")
+                    else (
+                        entry,
+                        "",
+                        "",
+                    )
                 )
                 mounts.append(Mount(source=src, target=dst or src, read_only=read_only))
     mounts.extend(parse_volume(v) for v in config.volumes)
@@ -168,4 +172,3 @@ def build_runconfig(opts: RunOptions) -> RunConfig:
         isolate_network=opts.isolate_network,
         runtime="" if remote else (opts.runtime or ""),
     )
-

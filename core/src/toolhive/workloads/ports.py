@@ -19,7 +19,9 @@ def port_is_free(host: str, port: int) -> bool:
 
 def require_free(host: str, port: int, *, what: str = "proxy port") -> None:
     if not port_is_free(host, port):
-        msg = f"{what} {port} on {host} is already in use; pick another with --proxy-port or omit it"
+        msg = (
+            f"{what} {port} on {host} is already in use; pick another with --proxy-port or omit it"
+        )
         raise PortInUseError(msg)
 
 
