@@ -94,15 +94,21 @@ def load_entrypoint_plugins(
     env = os.environ if environ is None else environ
     disabled = _split_env(env.get("TOOLHIVE_DISABLE_PLUGINS")) or set()
     allowed = _split_env(env.get("TOOLHIVE_LOAD_PLUGINS"))
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = ep.dist.name if ep.dist else "?"
         version = ep.dist.version if ep.dist else "?"
-        if ep.name in seen or pm.get_plugin(ep.name) is not None:
-            continue
-        seen.add(ep.name)
         if ep.name in disabled or dist in disabled:
             pm.set_blocked(ep.name)
+            continue
+        if ep.name in seen:
+            msg = (
+                f"plugin {ep.name!r} is declared by both {seen[ep.name]} and {dist} {version}; "
+                "uninstall one, or disable it by distribution name with TOOLHIVE_DISABLE_PLUGINS"
+            )
+            raise DuplicatePluginError(msg)
+        seen[ep.name] = f"{dist} {version}"
+        if pm.get_plugin(ep.name) is not None:
             continue
         if allowed is not None and ep.name not in allowed and dist not in allowed:
             continue
@@ -155,7 +161,14 @@ def build_plugin_manager(
         if name is not None:
             mod = getattr(plugin, "__name__", name)
             pm.sources.setdefault(name, PluginSource(str(mod).split(".")[0], "", False))
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        src = pm.sources.get(name)
+        where = f" from {src.distribution} {src.version}".rstrip() if src else ""
+        msg = f"plugin {name!r}{where} is invalid: {exc}"
+        raise PluginError(msg) from exc
     if strict is None:
         strict = _truthy(env.get("TOOLHIVE_STRICT_PLUGINS"))
     if strict and pm.load_failures:
@@ -187,21 +200,27 @@ class Hooks:
         if kind in self._cache:
             return self._cache[kind]
         hook_name, spec_type = _KINDS[kind]
-        caller = getattr(self.pm.hook, hook_name)
+        impls = list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
         provided: list[_Provided] = []
-        # Call implementations one by one so every spec keeps its provenance.
-        for impl in reversed(caller.get_hookimpls()):
-            result = impl.function()
-            if result is None:
-                continue
-            for spec in result:
-                if not isinstance(spec, spec_type):
+        # One implementation at a time, so every spec keeps its provenance, but through pluggy
+        # (a subset caller), so arguments, wrappers and the trace monitor all apply.
+        for impl in impls:
+            others = [i.plugin for i in impls if i.plugin is not impl.plugin]
+            for result in self.pm.subset_hook_caller(hook_name, remove_plugins=others)():
+                if not isinstance(result, list | tuple):
                     msg = (
                         f"plugin {impl.plugin_name!r}: {hook_name}() returned "
-                        f"{type(spec).__name__}, expected {spec_type.__name__}"
+                        f"{type(result).__name__}, expected list[{spec_type.__name__}]"
                     )
                     raise PluginError(msg)
-                provided.append(_Provided(impl.plugin_name, spec))
+                for spec in result:
+                    if not isinstance(spec, spec_type):
+                        msg = (
+                            f"plugin {impl.plugin_name!r}: {hook_name}() returned "
+                            f"{type(spec).__name__}, expected {spec_type.__name__}"
+                        )
+                        raise PluginError(msg)
+                    provided.append(_Provided(impl.plugin_name, spec))
         self._cache[kind] = provided
         return provided
 

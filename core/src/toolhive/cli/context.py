@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import click
+
 from toolhive.plugins import Hooks, build_plugin_manager
 
 
@@ -15,4 +17,11 @@ class CliState:
 
     @cached_property
     def hooks(self) -> Hooks:
-        return self._hooks or Hooks(build_plugin_manager())
+        if self._hooks is not None:
+            return self._hooks
+        hooks = Hooks(build_plugin_manager())
+        failed = hooks.pm.load_failures
+        if failed:
+            names = ", ".join(f.entry_point for f in failed)
+            click.echo(f"Warning: plugins failed to load: {names} (see `thv plugins`)", err=True)
+        return hooks

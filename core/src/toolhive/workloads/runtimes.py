@@ -47,10 +47,12 @@ def select_runtime(
         spec = _get_spec(hooks, name)
         if package_scheme and not spec.runs_package_schemes:
             able = [s.name for s in hooks.runtimes().values() if s.runs_package_schemes]
-            msg = (
-                f"the {name} runtime cannot run uvx://, npx:// or go:// packages yet; "
-                f"use --runtime {' or '.join(able) or 'process'}, or run an image"
+            hint = (
+                f"use --runtime {' or '.join(able)}"
+                if able
+                else "no installed runtime can (install toolhive-runtime-process)"
             )
+            msg = f"the {name} runtime cannot run uvx://, npx:// or go:// packages yet; {hint}"
             raise RuntimeUnavailableError(msg)
         detection = spec.detect(env)
         if not detection.available:

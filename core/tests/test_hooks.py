@@ -1,0 +1,345 @@
+"""One ``test_hook_<name>`` per hook (tests/test_docs.py checks there is one), plus the registry
+rules every hook shares: specs keyed by name, duplicates name both plugins, wrong types are errors.
+
+Each test registers a throwaway plugin with ``build_plugin_manager(autoload=False, plugins=[...])``
+and reads it back through the typed ``Hooks`` facade, the only code that calls hooks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from toolhive.errors import DuplicatePluginError, PluginError, ToolHiveError
+from toolhive.plugins import BUILTIN_PLUGINS, Hooks, build_plugin_manager
+from toolhive.specs import (
+    ClientSpec,
+    CommandRef,
+    MiddlewareSpec,
+    PluginConfig,
+    RegistrySourceSpec,
+    RuntimeDetection,
+    RuntimeSpec,
+    SecretsProviderSpec,
+    TransportSpec,
+)
+from toolhive.testing import Distributions, ThvCli, make_plugin
+
+
+def hooks_with(*plugins: object) -> Hooks:
+    return Hooks(build_plugin_manager(autoload=False, plugins=plugins))
+
+
+def _never(*_args: Any) -> Any:
+    raise AssertionError("a spec's load/factory must not run while specs are collected")
+
+
+def make_spec(kind: str, name: str) -> Any:
+    """A minimal valid spec of each kind (its callables must not be called by collection)."""
+    if kind == "runtimes":
+        return RuntimeSpec(
+            name=name, detect=lambda env: RuntimeDetection(name=name, available=False), load=_never
+        )
+    if kind == "transports":
+        return TransportSpec(name=name, load=_never)
+    if kind == "middleware":
+        return MiddlewareSpec(name=name, factory=_never)
+    if kind == "secrets_providers":
+        return SecretsProviderSpec(name=name, load=_never)
+    if kind == "registry_sources":
+        return RegistrySourceSpec(name=name, load=_never)
+    if kind == "client_integrations":
+        return ClientSpec(name=name, load=_never)
+    if kind == "cli_commands":
+        return CommandRef(name=name, help="A command", target="acme_never_imported.cli:command")
+    raise AssertionError(kind)
+
+
+KINDS = {
+    "runtimes": "thv_runtimes",
+    "transports": "thv_transports",
+    "middleware": "thv_middleware",
+    "secrets_providers": "thv_secrets_providers",
+    "registry_sources": "thv_registry_sources",
+    "client_integrations": "thv_client_integrations",
+    "cli_commands": "thv_cli_commands",
+}
+
+
+def plugin_providing(plugin_name: str, kind: str, *specs: Any) -> Any:
+    return make_plugin(plugin_name, **{KINDS[kind]: lambda: list(specs)})
+
+
+# --- one test per hook -----------------------------------------------------------------------
+
+
+def test_hook_thv_runtimes() -> None:
+    class FakeRuntime:
+        """Stands in for an engine: only its identity is checked, nothing is deployed."""
+
+        name = "acme"
+
+    class AcmeConfig(PluginConfig):
+        socket: str = "/run/acme.sock"
+
+    loaded: list[tuple[RuntimeDetection, PluginConfig]] = []
+
+    def detect(environ: Any) -> RuntimeDetection:
+        return RuntimeDetection(name="acme", available="ACME" in environ, endpoint="unix:///x")
+
+    def load(detection: RuntimeDetection, config: PluginConfig) -> Any:
+        loaded.append((detection, config))
+        return FakeRuntime()
+
+    spec = RuntimeSpec(name="acme", priority=5, config_model=AcmeConfig, detect=detect, load=load)
+    hooks = hooks_with(make_plugin("acme_runtime", thv_runtimes=lambda: [spec]))
+
+    assert hooks.runtimes() == {"acme": spec}
+    assert hooks.provided_by("acme_runtime") == {"runtimes": ["acme"]}
+    assert loaded == []  # declaring a runtime loads nothing
+
+    from toolhive.workloads.runtimes import load_runtime, select_runtime
+
+    chosen, detection = select_runtime(hooks, "acme", environ={"ACME": "1"})
+    assert chosen is spec and detection.available
+    runtime = load_runtime(chosen, detection)
+    assert isinstance(runtime, FakeRuntime)
+    assert loaded == [(detection, AcmeConfig())]
+
+
+def test_hook_thv_transports() -> None:
+    spec = make_spec("transports", "websocket")
+    hooks = hooks_with(plugin_providing("acme_ws", "transports", spec))
+
+    transports = hooks.transports()
+    assert transports["websocket"] is spec
+    # Core's own transports are plugins too, and still there.
+    assert {"stdio", "sse", "streamable-http"} <= set(transports)
+    assert hooks.provided_by("acme_ws") == {"transports": ["websocket"]}
+    assert hooks.provided_by(BUILTIN_PLUGINS[0]) == {
+        "transports": ["stdio", "sse", "streamable-http"]
+    }
+
+
+def test_hook_thv_middleware() -> None:
+    class Greeting(PluginConfig):
+        text: str = "hello"
+
+    def factory(app: Any, config: PluginConfig) -> Any:
+        assert isinstance(config, Greeting)
+
+        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+            await app(scope, receive, send)
+
+        wrapped.text = config.text  # type: ignore[attr-defined]
+        return wrapped
+
+    spec = MiddlewareSpec(name="greeting", order=10, config_model=Greeting, factory=factory)
+    hooks = hooks_with(make_plugin("acme_mw", thv_middleware=lambda: [spec]))
+
+    got = hooks.middleware()
+    assert got == {"greeting": spec}
+    config = got["greeting"].config_model.model_validate({"text": "hi"})
+    assert got["greeting"].factory(object(), config).text == "hi"
+    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+        got["greeting"].config_model.model_validate({"txet": "typo"})
+
+
+def test_hook_thv_secrets_providers() -> None:
+    spec = make_spec("secrets_providers", "acme-vault")
+    hooks = hooks_with(plugin_providing("acme_secrets", "secrets_providers", spec))
+
+    got = hooks.secrets_providers()
+    assert got["acme-vault"] is spec
+    assert got["acme-vault"].capabilities.can_read
+    assert not got["acme-vault"].capabilities.can_write
+
+
+def test_hook_thv_registry_sources() -> None:
+    first = make_spec("registry_sources", "acme-api")
+    second = make_spec("registry_sources", "acme-file")
+    hooks = hooks_with(plugin_providing("acme_registry", "registry_sources", first, second))
+
+    assert hooks.registry_sources() == {"acme-api": first, "acme-file": second}
+    assert hooks.provided_by("acme_registry") == {"registry_sources": ["acme-api", "acme-file"]}
+
+
+def test_hook_thv_client_integrations() -> None:
+    spec = make_spec("client_integrations", "acme-editor")
+    hooks = hooks_with(plugin_providing("acme_clients", "client_integrations", spec))
+
+    assert hooks.client_integrations() == {"acme-editor": spec}
+
+
+def test_hook_thv_cli_commands(thv_distribution: Distributions, thv_cli: ThvCli) -> None:
+    thv_distribution(
+        "acme-cli",
+        modules={
+            "acme_cli.commands": (
+                "import click\n\n"
+                "@click.command()\n"
+                "@click.argument('who', default='world')\n"
+                "def hello(who):\n"
+                "    '''Say hello.'''\n"
+                "    click.echo(f'Hello, {who}!')\n"
+            )
+        },
+    )
+    ref = CommandRef(name="hello", help="Say hello", target="acme_cli.commands:hello")
+    hooks = hooks_with(make_plugin("acme_cli", thv_cli_commands=lambda: [ref]))
+    assert hooks.cli_commands() == {"hello": ref}
+
+    import sys
+
+    help_result = thv_cli("--help", hooks=hooks)
+    assert help_result.exit_code == 0, help_result.output
+    assert "hello" in help_result.stdout and "Say hello" in help_result.stdout
+    assert "acme_cli.commands" not in sys.modules  # listed from the ref, not imported
+
+    result = thv_cli("hello", "ToolHive", hooks=hooks)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Hello, ToolHive!\n"
+
+
+# --- rules shared by every hook --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_specs_are_keyed_by_name_across_plugins(kind: str) -> None:
+    one, two = make_spec(kind, "acme-one"), make_spec(kind, "acme-two")
+    hooks = hooks_with(
+        plugin_providing("plugin_a", kind, one), plugin_providing("plugin_b", kind, two)
+    )
+
+    registry = getattr(hooks, kind)()
+    assert registry["acme-one"] is one
+    assert registry["acme-two"] is two
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_duplicate_names_are_an_error_naming_both_plugins(kind: str) -> None:
+    hooks = hooks_with(
+        plugin_providing("acme_first", kind, make_spec(kind, "dup")),
+        plugin_providing("acme_second", kind, make_spec(kind, "dup")),
+    )
+    with pytest.raises(DuplicatePluginError) as info:
+        getattr(hooks, kind)()
+    message = str(info.value)
+    assert "'dup'" in message
+    assert "acme_first" in message and "acme_second" in message
+
+
+def test_duplicate_of_a_builtin_names_core() -> None:
+    hooks = hooks_with(
+        plugin_providing("acme_stdio", "transports", make_spec("transports", "stdio"))
+    )
+    with pytest.raises(DuplicatePluginError, match=r"transport 'stdio' provided by both") as info:
+        hooks.transports()
+    assert "acme_stdio" in str(info.value) and "toolhive 0.1.0" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_wrong_spec_type_is_a_plugin_error(kind: str) -> None:
+    other = "transports" if kind != "transports" else "runtimes"
+    wrong = make_spec(other, "wrong")
+    hooks = hooks_with(make_plugin("acme_wrong", **{KINDS[kind]: lambda: [wrong]}))
+    with pytest.raises(PluginError, match=rf"plugin 'acme_wrong': {KINDS[kind]}\(\) returned"):
+        getattr(hooks, kind)()
+
+
+@pytest.mark.parametrize("value", [{"name": "x"}, "stdio", 42])
+def test_wrong_item_type_is_a_plugin_error(value: object) -> None:
+    hooks = hooks_with(make_plugin("acme_wrong", thv_transports=lambda: [value]))
+    with pytest.raises(PluginError, match="expected TransportSpec"):
+        hooks.transports()
+
+
+@pytest.mark.parametrize("value", [42, make_spec("transports", "bare")])
+def test_a_non_list_result_is_a_plugin_error_naming_the_plugin(value: object) -> None:
+    hooks = hooks_with(make_plugin("acme_scalar", thv_transports=lambda: value))
+    with pytest.raises(PluginError, match=r"acme_scalar.*returned (int|TransportSpec)"):
+        hooks.transports()
+
+
+def test_none_and_empty_results_provide_nothing() -> None:
+    hooks = hooks_with(
+        make_plugin("acme_none", thv_runtimes=lambda: None),
+        make_plugin("acme_empty", thv_runtimes=lambda: []),
+    )
+    assert hooks.runtimes() == {}
+    assert hooks.provided_by("acme_none") == {}
+
+
+def test_results_are_collected_once_per_facade() -> None:
+    calls: list[int] = []
+
+    def impl() -> list[TransportSpec]:
+        calls.append(1)
+        return [make_spec("transports", "counted")]
+
+    hooks = hooks_with(make_plugin("acme_count", thv_transports=impl))
+    hooks.transports()
+    hooks.transports()
+    hooks.provided_by("acme_count")
+    assert calls == [1]
+
+
+def test_specs_are_frozen_and_reject_unknown_fields() -> None:
+    spec = make_spec("cli_commands", "frozen")
+    with pytest.raises(ValueError, match="frozen"):
+        spec.name = "other"
+    with pytest.raises(ValueError, match="Extra inputs"):
+        CommandRef(name="x", target="a:b", colour="red")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("name", ["Upper", "-dash", "with space", ""])
+def test_spec_names_are_validated(name: str) -> None:
+    with pytest.raises(ValueError, match="name"):
+        make_spec("transports", name)
+
+
+def test_a_plugin_command_may_not_shadow_a_builtin(thv_cli: ThvCli) -> None:
+    ref = CommandRef(name="list", help="mine", target="acme.cli:list_")
+    hooks = hooks_with(make_plugin("acme_list", thv_cli_commands=lambda: [ref]))
+    result = thv_cli("--help", hooks=hooks)
+    assert isinstance(result.exception, ToolHiveError)
+    assert "plugin command 'list' (acme.cli:list_) clashes with a built-in command" in str(
+        result.exception
+    )
+
+
+def test_implementations_may_take_fewer_arguments_but_not_unknown_ones() -> None:
+    # Every hook takes no argument today; an implementation asking for one is refused at
+    # registration, naming the argument, instead of failing at call time.
+    import pluggy
+
+    def impl(runtime: Any) -> list[RuntimeSpec]:
+        return []
+
+    with pytest.raises(pluggy.PluginValidationError, match="runtime"):
+        hooks_with(make_plugin("acme_args", thv_runtimes=impl))
+
+
+def test_thv_plugins_lists_what_each_plugin_provides(thv_cli: ThvCli) -> None:
+    hooks = hooks_with(
+        plugin_providing("acme_multi", "runtimes", make_spec("runtimes", "acme")),
+        plugin_providing("acme_cmds", "cli_commands", make_spec("cli_commands", "acme-cmd")),
+    )
+    result = thv_cli("plugins", "--format", "json", hooks=hooks)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert by_name["acme_multi"]["provides"] == {"runtimes": ["acme"]}
+    assert by_name["acme_cmds"]["provides"] == {"cli_commands": ["acme-cmd"]}
+    assert by_name[BUILTIN_PLUGINS[0]]["builtin"] is True
+    assert data["failures"] == []
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_collecting_specs_loads_nothing(kind: str) -> None:
+    """Every spec's load/factory is `_never`: building the registry must not call it."""
+    spec = make_spec(kind, "lazy")
+    hooks = hooks_with(plugin_providing("acme_lazy", kind, spec))
+    assert getattr(hooks, kind)()["lazy"] is spec
+    assert hooks.provided_by("acme_lazy") == {kind: ["lazy"]}

@@ -1,0 +1,137 @@
+"""Start-up stays cheap with every workspace plugin installed.
+
+Each check runs ``thv`` in a fresh interpreter of the workspace environment (which has every
+workspace plugin installed), through a small wrapper that calls ``toolhive.cli.main`` and then
+records ``sys.modules``. State lives in temporary XDG directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from toolhive.models.runconfig import RunConfig
+from toolhive.models.workload import WorkloadStatus
+from toolhive.state import store
+from toolhive.testing import ThvHome
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = {"docker", "kubernetes"}
+#: Not needed to print help: the proxy's server and client stacks, and the MCP SDK.
+HEAVY_FOR_HELP = HEAVY | {"mcp", "uvicorn", "httpx"}
+
+WRAPPER = """
+import json, os, sys
+from toolhive.cli import main
+try:
+    main(sys.argv[1:])
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+with open(os.environ["IMPORT_BUDGET_OUT"], "w") as fh:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, fh)
+"""
+
+
+def workspace_plugin_modules() -> dict[str, str]:
+    """Entry-point name → module of every workspace plugin."""
+    out: dict[str, str] = {}
+    for pyproject in sorted(REPO.glob("plugins/*/*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        for name, target in project.get("entry-points", {}).get("toolhive", {}).items():
+            out[name] = target.split(":")[0]
+    return out
+
+
+def run_thv(home: ThvHome, tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+    out = tmp_path / "modules.json"
+    env = {k: v for k, v in home.env.items() if not k.startswith("TOOLHIVE_")}
+    env |= {"IMPORT_BUDGET_OUT": str(out), "TOOLHIVE_STRICT_PLUGINS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.exists(), proc.stderr
+    data = json.loads(out.read_text())
+    return data["code"], {m.split(".")[0] for m in data["modules"]}, proc.stdout
+
+
+def save_fake_workloads(count: int) -> list[str]:
+    """RunConfigs + status files for ``count`` workloads 'running' under this test's PID (alive)."""
+    names = []
+    for i in range(count):
+        name = f"fake-{i:02d}"
+        config = RunConfig(
+            name=name,
+            base_name=name,
+            container_name=name,
+            image="localhost/fake/server:1",
+            transport="streamable-http" if i % 2 else "stdio",
+            port=20000 + i,
+            target_port=30000 + i,
+            runtime="docker",
+        )
+        store.save_runconfig(config)
+        store.set_status(name, WorkloadStatus.RUNNING, process_id=os.getpid())
+        store.write_pid(name, os.getpid())
+        names.append(name)
+    return names
+
+
+def assert_plugins_loaded(modules: set[str]) -> None:
+    """The budget must hold with every plugin loaded, not because some were missing."""
+    missing = {m.split(".")[0] for m in workspace_plugin_modules().values()} - modules
+    assert not missing, (
+        f"not loaded: {sorted(missing)} (is the workspace synced? uv sync --all-packages)"
+    )
+
+
+def test_every_workspace_plugin_declares_an_entry_point() -> None:
+    assert workspace_plugin_modules(), "no workspace plugin found under plugins/"
+
+
+def test_help_imports_no_heavy_module(thv_home: ThvHome, tmp_path: Path) -> None:
+    code, modules, stdout = run_thv(thv_home, tmp_path, "--help")
+    assert code == 0
+    assert "Commands:" in stdout
+    assert not HEAVY_FOR_HELP & modules
+    assert_plugins_loaded(modules)
+
+
+@pytest.mark.parametrize("workloads", [0, 20], ids=["empty", "20-workloads"])
+def test_list_imports_no_engine_sdk(thv_home: ThvHome, tmp_path: Path, workloads: int) -> None:
+    names = save_fake_workloads(workloads)
+    code, modules, stdout = run_thv(thv_home, tmp_path, "list")
+    assert code == 0
+    assert all(name in stdout for name in names)
+    assert not HEAVY & modules
+    assert_plugins_loaded(modules)
+
+
+@pytest.mark.parametrize(
+    "args", [("list", "--format", "json"), ("plugins", "--format", "json"), ("version",)]
+)
+def test_other_listing_commands_import_no_engine_sdk(
+    thv_home: ThvHome, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    save_fake_workloads(3)
+    code, modules, _stdout = run_thv(thv_home, tmp_path, *args)
+    assert code == 0
+    assert not HEAVY & modules
+    assert not {"uvicorn", "mcp"} & modules
+
+
+def test_runtime_detection_imports_no_engine_sdk(thv_home: ThvHome, tmp_path: Path) -> None:
+    """``RuntimeSpec.detect`` must be standard library only: ``thv runtime check`` runs them all."""
+    code, modules, _stdout = run_thv(thv_home, tmp_path, "runtime", "check", "--format", "json")
+    assert code in (0, 1)  # 1: no runtime usable here, which is fine for this check
+    assert not HEAVY & modules
