@@ -30,7 +30,7 @@ ProgressCallback = Callable[[str], None]
 class Mount(BaseModel):
     """A bind mount: host ``source`` to container ``target``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
     target: str
@@ -40,7 +40,7 @@ class Mount(BaseModel):
 class DeployRequest(BaseModel):
     """Everything a runtime needs to start one MCP server."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str = Field(description="Container (or process) name; equals the workload's base name.")
     image: str = Field(
@@ -64,11 +64,11 @@ class DeployRequest(BaseModel):
 class Deployment(BaseModel):
     """Where a started server can be reached."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     target_host: str = "127.0.0.1"
-    target_port: int | None = Field(None, description="Host-side port for HTTP transports.")
+    target_port: int | None = Field(default=None, description="Host-side port for HTTP transports.")
 
 
 ContainerState = Literal["running", "exited", "created", "paused", "restarting", "dead", "missing"]
@@ -77,7 +77,7 @@ ContainerState = Literal["running", "exited", "created", "paused", "restarting",
 class ContainerInfo(BaseModel):
     """A runtime's view of one workload container (or process)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     name: str
@@ -120,7 +120,8 @@ class Runtime(Protocol):
         """Create and start the server, replacing a leftover container of the same name."""
 
     async def attach_stdio(self, name: str) -> StdioChannel:
-        """Attach to a running stdio server."""
+        """Attach to a running stdio server (a process runtime can only do so in the process
+        that deployed it: it holds the pipes)."""
 
     def wait(self, name: str) -> int:
         """Block until the server exits; return its exit code."""

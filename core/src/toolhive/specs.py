@@ -18,7 +18,9 @@ from toolhive.transports.base import TransportFactory
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, arbitrary_types_allowed=True, extra="forbid", defer_build=True
+    )
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Unique within its kind.")
     description: str = ""
@@ -27,13 +29,13 @@ class _Spec(BaseModel):
 class PluginConfig(BaseModel):
     """Base for a plugin's ``config_model``: unknown keys are errors, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RuntimeDetection(BaseModel):
     """Outcome of probing for one runtime (``thv runtime check`` shows these)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     available: bool
@@ -81,7 +83,7 @@ class MiddlewareSpec(_Spec):
 
 
 class SecretsCapabilities(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     can_read: bool = True
     can_write: bool = False

@@ -12,7 +12,7 @@ from toolhive.errors import PermissionProfileError
 
 
 class OutboundNetwork(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     insecure_allow_all: bool = False
     allow_host: list[str] = Field(default_factory=list)
@@ -20,13 +20,13 @@ class OutboundNetwork(BaseModel):
 
 
 class InboundNetwork(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     allow_host: list[str] = Field(default_factory=list)
 
 
 class NetworkPermissions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     mode: str = ""
     outbound: OutboundNetwork = Field(default_factory=OutboundNetwork)
@@ -42,7 +42,7 @@ class PermissionProfile(BaseModel):
     Mount entries are ``/host/path`` (same path inside), ``/host:/ctr`` or ``volume://name:/ctr``.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     name: str = ""
     read: list[str] = Field(default_factory=list)

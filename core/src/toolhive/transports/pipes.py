@@ -12,9 +12,15 @@ LINE_LIMIT = 64 * 1024 * 1024
 class PipeChannel:
     """Newline-delimited messages over ``reader`` (server stdout) and ``writer`` (server stdin)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        read_transport: asyncio.BaseTransport | None = None,
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self._read_transport = read_transport
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -23,7 +29,7 @@ class PipeChannel:
         loop = asyncio.get_running_loop()
         # The pipe transports own these file objects and close them with the channel.
         reader = asyncio.StreamReader(limit=LINE_LIMIT)
-        await loop.connect_read_pipe(
+        read_transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader),
             open(stdout_fd, "rb", buffering=0),  # noqa: SIM115
         )
@@ -32,7 +38,7 @@ class PipeChannel:
             open(stdin_fd, "wb", buffering=0),  # noqa: SIM115
         )
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        return cls(reader, writer)
+        return cls(reader, writer, read_transport)
 
     async def send(self, line: bytes) -> None:
         async with self._lock:
@@ -53,3 +59,5 @@ class PipeChannel:
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
             self._writer.close()
+        if self._read_transport is not None:
+            self._read_transport.close()

@@ -13,8 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-import socket
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from toolhive.errors import ToolHiveError
 from toolhive.models.runconfig import RunConfig
@@ -26,6 +25,9 @@ from toolhive.transports.base import Transport, TransportOptions
 from toolhive.workloads.deploy import deploy_request, server_url
 from toolhive.workloads.runtimes import load_runtime, select_runtime
 from toolhive.workloads.urls import client_url
+
+if TYPE_CHECKING:
+    from toolhive.proxy.server import ProxyServer
 
 log = logging.getLogger("toolhive.supervisor")
 S = WorkloadStatus
@@ -48,29 +50,6 @@ def _parse_duration(text: str, default: float) -> float:
     return total + (float(number) if number else 0.0)
 
 
-def _server_class() -> type:
-    import uvicorn
-
-    class QuietServer(uvicorn.Server):
-        """uvicorn re-raises a captured SIGTERM after shutdown, which would kill the supervisor
-        before it stops the server; we own the signals instead."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-        def request_exit(self) -> None:
-            self.should_exit = True
-
-    return QuietServer
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    from toolhive.proxy.server import bind_socket as _bind
-
-    return _bind(host, port)
-
-
 class Supervisor:
     def __init__(self, hooks: Hooks, config: RunConfig) -> None:
         self.hooks = hooks
@@ -80,8 +59,18 @@ class Supervisor:
         self.transport: Transport | None = None
         self.deployed = False
         self.stopping = False
+        self.stop_requested = asyncio.Event()
+        self.server: ProxyServer | None = None
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+        if self.server is not None:
+            self.server.request_stop()
 
     async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
         store.write_pid(self.name, os.getpid())
         store.set_status(self.name, S.STARTING, process_id=os.getpid())
         failed = False
@@ -105,11 +94,8 @@ class Supervisor:
         return 1 if failed else 0
 
     async def _serve(self) -> None:
-        import uvicorn
-
         from toolhive.proxy.app import build_proxy_app
-
-        quiet_server = _server_class()
+        from toolhive.proxy.server import ProxyServer, bind_socket
 
         config = self.config
         sock = bind_socket(config.host, config.port)
@@ -124,6 +110,8 @@ class Supervisor:
             log.info("deploying %s with the %s runtime", config.image, spec.name)
             deployment = await asyncio.to_thread(runtime.deploy, request)
             self.deployed = True
+            if self.stop_requested.is_set():
+                return
             if config.transport == "stdio":
                 channel = await runtime.attach_stdio(request.name)
             else:
@@ -143,19 +131,12 @@ class Supervisor:
         )
         self.transport = transport = transport_spec.load()(options)
         await transport.start()
-        app = build_proxy_app(transport, transport_name=config.transport)
-        server = quiet_server(
-            uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-        )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.request_exit)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.02)
-        if serving.done():
-            serving.result()
+        app = build_proxy_app(transport, transport_name=config.transport, manage_lifespan=False)
+        self.server = server = ProxyServer(app, sock, handle_signals=False, lifespan="off")
+        if self.stop_requested.is_set():
             return
+        serving = asyncio.create_task(server.serve())
+        await server.wait_started(serving)
         monitor = asyncio.create_task(self._monitor()) if self.runtime else None
         store.set_status(self.name, S.RUNNING, process_id=os.getpid())
         log.info("%s is running at %s", config.name, client_url(config))

@@ -1,1 +1,49 @@
-"""toolhive-runtime-process: placeholder, being written."""
+"""toolhive-runtime-process: run MCP servers as local processes, sandboxed with bubblewrap.
+
+The runtime used when no container engine is present. This module only declares it; the
+implementation is imported when the runtime is detected or loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from toolhive import hookimpl
+from toolhive.runtime import Runtime
+from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
+
+from toolhive_runtime_process.config import ProcessRuntimeConfig
+
+__all__ = ["ProcessRuntimeConfig", "detect", "load", "thv_runtimes"]
+
+
+def detect(environ: Mapping[str, str]) -> RuntimeDetection:
+    """bubblewrap on ``PATH`` that can start a sandbox; else unsandboxed only if allowed."""
+    from toolhive_runtime_process import sandbox
+
+    return sandbox.detect(environ)
+
+
+def load(detection: RuntimeDetection, config: PluginConfig) -> Runtime:
+    """Build the runtime: sandboxed with the detected ``bwrap``, or unsandboxed."""
+    from toolhive_runtime_process.runtime import ProcessRuntime
+
+    settings = config if isinstance(config, ProcessRuntimeConfig) else ProcessRuntimeConfig()
+    bwrap = detection.endpoint if detection.available else None
+    return ProcessRuntime(bwrap=bwrap, config=settings)
+
+
+@hookimpl
+def thv_runtimes() -> list[RuntimeSpec]:
+    return [
+        RuntimeSpec(
+            name="process",
+            description="Local processes in a bubblewrap sandbox (no container engine needed)",
+            priority=1000,
+            is_container=False,
+            runs_package_schemes=True,
+            config_model=ProcessRuntimeConfig,
+            detect=detect,
+            load=load,
+        )
+    ]

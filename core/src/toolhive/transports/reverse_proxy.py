@@ -1,0 +1,298 @@
+"""The ``sse`` / ``streamable-http`` transport: a transparent HTTP reverse proxy.
+
+Method, path, query, headers (minus hop-by-hop ones) and body go to the origin of
+``options.target_url`` unchanged; the response streams back as it arrives, so SSE flows event by
+event. Upstream unreachable → 502, no response headers within the request timeout → 504, both with a
+JSON-RPC-shaped body. For a remote server (``options.remote``) the ``Host`` header is the remote's and
+the remote URL's query string is appended to every request.
+
+``ping()`` is a lightweight liveness check, not an MCP session: it POSTs a JSON-RPC ``ping`` to the
+target URL and counts any HTTP answer below 500 as alive. A stateful streamable-HTTP server answers
+400 (no session), an SSE endpoint 405 (GET only), a stateless one the ping result, an OAuth-protected
+remote 401 — all prove the server is up without leaving a session behind on every health check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import httpx
+
+from toolhive.errors import InvalidInputError
+from toolhive.mcp.jsonrpc import REQUEST_TIMEOUT, error_bytes
+from toolhive.proxy.asgi import ClientDisconnected, send_body
+from toolhive.transports.base import Receive, Scope, Send, TransportOptions
+from toolhive.transports.stdio_bridge import request_timeout_from_env
+
+log = logging.getLogger("toolhive.transports.http")
+
+#: RFC 9110 §7.6.1 connection-specific headers, plus ``host`` handled separately.
+HOP_BY_HOP: Final = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+_PING_BODY: Final = b'{"jsonrpc":"2.0","id":"toolhive-health","method":"ping"}'
+_BAD_GATEWAY: Final = -32000  # JSON-RPC server-error range; HTTP status carries the meaning
+
+
+class ReverseProxy:
+    """Forward every HTTP request to one upstream MCP server."""
+
+    def __init__(
+        self,
+        options: TransportOptions,
+        *,
+        request_timeout: float | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if not options.target_url:
+            raise InvalidInputError(
+                f"workload {options.workload!r}: an HTTP transport needs the server's URL"
+            )
+        target = httpx.URL(options.target_url)
+        if target.scheme not in ("http", "https") or not target.host:
+            raise InvalidInputError(f"not an http(s) URL: {options.target_url!r}")
+        self._target = target
+        self._origin = f"{target.scheme}://{target.netloc.decode('ascii')}"
+        self._remote = options.remote
+        self._remote_query: bytes = target.query if options.remote else b""
+        self._timeout = request_timeout if request_timeout else request_timeout_from_env()
+        self._connect_timeout = connect_timeout
+        self._client: httpx.AsyncClient | None = None
+        self._streams: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    def _make_client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=self._connect_timeout, read=None, write=self._timeout, pool=None
+            ),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            follow_redirects=False,
+            # Proxy environment variables only make sense for remote servers.
+            trust_env=self._remote,
+        )
+        client.headers.clear()  # forward the client's headers, not httpx's defaults
+        return client
+
+    async def start(self) -> None:
+        if self._client is None and not self._closed:
+            self._client = self._make_client()
+
+    async def drain(self) -> None:
+        """End streaming responses (SSE) so the HTTP server can shut down."""
+        for task in list(self._streams):
+            task.cancel()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self.drain()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        """Raise unless the upstream answers HTTP (any status below 500) within ``timeout``."""
+        client = self._client
+        if client is None:
+            raise ConnectionError("the proxy is not running")
+        try:
+            response = await client.post(
+                self._target,
+                content=_PING_BODY,
+                headers={
+                    "content-type": "application/json",
+                    "accept": "application/json, text/event-stream",
+                },
+                timeout=httpx.Timeout(timeout),
+            )
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"the MCP server did not answer within {timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"cannot reach the MCP server at {self._origin}: {exc}") from exc
+        if response.status_code >= 500:
+            raise ConnectionError(f"the MCP server answered HTTP {response.status_code}")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1003})
+            return
+        client = self._client
+        if client is None:
+            if self._closed:
+                await send_body(
+                    send, 503, error_bytes(None, _BAD_GATEWAY, "the proxy is shutting down")
+                )
+                return
+            client = self._client = self._make_client()
+        try:
+            await self._forward(client, scope, receive, send)
+        except ClientDisconnected:
+            return
+
+    async def _forward(
+        self, client: httpx.AsyncClient, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope["query_string"]
+        if self._remote_query:
+            query = query + b"&" + self._remote_query if query else self._remote_query
+        url = self._origin + path.decode("latin-1")
+        if query:
+            url += "?" + query.decode("latin-1")
+
+        headers = _request_headers(scope["headers"], drop_host=self._remote)
+
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected
+        body: bytes = message.get("body", b"")
+        content: Any = body
+        if message.get("more_body", False):
+            content = _body_stream(body, receive)
+
+        request = client.build_request(scope["method"], url, headers=headers, content=content)
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await client.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            await _gateway_error(
+                send, 504, body, f"Gateway Timeout: the MCP server at {self._origin} did not answer"
+            )
+            return
+        except httpx.HTTPError as exc:
+            await _gateway_error(
+                send,
+                502,
+                body,
+                f"Bad Gateway: cannot reach the MCP server at {self._origin}: {exc}",
+            )
+            return
+
+        try:
+            response_headers: list[tuple[bytes, bytes]] = [
+                (key.lower(), value)
+                for key, value in response.headers.raw
+                if key.lower() not in HOP_BY_HOP
+            ]
+            content_type = response.headers.get("content-type", "")
+            streaming = content_type.startswith("text/event-stream") or (
+                "content-length" not in response.headers
+            )
+            if not streaming:
+                chunks = [chunk async for chunk in response.aiter_raw()]
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status_code,
+                        "headers": response_headers,
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"".join(chunks)})
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": response_headers,
+                }
+            )
+            await self._stream(response, receive, send)
+        except httpx.HTTPError as exc:
+            log.debug("upstream response failed: %s", exc)
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+    async def _stream(self, response: httpx.Response, receive: Receive, send: Send) -> None:
+        """Relay chunks as they arrive until the upstream ends or the client goes away."""
+
+        async def pump() -> None:
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        pumping = asyncio.ensure_future(pump())
+        watching = asyncio.ensure_future(_wait_disconnect(receive))
+        self._streams.add(pumping)
+        try:
+            await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._streams.discard(pumping)
+            for task in (pumping, watching):
+                task.cancel()
+            results = await asyncio.gather(pumping, watching, return_exceptions=True)
+        if watching.done() and not watching.cancelled() and watching.exception() is None:
+            return  # the client has gone: nothing more to send
+        error = results[0]
+        if isinstance(error, Exception) and not isinstance(error, httpx.HTTPError):
+            raise error
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _request_headers(
+    raw: list[tuple[bytes, bytes]], *, drop_host: bool
+) -> list[tuple[bytes, bytes]]:
+    drop = HOP_BY_HOP
+    connection = [value for key, value in raw if key == b"connection"]
+    if connection:  # headers named in Connection are hop-by-hop too
+        drop = drop | {t.strip().lower() for v in connection for t in v.split(b",")}
+    headers: list[tuple[bytes, bytes]] = []
+    has_encoding = False
+    for key, value in raw:
+        if key in drop or (drop_host and key == b"host"):
+            continue
+        if key == b"accept-encoding":
+            has_encoding = True
+        headers.append((key, value))
+    if not has_encoding:
+        # httpx would otherwise ask for gzip, and the raw compressed body would reach a client
+        # that never asked for it.
+        headers.append((b"accept-encoding", b"identity"))
+    return headers
+
+
+async def _body_stream(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
+    yield first
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _gateway_error(send: Send, status: int, body: bytes, message: str) -> None:
+    request_id: Any = None
+    if body:
+        with contextlib.suppress(ValueError):
+            msg = json.loads(body)
+            if isinstance(msg, dict) and isinstance(msg.get("id"), str | int):
+                request_id = msg["id"]
+    log.warning("%s", message)
+    await send_body(
+        send,
+        status,
+        error_bytes(request_id, _BAD_GATEWAY if status == 502 else REQUEST_TIMEOUT, message),
+    )

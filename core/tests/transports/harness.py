@@ -1,0 +1,151 @@
+"""Real components for transport and proxy tests: server processes, and apps served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolhive.proxy.app import build_proxy_app
+from toolhive.proxy.server import ProxyServer, bind_socket
+from toolhive.transports.base import TransportOptions
+from toolhive.transports.pipes import LINE_LIMIT, PipeChannel
+from toolhive.transports.reverse_proxy import ReverseProxy
+from toolhive.transports.stdio_bridge import StdioBridge
+
+REPO = Path(__file__).resolve().parents[3]
+ECHO_SERVER = REPO / "tests" / "fixtures" / "echo_server.py"
+RAW_SERVER = Path(__file__).with_name("raw_server.py")
+
+ECHO_STDIO = (sys.executable, str(ECHO_SERVER), "stdio")
+RAW_STDIO = (sys.executable, str(RAW_SERVER))
+
+
+@dataclass
+class StdioServer:
+    proc: asyncio.subprocess.Process
+    channel: PipeChannel
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        await self.proc.wait()
+
+
+async def start_stdio(*command: str) -> StdioServer:
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        limit=LINE_LIMIT,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    return StdioServer(proc, PipeChannel(proc.stdout, proc.stdin))
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` on a free 127.0.0.1 port with the real server runner; yield its base URL."""
+    server = ProxyServer(app, bind_socket("127.0.0.1", 0), handle_signals=False)
+    task = asyncio.create_task(server.serve())
+    try:
+        await server.wait_started(task)
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.request_stop()
+        await asyncio.wait_for(task, 15)
+
+
+@dataclass
+class Bridged:
+    url: str  # the MCP endpoint, .../mcp
+    base: str
+    bridge: StdioBridge
+    server: StdioServer
+
+
+@contextlib.asynccontextmanager
+async def bridged(
+    command: tuple[str, ...] = ECHO_STDIO, *, request_timeout: float | None = None, **options: Any
+) -> AsyncIterator[Bridged]:
+    """A stdio server behind a :class:`StdioBridge` behind the proxy app, on a real port."""
+    server = await start_stdio(*command)
+    try:
+        bridge = StdioBridge(
+            TransportOptions(workload="test", stdio=server.channel, **options),
+            request_timeout=request_timeout,
+        )
+        app = build_proxy_app(bridge, transport_name="stdio", health_interval=0.0)
+        async with serve(app) as base:
+            yield Bridged(f"{base}/mcp", base, bridge, server)
+    finally:
+        await server.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_listening(port: int, proc: asyncio.subprocess.Process, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+@contextlib.asynccontextmanager
+async def http_echo_server(mode: str) -> AsyncIterator[int]:
+    """``tests/fixtures/echo_server.py`` speaking ``sse`` or ``streamable-http``; yield its port."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ECHO_SERVER),
+        mode,
+        env={**os.environ, "MCP_PORT": str(port), "MCP_HOST": "127.0.0.1"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_listening(port, proc)
+        yield port
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def proxied(target_url: str, **kwargs: Any) -> AsyncIterator[tuple[str, ReverseProxy]]:
+    """A :class:`ReverseProxy` to ``target_url`` behind the proxy app; yield (base URL, proxy)."""
+    remote = kwargs.pop("remote", False)
+    ping_timeout = kwargs.pop("ping_timeout", 5.0)
+    proxy = ReverseProxy(
+        TransportOptions(workload="test", target_url=target_url, remote=remote), **kwargs
+    )
+    app = build_proxy_app(
+        proxy, transport_name="streamable-http", health_interval=0.0, ping_timeout=ping_timeout
+    )
+    async with serve(app) as base:
+        yield base, proxy

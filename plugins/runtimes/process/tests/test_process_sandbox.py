@@ -1,0 +1,183 @@
+"""What a permission profile becomes in bubblewrap, and what is refused (no processes started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from process_helpers import profile
+from toolhive.errors import InvalidInputError, PermissionProfileError
+from toolhive.models.permissions import (
+    InboundNetwork,
+    NetworkPermissions,
+    OutboundNetwork,
+    PermissionProfile,
+)
+from toolhive.runtime import DeployRequest, Mount
+from toolhive_runtime_process import sandbox
+
+
+def request(prof: PermissionProfile | None = None, **kwargs: object) -> DeployRequest:
+    return DeployRequest(
+        name="srv",
+        image="python3",
+        permission_profile=prof or profile("none"),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def outbound(**kwargs: object) -> PermissionProfile:
+    return PermissionProfile(
+        name="custom",
+        network=NetworkPermissions(outbound=OutboundNetwork(**kwargs)),  # type: ignore[arg-type]
+    )
+
+
+# ---------------------------------------------------------------------------- accepted
+
+
+def test_builtin_profiles_are_accepted() -> None:
+    sandbox.check_request(request(profile("none")), sandboxed=True)
+    sandbox.check_request(request(profile("network")), sandboxed=True)
+    sandbox.check_request(request(PermissionProfile()), sandboxed=True)
+
+
+def test_network_only_when_unrestricted() -> None:
+    assert not sandbox.network_allowed(profile("none"))
+    assert not sandbox.network_allowed(PermissionProfile())
+    assert sandbox.network_allowed(profile("network"))
+    blocked = profile("network").model_copy(
+        update={
+            "network": NetworkPermissions(
+                mode="none", outbound=OutboundNetwork(insecure_allow_all=True)
+            )
+        }
+    )
+    assert not sandbox.network_allowed(blocked)
+
+
+def test_mount_entries(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    prof = PermissionProfile(
+        name="files",
+        read=[f"{tmp_path}/in:/tmp/data", str(tmp_path / "in")],
+        write=[str(tmp_path / "out")],
+    )
+    req = request(prof, mounts=[Mount(source=str(tmp_path / "out"), target="/tmp/data/sub")])
+    sandbox.check_request(req, sandboxed=True)
+    binds = sandbox.request_binds(req)
+    # parents before children, so a later mount never hides an earlier one
+    assert [b.flags() for b in binds] == [
+        ["--ro-bind", f"{tmp_path}/in", "/tmp/data"],
+        ["--ro-bind", f"{tmp_path}/out", "/tmp/data/sub"],
+        ["--ro-bind", f"{tmp_path}/in", f"{tmp_path}/in"],
+        ["--bind", f"{tmp_path}/out", f"{tmp_path}/out"],
+    ]
+
+
+def test_bwrap_argv(tmp_path: Path) -> None:
+    argv = sandbox.bwrap_argv(
+        "/usr/bin/bwrap",
+        ["server", "--flag"],
+        network=False,
+        binds=[sandbox.Bind(tmp_path, Path("/tmp/x"), writable=True)],  # type: ignore[arg-type]
+        read_only=[tmp_path / "pkg", tmp_path / "pkg"],
+        hidden=[tmp_path, Path("/nonexistent-dir")],
+    )
+    text = " ".join(argv)
+    assert argv[0] == "/usr/bin/bwrap"
+    for flag in ("--die-with-parent", "--unshare-pid", "--unshare-net", "--cap-drop ALL"):
+        assert flag in text
+    assert "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp" in text
+    assert text.count(f"--ro-bind {tmp_path}/pkg") == 1
+    assert "/nonexistent-dir" not in text  # only existing directories are hidden
+    assert argv[-3:] == ["--", "server", "--flag"]
+    assert argv.index("--tmpfs") < argv.index("--bind")
+    shared = sandbox.bwrap_argv("/usr/bin/bwrap", ["server"], network=True)
+    assert "--unshare-net" not in shared
+
+
+# ---------------------------------------------------------------------------- refused
+
+
+@pytest.mark.parametrize(
+    ("prof", "match"),
+    [
+        (outbound(allow_host=["api.github.com"]), "cannot filter egress"),
+        (outbound(allow_port=[443]), "cannot filter egress"),
+        (
+            PermissionProfile(
+                name="in",
+                network=NetworkPermissions(
+                    outbound=OutboundNetwork(insecure_allow_all=True),
+                    inbound=InboundNetwork(allow_host=["10.0.0.0/8"]),
+                ),
+            ),
+            "inbound network rules",
+        ),
+        (PermissionProfile(name="root", privileged=True), "privileged"),
+        (PermissionProfile(name="vol", read=["volume://data:/data"]), "container volume"),
+        (PermissionProfile(name="vol", write=["volume://data:/data"]), "container volume"),
+        (PermissionProfile(name="rel", read=["data:/data"]), "must be absolute"),
+        (PermissionProfile(name="odd", read=["/a:/b:/c"]), "expected /path"),
+        (PermissionProfile(name="dots", read=["/etc/../root"]), "unsafe mount"),
+        (PermissionProfile(name="gone", read=["/nonexistent/thv-test"]), "does not exist"),
+        (
+            PermissionProfile(name="custom-net", network=NetworkPermissions(mode="my-net")),
+            "container network",
+        ),
+    ],
+)
+def test_unenforceable_profiles_are_refused(prof: PermissionProfile, match: str) -> None:
+    with pytest.raises(PermissionProfileError, match=match):
+        sandbox.check_request(request(prof), sandboxed=True)
+
+
+def test_egress_refusal_says_what_to_do() -> None:
+    with pytest.raises(PermissionProfileError) as err:
+        sandbox.check_request(request(outbound(allow_host=["x.com"])), sandboxed=True)
+    assert "container runtime" in str(err.value)
+    assert "insecure_allow_all" in str(err.value)
+
+
+@pytest.mark.parametrize("transport", ["sse", "streamable-http"])
+def test_http_server_without_network_is_refused(transport: str) -> None:
+    req = request(profile("none"), transport=transport, target_port=8080)
+    with pytest.raises(PermissionProfileError, match="could not be reached"):
+        sandbox.check_request(req, sandboxed=True)
+    sandbox.check_request(
+        request(profile("network"), transport=transport, target_port=8080), sandboxed=True
+    )
+
+
+def test_http_server_needs_a_port() -> None:
+    with pytest.raises(InvalidInputError, match="target port"):
+        sandbox.check_request(request(profile("network"), transport="sse"), sandboxed=True)
+
+
+@pytest.mark.parametrize("target", ["/", "/proc", "/proc/1", "/dev/shm"])
+def test_reserved_targets_are_refused(tmp_path: Path, target: str) -> None:
+    prof = PermissionProfile(name="x", read=[f"{tmp_path}:{target}"])
+    with pytest.raises(PermissionProfileError, match="belongs to the sandbox"):
+        sandbox.check_request(request(prof), sandboxed=True)
+
+
+def test_missing_target_outside_tmp_is_refused(tmp_path: Path) -> None:
+    prof = PermissionProfile(name="x", write=[f"{tmp_path}:/nonexistent-thv-target"])
+    with pytest.raises(PermissionProfileError, match="must already exist on the host"):
+        sandbox.check_request(request(prof), sandboxed=True)
+
+
+def test_unsandboxed_accepts_profiles_but_not_remapped_paths(tmp_path: Path) -> None:
+    """With TOOLHIVE_PROCESS_UNSANDBOXED the user opted out of enforcement, not of correctness."""
+    sandbox.check_request(request(outbound(allow_host=["x.com"])), sandboxed=False)
+    sandbox.check_request(request(PermissionProfile(write=[str(tmp_path)])), sandboxed=False)
+    with pytest.raises(PermissionProfileError, match="same path on both sides"):
+        sandbox.check_request(
+            request(PermissionProfile(read=[f"{tmp_path}:/data"])), sandboxed=False
+        )
+    with pytest.raises(PermissionProfileError, match="container volume"):
+        sandbox.check_request(
+            request(PermissionProfile(read=["volume://v:/data"])), sandboxed=False
+        )
