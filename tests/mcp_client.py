@@ -22,7 +22,7 @@ async def _tools(url: str) -> list[str]:
 
 def call_tool(url: str, tool: str, arguments: dict[str, Any]) -> str:
     result = anyio.run(_call, url, tool, arguments)
-    assert not result.isError, result
+    assert not result.is_error, result
     return "".join(c.text for c in result.content if c.type == "text")
 
 
@@ -45,7 +45,7 @@ async def _run_all(url: str, calls: list[tuple[str, dict[str, Any]]], results: l
             async with Client(url) as client:
                 for _ in range(3):  # several calls per session, interleaving with the others
                     res = await client.call_tool(tool, args)
-                    assert not res.isError, res
+                    assert not res.is_error, res
                     results[i] = "".join(c.text for c in res.content if c.type == "text")
                     await anyio.sleep(0)
 

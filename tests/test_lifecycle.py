@@ -105,7 +105,7 @@ def test_stdio_server_lifecycle(
     case: Case, thv: Thv, thv_env: dict[str, str], tmp_path: Path, runtime_api
 ):
     name = f"time-{case.runtime}"
-    out = thv("run", *case.stdio, "--name", name, "--runtime", case.runtime).stdout
+    out = thv("run", "--name", name, "--runtime", case.runtime, *case.stdio).stdout
     wl = listing(thv)[name]
     assert wl["status"] == "running", wl
     assert wl["transport_type"] == "stdio" and wl["runtime"] == case.runtime
@@ -176,7 +176,7 @@ def test_stdio_server_lifecycle(
 
 def test_http_server(case: Case, thv: Thv, runtime_api):
     name = f"echo-{case.runtime}"
-    thv("run", *case.http, "--name", name, "--runtime", case.runtime)
+    thv("run", "--name", name, "--runtime", case.runtime, *case.http)
     wl = listing(thv)[name]
     assert wl["status"] == "running" and wl["transport_type"] == "streamable-http"
     assert (

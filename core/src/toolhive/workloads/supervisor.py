@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import signal
 from typing import TYPE_CHECKING
 
-from toolhive.errors import ToolHiveError
+from toolhive.errors import ToolHiveError, WorkloadStateError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.plugins import Hooks
@@ -131,6 +132,8 @@ class Supervisor:
         )
         self.transport = transport = transport_spec.load()(options)
         await transport.start()
+        if target_url is not None and not config.is_remote:
+            await self._await_ready(transport)
         app = build_proxy_app(transport, transport_name=config.transport, manage_lifespan=False)
         self.server = server = ProxyServer(app, sock, handle_signals=False, lifespan="off")
         if self.stop_requested.is_set():
@@ -145,6 +148,30 @@ class Supervisor:
         finally:
             if monitor:
                 monitor.cancel()
+
+    async def _await_ready(self, transport: Transport) -> None:
+        """An HTTP server is running once it answers (a published port accepts connections
+        before the server inside listens)."""
+        timeout = float(os.environ.get("TOOLHIVE_SERVER_READY_TIMEOUT", "120"))
+        deadline = asyncio.get_running_loop().time() + timeout
+        name = self.config.container_name or self.name
+        for attempt in itertools.count():
+            try:
+                await transport.ping(timeout=2.0)
+                return
+            except Exception as exc:
+                if self.stop_requested.is_set():
+                    return
+                if asyncio.get_running_loop().time() > deadline:
+                    msg = f"the server did not answer within {timeout:.0f}s: {exc}"
+                    raise WorkloadStateError(msg) from None
+            if self.runtime is not None and attempt % 5 == 4:
+                info = await asyncio.to_thread(self.runtime.inspect, name)
+                if info is None or info.state != "running":
+                    code = "" if info is None or info.exit_code is None else f" ({info.exit_code})"
+                    msg = f"the server exited before it answered{code}; see `thv logs {self.name}`"
+                    raise WorkloadStateError(msg)
+            await asyncio.sleep(0.2)
 
     async def _monitor(self) -> None:
         """Mark the workload unhealthy if its server exits while we are serving."""
