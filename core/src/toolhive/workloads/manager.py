@@ -44,6 +44,11 @@ SPAWN_GRACE_S = 5.0
 Progress = Callable[[str], None]
 
 
+def workload_lock(base_name: str) -> contextlib.AbstractContextManager[None]:
+    """Serialises run/start/stop/rm of one workload across processes."""
+    return locked(paths.state_dir() / "locks" / base_name)
+
+
 def _age_seconds(stamp: str) -> float:
     try:
         then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -163,7 +168,7 @@ class WorkloadManager:
 
     def create(self, config: RunConfig) -> RunConfig:
         """Validate and save the workload as ``starting`` (no process yet)."""
-        with locked(paths.runconfig_path(config.base_name)):
+        with workload_lock(config.base_name):
             config, _ = self.prepare(config)
             store.save_runconfig(config)
             store.delete_pid(config.base_name)
@@ -183,7 +188,7 @@ class WorkloadManager:
     def start(self, name: str, *, wait: float = 120.0) -> Workload:
         """Start (or restart) a saved workload on the same proxy port."""
         config = store.load_runconfig(name)
-        with locked(paths.runconfig_path(config.base_name)):
+        with workload_lock(config.base_name):
             self._stop(config)
             self._wait_port_free(config)
             store.set_status(config.base_name, S.STARTING, process_id=0)
@@ -232,7 +237,7 @@ class WorkloadManager:
     def stop(self, name: str, *, timeout: float = 30.0) -> bool:
         """Stop a workload; ``False`` if it was already stopped. Idempotent."""
         config = store.load_runconfig(name)
-        with locked(paths.runconfig_path(config.base_name)):
+        with workload_lock(config.base_name):
             return self._stop(config, timeout=timeout)
 
     def _stop(self, config: RunConfig, *, timeout: float = 30.0) -> bool:
@@ -256,7 +261,7 @@ class WorkloadManager:
     def remove(self, name: str) -> None:
         config = store.load_runconfig(name)
         base = config.base_name
-        with locked(paths.runconfig_path(base)):
+        with workload_lock(base):
             store.set_status(base, S.REMOVING)
             self._stop(config)
             if not config.is_remote and config.runtime:
