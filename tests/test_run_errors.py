@@ -28,8 +28,10 @@ def state_files(env: dict[str, str]) -> list[str]:
 def one_line_error(proc, fragment: str) -> None:
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
-    assert fragment in lines[0], lines[0]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    # Progress lines (e.g. "pulling …") may come first; the error is one line, and the last.
+    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
+    assert fragment in errors[0], errors[0]
     assert "Traceback" not in proc.stderr
 
 
