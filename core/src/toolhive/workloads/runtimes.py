@@ -6,10 +6,12 @@ import os
 import sys
 from collections.abc import Mapping
 
-from toolhive.errors import NotFoundError, RuntimeUnavailableError
+from pydantic import ValidationError
+
+from toolhive.errors import NotFoundError, PluginError, RuntimeUnavailableError
 from toolhive.plugins import Hooks
 from toolhive.runtime import Runtime
-from toolhive.specs import RuntimeDetection, RuntimeSpec
+from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
 from toolhive.state import paths
 from toolhive.state.atomic import write_atomic
 
@@ -78,8 +80,22 @@ def select_runtime(
     raise RuntimeUnavailableError(msg)
 
 
+def plugin_config(kind: str, name: str, model: type[PluginConfig]) -> PluginConfig:
+    """A plugin's section of ``config.yaml`` (``plugins: {kind: {name: {...}}}``), validated."""
+    from toolhive.appconfig import load_config
+
+    raw = load_config().plugins.get(kind, {}).get(name, {})
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(["plugins", kind, name, *(str(p) for p in err["loc"])])
+        msg = f"config.yaml {where}: {err['msg']}"
+        raise PluginError(msg) from None
+
+
 def load_runtime(spec: RuntimeSpec, detection: RuntimeDetection) -> Runtime:
-    return spec.load(detection, spec.config_model())
+    return spec.load(detection, plugin_config("runtimes", spec.name, spec.config_model))
 
 
 def runtime_for(hooks: Hooks, name: str) -> Runtime:
