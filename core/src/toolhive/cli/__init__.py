@@ -33,6 +33,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
         "toolhive.cli.mcp_cmd:mcp",
         "Talk to an MCP server: list tools/resources/prompts, call",
     ),
+    "config": ("toolhive.cli.config_cmd:config", "Show and change ToolHive settings"),
     "runtime": ("toolhive.cli.runtime_cmd:runtime", "Inspect container runtimes"),
     "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
     "version": ("toolhive.cli.version_cmd:version", "Show the version"),
