@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,29 @@ def test_unsandboxed_accepts_profiles_but_not_remapped_paths(tmp_path: Path) -> 
         sandbox.check_request(
             request(PermissionProfile(read=["volume://v:/data"])), sandboxed=False
         )
+
+
+def test_paths_a_command_names_under_tmp_are_visible_read_only(runtime, xdg, tmp_path):
+    """The sandbox's /tmp is private, but a script (or venv) the command names there is shown."""
+    from toolhive_runtime_process.sandbox import named_tmp_paths
+
+    assert str(tmp_path).startswith("/tmp/")
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import sys, time; time.sleep(0.3)\n"
+        "print('seen', file=sys.stderr)\n"
+        "open(__file__, 'a').write('#')\n"
+    )
+    assert named_tmp_paths([sys.executable, str(script), "x"]) == [script]
+    runtime.deploy(
+        DeployRequest(
+            name="tmp-named",
+            image=sys.executable,
+            command=[str(script)],
+            permission_profile=profile("none"),
+        )
+    )
+    status = runtime.wait("tmp-named")
+    log = b"".join(runtime.logs("tmp-named")).decode()
+    assert "seen" in log and "Read-only file system" in log and status != 0
+    assert script.read_text().endswith("sys.stderr)\nopen(__file__, 'a').write('#')\n")

@@ -203,6 +203,7 @@ class ProcessRuntime:
             needs = [installed.root, *installed.needs]
         else:
             command = [resolve_executable(launch, env.get("PATH")), *request.command]
+            needs = sandbox.named_tmp_paths(command)
 
         self._replace_leftover(request.name)
         if self._bwrap is not None:

@@ -251,6 +251,23 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
 # --------------------------------------------------------------------------- argv
 
 
+def named_tmp_paths(command: list[str]) -> list[Path]:
+    """Paths under ``/tmp`` that a plain command names explicitly (its executable, file
+    arguments): the sandbox's private ``/tmp`` would hide them, so they are shown read-only.
+    An executable inside a virtual environment brings the whole environment."""
+    found: list[Path] = []
+    for index, arg in enumerate(command):
+        path = Path(arg)
+        if not (path.is_absolute() and path.is_relative_to("/tmp") and path.exists()):
+            continue
+        prefix = path.parent.parent
+        if index == 0 and (prefix / "pyvenv.cfg").is_file():
+            found.append(prefix)
+        else:
+            found.append(path)
+    return found
+
+
 def bwrap_argv(
     bwrap: str,
     command: list[str],
