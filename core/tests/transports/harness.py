@@ -74,18 +74,27 @@ class Bridged:
 
 @contextlib.asynccontextmanager
 async def bridged(
-    command: tuple[str, ...] = ECHO_STDIO, *, request_timeout: float | None = None, **options: Any
+    command: tuple[str, ...] = ECHO_STDIO,
+    *,
+    request_timeout: float | None = None,
+    keepalive_interval: float | None = None,
+    **options: Any,
 ) -> AsyncIterator[Bridged]:
-    """A stdio server behind a :class:`StdioBridge` behind the proxy app, on a real port."""
+    """A stdio server behind a :class:`StdioBridge` behind the proxy app, on a real port.
+
+    With ``proxy_mode="sse"`` the bridge speaks legacy SSE: ``url`` is then ``…/sse``.
+    """
     server = await start_stdio(*command)
     try:
         bridge = StdioBridge(
             TransportOptions(workload="test", stdio=server.channel, **options),
             request_timeout=request_timeout,
+            keepalive_interval=keepalive_interval,
         )
         app = build_proxy_app(bridge, transport_name="stdio", health_interval=0.0)
         async with serve(app) as base:
-            yield Bridged(f"{base}/mcp", base, bridge, server)
+            path = "/sse" if options.get("proxy_mode") == "sse" else "/mcp"
+            yield Bridged(f"{base}{path}", base, bridge, server)
     finally:
         await server.kill()
 
@@ -96,7 +105,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_listening(port: int, proc: asyncio.subprocess.Process, timeout: float = 20) -> None:
+async def wait_listening(port: int, proc: asyncio.subprocess.Process, timeout: float = 60) -> None:
     async with asyncio.timeout(timeout):
         while True:
             if proc.returncode is not None:

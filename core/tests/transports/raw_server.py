@@ -6,9 +6,14 @@ slow, report progress, call back into the client, or crash on demand.
 
 Tools: ``echo(text)``, ``sleep(seconds)``, ``progress(steps)`` (needs a progress token),
 ``sample(prompt)`` (asks the client ``sampling/createMessage``), ``roots()`` (asks ``roots/list``),
-``notify()`` (sends ``notifications/tools/list_changed``), ``exit()`` (dies without answering).
-The extra request ``debug/stats`` returns what the server has seen (initialize count, notifications,
-cancelled request ids).
+``notify()`` (sends ``notifications/tools/list_changed``), ``touch(uri)`` (sends
+``notifications/resources/updated``), ``log(level, text)`` (sends ``notifications/message``),
+``exit()`` (dies without answering). ``sample`` puts the call's progress token in the sampling
+request's ``_meta`` (so a bridge can tell which call it belongs to) unless ``link`` is false.
+``resources/subscribe``, ``resources/unsubscribe`` and ``logging/setLevel`` are accepted and recorded.
+The extra request ``debug/stats`` returns what the server has seen (initialize count and client
+capabilities, notifications, cancelled request ids, subscribe/unsubscribe URIs, levels). Malformed
+input gets a JSON-RPC error, never a crash.
 
 ``python raw_server.py [--no-ping]``: with ``--no-ping`` the server ignores ``ping``.
 """
@@ -23,14 +28,22 @@ from typing import Any
 
 TOOLS = [
     {"name": name, "description": name, "inputSchema": {"type": "object"}}
-    for name in ("echo", "sleep", "progress", "sample", "roots", "notify", "exit")
+    for name in ("echo", "sleep", "progress", "sample", "roots", "notify", "touch", "log", "exit")
 ]
 
 
 class Server:
     def __init__(self, answer_ping: bool) -> None:
         self.answer_ping = answer_ping
-        self.stats: dict[str, Any] = {"initialize": 0, "notifications": [], "cancelled": []}
+        self.stats: dict[str, Any] = {
+            "initialize": 0,
+            "capabilities": None,
+            "notifications": [],
+            "cancelled": [],
+            "subscribe": [],
+            "unsubscribe": [],
+            "levels": [],
+        }
         self.waiting: dict[str, asyncio.Future[Any]] = {}
         self.next_id = 0
         self.tasks: dict[Any, asyncio.Task[None]] = {}
@@ -71,15 +84,15 @@ class Server:
                 await asyncio.sleep(0.01)
             text = f"token={json.dumps(token)}"
         elif name == "sample":
-            result = await self.ask(
-                "sampling/createMessage",
-                {
-                    "messages": [
-                        {"role": "user", "content": {"type": "text", "text": args.get("prompt")}}
-                    ],
-                    "maxTokens": 10,
-                },
-            )
+            request: dict[str, Any] = {
+                "messages": [
+                    {"role": "user", "content": {"type": "text", "text": args.get("prompt")}}
+                ],
+                "maxTokens": 10,
+            }
+            if token is not None and args.get("link", True):
+                request["_meta"] = {"progressToken": token}
+            result = await self.ask("sampling/createMessage", request)
             if "error" in result:
                 text = f"error: {result['error']['message']}"
             else:
@@ -87,6 +100,28 @@ class Server:
         elif name == "roots":
             result = await self.ask("roots/list", {})
             text = json.dumps(result)
+        elif name == "touch":
+            self.write(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/resources/updated",
+                    "params": {"uri": args.get("uri")},
+                }
+            )
+            text = "touched"
+        elif name == "log":
+            self.write(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/message",
+                    "params": {
+                        "level": args.get("level"),
+                        "logger": "raw",
+                        "data": args.get("text"),
+                    },
+                }
+            )
+            text = "logged"
         elif name == "notify":
             self.write({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
             text = "notified"
@@ -98,12 +133,19 @@ class Server:
 
     async def handle_request(self, msg: dict[str, Any]) -> None:
         method, rid, params = msg["method"], msg["id"], msg.get("params") or {}
+        if not isinstance(params, dict):
+            params = {}
         try:
             if method == "initialize":
                 self.stats["initialize"] += 1
+                self.stats["capabilities"] = params.get("capabilities")
                 result: Any = {
                     "protocolVersion": params.get("protocolVersion", "2025-06-18"),
-                    "capabilities": {"tools": {"listChanged": True}, "logging": {}},
+                    "capabilities": {
+                        "tools": {"listChanged": True},
+                        "logging": {},
+                        "resources": {"subscribe": True},
+                    },
                     "serverInfo": {"name": "raw-test-server", "version": "1.0.0"},
                 }
             elif method == "ping":
@@ -114,6 +156,12 @@ class Server:
                 result = {"tools": TOOLS}
             elif method == "tools/call":
                 result = await self.call_tool(params)
+            elif method in ("resources/subscribe", "resources/unsubscribe"):
+                self.stats[method.split("/")[1]].append(params.get("uri"))
+                result = {}
+            elif method == "logging/setLevel":
+                self.stats["levels"].append(params.get("level"))
+                result = {}
             elif method == "debug/stats":
                 result = self.stats
             else:
@@ -127,6 +175,11 @@ class Server:
                 return
         except asyncio.CancelledError:
             return
+        except Exception as exc:  # malformed arguments: an error answer, like any server
+            self.write(
+                {"jsonrpc": "2.0", "id": rid, "error": {"code": -32603, "message": repr(exc)}}
+            )
+            return
         self.write({"jsonrpc": "2.0", "id": rid, "result": result})
 
     def handle(self, msg: dict[str, Any]) -> None:
@@ -136,14 +189,16 @@ class Server:
             task.add_done_callback(lambda _t, rid=msg["id"]: self.tasks.pop(rid, None))
         elif "method" in msg:
             self.stats["notifications"].append(msg["method"])
-            if msg["method"] == "notifications/cancelled":
-                rid = msg["params"]["requestId"]
+            params = msg.get("params")
+            if msg["method"] == "notifications/cancelled" and isinstance(params, dict):
+                rid = params.get("requestId")
                 self.stats["cancelled"].append(rid)
-                task = self.tasks.get(rid)
+                task = self.tasks.get(rid) if isinstance(rid, str | int) else None
                 if task is not None:
                     task.cancel()
         else:
-            future = self.waiting.pop(msg.get("id"), None)
+            rid = msg.get("id")
+            future = self.waiting.pop(rid, None) if isinstance(rid, str | int) else None
             if future is not None and not future.done():
                 future.set_result(msg)
 
@@ -157,7 +212,12 @@ async def main() -> None:
         line = await reader.readline()
         if not line:
             return
-        server.handle(json.loads(line))
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict):
+            server.handle(msg)
 
 
 if __name__ == "__main__":

@@ -449,7 +449,7 @@ def test_request_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPa
 
 async def test_ping_uses_a_bridge_owned_id() -> None:
     async with bridged() as b:
-        await b.bridge.ping(5)
+        await b.bridge.ping(30)  # the SDK server may still be importing (slow on a loaded machine)
         async with Client(b.url) as client:
             await b.bridge.ping(5)
             assert text_of(await client.call_tool("echo", {"text": "after ping"})) == "after ping"
@@ -466,15 +466,17 @@ class _NullChannel:
         return None
 
 
-def test_the_builtin_plugin_loads_the_bridge_and_refuses_sse_mode() -> None:
+def test_the_builtin_plugin_loads_the_bridge_in_either_mode() -> None:
     spec = next(s for s in thv_transports() if s.name == "stdio")
     factory = spec.load()
     bridge = factory(TransportOptions(workload="w", stdio=_NullChannel()))
     assert isinstance(bridge, Transport)
+    legacy = factory(TransportOptions(workload="w", stdio=_NullChannel(), proxy_mode="sse"))
+    assert isinstance(legacy, Transport) and legacy._legacy_sse and not bridge._legacy_sse
     with pytest.raises(ProxyModeNotSupportedError) as info:
-        factory(TransportOptions(workload="w", stdio=_NullChannel(), proxy_mode="sse"))
+        factory(TransportOptions(workload="w", stdio=_NullChannel(), proxy_mode="websocket"))
     assert isinstance(info.value, ToolHiveError)
-    assert "streamable-http" in str(info.value)
+    assert "streamable-http or sse" in str(info.value)
     with pytest.raises(ToolHiveError):
         factory(TransportOptions(workload="w"))
 
@@ -485,3 +487,54 @@ async def test_requests_before_start_and_after_close_get_503() -> None:
         await b.bridge.aclose()
         response = await rpc(http, b.url, sid, 1, "ping")
         assert response.status_code == 503
+
+
+# --------------------------------------------------------------------------- protocol edges
+
+
+async def test_official_clients_in_both_modes_pass_strict_protocol_validation() -> None:
+    async with (
+        bridged(strict_protocol_validation=True) as b,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        for mode in ("auto", "legacy"):
+            async with Client(b.url, mode=mode) as client:
+                assert text_of(await client.call_tool("echo", {"text": mode})) == mode
+        sid = await raw_session(http, b.url)
+        headers = {"accept": BOTH, "mcp-session-id": sid}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        odd = await http.post(b.url, json=body, headers={**headers, "mcp-protocol-version": "1999"})
+        assert odd.status_code == 400
+        assert "MCP-Protocol-Version" in odd.json()["error"]["message"]
+        known = {**headers, "mcp-protocol-version": "2025-06-18"}
+        assert (await http.post(b.url, json=body, headers=known)).json()["result"] == {}
+
+
+async def test_wrong_content_type_is_415_and_the_next_request_works() -> None:
+    async with bridged() as b, httpx.AsyncClient(timeout=30) as http:
+        sid = await raw_session(http, b.url)
+        body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+        for ctype in ("text/plain", "application/x-www-form-urlencoded"):
+            headers = {"accept": BOTH, "mcp-session-id": sid, "content-type": ctype}
+            response = await http.post(b.url, content=body, headers=headers)
+            assert response.status_code == 415
+            assert response.json()["error"]["code"] == -32600
+        charset = {"accept": BOTH, "mcp-session-id": sid}
+        charset["content-type"] = "application/json; charset=utf-8"
+        assert (await http.post(b.url, content=body, headers=charset)).json()["result"] == {}
+
+
+async def test_large_messages_pass_and_oversized_bodies_are_refused() -> None:
+    async with bridged(RAW_STDIO) as b, httpx.AsyncClient(timeout=60) as http:
+        sid = await raw_session(http, b.url)
+        text = "x" * (3 * 1024 * 1024)
+        big = await rpc(
+            http, b.url, sid, 1, "tools/call", {"name": "echo", "arguments": {"text": text}}
+        )
+        assert big.json()["result"]["content"][0]["text"] == text
+        huge = "y" * (5 * 1024 * 1024)
+        refused = await rpc(
+            http, b.url, sid, 2, "tools/call", {"name": "echo", "arguments": {"text": huge}}
+        )
+        assert refused.status_code == 413
+        assert (await rpc(http, b.url, sid, 3, "ping")).json()["result"] == {}

@@ -54,3 +54,33 @@ HANDSHAKE_PROTOCOL_VERSIONS: Final = frozenset(
 def is_list_changed(method: str) -> bool:
     """``notifications/<kind>/list_changed`` — sent to every session."""
     return method.endswith("/list_changed")
+
+
+#: ``logging/setLevel`` levels, least severe first (RFC 5424 order, as MCP defines them).
+LOG_LEVELS: Final[dict[str, int]] = {
+    name: rank
+    for rank, name in enumerate(
+        ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+    )
+}
+LOG_LEVEL_NAMES: Final = tuple(LOG_LEVELS)
+
+#: Client requests that never make a server call back into the client (used to tell which session
+#: can have caused a server → client request).
+NEVER_CALL_BACK: Final = frozenset(
+    {
+        PING,
+        TOOLS_LIST,
+        RESOURCES_LIST,
+        RESOURCES_TEMPLATES_LIST,
+        PROMPTS_LIST,
+        RESOURCES_SUBSCRIBE,
+        RESOURCES_UNSUBSCRIBE,
+        LOGGING_SET_LEVEL,
+    }
+)
+
+#: ``params._meta`` key a server may set on a server → client request (or notification) to name
+#: the client request it belongs to. Not in the MCP spec for stdio (where nothing links them); the
+#: bridge honours it, and a request's own progress token does the same job.
+RELATED_REQUEST_META: Final = "io.modelcontextprotocol/related-request-id"

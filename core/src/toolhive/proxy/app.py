@@ -13,6 +13,7 @@ from typing import Any
 
 from toolhive import __version__
 from toolhive.proxy.asgi import send_body
+from toolhive.proxy.edge import EdgeConfig, EdgeProtection
 from toolhive.transports.base import Receive, Scope, Send, Transport
 
 log = logging.getLogger("toolhive.proxy")
@@ -29,9 +30,11 @@ def _now() -> str:
 class ProxyApp:
     """The ASGI app a workload's proxy serves.
 
-    ``GET /health`` is answered here, outside the middleware chain (as ToolHive does); every other
-    request goes through the chain to the transport. With ``manage_lifespan`` the ASGI lifespan
-    starts and closes the transport (both are idempotent, so a caller may also do it itself).
+    Every HTTP request first passes edge protection (:mod:`toolhive.proxy.edge`: Origin/Host checks,
+    body limit). ``GET /health`` is then answered here, outside the middleware chain (as ToolHive
+    does); every other request goes through the chain to the transport. With ``manage_lifespan`` the
+    ASGI lifespan starts and closes the transport (both are idempotent, so a caller may also do it
+    itself).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class ProxyApp:
         health_interval: float = 2.0,
         ping_timeout: float = 5.0,
         manage_lifespan: bool = True,
+        edge: EdgeConfig | None = None,
     ) -> None:
         self.transport = transport
         self.transport_name = transport_name
@@ -50,6 +54,7 @@ class ProxyApp:
         for wrap in reversed(middleware):
             app = wrap(app)
         self._app = app
+        self._http = EdgeProtection(self._route, edge or EdgeConfig.for_bind("127.0.0.1"))
         self._health_interval = health_interval
         self._ping_timeout = ping_timeout
         self._manage_lifespan = manage_lifespan
@@ -61,12 +66,15 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["path"] == "/health":
-                await self._health(scope, send)
-            else:
-                await self._app(scope, receive, send)
+            await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/health":
+            await self._health(scope, send)
         else:
             await self._app(scope, receive, send)
 
@@ -162,6 +170,7 @@ def build_proxy_app(
     health_interval: float = 2.0,
     ping_timeout: float = 5.0,
     manage_lifespan: bool = True,
+    edge: EdgeConfig | None = None,
 ) -> ProxyApp:
     """The raw-ASGI app for one workload: ``/health`` + middleware (first = outermost) + transport.
 
@@ -169,6 +178,9 @@ def build_proxy_app(
     {available, response_time_ms, error, last_checked}}``: ``degraded`` (HTTP 200) when the MCP ping
     times out, ``unhealthy`` (HTTP 503) when it fails (the server is gone or unreachable). The ping is
     repeated at most every ``health_interval`` seconds; callers in between get the cached result.
+
+    ``edge`` configures the Origin/Host/body-limit layer in front of everything (default: a loopback
+    bind with no extra origins and the body limit from ``TOOLHIVE_MAX_REQUEST_BODY``).
     """
     return ProxyApp(
         transport,
@@ -177,4 +189,5 @@ def build_proxy_app(
         health_interval=health_interval,
         ping_timeout=ping_timeout,
         manage_lifespan=manage_lifespan,
+        edge=edge,
     )

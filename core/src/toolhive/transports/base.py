@@ -21,6 +21,8 @@ class TransportOptions(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     workload: str
+    #: The workload's transport (``stdio``, ``sse``, ``streamable-http``); ``""`` when unknown.
+    transport: str = ""
     #: Base URL of an HTTP server (``sse``/``streamable-http``), e.g. ``http://127.0.0.1:8080/mcp``.
     target_url: str | None = None
     #: The server's stdin/stdout (``stdio``).
@@ -50,6 +52,14 @@ class Transport(Protocol):
 
     async def ping(self, timeout: float = 5.0) -> None:
         """Send an MCP ``ping`` to the server; raise on failure or timeout."""
+
+
+@runtime_checkable
+class Drainable(Protocol):
+    """Optional: a transport that can end its long-lived streams (SSE, GET streams) early, so the
+    HTTP server's graceful shutdown does not wait for clients to leave. Called before ``aclose``."""
+
+    async def drain(self) -> None: ...
 
 
 class TransportFactory(Protocol):

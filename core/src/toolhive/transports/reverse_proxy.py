@@ -4,7 +4,17 @@ Method, path, query, headers (minus hop-by-hop ones) and body go to the origin o
 ``options.target_url`` unchanged; the response streams back as it arrives, so SSE flows event by
 event. Upstream unreachable → 502, no response headers within the request timeout → 504, both with a
 JSON-RPC-shaped body. For a remote server (``options.remote``) the ``Host`` header is the remote's and
-the remote URL's query string is appended to every request.
+the remote URL's query string is appended to every request (clients never see it: their URL has
+only the path).
+
+SSE ``endpoint`` events (``event: endpoint`` / ``data: /messages?session_id=…``) are rewritten when
+the proxy sits behind a path-routing ingress: the prefix is ``options.endpoint_prefix`` if set, else a
+trusted ``X-Forwarded-Prefix`` (``options.trust_proxy_headers``), which also lets
+``X-Forwarded-Host``/``-Proto`` make the URL absolute — ToolHive's precedence. Only responses that need
+it are parsed line by line; every other byte is relayed as it arrives.
+
+``options.stateless``: the server keeps no sessions, so only ``POST`` (and ``OPTIONS``) are forwarded;
+``GET``/``HEAD``/``DELETE`` get 405 with ``Allow: POST, OPTIONS`` as in ToolHive.
 
 ``ping()`` is a lightweight liveness check, not an MCP session: it POSTs a JSON-RPC ``ping`` to the
 target URL and counts any HTTP answer below 500 as alive. A stateful streamable-HTTP server answers
@@ -20,14 +30,16 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from toolhive.errors import InvalidInputError
 from toolhive.mcp.jsonrpc import REQUEST_TIMEOUT, error_bytes
-from toolhive.proxy.asgi import ClientDisconnected, send_body
+from toolhive.proxy.asgi import ClientDisconnected, header, send_body
+from toolhive.proxy.durations import env_seconds
+from toolhive.proxy.edge import is_loopback_host
 from toolhive.transports.base import Receive, Scope, Send, TransportOptions
-from toolhive.transports.stdio_bridge import request_timeout_from_env
 
 log = logging.getLogger("toolhive.transports.http")
 
@@ -47,6 +59,93 @@ HOP_BY_HOP: Final = frozenset(
 )
 _PING_BODY: Final = b'{"jsonrpc":"2.0","id":"toolhive-health","method":"ping"}'
 _BAD_GATEWAY: Final = -32000  # JSON-RPC server-error range; HTTP status carries the meaning
+#: ToolHive's proxy request timeout (default 60 s): no response headers by then → 504.
+REQUEST_TIMEOUT_ENV: Final = "TOOLHIVE_PROXY_REQUEST_TIMEOUT"
+_STATELESS_REJECTED: Final = frozenset({"GET", "HEAD", "DELETE"})
+
+
+class EndpointRewrite:
+    """How to rewrite an SSE ``endpoint`` URL: a path prefix, and optionally scheme and host."""
+
+    __slots__ = ("host", "prefix", "scheme")
+
+    def __init__(self, prefix: str = "", scheme: str = "", host: str = "") -> None:
+        prefix = prefix.strip()
+        if prefix:
+            prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.prefix = prefix
+        self.scheme = scheme.strip()
+        self.host = host.strip()
+
+    def __bool__(self) -> bool:
+        return bool(self.prefix or self.host)
+
+    def apply(self, url: str) -> str:
+        """``/messages?s=1`` → ``/prefix/messages?s=1`` (absolute URLs keep their origin unless a
+        forwarded host replaces it; a scheme only applies together with a host, as in ToolHive)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url
+        path = self.prefix + parts.path if self.prefix else parts.path
+        scheme, netloc = parts.scheme, parts.netloc
+        if self.host:
+            netloc = self.host
+            scheme = self.scheme or scheme or "http"
+        return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+
+
+def endpoint_rewrite(
+    scope_headers: list[tuple[bytes, bytes]], endpoint_prefix: str, trust_proxy_headers: bool
+) -> EndpointRewrite:
+    """ToolHive's precedence: ``--endpoint-prefix`` beats a trusted ``X-Forwarded-Prefix``;
+    forwarded host/proto are honoured only with ``--trust-proxy-headers``."""
+    prefix = endpoint_prefix
+    scheme = host = ""
+    if trust_proxy_headers:
+        if not prefix:
+            prefix = (header(scope_headers, b"x-forwarded-prefix") or b"").decode("latin-1")
+        scheme = (header(scope_headers, b"x-forwarded-proto") or b"").decode("latin-1")
+        host = (header(scope_headers, b"x-forwarded-host") or b"").decode("latin-1")
+    return EndpointRewrite(prefix, scheme.split(",")[0], host.split(",")[0])
+
+
+class SSEEndpointRewriter:
+    """Rewrites ``data:`` lines of ``endpoint`` events in an SSE byte stream split at any point."""
+
+    __slots__ = ("_event", "_partial", "_rewrite")
+
+    def __init__(self, rewrite: EndpointRewrite) -> None:
+        self._rewrite = rewrite
+        self._partial = b""
+        self._event = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._partial + chunk
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if not cut:
+            return b""
+        lines = data[:cut].split(b"\n")[:-1]
+        return b"".join(self._line(line) + b"\n" for line in lines)
+
+    def flush(self) -> bytes:
+        rest, self._partial = self._partial, b""
+        return self._line(rest) if rest else b""
+
+    def _line(self, line: bytes) -> bytes:
+        bare = line.rstrip(b"\r")
+        if not bare:
+            self._event = b""  # a blank line ends the event
+        elif bare.startswith(b"event:"):
+            self._event = bare[6:].strip()
+        elif self._event == b"endpoint" and bare.startswith(b"data:"):
+            url = bare[5:].strip().decode("utf-8", "replace")
+            rewritten = self._rewrite.apply(url)
+            if rewritten != url:
+                log.debug("rewrote the SSE endpoint %r to %r", url, rewritten)
+                return b"data: " + rewritten.encode() + line[len(bare) :]
+        return line
 
 
 class ReverseProxy:
@@ -70,7 +169,10 @@ class ReverseProxy:
         self._origin = f"{target.scheme}://{target.netloc.decode('ascii')}"
         self._remote = options.remote
         self._remote_query: bytes = target.query if options.remote else b""
-        self._timeout = request_timeout if request_timeout else request_timeout_from_env()
+        self._endpoint_prefix = options.endpoint_prefix
+        self._trust_proxy_headers = options.trust_proxy_headers
+        self._stateless = options.stateless
+        self._timeout = request_timeout or env_seconds(REQUEST_TIMEOUT_ENV, 60.0)
         self._connect_timeout = connect_timeout
         self._client: httpx.AsyncClient | None = None
         self._streams: set[asyncio.Task[Any]] = set()
@@ -84,7 +186,7 @@ class ReverseProxy:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
             follow_redirects=False,
             # Proxy environment variables only make sense for remote servers.
-            trust_env=self._remote,
+            trust_env=self._remote and not is_loopback_host(self._target.host),
         )
         client.headers.clear()  # forward the client's headers, not httpx's defaults
         return client
@@ -131,6 +233,18 @@ class ReverseProxy:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
+            return
+        if self._stateless and scope["method"] in _STATELESS_REJECTED:
+            await send_body(
+                send,
+                405,
+                error_bytes(
+                    None,
+                    _BAD_GATEWAY,
+                    f"Method Not Allowed: {scope['method']} is not supported by a stateless server",
+                ),
+                extra=[(b"allow", b"POST, OPTIONS")],
+            )
             return
         client = self._client
         if client is None:
@@ -205,6 +319,16 @@ class ReverseProxy:
                 )
                 await send({"type": "http.response.body", "body": b"".join(chunks)})
                 return
+            rewriter: SSEEndpointRewriter | None = None
+            if content_type.startswith("text/event-stream") and (
+                self._endpoint_prefix or self._trust_proxy_headers
+            ):
+                rewrite = endpoint_rewrite(
+                    scope["headers"], self._endpoint_prefix, self._trust_proxy_headers
+                )
+                if rewrite:
+                    rewriter = SSEEndpointRewriter(rewrite)
+                    response_headers = [h for h in response_headers if h[0] != b"content-length"]
             await send(
                 {
                     "type": "http.response.start",
@@ -212,7 +336,7 @@ class ReverseProxy:
                     "headers": response_headers,
                 }
             )
-            await self._stream(response, receive, send)
+            await self._stream(response, receive, send, rewriter)
         except httpx.HTTPError as exc:
             log.debug("upstream response failed: %s", exc)
             with contextlib.suppress(Exception):
@@ -220,12 +344,27 @@ class ReverseProxy:
         finally:
             await response.aclose()
 
-    async def _stream(self, response: httpx.Response, receive: Receive, send: Send) -> None:
+    async def _stream(
+        self,
+        response: httpx.Response,
+        receive: Receive,
+        send: Send,
+        rewriter: SSEEndpointRewriter | None = None,
+    ) -> None:
         """Relay chunks as they arrive until the upstream ends or the client goes away."""
 
         async def pump() -> None:
+            if rewriter is None:
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                return
             async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                out = rewriter.feed(chunk)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            tail = rewriter.flush()
+            if tail:
+                await send({"type": "http.response.body", "body": tail, "more_body": True})
 
         pumping = asyncio.ensure_future(pump())
         watching = asyncio.ensure_future(_wait_disconnect(receive))

@@ -1,31 +1,43 @@
-"""Bridge one stdio MCP server to many streamable-HTTP client sessions (``POST/GET/DELETE /mcp``).
+"""Bridge one stdio MCP server to many HTTP client sessions.
 
-One server process is shared by every client session, so the bridge owns the JSON-RPC plumbing:
+Two HTTP faces share one core: streamable HTTP (``POST/GET/DELETE /mcp``, the default) and the
+legacy HTTP+SSE transport (``GET /sse`` + ``POST /messages?session_id=``, ``--proxy-mode sse``, in
+:mod:`toolhive.transports.sse_bridge`). One server process serves every client session, so the
+bridge owns the JSON-RPC plumbing (docs/proxy.md has the user-facing rules):
 
-* **Sessions.** ``initialize`` creates a session (``Mcp-Session-Id``). The server is initialized
-  once: the first client's ``initialize`` is forwarded and its result cached; later sessions get the
-  cached result under their own request id, and only the first ``notifications/initialized`` is
-  forwarded. Requests without a session header get 400, with an unknown one 404; ``DELETE`` ends a
-  session; sessions idle for ``session_ttl`` seconds expire.
+* **Sessions.** ``initialize`` creates a session (``Mcp-Session-Id``; in SSE mode the ``GET /sse``
+  stream is the session). The server is initialized once: the first client's ``initialize`` is
+  forwarded, advertising every client capability the bridge can relay (sampling, elicitation,
+  roots), and its result cached; later sessions get the cached result under their own request id,
+  and only the first ``notifications/initialized`` is forwarded. Requests without a session header
+  get 400, with an unknown one 404; ``DELETE`` ends a session; sessions idle for ``session_ttl``
+  seconds expire. ``server/discover`` (the 2026-07-28 probe) is answered -32601 by the bridge, so
+  ``mode="auto"`` clients fall back to ``initialize``.
 * **Ids.** Every forwarded request gets a fresh integer id, so answers reach the right session and
-  clients may reuse ids freely (strings, ints, the same ``1`` in every session). Progress tokens are
-  replaced by that id too and restored on the way back.
+  clients may reuse ids freely. Progress tokens are replaced by that id too and restored on the way
+  back.
 * **Responses.** A request's answer is JSON, or an SSE stream when the client accepts
   ``text/event-stream`` and something (progress, a server request) arrives before the answer. The
   choice is made when the first message arrives, so the common case costs one JSON body.
-* **Server messages.** ``notifications/progress`` goes to the stream of the request that owns the
-  token; everything else (``*/list_changed``, log messages, resource updates) to every session's
-  ``GET`` stream. Server → client requests (sampling, elicitation, roots) go to the one session that
-  can have caused them (the only one with requests in flight, or the only one, and that declared the
-  capability); the client's answer (a POSTed JSON-RPC response) is relayed back. When no single
-  session qualifies the server gets a JSON-RPC error at once. The server's own ``ping`` is answered
-  by the bridge.
+* **Server notifications.** ``notifications/progress`` goes to the stream of the request that owns
+  the token; ``notifications/resources/updated`` only to sessions subscribed to that URI
+  (``resources/subscribe``/``unsubscribe`` are ref-counted per URI: the server sees the first
+  subscribe and the last unsubscribe); ``notifications/message`` to sessions whose
+  ``logging/setLevel`` admits it (answered per session; the server gets the lowest level any
+  session asked for); everything else (``*/list_changed``) to every session's ``GET`` stream.
+* **Server → client requests** (sampling, elicitation, roots) go to the session that caused them,
+  found by :meth:`StdioBridge._route`: the request whose progress token (or related-request id) the
+  server put in ``params._meta``; else the one session with requests in flight that could call back
+  and that declared the capability; else, with nothing in flight, the one session that declared it.
+  When no single session qualifies the server gets a JSON-RPC error at once (never a guess: the
+  wrong session would see another user's prompt). The client's answer is relayed back. The
+  server's own ``ping`` is answered by the bridge.
 * **Failure.** When the server exits every waiting client gets a JSON-RPC error at once and later
   requests get 503. Requests time out after ``TOOLHIVE_PROXY_REQUEST_TIMEOUT`` (default 60 s) with a
   JSON-RPC error, and the server is told with ``notifications/cancelled``.
 
-Timeouts and session expiry run in one sweeper task (no timer per request). The bridge never imports
-the MCP SDK.
+Timeouts, session expiry and SSE keep-alive comments run in one sweeper task (no timer per request).
+The bridge never imports the MCP SDK.
 """
 
 from __future__ import annotations
@@ -47,6 +59,7 @@ from toolhive.mcp import methods
 from toolhive.mcp.jsonrpc import (
     CONNECTION_CLOSED,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     REQUEST_TIMEOUT,
@@ -80,16 +93,29 @@ DEFAULT_REQUEST_TIMEOUT: Final = 60.0
 REQUEST_TIMEOUT_ENV: Final = "TOOLHIVE_PROXY_REQUEST_TIMEOUT"
 #: An SSE comment on every GET stream this often keeps idle connections (and proxies) alive.
 KEEPALIVE_INTERVAL: Final = 25.0
+KEEPALIVE_ENV: Final = "TOOLHIVE_PROXY_SSE_KEEPALIVE"
+#: Client capabilities the bridge advertises to the server on the one ``initialize`` it forwards
+#: (merged into the first client's): it can relay these requests to whichever session declared them.
+RELAYED_CAPABILITIES: Final[dict[str, Any]] = {
+    "sampling": {},
+    "elicitation": {},
+    "roots": {"listChanged": True},
+}
 
 _KEEPALIVE: Final = b": keepalive\n\n"
 _RESPONSE_PREFIX: Final = b'{"jsonrpc":"2.0","id":'
 _PREFIX_LEN: Final = len(_RESPONSE_PREFIX)
 _RESULT_OR_ERROR: Final = (b',"result":', b',"error":')
 _ALLOW: Final = [(b"allow", b"GET, POST, DELETE")]
+#: Requests the bridge answers itself (per session), telling the server only what changes.
+_INTERCEPTED: Final = frozenset(
+    {methods.LOGGING_SET_LEVEL, methods.RESOURCES_SUBSCRIBE, methods.RESOURCES_UNSUBSCRIBE}
+)
+NO_SUCH_SERVER_REQUEST: Final = "Bad Request: no server request with this id is pending"
 
 
 class ProxyModeNotSupportedError(InvalidInputError):
-    """The requested proxy mode for stdio servers is not implemented yet."""
+    """The requested proxy mode for stdio servers does not exist."""
 
 
 class ServerGoneError(ConnectionError):
@@ -122,16 +148,21 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def request_timeout_from_env(default: float = DEFAULT_REQUEST_TIMEOUT) -> float:
-    raw = os.environ.get(REQUEST_TIMEOUT_ENV, "")
+def duration_from_env(name: str, default: float) -> float:
+    """A positive duration from ``$name`` (Go syntax or seconds), else ``default``."""
+    raw = os.environ.get(name, "")
     if not raw:
         return default
     try:
         value = parse_duration(raw)
     except ValueError:
-        log.warning("ignoring %s=%r: not a duration", REQUEST_TIMEOUT_ENV, raw)
+        log.warning("ignoring %s=%r: not a duration", name, raw)
         return default
     return value if value > 0 else default
+
+
+def request_timeout_from_env(default: float = DEFAULT_REQUEST_TIMEOUT) -> float:
+    return duration_from_env(REQUEST_TIMEOUT_ENV, default)
 
 
 def _is_id(value: object) -> TypeGuard[RequestId]:
@@ -172,11 +203,23 @@ class _Mailbox:
 
 
 class _Session:
-    __slots__ = ("capabilities", "id", "inflight", "last_seen", "server_requests", "stream")
+    __slots__ = (
+        "capabilities",
+        "id",
+        "inflight",
+        "last_seen",
+        "legacy",
+        "level",
+        "server_requests",
+        "stream",
+        "subscriptions",
+    )
 
-    def __init__(self, sid: bytes, capabilities: dict[str, Any]) -> None:
+    def __init__(self, sid: bytes, capabilities: dict[str, Any], legacy: bool = False) -> None:
         self.id = sid
         self.capabilities = capabilities
+        #: A legacy SSE session: its ``GET /sse`` stream carries every message, answers included.
+        self.legacy = legacy
         self.last_seen = time.monotonic()
         #: client request id → backend id, for requests in flight.
         self.inflight: dict[RequestId, int] = {}
@@ -184,35 +227,63 @@ class _Session:
         self.stream: _Mailbox | None = None
         #: Ids of server → client requests this session must answer.
         self.server_requests: set[RequestId] = set()
+        #: Resource URIs this session subscribed to.
+        self.subscriptions: set[str] = set()
+        #: Rank of the session's ``logging/setLevel`` (``None``: never set, gets every message).
+        self.level: int | None = None
 
 
 class _Pending(_Mailbox):
     """One forwarded client request: its answer (and, for SSE, messages before it)."""
 
-    __slots__ = ("client_id", "deadline", "session", "sse", "token")
+    __slots__ = ("bid", "client_id", "deadline", "method", "session", "sse", "token")
 
-    def __init__(self, session: _Session, client_id: RequestId, sse: bool, deadline: float) -> None:
+    def __init__(
+        self,
+        session: _Session,
+        client_id: RequestId,
+        sse: bool,
+        deadline: float,
+        bid: int,
+        method: str,
+    ) -> None:
         super().__init__()
         self.session = session
         self.client_id = client_id
         #: The client accepts ``text/event-stream``: messages may precede the answer on this stream.
         self.sse = sse
         self.deadline = deadline
+        self.bid = bid
+        self.method = method
         #: The client's original progress token (replaced by the backend id on the wire).
         self.token: Any = None
+
+
+class _StreamPending(_Pending):
+    """A request of a legacy SSE session: everything, the answer included, goes to its stream."""
+
+    __slots__ = ()
+
+    def put(self, data: bytes, final: bool = False) -> None:
+        session = self.session
+        if final and session.inflight.get(self.client_id) == self.bid:
+            del session.inflight[self.client_id]
+        if session.stream is not None:
+            session.stream.put(sse_event(data))
 
 
 class StdioBridge:
     """The ``stdio`` transport: many streamable-HTTP sessions over one stdio server."""
 
-    def __init__(self, options: TransportOptions, *, request_timeout: float | None = None) -> None:
-        if options.proxy_mode == "sse":
+    def __init__(
+        self,
+        options: TransportOptions,
+        *,
+        request_timeout: float | None = None,
+        keepalive_interval: float | None = None,
+    ) -> None:
+        if options.proxy_mode not in ("streamable-http", "sse"):
             raise ProxyModeNotSupportedError(
-                "the legacy SSE proxy mode for stdio servers is not supported yet; "
-                "use --proxy-mode streamable-http (the default)"
-            )
-        if options.proxy_mode != "streamable-http":
-            raise InvalidInputError(
                 f"unknown proxy mode {options.proxy_mode!r}; use streamable-http or sse"
             )
         if options.stdio is None:
@@ -223,7 +294,11 @@ class StdioBridge:
         self._workload = options.workload
         self._ttl = options.session_ttl
         self._strict = options.strict_protocol_validation
+        self._endpoint_prefix = options.endpoint_prefix
+        self._trust_proxy_headers = options.trust_proxy_headers
         self._timeout = request_timeout if request_timeout else request_timeout_from_env()
+        self._keepalive = keepalive_interval or duration_from_env(KEEPALIVE_ENV, KEEPALIVE_INTERVAL)
+        self._legacy_sse = options.proxy_mode == "sse"
         self._sessions: dict[bytes, _Session] = {}
         #: backend id → forwarded client request. Insertion order is deadline order.
         self._pending: dict[int, _Pending] = {}
@@ -232,6 +307,10 @@ class StdioBridge:
         #: server → client request id → the session asked to answer it.
         self._server_requests: dict[RequestId, _Session] = {}
         self._next_id = itertools.count(1).__next__
+        #: URI → number of sessions subscribed to it (the server holds one subscription per URI).
+        self._subscribed: dict[str, int] = {}
+        #: The ``logging/setLevel`` rank last sent to the server.
+        self._server_level: int | None = None
         self._init_result: Any = None
         self._init_future: asyncio.Future[Message] | None = None
         self._initialized_sent = False
@@ -300,35 +379,46 @@ class StdioBridge:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
+        if self._legacy_sse:
+            from toolhive.transports.sse_bridge import handle
+
+            await handle(self, scope, receive, send)
+            return
         path = scope["path"]
         if path != "/mcp" and path != "/mcp/":
             await send_jsonrpc_error(
                 send, 404, INVALID_REQUEST, "Not Found: the MCP endpoint is /mcp"
             )
             return
-        sid = accept = version = None
+        sid = accept = version = ctype = None
         for key, value in scope["headers"]:
             if key == b"mcp-session-id":
                 sid = value
             elif key == b"accept":
                 accept = value
+            elif key == b"content-type":
+                ctype = value
             elif key == b"mcp-protocol-version":
                 version = value
-        if (
-            self._strict
-            and version is not None
-            and version.decode("latin-1") not in methods.HANDSHAKE_PROTOCOL_VERSIONS
-        ):
+        if self._strict and version is not None and not self.protocol_version_ok(version):
             await send_jsonrpc_error(
                 send,
                 400,
                 INVALID_REQUEST,
-                f"Unsupported MCP-Protocol-Version: {version.decode()!r}",
+                f"Bad Request: Unsupported MCP-Protocol-Version: {version.decode('latin-1')!r}",
             )
             return
         method = scope["method"]
         try:
             if method == "POST":
+                if ctype is not None and not is_json_content_type(ctype):
+                    await send_jsonrpc_error(
+                        send,
+                        415,
+                        INVALID_REQUEST,
+                        "Unsupported Media Type: Content-Type must be application/json",
+                    )
+                    return
                 await self._post(receive, send, sid, accept)
             elif method == "GET":
                 await self._get(receive, send, sid, accept)
@@ -340,6 +430,10 @@ class StdioBridge:
                 )
         except ClientDisconnected:
             return
+
+    def protocol_version_ok(self, version: bytes) -> bool:
+        """``--strict-protocol-validation``: only handshake-era versions (the bridge's own era)."""
+        return version.decode("latin-1") in methods.HANDSHAKE_PROTOCOL_VERSIONS
 
     async def _session_or_error(self, send: Send, sid: bytes | None) -> _Session | None:
         if sid is None:
@@ -368,27 +462,29 @@ class StdioBridge:
             if method == methods.INITIALIZE:
                 await self._initialize(msg, send, accept)
                 return
-            if sid is None and method == methods.SERVER_DISCOVER:
-                # The bridge speaks the initialize-handshake era: answer the 2026 probe like a
-                # legacy server, so clients fall back to ``initialize``.
-                await _send_single(
-                    send,
-                    accept,
-                    error_bytes(msg["id"], METHOD_NOT_FOUND, "Method not found", method),
-                )
+            if method == methods.SERVER_DISCOVER:
+                await _send_single(send, accept, discover_refusal(msg["id"]))
                 return
             session = await self._session_or_error(send, sid)
-            if session is not None:
-                await self._forward_request(session, msg, send, accept)
+            if session is None:
+                return
+            if method in _INTERCEPTED:
+                answer = await self.intercept(session, msg, method)
+                if answer is not None:
+                    await _send_single(send, accept, answer)
+                    return
+            await self._forward_request(session, msg, send, accept)
             return
         session = await self._session_or_error(send, sid)
         if session is None:
             return
         if kind is MessageKind.NOTIFICATION:
-            await self._client_notification(session, msg)
+            await self.client_notification(session, msg)
+            await send_empty(send, 202)
+        elif await self.client_response(session, msg):
             await send_empty(send, 202)
         else:
-            await self._client_response(session, msg, send)
+            await send_jsonrpc_error(send, 400, INVALID_REQUEST, NO_SUCH_SERVER_REQUEST)
 
     async def _get(
         self, receive: Receive, send: Send, sid: bytes | None, accept: bytes | None
@@ -436,41 +532,69 @@ class StdioBridge:
         self._end_session(session, "the session was deleted by the client")
         await send_empty(send, 200)
 
+    # ------------------------------------------------------------------ legacy SSE face
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why new streams cannot open (server gone, proxy draining), else ``None``."""
+        if self._gone is not None:
+            return self._gone
+        return "the proxy is shutting down" if self._draining else None
+
+    def open_legacy_session(self) -> _Session:
+        """A session whose stream is a ``GET /sse`` connection (it lives as long as the stream)."""
+        sid = uuid.uuid4().hex.encode()
+        session = _Session(sid, {}, legacy=True)
+        session.stream = _Mailbox()
+        self._sessions[sid] = session
+        return session
+
+    def legacy_session(self, sid: bytes) -> _Session | None:
+        session = self._sessions.get(sid)
+        if session is None or not session.legacy:
+            return None
+        session.last_seen = time.monotonic()
+        return session
+
+    def close_session(self, session: _Session, reason: str) -> None:
+        if self._sessions.get(session.id) is session:
+            self._end_session(session, reason)
+
     # ------------------------------------------------------------------ client → server
 
     async def _initialize(self, msg: Message, send: Send, accept: bytes | None) -> None:
+        result, error, status = await self.handshake(msg)
+        if error:
+            if status == 200:
+                await _send_single(send, accept, error)
+            else:
+                await send_body(send, status, error)
+            return
+        sid = uuid.uuid4().hex.encode()
+        self._sessions[sid] = _Session(sid, client_capabilities(msg))
+        await _send_single(
+            send, accept, encode(result_response(msg["id"], result)), [(b"mcp-session-id", sid)]
+        )
+
+    async def handshake(self, msg: Message) -> tuple[Any, bytes, int]:
+        """The server's ``initialize`` result for a new session: ``(result, b"", 200)``, or
+        ``(None, error response with the client's id, HTTP status)``."""
         cid: RequestId = msg["id"]
         if self._gone is not None:
-            await send_jsonrpc_error(send, 503, CONNECTION_CLOSED, self._gone, cid)
-            return
-        params = msg.get("params")
-        capabilities = params.get("capabilities") if type(params) is dict else None
-        result = self._init_result
-        if result is None:
-            try:
-                response = await self._initialize_server(msg)
-            except TimeoutError:
-                await _send_single(
-                    send,
-                    accept,
-                    error_bytes(cid, REQUEST_TIMEOUT, "The MCP server did not answer initialize"),
-                )
-                return
-            except ServerGoneError as exc:
-                await send_jsonrpc_error(send, 503, CONNECTION_CLOSED, str(exc), cid)
-                return
-            if "result" not in response:
-                error = response.get("error") or {"code": INTERNAL_ERROR, "message": "bad reply"}
-                await _send_single(
-                    send, accept, encode({"jsonrpc": "2.0", "id": cid, "error": error})
-                )
-                return
-            result = response["result"]
-        sid = uuid.uuid4().hex.encode()
-        self._sessions[sid] = _Session(sid, capabilities if type(capabilities) is dict else {})
-        await _send_single(
-            send, accept, encode(result_response(cid, result)), [(b"mcp-session-id", sid)]
-        )
+            return None, error_bytes(cid, CONNECTION_CLOSED, self._gone), 503
+        if self._init_result is not None:
+            return self._init_result, b"", 200
+        try:
+            response = await self._initialize_server(msg)
+        except TimeoutError:
+            message = "The MCP server did not answer initialize"
+            return None, error_bytes(cid, REQUEST_TIMEOUT, message), 200
+        except ServerGoneError as exc:
+            return None, error_bytes(cid, CONNECTION_CLOSED, str(exc)), 503
+        if "result" not in response:
+            error = response.get("error") or {"code": INTERNAL_ERROR, "message": "bad reply"}
+            return None, encode({"jsonrpc": "2.0", "id": cid, "error": error}), 200
+        return response["result"], b"", 200
 
     async def _initialize_server(self, msg: Message) -> Message:
         """Forward the first ``initialize``; concurrent first sessions share its answer."""
@@ -481,6 +605,15 @@ class StdioBridge:
             self._internal[bid] = future
             forward = dict(msg)
             forward["id"] = bid
+            params = msg.get("params")
+            if type(params) is dict:
+                # Servers decide what to offer from the client's capabilities (server-everything
+                # registers its sampling tool only for a sampling client): claim what can be relayed.
+                capabilities = params.get("capabilities")
+                merged = dict(capabilities) if type(capabilities) is dict else {}
+                for key, value in RELAYED_CAPABILITIES.items():
+                    merged.setdefault(key, value)
+                forward["params"] = {**params, "capabilities": merged}
             try:
                 await self._channel.send(encode_line(forward))
             except Exception as exc:
@@ -503,9 +636,32 @@ class StdioBridge:
         if self._gone is not None:
             await send_jsonrpc_error(send, 503, CONNECTION_CLOSED, self._gone, cid)
             return
-        bid = self._next_id()
         sse = accept is not None and b"text/event-stream" in accept
-        pending = _Pending(session, cid, sse, time.monotonic() + self._timeout)
+        pending, line = self._register(session, msg, _Pending, sse)
+        try:
+            await self._write_request(pending, line)
+            await _reply(pending, send, accept)
+        finally:
+            self._pending.pop(pending.bid, None)
+            if session.inflight.get(cid) == pending.bid:
+                del session.inflight[cid]
+
+    async def forward_to_stream(self, session: _Session, msg: Message) -> None:
+        """Forward a legacy SSE session's request: its answer goes to the session's stream."""
+        if self._gone is not None:
+            if session.stream is not None:
+                session.stream.put(sse_event(error_bytes(msg["id"], CONNECTION_CLOSED, self._gone)))
+            return
+        pending, line = self._register(session, msg, _StreamPending, True)
+        await self._write_request(pending, line)
+
+    def _register(
+        self, session: _Session, msg: Message, kind: type[_Pending], sse: bool
+    ) -> tuple[_Pending, bytes]:
+        """Give ``msg`` a backend id (and progress token), track it, return it as a stdio line."""
+        cid: RequestId = msg["id"]
+        bid = self._next_id()
+        pending = kind(session, cid, sse, time.monotonic() + self._timeout, bid, msg["method"])
         params = msg.get("params")
         if type(params) is dict:
             meta = params.get("_meta")
@@ -513,27 +669,115 @@ class StdioBridge:
                 pending.token = meta["progressToken"]
                 meta["progressToken"] = bid
         msg["id"] = bid
-        line = encode_line(msg)
         self._pending[bid] = pending
         session.inflight[cid] = bid
-        try:
-            try:
-                await self._channel.send(line)
-            except Exception as exc:
-                if self._pending.pop(bid, None) is not None:
-                    pending.put(
-                        error_bytes(
-                            cid, CONNECTION_CLOSED, f"cannot write to the MCP server: {exc}"
-                        ),
-                        True,
-                    )
-            await _reply(pending, send, accept)
-        finally:
-            self._pending.pop(bid, None)
-            if session.inflight.get(cid) == bid:
-                del session.inflight[cid]
+        return pending, encode_line(msg)
 
-    async def _client_notification(self, session: _Session, msg: Message) -> None:
+    async def _write_request(self, pending: _Pending, line: bytes) -> None:
+        try:
+            await self._channel.send(line)
+        except Exception as exc:
+            if self._pending.pop(pending.bid, None) is not None:
+                message = f"cannot write to the MCP server: {exc}"
+                pending.put(error_bytes(pending.client_id, CONNECTION_CLOSED, message), True)
+
+    async def intercept(self, session: _Session, msg: Message, method: str) -> bytes | None:
+        """Answer ``logging/setLevel`` and ``resources/(un)subscribe`` for one session.
+
+        The server has one level and one subscription per URI for all sessions: the bridge keeps
+        each session's own, tells the server only what changes its view, and answers the client
+        (``None``: forward the request unchanged).
+        """
+        cid: RequestId = msg["id"]
+        params = msg.get("params")
+        if type(params) is not dict:
+            params = {}
+        ok = encode(result_response(cid, {}))
+        if method == methods.LOGGING_SET_LEVEL:
+            level = params.get("level")
+            rank = methods.LOG_LEVELS.get(level) if type(level) is str else None
+            if rank is None:
+                return error_bytes(cid, INVALID_PARAMS, f"Invalid params: unknown level {level!r}")
+            previous, session.level = session.level, rank
+            error = await self._sync_log_level()
+            if error is not None:
+                session.level = previous
+                return encode({"jsonrpc": "2.0", "id": cid, "error": error})
+            return ok
+        uri = params.get("uri")
+        if type(uri) is not str:
+            return None  # malformed: the server explains
+        if method == methods.RESOURCES_SUBSCRIBE:
+            if uri in session.subscriptions:
+                return ok
+            count = self._subscribed.get(uri, 0)
+            session.subscriptions.add(uri)
+            self._subscribed[uri] = count + 1
+            if count:
+                return ok
+            error = await self._server_call(method, {"uri": uri})
+            if error is not None:
+                self._drop_subscription(session, uri)
+                return encode({"jsonrpc": "2.0", "id": cid, "error": error})
+            return ok
+        if self._drop_subscription(session, uri):
+            error = await self._server_call(method, {"uri": uri})
+            if error is not None:
+                return encode({"jsonrpc": "2.0", "id": cid, "error": error})
+        return ok
+
+    def _drop_subscription(self, session: _Session, uri: str) -> bool:
+        """Forget one session's subscription; ``True`` when it was the last one for ``uri``."""
+        if uri not in session.subscriptions:
+            return False
+        session.subscriptions.discard(uri)
+        count = self._subscribed.get(uri, 0) - 1
+        if count > 0:
+            self._subscribed[uri] = count
+            return False
+        self._subscribed.pop(uri, None)
+        return True
+
+    async def _sync_log_level(self) -> dict[str, Any] | None:
+        """Tell the server the lowest level any session wants, if that changed; the error, if any."""
+        levels = [s.level for s in self._sessions.values() if s.level is not None]
+        target = min(levels) if levels else None
+        if target is None or target == self._server_level:
+            return None
+        previous, self._server_level = self._server_level, target
+        error = await self._server_call(
+            methods.LOGGING_SET_LEVEL, {"level": methods.LOG_LEVEL_NAMES[target]}
+        )
+        if error is not None and self._server_level == target:
+            self._server_level = previous
+        return error
+
+    async def _server_call(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """A bridge-owned request to the server; ``None`` on success, else the JSON-RPC error."""
+        if self._gone is not None:
+            return {"code": CONNECTION_CLOSED, "message": self._gone}
+        bid = self._next_id()
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._internal[bid] = future
+        request = {"jsonrpc": "2.0", "id": bid, "method": method, "params": params}
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._channel.send(encode_line(request))
+                response = await future
+        except TimeoutError:
+            return {"code": REQUEST_TIMEOUT, "message": f"The MCP server did not answer {method}"}
+        except Exception as exc:
+            return {"code": CONNECTION_CLOSED, "message": str(exc) or "the MCP server is gone"}
+        finally:
+            self._internal.pop(bid, None)
+        if "result" in response:
+            return None
+        error = response.get("error")
+        if type(error) is dict:
+            return error
+        return {"code": INTERNAL_ERROR, "message": f"invalid answer to {method}"}
+
+    async def client_notification(self, session: _Session, msg: Message) -> None:
         method = msg["method"]
         if method == methods.INITIALIZED:
             if self._initialized_sent:
@@ -555,20 +799,18 @@ class StdioBridge:
             with contextlib.suppress(Exception):
                 await self._channel.send(encode_line(msg))
 
-    async def _client_response(self, session: _Session, msg: Message, send: Send) -> None:
+    async def client_response(self, session: _Session, msg: Message) -> bool:
+        """Relay a session's answer to a server request; ``False`` if it asked no such thing."""
         rid = msg["id"]
         owner = self._server_requests.get(rid) if _is_id(rid) else None
         if owner is None or owner is not session:
-            await send_jsonrpc_error(
-                send, 400, INVALID_REQUEST, "Bad Request: no server request with this id is pending"
-            )
-            return
+            return False
         del self._server_requests[rid]
         session.server_requests.discard(rid)
         if self._gone is None:
             with contextlib.suppress(Exception):
                 await self._channel.send(encode_line(msg))
-        await send_empty(send, 202)
+        return True
 
     # ------------------------------------------------------------------ server → client
 
@@ -657,11 +899,13 @@ class StdioBridge:
         log.debug("dropping a late response (id %r)", mid)
 
     def _on_server_notification(self, msg: Message, method: str, line: bytes | None) -> None:
+        params = msg.get("params")
+        if type(params) is not dict:
+            params = {}
         if method == methods.PROGRESS:
-            params = msg.get("params")
-            token = params.get("progressToken") if type(params) is dict else None
+            token = params.get("progressToken")
             pending = self._pending.get(token) if type(token) is int else None
-            if pending is None or type(params) is not dict:
+            if pending is None:
                 return
             params["progressToken"] = pending.token
             data = encode(msg)
@@ -672,8 +916,7 @@ class StdioBridge:
             return
         data = _strip(line) if line is not None else encode(msg)
         if method == methods.CANCELLED:  # the server gives up on one of its own requests
-            params = msg.get("params")
-            rid = params.get("requestId") if type(params) is dict else None
+            rid = params.get("requestId")
             owner = self._server_requests.pop(rid, None) if _is_id(rid) else None
             if owner is not None and _is_id(rid):
                 owner.server_requests.discard(rid)
@@ -681,6 +924,21 @@ class StdioBridge:
                     owner.stream.put(sse_event(data))
             return
         event = sse_event(data)
+        if method == methods.RESOURCES_UPDATED:
+            uri = params.get("uri")
+            if type(uri) is not str:
+                return
+            for session in self._sessions.values():
+                if session.stream is not None and _subscribed_to(session.subscriptions, uri):
+                    session.stream.put(event)
+            return
+        if method == methods.LOG_MESSAGE:
+            level = params.get("level")
+            rank = methods.LOG_LEVELS.get(level, 0) if type(level) is str else 0
+            for session in self._sessions.values():
+                if session.stream is not None and (session.level is None or rank >= session.level):
+                    session.stream.put(event)
+            return
         for session in self._sessions.values():
             if session.stream is not None:
                 session.stream.put(event)
@@ -692,15 +950,16 @@ class StdioBridge:
         if method == methods.PING:  # answered here: the server cannot tell sessions apart anyway
             self._send_soon(encode_line(result_response(rid, {})))
             return
-        session = self._route(method)
+        session, origin = self._route(msg, method)
         if session is not None:
-            data = _strip(line) if line is not None else encode(msg)
-            target: _Pending | None = None
-            for bid in reversed(session.inflight.values()):
-                pending = self._pending.get(bid)
-                if pending is not None and pending.sse:
-                    target = pending
-                    break
+            data = _strip(line) if line is not None and origin is None else encode(msg)
+            target: _Pending | None = origin if origin is not None and origin.sse else None
+            if target is None:
+                for bid in reversed(session.inflight.values()):
+                    pending = self._pending.get(bid)
+                    if pending is not None and pending.sse:
+                        target = pending
+                        break
             if target is not None:
                 target.put(data)
             elif session.stream is not None:
@@ -721,15 +980,45 @@ class StdioBridge:
         self._server_requests[rid] = session
         session.server_requests.add(rid)
 
-    def _route(self, method: str) -> _Session | None:
-        """The one session that can have caused a server request, or ``None``."""
-        sessions = list(self._sessions.values())
-        busy = [s for s in sessions if s.inflight]
-        candidates = busy or sessions
+    def _route(self, msg: Message, method: str) -> tuple[_Session | None, _Pending | None]:
+        """The session that caused a server → client request (and its request, if known).
+
+        1. ``params._meta.progressToken`` (a token the bridge minted for a client request) or
+           ``params._meta["io.modelcontextprotocol/related-request-id"]`` names the request:
+           its session (the client's own token or id is put back in ``_meta``).
+        2. Else the one session with requests in flight that may call back (not ``*/list``,
+           ``ping``, …) — with several, no guess.
+        3. Else, with nothing in flight, the one session there is.
+
+        Candidates in 2 and 3 must have declared the capability the request needs (sampling,
+        elicitation, roots); in 1 a session without it gets nothing (the server gets an error).
+        """
         capability = methods.CLIENT_CAPABILITY_FOR.get(method)
+        params = msg.get("params")
+        meta = params.get("_meta") if type(params) is dict else None
+        if type(meta) is dict:
+            token = meta.get("progressToken")
+            pending = self._pending.get(token) if type(token) is int else None
+            if pending is not None and pending.token is not None:
+                meta["progressToken"] = pending.token
+            else:
+                related = meta.get(methods.RELATED_REQUEST_META)
+                pending = self._pending.get(related) if type(related) is int else None
+                if pending is not None:
+                    meta[methods.RELATED_REQUEST_META] = pending.client_id
+            if pending is not None:
+                owner = pending.session
+                if capability is None or capability in owner.capabilities:
+                    return owner, pending
+                return None, None
+        busy: dict[bytes, _Session] = {}
+        for pending in self._pending.values():
+            if pending.method not in methods.NEVER_CALL_BACK:
+                busy[pending.session.id] = pending.session
+        candidates = list((busy or self._sessions).values())
         if capability is not None:
             candidates = [s for s in candidates if capability in s.capabilities]
-        return candidates[0] if len(candidates) == 1 else None
+        return (candidates[0], None) if len(candidates) == 1 else (None, None)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -739,7 +1028,7 @@ class StdioBridge:
             return
         self._spawn(self._send_quietly(line))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -776,6 +1065,13 @@ class StdioBridge:
             if self._server_requests.pop(rid, None) is not None:
                 self._send_soon(encode_line(error_response(rid, INTERNAL_ERROR, reason)))
         session.server_requests.clear()
+        if self._gone is not None:
+            return
+        for uri in list(session.subscriptions):
+            if self._drop_subscription(session, uri):
+                self._spawn(self._server_call(methods.RESOURCES_UNSUBSCRIBE, {"uri": uri}))
+        if session.level is not None and session.level == self._server_level:
+            self._spawn(self._sync_log_level())  # the lowest level may rise now
 
     def _server_gone(self, reason: str) -> None:
         """Fail everything that waits on the server (idempotent)."""
@@ -797,10 +1093,10 @@ class StdioBridge:
         self._server_requests.clear()
 
     async def _sweep_loop(self) -> None:
-        interval = min(1.0, max(0.01, self._timeout / 4))
+        interval = min(1.0, max(0.01, self._timeout / 4), max(0.01, self._keepalive / 2))
         now = time.monotonic()
         next_sessions = now + min(5.0, self._ttl / 4)
-        next_keepalive = now + KEEPALIVE_INTERVAL
+        next_keepalive = now + self._keepalive
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
@@ -810,12 +1106,16 @@ class StdioBridge:
                 next_sessions = now + min(5.0, self._ttl / 4)
                 ttl = self._ttl
                 for session in [
-                    s for s in self._sessions.values() if not s.inflight and now - s.last_seen > ttl
+                    s
+                    for s in self._sessions.values()
+                    if not s.inflight
+                    and now - s.last_seen > ttl
+                    and not (s.legacy and s.stream is not None)  # an open SSE stream is alive
                 ]:
                     log.debug("session %s expired", session.id.decode())
                     self._end_session(session, "the session expired")
             if now >= next_keepalive:
-                next_keepalive = now + KEEPALIVE_INTERVAL
+                next_keepalive = now + self._keepalive
                 for session in self._sessions.values():
                     if session.stream is not None:
                         session.stream.put(_KEEPALIVE)
@@ -831,6 +1131,32 @@ class StdioBridge:
             pending = self._pending.pop(bid)
             pending.put(error_bytes(pending.client_id, REQUEST_TIMEOUT, message), True)
             self._cancel_on_server(bid, "timeout")
+
+
+def _subscribed_to(subscriptions: set[str], uri: str) -> bool:
+    """``uri`` is a subscribed resource or a sub-resource of one (``…/parent/child``)."""
+    if not subscriptions:
+        return False
+    if uri in subscriptions:
+        return True
+    return any(uri.startswith(s if s.endswith("/") else s + "/") for s in subscriptions)
+
+
+def client_capabilities(msg: Message) -> dict[str, Any]:
+    params = msg.get("params")
+    capabilities = params.get("capabilities") if type(params) is dict else None
+    return capabilities if type(capabilities) is dict else {}
+
+
+def discover_refusal(rid: RequestId) -> bytes:
+    """The answer to ``server/discover`` (2026-07-28 era). The bridge serves the handshake era for
+    every stdio server, so it says "method not found" itself; ``mode="auto"`` clients then fall back
+    to ``initialize``."""
+    return error_bytes(rid, METHOD_NOT_FOUND, "Method not found", methods.SERVER_DISCOVER)
+
+
+def is_json_content_type(value: bytes) -> bool:
+    return value.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 async def _reply(pending: _Pending, send: Send, accept: bytes | None) -> None:

@@ -1,0 +1,130 @@
+"""``thv proxy``: a standalone proxy in front of an MCP URL, and ``thv proxy stdio`` for stdio clients.
+
+As in ToolHive, ``thv proxy SERVER_NAME --target-uri URL`` and ``thv proxy stdio WORKLOAD`` share one
+command: a first argument that is not a subcommand name runs the default ``run`` subcommand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from toolhive.errors import InvalidInputError, WorkloadStateError
+
+
+class _DefaultToRun(click.Group):
+    """``thv proxy NAME ...`` is ``thv proxy run NAME ...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToRun)
+def proxy() -> None:
+    """Proxy an MCP server.
+
+    \b
+    thv proxy SERVER_NAME --target-uri URL   standalone proxy (no workload) in front of a URL
+    thv proxy stdio WORKLOAD                 bridge stdin/stdout to a running workload
+    """
+
+
+def _setup_logging() -> None:
+    debug = bool(os.environ.get("TOOLHIVE_DEBUG"))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@proxy.command("run")
+@click.argument("server_name")
+@click.option(
+    "--target-uri", required=True, help="URL of the MCP server, e.g. https://mcp.example.com/mcp."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port to listen on (default: random)."
+)
+@click.option(
+    "--allowed-origins",
+    multiple=True,
+    help="Browser Origin allowed to call the proxy (repeat or comma-separate).",
+)
+@click.option("--endpoint-prefix", default="", help="Path prefix for SSE endpoint URLs.")
+@click.option(
+    "--trust-proxy-headers", is_flag=True, help="Trust X-Forwarded-Prefix/-Host/-Proto headers."
+)
+@click.option("--stateless", is_flag=True, help="The server keeps no sessions: POST only.")
+def run_proxy(server_name: str, target_uri: str, **opts: Any) -> None:
+    """Serve a transparent proxy for SERVER_NAME in front of --target-uri, in the foreground.
+
+    The target URL's query string is sent upstream on every request but is not part of the
+    client URL. Stop with Ctrl-C.
+    """
+    from toolhive.models.runconfig import validate_workload_name
+    from toolhive.proxy.app import build_proxy_app
+    from toolhive.proxy.edge import EdgeConfig
+    from toolhive.proxy.server import bind_socket, run
+    from toolhive.transports.base import TransportOptions
+    from toolhive.transports.reverse_proxy import ReverseProxy
+
+    name = validate_workload_name(server_name)
+    target = urlsplit(target_uri)
+    if target.scheme not in ("http", "https") or not target.hostname:
+        msg = f"--target-uri {target_uri!r} is not an http(s) URL"
+        raise InvalidInputError(msg)
+    _setup_logging()
+    host = str(opts["host"])
+    edge = EdgeConfig.for_bind(host, opts["allowed_origins"])
+    transport_name = "sse" if target.path.rstrip("/").endswith("/sse") else "streamable-http"
+    transport = ReverseProxy(
+        TransportOptions(
+            workload=name,
+            transport=transport_name,
+            target_url=target_uri,
+            remote=True,
+            endpoint_prefix=str(opts["endpoint_prefix"]),
+            trust_proxy_headers=bool(opts["trust_proxy_headers"]),
+            stateless=bool(opts["stateless"]),
+        )
+    )
+    app = build_proxy_app(transport, transport_name=transport_name, edge=edge)
+    sock = bind_socket(host, int(opts["port"]), what="port")
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::", ""):
+        shown = "127.0.0.1"
+    click.echo(
+        f"{name}: proxying {target.scheme}://{target.netloc}{target.path} at "
+        f"http://{shown}:{port}{target.path or '/'} (Ctrl-C to stop)",
+        err=True,
+    )
+    run(app, sock)
+
+
+@proxy.command("stdio")
+@click.argument("workload")
+@click.pass_context
+def stdio(ctx: click.Context, workload: str) -> None:
+    """Bridge stdin/stdout (newline-delimited JSON-RPC) to a running workload's HTTP URL."""
+    import asyncio
+
+    from toolhive.cli.output import state
+    from toolhive.models.workload import WorkloadStatus
+    from toolhive.proxy.stdio_client import bridge_stdio
+    from toolhive.workloads.manager import WorkloadManager
+
+    info = WorkloadManager(state(ctx).hooks).workload(workload)
+    if info.status not in (WorkloadStatus.RUNNING, WorkloadStatus.UNHEALTHY):
+        msg = f"workload {workload!r} is {info.status}; start it with `thv start {workload}`"
+        raise WorkloadStateError(msg)
+    _setup_logging()
+    code = asyncio.run(bridge_stdio(info.url, sse=info.proxy_mode == "sse"))
+    ctx.exit(code)
