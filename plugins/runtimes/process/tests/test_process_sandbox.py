@@ -195,7 +195,7 @@ def test_paths_a_command_names_under_tmp_are_visible_read_only(runtime, xdg, tmp
         "print('seen', file=sys.stderr)\n"
         "open(__file__, 'a').write('#')\n"
     )
-    assert named_tmp_paths([sys.executable, str(script), "x"]) == [script]
+    assert script in named_tmp_paths([sys.executable, str(script), "x"])
     runtime.deploy(
         DeployRequest(
             name="tmp-named",

@@ -40,6 +40,7 @@ def thv_runtimes() -> list[RuntimeSpec]:
             name="colima",
             description="Containers on the Docker engine of a Colima VM",
             priority=20,
+            runs_package_schemes=True,  # by building an image (toolhive.builds)
             config_model=ColimaConfig,
             detect=detect,
             load=load,

@@ -41,6 +41,7 @@ def thv_runtimes() -> list[RuntimeSpec]:
             name="docker",
             description="Containers on Docker Engine (Docker Desktop, Rancher Desktop, OrbStack)",
             priority=30,
+            runs_package_schemes=True,  # by building an image (toolhive.builds)
             config_model=DockerConfig,
             detect=detect,
             load=load,

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -111,6 +112,17 @@ def _api_reason(exc: BaseException) -> str:
     if isinstance(exc, docker.errors.APIError):
         return _one_line(str(exc.explanation or exc))
     return _one_line(str(exc)) or type(exc).__name__
+
+
+#: A build step's resulting image in the build output: Docker " ---> 3f2a…", Podman "--> 3f2a…".
+_STEP_IMAGE = re.compile(r"^\s*-+>\s*(?:Using cache\s*)?([0-9a-f]{10,64})\s*$")
+
+
+def _repo_tags(image: dict[str, Any]) -> list[str]:
+    """Tags of an image; Podman's ``docker.io/`` qualification of short names is dropped, so a
+    reused image is named as it was built."""
+    tags = [t for t in image.get("RepoTags") or [] if t and t != "<none>:<none>"]
+    return [t.removeprefix("docker.io/") if t.count("/") > 1 else t for t in tags]
 
 
 class DockerRuntime:
@@ -310,6 +322,118 @@ class DockerRuntime:
             progress(f"{layer}: {status}" if layer else status)
         if error:
             raise docker.errors.APIError(error)
+
+    # -- ImageBuilder (protocol-scheme builds) -------------------------------------------------
+
+    def build_image(
+        self,
+        context_dir: str,
+        tag: str,
+        *,
+        labels: dict[str, str] | None = None,
+        dockerfile: str = "Dockerfile",
+        network_mode: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> str:
+        """Build ``context_dir`` (the classic ``POST /build``) and tag it ``tag``.
+
+        The untagged images the build leaves behind are removed afterwards: a builder stage may
+        hold a CA certificate, build env or auth files that must not linger in the local store
+        (and a build cache is of no use: the reuse check happens before building).
+        """
+        from toolhive.builds import BuildError
+
+        tail: list[str] = []
+        steps: list[str] = []
+        image_id = ""
+        error = ""
+        with self._engine_errors():
+            try:
+                stream = self.client.api.build(
+                    path=context_dir,
+                    dockerfile=dockerfile,
+                    tag=tag,
+                    labels=dict(labels or {}),
+                    network_mode=network_mode,
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
+                    decode=True,
+                )
+                # Read to the end even after an error event, so the connection is released.
+                for event in stream:
+                    if "error" in event:
+                        detail = event.get("errorDetail") or {}
+                        error = error or str(detail.get("message") or event["error"])
+                        continue
+                    image_id = str((event.get("aux") or {}).get("ID") or image_id)
+                    for line in str(event.get("stream", "")).splitlines():
+                        if not line.strip():
+                            continue
+                        step = _STEP_IMAGE.match(line)
+                        if step:
+                            # Podman's compat API refuses full 64-hex ids as names; 12 is enough.
+                            steps.append(step.group(1)[:12])
+                        tail = [*tail[-19:], line.rstrip()]
+                        if progress:
+                            progress(line.rstrip())
+            except docker.errors.APIError as exc:
+                error = _api_reason(exc)
+            finally:
+                self._remove_step_images(steps)
+        if error:
+            last = "\n".join(tail[-10:])
+            msg = f"building {tag} failed: {_one_line(error)}" + (f"\n{last}" if last else "")
+            raise BuildError(msg)
+        if not image_id:
+            image_id = str(self.client.api.inspect_image(tag)["Id"])
+        return image_id
+
+    def _remove_step_images(self, steps: list[str]) -> None:
+        """Remove the build's untagged step images, leaves first (a parent of the tagged result
+        stays: the engine refuses with "dependent child images"). Retried briefly, because the
+        engine may still be removing a step's container when the build stream ends."""
+        pending = list(reversed(steps))
+        last_error = ""
+        for attempt in range(5):
+            retry: list[str] = []
+            for ref in pending:
+                try:
+                    info = self.client.api.inspect_image(ref)
+                    if [t for t in info.get("RepoTags") or [] if t != "<none>:<none>"]:
+                        continue
+                    self.client.api.remove_image(ref)
+                except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as exc:
+                    reason = _api_reason(exc).lower()
+                    gone = exc.status_code == 404 or "not known" in reason or "no such" in reason
+                    if not gone and "child" not in reason:
+                        retry.append(ref)
+                        last_error = reason
+            if not retry:
+                return
+            pending = retry
+            time.sleep(0.2 * (attempt + 1))
+        logger.warning("could not remove build step images %s: %s", ", ".join(pending), last_error)
+
+    def find_image(self, labels: dict[str, str]) -> str | None:
+        with self._engine_errors():
+            filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+            images: list[dict[str, Any]] = self.client.api.images(filters=filters)
+        tagged = [(i, _repo_tags(i)) for i in images if _repo_tags(i)]
+        if not tagged:
+            return None
+        _newest, tags = max(tagged, key=lambda it: int(it[0].get("Created") or 0))
+        return sorted(tags)[-1]
+
+    def remove_image(self, ref: str) -> None:
+        with self._engine_errors():
+            try:
+                self.client.api.remove_image(ref)
+            except docker.errors.APIError as exc:
+                # Absent, or used by a container: nothing to do (it stays, harmlessly).
+                logger.debug("not removing image %s: %s", ref, _api_reason(exc))
 
     def check_request(self, request: DeployRequest) -> None:
         hardening.check_request(request, runtime=self.name)

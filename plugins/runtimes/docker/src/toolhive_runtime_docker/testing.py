@@ -23,6 +23,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import socket
 import socketserver
 import threading
@@ -607,3 +608,76 @@ class EngineRuntimeContract:
         with pytest.raises(PermissionProfileError, match="engine socket"):
             runtime.check_request(DeployRequest(name=name, image=BUSYBOX, mounts=[socket_mount]))
         assert runtime.inspect(name) is None
+
+    # -- image builds (ImageBuilder) ----------------------------------------------------------
+
+    def test_build_find_and_clean_up(self, runtime: DockerRuntime, tmp_path: Path) -> None:
+        """A two-stage build: tagged, labelled, found by label; the builder stage (which held a
+        secret) is not left behind as an untagged image; the secret is not in the result."""
+        from toolhive.runtime import ImageBuilder
+
+        assert isinstance(runtime, ImageBuilder)
+        key = uuid.uuid4().hex
+        tag = f"localhost/thv-buildtest/{key[:10]}:1"
+        (tmp_path / "secret.txt").write_text(f"secret-{key}\n")
+        (tmp_path / "Dockerfile").write_text(
+            f"FROM {BUSYBOX} AS builder\n"
+            "COPY secret.txt /root/.netrc\n"
+            "RUN cat /root/.netrc > /dev/null && echo built > /result\n"
+            f"FROM {BUSYBOX}\n"
+            "COPY --from=builder /result /result\n"
+            'ENTRYPOINT ["/bin/cat", "/result"]\n'
+        )
+        labels = {"toolhive-build-hash": key}
+        progress: list[str] = []
+        try:
+            assert runtime.find_image(labels) is None
+            image_id = runtime.build_image(
+                str(tmp_path), tag, labels=labels, progress=progress.append
+            )
+            assert image_id, progress
+            assert any("FROM" in line for line in progress), progress
+            assert runtime.find_image(labels) == tag
+            assert runtime.find_image({"toolhive-build-hash": "not-" + key}) is None
+            inspected = runtime.client.api.inspect_image(tag)
+            assert inspected["Config"]["Labels"]["toolhive-build-hash"] == key
+            # Every step image the build reported is gone, tagged, or a parent of another image
+            # (the result's own layers): the builder stage, which saw the secret, is gone.
+            everything = runtime.client.api.images(all=True)
+            parents = {i.get("ParentId") for i in everything}
+            ids = {i["Id"].removeprefix("sha256:")[:12]: i for i in everything}
+            steps = {
+                m.group(1)[:12]
+                for line in progress
+                if (m := re.match(r"^\s*-+>\s*([0-9a-f]{10,64})\s*$", line))
+            }
+            assert steps
+            leftovers = [
+                step
+                for step in steps
+                if step in ids
+                and not [t for t in ids[step].get("RepoTags") or [] if t != "<none>:<none>"]
+                and ids[step]["Id"] not in parents
+            ]
+            assert leftovers == [], leftovers
+            name = unique_name("thv-buildtest")
+            out = runtime.client.containers.run(
+                tag,
+                entrypoint=["/bin/sh", "-c", "cat /result; ls -a /root"],
+                name=name,
+                remove=True,
+            )
+            assert b"built" in out and b".netrc" not in out
+        finally:
+            runtime.remove_image(tag)
+        assert runtime.find_image(labels) is None
+
+    def test_build_failure_is_a_clear_error(self, runtime: DockerRuntime, tmp_path: Path) -> None:
+        from toolhive.builds import BuildError
+
+        (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo about-to-fail && exit 3\n")
+        tag = f"localhost/thv-buildtest/{uuid.uuid4().hex[:10]}:1"
+        with pytest.raises(BuildError, match=r"about-to-fail|exit|3") as info:
+            runtime.build_image(str(tmp_path), tag)
+        assert tag in str(info.value)
+        assert runtime.find_image({"toolhive-build-hash": tag}) is None

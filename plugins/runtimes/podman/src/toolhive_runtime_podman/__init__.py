@@ -40,6 +40,7 @@ def thv_runtimes() -> list[RuntimeSpec]:
             name="podman",
             description="Containers on Podman (its Docker-compatible API service)",
             priority=10,
+            runs_package_schemes=True,  # by building an image (toolhive.builds)
             config_model=PodmanConfig,
             detect=detect,
             load=load,

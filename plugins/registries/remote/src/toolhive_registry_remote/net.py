@@ -1,0 +1,74 @@
+"""HTTP for registries: private-address refusal and JSON GETs with clear errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from toolhive.errors import InvalidInputError
+from toolhive.registry.errors import RegistryError, RegistryUnavailableError
+from toolhive.registry.upstream import load_json
+
+
+class NotFound(Exception):
+    """The registry answered 404."""
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse non-HTTP(S) URLs, and hosts that resolve to private addresses unless allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        msg = f"registry URL {url!r} must be an http:// or https:// URL"
+        raise InvalidInputError(msg)
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        msg = f"registry host {parts.hostname} cannot be resolved ({exc.strerror})"
+        raise RegistryUnavailableError(msg) from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            msg = (
+                f"registry URL {url} resolves to the private address {address}; if you trust it, "
+                "set it again with `thv config set-registry --allow-private-ip`"
+            )
+            raise InvalidInputError(msg)
+
+
+def get_json(
+    client: httpx.Client, url: str, what: str, params: dict[str, Any] | None = None
+) -> Any:
+    """GET ``url`` and parse JSON; 404 → :class:`NotFound`; other failures → one clear error."""
+    try:
+        response = client.get(url, params=params)
+    except httpx.TimeoutException:
+        msg = f"{what} at {url} did not answer within {client.timeout.read}s; try again later"
+        raise RegistryUnavailableError(msg) from None
+    except httpx.HTTPError as exc:
+        msg = f"cannot reach {what} at {url}: {exc}"
+        raise RegistryUnavailableError(msg) from None
+    if response.status_code == 404:
+        raise NotFound(url)
+    if response.status_code >= 400:
+        detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        msg = f"{what} at {url} answered HTTP {response.status_code}" + (
+            f": {detail}" if detail else ""
+        )
+        raise RegistryUnavailableError(msg)
+    return load_json(response.text, f"{what} at {response.url}")
+
+
+def client(timeout: float) -> httpx.Client:
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=True,
+        headers={"Accept": "application/json", "User-Agent": "toolhive-python"},
+    )
+
+
+__all__ = ["NotFound", "RegistryError", "check_url", "client", "get_json"]

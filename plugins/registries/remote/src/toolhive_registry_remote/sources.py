@@ -1,0 +1,150 @@
+"""The three sources: a local file, a registry document by URL, an MCP Registry API v0.1 server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import ValidationError
+from toolhive.registry.errors import RegistryError
+from toolhive.registry.models import Registry, ServerEntry
+from toolhive.registry.sources import DocumentSource
+from toolhive.registry.upstream import (
+    parse_document,
+    read_registry_file,
+    server_to_entry,
+    upstream_to_registry,
+)
+
+from toolhive_registry_remote import cache
+from toolhive_registry_remote.config import FileSourceConfig, RemoteSourceConfig
+from toolhive_registry_remote.net import NotFound, check_url, client, get_json
+
+MAX_PAGES = 1000  # a registry that keeps handing out cursors is broken; stop rather than spin
+
+
+def file_source(config: FileSourceConfig) -> DocumentSource:
+    path = Path(config.location.removeprefix("file://")).expanduser()
+    return DocumentSource(kind="file", location=str(path), read=lambda: read_registry_file(path))
+
+
+def url_source(config: RemoteSourceConfig) -> DocumentSource:
+    url = config.location
+
+    def read() -> Registry:
+        check_url(url, allow_private=config.allow_private_ip)
+        key = f"url:{url}"
+        doc = None if config.refresh else cache.get(key, config.cache_ttl)
+        if doc is None:
+            with client(config.timeout) as http:
+                try:
+                    doc = get_json(http, url, "registry")
+                except NotFound:
+                    msg = f"registry URL {url} answered 404 Not Found"
+                    raise RegistryError(msg) from None
+            registry = parse_document(doc, f"registry {url}")  # only valid documents are cached
+            cache.put(key, doc)
+            return registry
+        return parse_document(doc, f"registry {url}")
+
+    return DocumentSource(kind="url", location=url, read=read)
+
+
+def _unwrap(item: Any) -> dict[str, Any]:
+    """v0.1 answers wrap each server as ``{"server": {...}, "_meta": {...}}``."""
+    if isinstance(item, dict) and isinstance(item.get("server"), dict):
+        server = dict(item["server"])
+        outer = item.get("_meta")
+        if isinstance(outer, dict):
+            server["_meta"] = {**outer, **(server.get("_meta") or {})}
+        return server
+    if isinstance(item, dict):
+        return item
+    msg = f"expected a server object, got {type(item).__name__}"
+    raise RegistryError(msg)
+
+
+@dataclass
+class ApiSource:
+    """An MCP Registry API v0.1 server: ``GET /v0.1/servers`` (cursor pages, ``search``) and
+    ``GET /v0.1/servers/{name}/versions/latest``. The full listing is cached (TTL)."""
+
+    location: str
+    config: RemoteSourceConfig
+    kind: Literal["api"] = "api"
+    _entries: list[ServerEntry] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_config(cls, config: RemoteSourceConfig) -> ApiSource:
+        base = config.location.rstrip("/").removesuffix("/v0.1").rstrip("/")
+        check_url(base, allow_private=config.allow_private_ip)
+        return cls(location=base, config=config)
+
+    @property
+    def servers_url(self) -> str:
+        return f"{self.location}/v0.1/servers"
+
+    def _fetch(self, search: str | None = None) -> list[dict[str, Any]]:
+        servers: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        with client(self.config.timeout) as http:
+            for _ in range(MAX_PAGES):
+                params: dict[str, Any] = {"limit": self.config.page_size}
+                if cursor:
+                    params["cursor"] = cursor
+                if search:
+                    params["search"] = search
+                try:
+                    page = get_json(http, self.servers_url, "registry API", params)
+                except NotFound:
+                    msg = (
+                        f"{self.servers_url} answered 404: {self.location} is not an MCP "
+                        "Registry API v0.1 server (for a registry JSON file use its .json URL)"
+                    )
+                    raise RegistryError(msg) from None
+                items = page.get("servers") if isinstance(page, dict) else None
+                if not isinstance(items, list):
+                    msg = f"registry API {self.servers_url}: the answer has no servers list"
+                    raise RegistryError(msg)
+                servers.extend(_unwrap(i) for i in items)
+                cursor = (page.get("metadata") or {}).get("nextCursor") or None
+                if not cursor or cursor in seen:
+                    break
+                seen.add(cursor)
+        return servers
+
+    def _parse(self, servers: list[dict[str, Any]]) -> list[ServerEntry]:
+        doc = {"data": {"servers": servers}}
+        return upstream_to_registry(doc, f"registry API {self.location}").entries()
+
+    def list_servers(self) -> list[ServerEntry]:
+        if self._entries is None:
+            key = f"api:{self.location}"
+            raw = None if self.config.refresh else cache.get(key, self.config.cache_ttl)
+            if raw is None:
+                raw = self._fetch()
+                self._entries = self._parse(raw)  # only valid answers are cached
+                cache.put(key, raw)
+            else:
+                self._entries = self._parse(raw)
+        return self._entries
+
+    def get(self, name: str) -> ServerEntry | None:
+        url = f"{self.servers_url}/{quote(name, safe='')}/versions/latest"
+        with client(self.config.timeout) as http:
+            try:
+                data = get_json(http, url, "registry API")
+            except NotFound:
+                return None
+        try:
+            return server_to_entry(_unwrap(data))
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            msg = f"registry API {url}: {exc}"
+            raise RegistryError(msg) from None
+
+    def search(self, query: str) -> list[ServerEntry]:
+        """The server's own ``search`` (the v0.1 API matches on names)."""
+        return self._parse(self._fetch(search=query))
