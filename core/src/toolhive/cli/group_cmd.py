@@ -1,0 +1,92 @@
+"""``thv group create|list|rm``."""
+
+from __future__ import annotations
+
+import click
+
+from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
+from toolhive.plugins import Hooks
+
+
+@click.group()
+def group() -> None:
+    """Manage groups of workloads (clients are registered per group)."""
+
+
+@group.command()
+@click.argument("name")
+def create(name: str) -> None:
+    """Create a group."""
+    from toolhive.groups.store import create_group
+
+    create_group(name)
+    click.echo(f"Group {name!r} created")
+
+
+@group.command("list")
+@FORMAT_OPTION
+def list_(fmt: str) -> None:
+    """List groups, sorted by name."""
+    from toolhive.groups.store import list_groups
+
+    groups = list_groups()
+    if fmt == "json":
+        echo_json([g.model_dump(mode="json") for g in groups])
+        return
+    echo_table(
+        ["NAME", "REGISTERED CLIENTS"],
+        [[g.name, ", ".join(g.registered_clients) or "-"] for g in groups],
+    )
+
+
+@group.command()
+@click.argument("name")
+@click.option(
+    "--with-workloads", is_flag=True, help="Remove the group's workloads too (default: move them)."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def rm(ctx: click.Context, name: str, with_workloads: bool, yes: bool) -> None:
+    """Remove a group; its workloads move to 'default' unless --with-workloads."""
+    from toolhive.groups.store import DEFAULT_GROUP, delete_group, get_group
+    from toolhive.workloads.manager import WorkloadManager
+
+    get_group(name)
+    if name == DEFAULT_GROUP:
+        delete_group(name)  # raises: default cannot be removed
+    hooks = state(ctx).hooks
+    manager = WorkloadManager(hooks)
+    members = manager.names(group=name)
+    if members and not yes:
+        action = "remove" if with_workloads else f"move to {DEFAULT_GROUP!r}"
+        click.confirm(
+            f"Group {name!r} has {len(members)} workload(s) ({', '.join(members)}); "
+            f"{action} them and delete the group?",
+            abort=True,
+        )
+    if with_workloads:
+        for member in members:
+            manager.remove(member)
+            click.echo(f"Removed {member}")
+    else:
+        for member in members:
+            _move(hooks, member, DEFAULT_GROUP)
+            click.echo(f"Moved {member} to {DEFAULT_GROUP!r}")
+    delete_group(name)
+    click.echo(f"Group {name!r} removed")
+
+
+def _move(hooks: Hooks, name: str, target: str) -> None:
+    """Change a workload's group; clients of the old group lose it, the new group's gain it."""
+    from toolhive.clients import sync
+    from toolhive.state import store
+    from toolhive.workloads.manager import merged_status, workload_lock
+
+    config = store.load_runconfig(name)
+    with workload_lock(config.base_name):
+        moved = config.model_copy(update={"group": target})
+        store.save_runconfig(moved)
+        status, _ = merged_status(config.base_name)
+    sync.workload_stopped(hooks, config)
+    if status in sync.SERVING:
+        sync.workload_running(hooks, moved)

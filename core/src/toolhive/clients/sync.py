@@ -1,0 +1,211 @@
+"""Keeping client configs in step with workloads, per group (ToolHive's client manager).
+
+* A workload that becomes ``running`` is upserted into every client registered for its group —
+  remote workloads too (ToolHive once skipped them: stacklok/toolhive#1808).
+* A workload that stops or is removed is deleted from those clients (ToolHive removes the entry on
+  stop as well: a stopped proxy's URL would only produce connection errors in the client).
+* Registering a client adds the running workloads of its groups at once (#109); removing it
+  deletes them, so a remove/re-add cycle ends in the same state (#1953).
+
+Lifecycle hooks (:func:`workload_running`, :func:`workload_stopped`) never raise: a broken client
+file must not stop a workload from starting or stopping; the problem is logged instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from toolhive.clients.base import ClientIntegration, ClientTransport, ServerEntry
+from toolhive.errors import InvalidInputError, ToolHiveError
+from toolhive.groups import store as groups
+
+if TYPE_CHECKING:
+    from toolhive.models.runconfig import RunConfig
+    from toolhive.models.workload import Workload
+    from toolhive.plugins import Hooks
+
+log = logging.getLogger("toolhive.clients")
+
+#: Workload statuses whose proxy answers, so clients should list them.
+SERVING = {"running", "unhealthy"}
+
+
+def entry_for_config(config: RunConfig) -> ServerEntry:
+    from toolhive.workloads.urls import client_url
+
+    return ServerEntry(
+        config.name, client_url(config), _transport(config.transport, config.effective_proxy_mode)
+    )
+
+
+def entry_for_workload(workload: Workload) -> ServerEntry:
+    return ServerEntry(
+        workload.name, workload.url, _transport(workload.transport_type, workload.proxy_mode)
+    )
+
+
+def _transport(transport: str, proxy_mode: str) -> ClientTransport:
+    if transport == "stdio":
+        # The proxy speaks the proxy mode; the table's stdio column is for streamable HTTP.
+        return "sse" if proxy_mode == "sse" else "stdio"
+    return "sse" if transport == "sse" else "streamable-http"
+
+
+def load_client(hooks: Hooks, name: str) -> ClientIntegration:
+    specs = hooks.client_integrations()
+    spec = specs.get(name)
+    if spec is None:
+        valid = ", ".join(sorted(specs))
+        msg = f"unknown client {name!r}; valid clients: {valid}"
+        raise InvalidInputError(msg)
+    client = spec.load()
+    if not isinstance(client, ClientIntegration):
+        msg = f"client integration {name!r} does not implement ClientIntegration"
+        raise ToolHiveError(msg)
+    return client
+
+
+def _each_client(hooks: Hooks, group: str) -> Iterable[ClientIntegration]:
+    for name in groups.clients_of(group):
+        try:
+            yield load_client(hooks, name)
+        except ToolHiveError as exc:
+            log.warning("skipping client %s: %s", name, exc)
+
+
+def workload_running(hooks: Hooks, config: RunConfig) -> None:
+    """Upsert the workload into every client registered for its group."""
+    try:
+        server = entry_for_config(config)
+        for client in _each_client(hooks, config.group or groups.DEFAULT_GROUP):
+            try:
+                client.upsert(server)
+            except Exception as exc:
+                log.warning("could not add %s to %s: %s", config.name, client.name, exc)
+    except Exception as exc:  # never break the workload over a client file
+        log.warning("could not update client configs for %s: %s", config.name, exc)
+
+
+def workload_stopped(hooks: Hooks, config: RunConfig) -> None:
+    """Delete the workload from every client registered for its group."""
+    try:
+        for client in _each_client(hooks, config.group or groups.DEFAULT_GROUP):
+            try:
+                client.remove(config.name)
+            except Exception as exc:
+                log.warning("could not remove %s from %s: %s", config.name, client.name, exc)
+    except Exception as exc:
+        log.warning("could not update client configs for %s: %s", config.name, exc)
+
+
+# --- registration (``thv client …``) ---------------------------------------------------------
+
+
+def _workloads(hooks: Hooks, group_names: Iterable[str] | None) -> list[Workload]:
+    from toolhive.workloads.manager import WorkloadManager
+
+    wanted = set(group_names) if group_names is not None else None
+    return [
+        w
+        for w in WorkloadManager(hooks).list(include_all=True)
+        if wanted is None or w.group in wanted
+    ]
+
+
+def register(hooks: Hooks, client_names: list[str], group_names: list[str]) -> list[str]:
+    """Register clients with groups and add those groups' serving workloads to them.
+
+    Returns the names of the workloads added. Unknown clients/groups and unreadable client
+    files are errors before anything changes.
+    """
+    clients = [load_client(hooks, name) for name in client_names]
+    for group in group_names:
+        groups.get_group(group)
+    for client in clients:
+        client.entries()  # fails on a file we could not edit, before registering
+    groups.register_clients(group_names, client_names)
+    added = [w for w in _workloads(hooks, group_names) if w.status in SERVING]
+    for client in clients:
+        for workload in added:
+            client.upsert(entry_for_workload(workload))
+    return [w.name for w in added]
+
+
+def unregister(hooks: Hooks, client_name: str, group_names: list[str] | None) -> list[str]:
+    """Remove a client from groups (all of them and config.yaml when ``None``) and delete the
+    entries of those groups' workloads from its file. Returns the names removed from the file."""
+    client = load_client(hooks, client_name)
+    if group_names is not None:
+        for group in group_names:
+            groups.get_group(group)
+        targets = group_names
+    else:
+        targets = [g.name for g in groups.list_groups()]
+    removed = [w.name for w in _workloads(hooks, targets) if client.remove(w.name)]
+    groups.unregister_clients(targets, [client_name])
+    if group_names is None:
+        _drop_from_app_config(client_name)
+    return removed
+
+
+def _drop_from_app_config(client_name: str) -> None:
+    from toolhive.appconfig import load_config, update_config
+    from toolhive.state import paths
+
+    if not paths.config_file().exists():
+        return
+    if client_name not in load_config().clients.registered_clients:
+        return
+
+    def drop(cfg: object) -> None:
+        registered = cfg.clients.registered_clients  # type: ignore[attr-defined]
+        registered[:] = [c for c in registered if c != client_name]
+
+    update_config(drop)
+
+
+def registered() -> dict[str, list[str]]:
+    """Client → the groups it is registered with (config.yaml-only clients: no groups)."""
+    out: dict[str, list[str]] = {}
+    for group in groups.list_groups():
+        for client in group.registered_clients:
+            out.setdefault(client, []).append(group.name)
+    from toolhive.state import paths
+
+    if paths.config_file().exists():
+        from toolhive.appconfig import load_config
+
+        for client in load_config().clients.registered_clients:
+            out.setdefault(client, [])
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class ClientStatus:
+    name: str
+    description: str
+    installed: bool
+    registered: bool
+    config_path: str
+    groups: list[str] = field(default_factory=list)
+
+
+def status(hooks: Hooks) -> list[ClientStatus]:
+    reg = registered()
+    out: list[ClientStatus] = []
+    for name in sorted(hooks.client_integrations()):
+        client = load_client(hooks, name)
+        out.append(
+            ClientStatus(
+                name=name,
+                description=client.description,
+                installed=client.installed(),
+                registered=name in reg,
+                config_path=str(client.config_path()),
+                groups=reg.get(name, []),
+            )
+        )
+    return out

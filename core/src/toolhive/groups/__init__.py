@@ -1,0 +1,1 @@
+"""Workload groups: ``$XDG_STATE_HOME/toolhive/groups/<name>.json``."""
