@@ -26,6 +26,8 @@ bash scripts/build-test-images.sh
 
 say "workspace"
 uv sync --quiet --all-packages
+say "node tools (conformance suite, server-everything, supergateway)"
+bash scripts/install-node.sh
 
 export TOOLHIVE_TEST_REQUIRE_ENGINES=1 TOOLHIVE_STRICT_PLUGINS=1
 say "ruff"

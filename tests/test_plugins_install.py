@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from toolhive.plugins import BUILTIN_PLUGINS
 from toolhive.testing import ThvHome, ThvVenv, build_wheel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def test_pip_installed_plugin_is_listed_by_thv_plugins(venv: ThvVenv, thv_home: 
         "provides": {"middleware": ["hello"], "cli_commands": ["hello"]},
     }
     # Nothing else but core's built-ins: the environment holds no workspace plugin.
-    assert {p["name"] for p in data["plugins"]} == {ENTRY_POINT, "toolhive.builtin.transports"}
+    assert {p["name"] for p in data["plugins"]} == {ENTRY_POINT, *BUILTIN_PLUGINS}
 
     text = venv.thv("plugins", env=env_for(thv_home))
     assert text.returncode == 0, text.stderr

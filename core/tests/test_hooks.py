@@ -169,7 +169,9 @@ def test_hook_thv_client_integrations() -> None:
     spec = make_spec("client_integrations", "acme-editor")
     hooks = hooks_with(plugin_providing("acme_clients", "client_integrations", spec))
 
-    assert hooks.client_integrations() == {"acme-editor": spec}
+    got = hooks.client_integrations()  # next to core's built-in clients
+    assert got["acme-editor"] is spec
+    assert hooks.provided_by("acme_clients") == {"client_integrations": ["acme-editor"]}
 
 
 def test_hook_thv_cli_commands(thv_distribution: Distributions, thv_cli: ThvCli) -> None:

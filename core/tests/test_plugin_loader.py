@@ -267,7 +267,7 @@ def test_blocked_names_cover_entry_points_and_builtins(acme: Distributions) -> N
         blocked=["transport-one", BUILTIN_PLUGINS[0]],
         environ={"TOOLHIVE_LOAD_PLUGINS": "transport-one,transport-two"},
     )
-    assert loaded(pm) == {"transport-two"}
+    assert loaded(pm) == {"transport-two", *BUILTIN_PLUGINS[1:]}
     assert set(Hooks(pm).transports()) == {"two"}
 
 
@@ -409,7 +409,7 @@ def test_installed_plugins_and_failures_in_thv_plugins(
     data = json.loads(out)
     assert {p["name"]: p["distribution"] for p in data["plugins"]} == {
         "transport-good": "acme-transport-good",
-        BUILTIN_PLUGINS[0]: "toolhive",
+        **dict.fromkeys(BUILTIN_PLUGINS, "toolhive"),
     }
     assert data["failures"] == [
         {

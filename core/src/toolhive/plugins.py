@@ -32,7 +32,11 @@ from toolhive.specs import (
 ENTRY_POINT_GROUP = "toolhive"
 
 #: Core's own defaults, registered like any plugin and written with the public ``hookimpl`` only.
-BUILTIN_PLUGINS: tuple[str, ...] = ("toolhive.builtin.transports",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "toolhive.builtin.transports",
+    "toolhive.builtin.secrets_env",
+    "toolhive.builtin.clients",
+)
 
 _KINDS: dict[str, tuple[str, type[BaseModel]]] = {
     "runtimes": ("thv_runtimes", RuntimeSpec),

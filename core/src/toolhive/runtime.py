@@ -140,3 +140,27 @@ class Runtime(Protocol):
 
     def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
         """The server's output (stderr for stdio servers), optionally following it."""
+
+
+@runtime_checkable
+class ImageBuilder(Protocol):
+    """Optional: a runtime that builds images (``uvx://``/``npx://``/``go://`` on containers)."""
+
+    def build_image(
+        self,
+        context_dir: str,
+        tag: str,
+        *,
+        labels: dict[str, str] | None = None,
+        dockerfile: str = "Dockerfile",
+        network_mode: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> str:
+        """Build ``context_dir`` as ``tag``; return the image id. Raise ``BuildError`` on failure,
+        with the build's last output lines in the message."""
+
+    def find_image(self, labels: dict[str, str]) -> str | None:
+        """A tagged local image carrying all ``labels`` (the newest), or ``None``."""
+
+    def remove_image(self, ref: str) -> None:
+        """Remove a local image; a no-op if absent or in use."""

@@ -43,9 +43,15 @@ def start(
         from toolhive.workloads.supervisor import run_supervisor
 
         ctx.exit(run_supervisor(hooks, name))
+    from toolhive.secrets.resolve import check_references
+    from toolhive.state import store
+
     manager = WorkloadManager(hooks)
     for each in manager.select([name] if name else [], all_=all_, group=group):
-        workload = manager.start(each)
+        # Secrets are checked now (any prompt for the store's password happens here) and
+        # whatever the supervisor needs to read them is handed to it in its environment.
+        child_env = check_references(hooks, list(store.load_runconfig(each).secrets))
+        workload = manager.start(each, child_env=child_env)
         click.echo(f"{workload.name} is {workload.status}: {workload.url}")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -12,6 +15,21 @@ from toolhive.models.runconfig import RunConfig, validate_workload_name
 from toolhive.models.workload import WorkloadStatus
 from toolhive.workloads.manager import WorkloadManager
 from toolhive.workloads.options import RunOptions, build_runconfig
+
+
+@contextlib.contextmanager
+def _environ(extra: dict[str, str]) -> Iterator[None]:
+    """``extra`` in ``os.environ`` while the supervisor is spawned (it inherits it), then gone."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @click.command()
@@ -31,12 +49,56 @@ from toolhive.workloads.options import RunOptions, build_runconfig
 @click.option("--host", default="127.0.0.1", show_default=True, help="Proxy bind address.")
 @click.option("--proxy-port", type=click.IntRange(1, 65535), help="Proxy port (default: random).")
 @click.option("--target-port", type=click.IntRange(1, 65535), help="Port the server listens on.")
+@click.option(
+    "--endpoint-prefix",
+    default="",
+    help="Path prefix to put in front of SSE endpoint URLs (behind a path-routing ingress).",
+)
+@click.option(
+    "--trust-proxy-headers",
+    is_flag=True,
+    help="Trust X-Forwarded-Prefix/-Host/-Proto from a reverse proxy in front of this one.",
+)
+@click.option(
+    "--stateless", is_flag=True, help="The server keeps no sessions: forward POST only (GET → 405)."
+)
+@click.option(
+    "--session-ttl", default="", help="Idle session lifetime, e.g. 2h or 30m (default 2h)."
+)
+@click.option(
+    "--strict-protocol-validation",
+    is_flag=True,
+    help="Reject requests with an unknown MCP-Protocol-Version header (400).",
+)
+@click.option(
+    "--allowed-origins",
+    "allowed_origins",
+    multiple=True,
+    help="Browser Origin allowed to call the proxy (repeat or comma-separate); loopback origins "
+    "are allowed on loopback binds.",
+)
 @click.option("-e", "--env", "env", multiple=True, help="Environment variable KEY=VALUE.")
 @click.option("--env-file", "env_files", multiple=True, type=click.Path(path_type=Path))
 @click.option("-v", "--volume", "volumes", multiple=True, help="Mount /host:/container[:ro].")
 @click.option("-l", "--label", "labels", multiple=True, help="Label KEY=VALUE.")
 @click.option("--group", default="default", show_default=True)
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    help="Secret to pass as an environment variable: NAME,target=ENV (see `thv secret`).",
+)
 @click.option("--permission-profile", help="none, network, or a profile JSON file.")
+@click.option(
+    "--ca-cert", help="CA certificate (PEM) to trust when building uvx://, npx://, go://."
+)
+@click.option("--runtime-image", help="Base image for a uvx://, npx://, go:// build.")
+@click.option(
+    "--runtime-add-package",
+    "runtime_add_packages",
+    multiple=True,
+    help="OS package (apt/apk) to add to a uvx://, npx://, go:// build; repeatable.",
+)
 @click.option(
     "--isolate-network",
     type=click.BOOL,
@@ -62,7 +124,8 @@ from toolhive.workloads.options import RunOptions, build_runconfig
 )
 @click.pass_context
 def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: object) -> None:
-    """Run an MCP server: an image, uvx://pkg[@ver], npx://pkg[@ver], a command, or a URL.
+    """Run an MCP server: a registry name (fetch, io.github.stacklok/fetch), an image,
+    uvx://pkg[@ver], npx://pkg[@ver], a command, or a URL.
 
     Arguments after `--` are passed to the server.
     """
@@ -86,7 +149,16 @@ def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: o
         if not target:
             msg = "nothing to run: give an image, uvx://package, npx://package, command or URL"
             raise InvalidInputError(msg)
-        config = build_runconfig(RunOptions(target=target, args=list(args), **opts))  # type: ignore[arg-type]
+        from toolhive.registry.run import from_registry
+
+        run_opts = RunOptions(target=target, args=list(args), **opts)  # type: ignore[arg-type]
+        config = build_runconfig(from_registry(hooks, run_opts))
+
+    # Secrets are checked now and resolved by the supervisor at start time; a detached
+    # supervisor gets what it needs to open the provider through its environment only.
+    from toolhive.secrets.resolve import check_references
+
+    child_env = check_references(hooks, list(config.secrets))
 
     def progress(line: str) -> None:
         click.echo(line, err=True)
@@ -96,8 +168,10 @@ def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: o
         from toolhive.workloads.supervisor import run_supervisor
 
         config = manager.create(config)
-        ctx.exit(run_supervisor(hooks, config.base_name))
-    workload = manager.run_detached(config, wait=timeout)
+        with _environ(child_env):
+            ctx.exit(run_supervisor(hooks, config.base_name))
+    with _environ(child_env):
+        workload = manager.run_detached(config, wait=timeout)
     if workload.status == WorkloadStatus.RUNNING:
         click.echo(f"{workload.name} is running. Connect your MCP client to: {workload.url}")
     else:

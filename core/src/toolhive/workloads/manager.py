@@ -17,22 +17,26 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from toolhive.builds import BaseImageUnavailableError
+from toolhive.clients import sync as client_sync
 from toolhive.errors import (
     AlreadyExistsError,
     NotFoundError,
     RuntimeUnavailableError,
     ToolHiveError,
 )
+from toolhive.groups.store import DEFAULT_GROUP, require_group
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import Workload, WorkloadStatus
 from toolhive.plugins import Hooks
 from toolhive.runtime import Runtime
+from toolhive.specs import RuntimeDetection, RuntimeSpec
 from toolhive.state import paths, store
 from toolhive.state.atomic import locked
 from toolhive.workloads.deploy import deploy_request
 from toolhive.workloads.options import is_package_scheme
 from toolhive.workloads.ports import pick_free_port, port_is_free, require_free
-from toolhive.workloads.runtimes import load_runtime, runtime_for, select_runtime
+from toolhive.workloads.runtimes import detect_all, load_runtime, runtime_for, select_runtime
 from toolhive.workloads.urls import client_url
 
 S = WorkloadStatus
@@ -138,6 +142,7 @@ class WorkloadManager:
 
     def prepare(self, config: RunConfig) -> tuple[RunConfig, Runtime | None]:
         """Check everything that can be checked before any state exists; fill in ports/runtime."""
+        require_group(config.group or DEFAULT_GROUP)
         if store.runconfig_exists(config.base_name):
             msg = (
                 f"workload {config.name!r} already exists; remove it with `thv rm {config.name}` "
@@ -149,21 +154,40 @@ class WorkloadManager:
             require_free(config.host, config.port)
         else:
             updates["port"] = pick_free_port(config.host)
-        runtime: Runtime | None = None
-        if not config.is_remote:
-            spec, detection = select_runtime(
-                self.hooks, config.runtime or None, package_scheme=is_package_scheme(config.image)
-            )
-            updates["runtime"] = spec.name
-            runtime = load_runtime(spec, detection)
-            if config.transport != "stdio" and not config.target_port:
-                updates["target_port"] = pick_free_port()
-            config = config.model_copy(update=updates)
-            runtime.ping()
-            runtime.check_request(deploy_request(config, in_container=spec.is_container))
-            runtime.ensure_image(config.image, self.progress)
-        else:
-            config = config.model_copy(update=updates)
+        if config.is_remote:
+            return config.model_copy(update=updates), None
+        if config.transport != "stdio" and not config.target_port:
+            updates["target_port"] = pick_free_port()
+        config = config.model_copy(update=updates)
+        chosen = config.runtime or os.environ.get("TOOLHIVE_RUNTIME") or None
+        spec, detection = select_runtime(
+            self.hooks, chosen, package_scheme=is_package_scheme(config.image)
+        )
+        try:
+            return self._prepare_on(config, spec, detection)
+        except BaseImageUnavailableError as exc:
+            # Auto-detected engine that cannot build offline: a sandboxed process runs the
+            # package under the same profile, so fall back (saying so) rather than fail.
+            fallback = None if chosen else _process_fallback(self.hooks)
+            if fallback is None:
+                raise
+            self.progress(f"{exc}\nFalling back to the {fallback[0].name} runtime.")
+            return self._prepare_on(config, *fallback)
+
+    def _prepare_on(
+        self, config: RunConfig, spec: RuntimeSpec, detection: RuntimeDetection
+    ) -> tuple[RunConfig, Runtime]:
+        config = config.model_copy(update={"runtime": spec.name})
+        runtime = load_runtime(spec, detection)
+        runtime.ping()
+        runtime.check_request(deploy_request(config, in_container=spec.is_container))
+        if spec.is_container:
+            # uvx://, npx://, go:// on an engine: build the image, or reuse the one built
+            # from the same inputs (toolhive.builds.workload says what the RunConfig records).
+            from toolhive.builds.workload import ensure_package_image
+
+            config = ensure_package_image(config, runtime, self.progress)
+        runtime.ensure_image(config.image, self.progress)
         return config, runtime
 
     def create(self, config: RunConfig) -> RunConfig:
@@ -185,15 +209,35 @@ class WorkloadManager:
             self.remove(config.base_name)
             raise
 
-    def start(self, name: str, *, wait: float = 120.0) -> Workload:
-        """Start (or restart) a saved workload on the same proxy port."""
+    def start(
+        self, name: str, *, wait: float = 120.0, child_env: dict[str, str] | None = None
+    ) -> Workload:
+        """Start (or restart) a saved workload on the same proxy port.
+
+        ``child_env`` goes to the new supervisor's environment only (e.g. what it needs to open
+        the secrets store), never to a file."""
         config = store.load_runconfig(name)
         with workload_lock(config.base_name):
             self._stop(config)
             self._wait_port_free(config)
+            config = self._ensure_package_image(config)
             store.set_status(config.base_name, S.STARTING, process_id=0)
-            self._spawn(config.base_name)
+            self._spawn(config.base_name, child_env)
         return self._await_start(config.base_name, wait)
+
+    def _ensure_package_image(self, config: RunConfig) -> RunConfig:
+        """A package workload's image is still there, else rebuilt (and the RunConfig updated)."""
+        from toolhive.builds.workload import ensure_package_image, package_source
+
+        if not package_source(config) or not config.runtime:
+            return config
+        spec, detection = select_runtime(self.hooks, config.runtime)
+        if not spec.is_container:
+            return config
+        updated = ensure_package_image(config, load_runtime(spec, detection), self.progress)
+        if updated.image != config.image:
+            store.save_runconfig(updated)
+        return updated
 
     def _wait_port_free(self, config: RunConfig, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -201,10 +245,10 @@ class WorkloadManager:
             time.sleep(0.1)
         require_free(config.host, config.port)
 
-    def _spawn(self, base_name: str) -> int:
+    def _spawn(self, base_name: str, child_env: dict[str, str] | None = None) -> int:
         log_path = paths.proxy_log_path(base_name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TOOLHIVE_DETACHED": "1"}
+        env = {**os.environ, **(child_env or {}), "TOOLHIVE_DETACHED": "1"}
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "toolhive", "start", base_name, "--foreground"],
@@ -256,6 +300,8 @@ class WorkloadManager:
         store.delete_pid(base)
         if record is not None and (was_active or record.status != S.STOPPED):
             store.set_status(base, S.STOPPED, process_id=0)
+        # Stopped or being removed (remove() comes through here): clients drop the entry.
+        client_sync.workload_stopped(self.hooks, config)
         return was_active
 
     def remove(self, name: str) -> None:
@@ -285,6 +331,14 @@ class WorkloadManager:
             msg = "name a workload, or use --all"
             raise ToolHiveError(msg)
         return chosen
+
+
+def _process_fallback(hooks: Hooks) -> tuple[RuntimeSpec, RuntimeDetection] | None:
+    """The first available non-container runtime that runs packages itself."""
+    for spec, detection in detect_all(hooks):
+        if not spec.is_container and spec.runs_package_schemes and detection.available:
+            return spec, detection
+    return None
 
 
 def _terminate(pid: int, timeout: float) -> None:

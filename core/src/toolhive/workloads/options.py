@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from toolhive.errors import InvalidInputError
-from toolhive.models.permissions import load_profile
+from toolhive.models.permissions import PermissionProfile, load_profile
 from toolhive.models.runconfig import RunConfig, validate_workload_name
+from toolhive.proxy.edge import split_origins
 from toolhive.runtime import LABEL_TOOLHIVE, Mount
 from toolhive.workloads.names import derive_name
 
@@ -31,7 +33,24 @@ class RunOptions(BaseModel):
     permission_profile: str | None = None
     runtime: str | None = None
     group: str = "default"
+    #: Set when the target came from a registry entry (toolhive.registry.run).
+    registry_url: str = ""
+    registry_api_url: str = ""
+    registry_server_name: str = ""
+    registry_permissions: dict[str, Any] | None = None
     isolate_network: bool = True
+    endpoint_prefix: str = ""
+    trust_proxy_headers: bool = False
+    stateless: bool = False
+    session_ttl: str = ""
+    strict_protocol_validation: bool = False
+    allowed_origins: list[str] = Field(default_factory=list)
+    #: ``NAME,target=ENV`` references; values are resolved when the workload starts.
+    secrets: list[str] = Field(default_factory=list)
+    #: Protocol-scheme builds on container runtimes (toolhive.builds).
+    ca_cert: str | None = None
+    runtime_image: str | None = None
+    runtime_add_packages: list[str] = Field(default_factory=list)
 
 
 def is_package_scheme(target: str) -> bool:
@@ -124,6 +143,31 @@ def profile_mounts(config: RunConfig) -> list[Mount]:
     return mounts
 
 
+def _session_ttl(text: str) -> str:
+    """Keep the Go duration text (ToolHive's RunConfig stores it so), but refuse nonsense early."""
+    from toolhive.proxy.durations import parse_duration
+
+    if text and parse_duration(text, -1.0) <= 0:
+        msg = f"invalid --session-ttl {text!r}: use a duration such as 2h, 30m or 90s"
+        raise InvalidInputError(msg)
+    return text
+
+
+def _registry_profile(opts: RunOptions) -> PermissionProfile | None:
+    """The registry entry's profile, unless --permission-profile was given."""
+    if opts.permission_profile or opts.registry_permissions is None:
+        return None
+    try:
+        profile = PermissionProfile.model_validate(
+            {**opts.registry_permissions, "name": "registry"}
+        )
+    except ValidationError as exc:
+        msg = f"registry entry {opts.registry_server_name}: invalid permissions ({exc.errors()[0]['msg']})"
+        raise InvalidInputError(msg) from None
+    profile.check_mounts()
+    return profile
+
+
 def build_runconfig(opts: RunOptions) -> RunConfig:
     target = opts.target.strip()
     if not target:
@@ -149,7 +193,13 @@ def build_runconfig(opts: RunOptions) -> RunConfig:
         raise InvalidInputError(msg)
     for volume in opts.volumes:
         parse_volume(volume)  # fail early, before anything is saved
+    from toolhive.secrets.names import parse_references
+
+    secrets = [str(ref) for ref in parse_references(opts.secrets)]
     profile_name = opts.permission_profile or "network"
+    profile = None if is_remote(target) else _registry_profile(opts)
+    if profile is not None:
+        profile_name = "registry"
     remote = is_remote(target)
     return RunConfig(
         image="" if remote else target,
@@ -167,8 +217,40 @@ def build_runconfig(opts: RunOptions) -> RunConfig:
         volumes=list(opts.volumes),
         container_labels=labels,
         permission_profile_name_or_path=profile_name,
-        permission_profile=None if remote else load_profile(profile_name),
+        permission_profile=None if remote else (profile or load_profile(profile_name)),
+        registry_url=opts.registry_url,
+        registry_api_url=opts.registry_api_url,
+        registry_server_name=opts.registry_server_name,
         group=opts.group,
         isolate_network=opts.isolate_network,
         runtime="" if remote else (opts.runtime or ""),
+        endpoint_prefix=opts.endpoint_prefix,
+        trust_proxy_headers=opts.trust_proxy_headers,
+        stateless=opts.stateless,
+        session_ttl=_session_ttl(opts.session_ttl),
+        strict_protocol_validation=opts.strict_protocol_validation,
+        allowed_origins=split_origins(opts.allowed_origins),
+        secrets=secrets,
+        runtime_config=_build_settings(opts, target),
     )
+
+
+def _build_settings(opts: RunOptions, target: str) -> dict[str, Any] | None:
+    """``--ca-cert``/``--runtime-image``/``--runtime-add-package`` as RunConfig.runtime_config."""
+    given = opts.ca_cert or opts.runtime_image or opts.runtime_add_packages
+    if not given:
+        return None
+    if not is_package_scheme(target):
+        msg = "--ca-cert, --runtime-image and --runtime-add-package apply to uvx://, npx://, go://"
+        raise InvalidInputError(msg)
+    out: dict[str, Any] = {}
+    if opts.ca_cert:
+        from toolhive.builds.settings import read_ca_cert
+
+        read_ca_cert(opts.ca_cert)  # a bad file fails now, not in the middle of a build
+        out["ca_cert_path"] = str(Path(opts.ca_cert).expanduser().resolve())
+    if opts.runtime_image:
+        out["runtime_image"] = opts.runtime_image
+    if opts.runtime_add_packages:
+        out["additional_packages"] = list(opts.runtime_add_packages)
+    return out

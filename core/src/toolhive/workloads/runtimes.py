@@ -66,12 +66,7 @@ def select_runtime(
             continue
         if detection.available:
             if not spec.is_container:
-                reason = (
-                    "container runtimes cannot run uvx://, npx:// or go:// packages yet"
-                    if package_scheme
-                    else "no container engine was found"
-                )
-                _notice_once(spec.name, detection, reason)
+                _notice_once(spec.name, detection, "no container engine was found")
             return spec, detection
     msg = (
         "no container engine or process sandbox found: start Podman or Docker, or install "

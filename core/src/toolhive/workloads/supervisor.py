@@ -16,6 +16,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from toolhive.clients import sync as client_sync
 from toolhive.errors import ToolHiveError, WorkloadStateError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
@@ -88,6 +89,8 @@ class Supervisor:
         finally:
             self.stopping = True
             await self._teardown()
+            # Also when run in the foreground (no `thv stop`): clients lose the entry.
+            await asyncio.to_thread(client_sync.workload_stopped, self.hooks, self.config)
             if not failed:
                 store.set_status(self.name, S.STOPPED, process_id=0)
             if store.read_pid(self.name) == os.getpid():
@@ -96,6 +99,7 @@ class Supervisor:
 
     async def _serve(self) -> None:
         from toolhive.proxy.app import build_proxy_app
+        from toolhive.proxy.edge import EdgeConfig
         from toolhive.proxy.server import ProxyServer, bind_socket
 
         config = self.config
@@ -108,6 +112,12 @@ class Supervisor:
             spec, detection = select_runtime(self.hooks, config.runtime or None)
             self.runtime = runtime = load_runtime(spec, detection)
             request = deploy_request(config, in_container=spec.is_container)
+            if config.secrets:
+                # Resolved here, at start time, into the request only: never into a file.
+                from toolhive.secrets.resolve import resolve_references
+
+                values = await asyncio.to_thread(resolve_references, self.hooks, config.secrets)
+                request = request.model_copy(update={"env": {**request.env, **values}})
             log.info("deploying %s with the %s runtime", config.image, spec.name)
             deployment = await asyncio.to_thread(runtime.deploy, request)
             self.deployed = True
@@ -120,6 +130,7 @@ class Supervisor:
         transport_spec = self.hooks.transports()[config.transport]
         options = TransportOptions(
             workload=config.name,
+            transport=config.transport,
             target_url=target_url,
             stdio=channel,
             proxy_mode=config.effective_proxy_mode,
@@ -134,20 +145,55 @@ class Supervisor:
         await transport.start()
         if target_url is not None and not config.is_remote:
             await self._await_ready(transport)
-        app = build_proxy_app(transport, transport_name=config.transport, manage_lifespan=False)
+        edge = EdgeConfig.for_bind(config.host, config.allowed_origins)
+        app = build_proxy_app(
+            transport, transport_name=config.transport, manage_lifespan=False, edge=edge
+        )
         self.server = server = ProxyServer(app, sock, handle_signals=False, lifespan="off")
         if self.stop_requested.is_set():
             return
         serving = asyncio.create_task(server.serve())
         await server.wait_started(serving)
         monitor = asyncio.create_task(self._monitor()) if self.runtime else None
+        # Clients first, so they are up to date once `thv run` reports running.
+        await asyncio.to_thread(client_sync.workload_running, self.hooks, config)
         store.set_status(self.name, S.RUNNING, process_id=os.getpid())
         log.info("%s is running at %s", config.name, client_url(config))
+        health = self._start_health_loop(transport)
         try:
             await serving
         finally:
-            if monitor:
-                monitor.cancel()
+            for task in (monitor, health):
+                if task:
+                    task.cancel()
+
+    def _start_health_loop(self, transport: Transport) -> asyncio.Task[None] | None:
+        """Ping through the transport; ``unhealthy`` after repeated failures, ``running`` again
+        when pings succeed (remote servers only with ``TOOLHIVE_REMOTE_HEALTHCHECKS``)."""
+        from toolhive.proxy.health import REMOTE_ENV, HealthLoop, env_flag
+
+        if self.config.is_remote and not env_flag(REMOTE_ENV):
+            return None
+
+        def unhealthy(reason: str) -> None:
+            record = store.read_status(self.name)
+            if not self.stopping and record is not None and record.status == S.RUNNING:
+                log.error("marking %s unhealthy: %s", self.name, reason)
+                store.set_status(self.name, S.UNHEALTHY, reason)
+
+        def recovered() -> None:
+            record = store.read_status(self.name)
+            if (
+                not self.stopping
+                and record is not None
+                and record.status == S.UNHEALTHY
+                and record.status_context.startswith("health check failed")
+            ):
+                log.info("%s answers pings again: running", self.name)
+                store.set_status(self.name, S.RUNNING)
+
+        loop = HealthLoop(transport.ping, on_unhealthy=unhealthy, on_recovered=recovered)
+        return asyncio.create_task(loop.run())
 
     async def _await_ready(self, transport: Transport) -> None:
         """An HTTP server is running once it answers (a published port accepts connections
