@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from toolhive.errors import NotFoundError, ToolHiveError
+from toolhive.errors import NotFoundError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.state import paths
@@ -144,11 +143,3 @@ def pid_alive(pid: int | None) -> bool:
         with contextlib.suppress(OSError, IndexError):
             return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
-
-
-def read_json_file(path: Path) -> object:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        msg = f"cannot read {path}: {exc}"
-        raise ToolHiveError(msg) from None

@@ -47,13 +47,7 @@ async def handle(bridge: StdioBridge, scope: Scope, receive: Receive, send: Send
     method = scope["method"]
     headers = scope["headers"]
     version = header(headers, b"mcp-protocol-version")
-    if bridge._strict and version is not None and not bridge.protocol_version_ok(version):
-        await send_jsonrpc_error(
-            send,
-            400,
-            INVALID_REQUEST,
-            f"Bad Request: Unsupported MCP-Protocol-Version: {version.decode('latin-1')!r}",
-        )
+    if await bridge.refuse_protocol_version(send, version):
         return
     try:
         if path in SSE_PATHS:

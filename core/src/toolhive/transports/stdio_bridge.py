@@ -400,13 +400,7 @@ class StdioBridge:
                 ctype = value
             elif key == b"mcp-protocol-version":
                 version = value
-        if self._strict and version is not None and not self.protocol_version_ok(version):
-            await send_jsonrpc_error(
-                send,
-                400,
-                INVALID_REQUEST,
-                f"Bad Request: Unsupported MCP-Protocol-Version: {version.decode('latin-1')!r}",
-            )
+        if await self.refuse_protocol_version(send, version):
             return
         method = scope["method"]
         try:
@@ -434,6 +428,18 @@ class StdioBridge:
     def protocol_version_ok(self, version: bytes) -> bool:
         """``--strict-protocol-validation``: only handshake-era versions (the bridge's own era)."""
         return version.decode("latin-1") in methods.HANDSHAKE_PROTOCOL_VERSIONS
+
+    async def refuse_protocol_version(self, send: Send, version: bytes | None) -> bool:
+        """With --strict-protocol-validation, answer 400 to an unknown MCP-Protocol-Version."""
+        if not self._strict or version is None or self.protocol_version_ok(version):
+            return False
+        await send_jsonrpc_error(
+            send,
+            400,
+            INVALID_REQUEST,
+            f"Bad Request: Unsupported MCP-Protocol-Version: {version.decode('latin-1')!r}",
+        )
+        return True
 
     async def _session_or_error(self, send: Send, sid: bytes | None) -> _Session | None:
         if sid is None:
