@@ -47,7 +47,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import time
 import uuid
 from collections import deque
@@ -84,6 +83,7 @@ from toolhive.proxy.asgi import (
     send_jsonrpc_error,
     sse_event,
 )
+from toolhive.proxy.durations import env_seconds
 from toolhive.runtime import StdioChannel
 from toolhive.transports.base import Receive, Scope, Send, TransportOptions
 
@@ -122,43 +122,9 @@ class ServerGoneError(ConnectionError):
     """The stdio server has exited (or the bridge was closed)."""
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from ``"60"``, ``"1.5"``, ``"90s"``, ``"500ms"``, ``"2m"``, ``"1h30m"`` (Go durations)."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    total, number, i = 0.0, "", 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        if unit not in units or not number:
-            raise ValueError(f"not a duration: {text!r}")
-        total += float(number) * units[unit]
-        number = ""
-        i += len(unit)
-    if number:
-        raise ValueError(f"not a duration (missing unit): {text!r}")
-    return total
-
-
 def duration_from_env(name: str, default: float) -> float:
     """A positive duration from ``$name`` (Go syntax or seconds), else ``default``."""
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = parse_duration(raw)
-    except ValueError:
-        log.warning("ignoring %s=%r: not a duration", name, raw)
-        return default
-    return value if value > 0 else default
+    return env_seconds(name, default)
 
 
 def request_timeout_from_env(default: float = DEFAULT_REQUEST_TIMEOUT) -> float:

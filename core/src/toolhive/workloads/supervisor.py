@@ -21,6 +21,7 @@ from toolhive.errors import ToolHiveError, WorkloadStateError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.plugins import Hooks
+from toolhive.proxy.durations import parse_duration
 from toolhive.runtime import Runtime, StdioChannel
 from toolhive.state import store
 from toolhive.transports.base import Transport, TransportOptions
@@ -33,23 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("toolhive.supervisor")
 S = WorkloadStatus
-
-
-def _parse_duration(text: str, default: float) -> float:
-    """``2h``, ``30m``, ``90s``, ``1h30m`` (Go durations) → seconds."""
-    if not text:
-        return default
-    total, number = 0.0, ""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
-    for ch in text.strip():
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            return default
-    return total + (float(number) if number else 0.0)
 
 
 class Supervisor:
@@ -134,7 +118,7 @@ class Supervisor:
             target_url=target_url,
             stdio=channel,
             proxy_mode=config.effective_proxy_mode,
-            session_ttl=_parse_duration(config.session_ttl, 7200.0),
+            session_ttl=parse_duration(config.session_ttl, 7200.0),
             endpoint_prefix=config.endpoint_prefix,
             trust_proxy_headers=config.trust_proxy_headers,
             stateless=config.stateless,
