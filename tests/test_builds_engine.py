@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from toolhive_runtime_docker.testing import run_to_completion
 
 from tests.conftest import ENGINE_SOCKETS, Thv, engine_available, require_or_skip
 from tests.mcp_client import call_tool
@@ -124,7 +126,9 @@ def test_build_run_and_reuse(
             "-not -path '*/node_modules/npm/*' 2>/dev/null; "
             f"grep -rl {SENTINEL} /root /home /app /tmp /opt /etc 2>/dev/null; id -u"
         )
-        found = client.containers.run(image, entrypoint=["sh", "-c", script], remove=True)
+        found = run_to_completion(
+            client, image, ["sh", "-c", script], f"thv-buildcheck-{os.getpid()}"
+        )
         assert found.decode().split() == ["10001"], found
     finally:
         thv("rm", "--all", check=False)

@@ -186,6 +186,19 @@ def read_sse_or_json(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def run_to_completion(client: Any, image: str, entrypoint: list[str], name: str) -> bytes:
+    """Run a container to its end and return its output. Explicit create/start/wait/logs/remove:
+    ``containers.run(remove=True)`` can hang on Podman when the container is gone before the
+    log stream ends."""
+    container = client.containers.create(image, entrypoint=entrypoint, name=name)
+    try:
+        container.start()
+        container.wait(timeout=60)
+        return bytes(container.logs(stdout=True, stderr=True))
+    finally:
+        container.remove(force=True)
+
+
 class EngineRuntimeContract:
     """The behaviour every Docker-API runtime must show on a real engine.
 
@@ -661,11 +674,8 @@ class EngineRuntimeContract:
             ]
             assert leftovers == [], leftovers
             name = unique_name("thv-buildtest")
-            out = runtime.client.containers.run(
-                tag,
-                entrypoint=["/bin/sh", "-c", "cat /result; ls -a /root"],
-                name=name,
-                remove=True,
+            out = run_to_completion(
+                runtime.client, tag, ["/bin/sh", "-c", "cat /result; ls -a /root"], name
             )
             assert b"built" in out and b".netrc" not in out
         finally:
