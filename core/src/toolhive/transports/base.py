@@ -36,6 +36,8 @@ class TransportOptions(BaseModel):
     strict_protocol_validation: bool = False
     #: A remote URL (no container): the Host header is rewritten, query strings forwarded.
     remote: bool = False
+    #: Headers set on every upstream request (RunConfig.header_forward, secrets resolved).
+    headers: dict[str, str] = {}
 
 
 @runtime_checkable

@@ -5,7 +5,8 @@ Method, path, query, headers (minus hop-by-hop ones) and body go to the origin o
 event. Upstream unreachable → 502, no response headers within the request timeout → 504, both with a
 JSON-RPC-shaped body. For a remote server (``options.remote``) the ``Host`` header is the remote's and
 the remote URL's query string is appended to every request (clients never see it: their URL has
-only the path).
+only the path). ``options.headers`` (RunConfig.header_forward) are set on every upstream request,
+replacing a client's header of the same name.
 
 SSE ``endpoint`` events (``event: endpoint`` / ``data: /messages?session_id=…``) are rewritten when
 the proxy sits behind a path-routing ingress: the prefix is ``options.endpoint_prefix`` if set, else a
@@ -172,6 +173,8 @@ class ReverseProxy:
         self._endpoint_prefix = options.endpoint_prefix
         self._trust_proxy_headers = options.trust_proxy_headers
         self._stateless = options.stateless
+        #: Configured upstream headers (RunConfig.header_forward): they replace the client's.
+        self._inject = [(k.lower().encode("ascii"), v.encode()) for k, v in options.headers.items()]
         self._timeout = request_timeout or env_seconds(REQUEST_TIMEOUT_ENV, 60.0)
         self._connect_timeout = connect_timeout
         self._client: httpx.AsyncClient | None = None
@@ -216,10 +219,11 @@ class ReverseProxy:
             response = await client.post(
                 self._target,
                 content=_PING_BODY,
-                headers={
-                    "content-type": "application/json",
-                    "accept": "application/json, text/event-stream",
-                },
+                headers=[
+                    *self._inject,
+                    (b"content-type", b"application/json"),
+                    (b"accept", b"application/json, text/event-stream"),
+                ],
                 timeout=httpx.Timeout(timeout),
             )
         except httpx.TimeoutException as exc:
@@ -271,6 +275,9 @@ class ReverseProxy:
             url += "?" + query.decode("latin-1")
 
         headers = _request_headers(scope["headers"], drop_host=self._remote)
+        if self._inject:
+            names = {k for k, _v in self._inject}
+            headers = [h for h in headers if h[0] not in names] + self._inject
 
         message = await receive()
         if message["type"] != "http.request":

@@ -41,8 +41,6 @@ _NO_BUFFERING: Final = (b"x-accel-buffering", b"no")
 
 
 async def handle(bridge: StdioBridge, scope: Scope, receive: Receive, send: Send) -> None:
-    from toolhive.transports.stdio_bridge import is_json_content_type
-
     path = scope["path"]
     method = scope["method"]
     headers = scope["headers"]
@@ -63,14 +61,7 @@ async def handle(bridge: StdioBridge, scope: Scope, receive: Receive, send: Send
                     send, 405, INVALID_REQUEST, "Method Not Allowed", extra=[(b"allow", b"POST")]
                 )
                 return
-            ctype = header(headers, b"content-type")
-            if ctype is not None and not is_json_content_type(ctype):
-                await send_jsonrpc_error(
-                    send,
-                    415,
-                    INVALID_REQUEST,
-                    "Unsupported Media Type: Content-Type must be application/json",
-                )
+            if await bridge.refuse_content_type(send, header(headers, b"content-type")):
                 return
             await _message(bridge, scope, receive, send)
         else:

@@ -19,6 +19,12 @@ bridge owns the JSON-RPC plumbing (docs/proxy.md has the user-facing rules):
 * **Responses.** A request's answer is JSON, or an SSE stream when the client accepts
   ``text/event-stream`` and something (progress, a server request) arrives before the answer. The
   choice is made when the first message arrives, so the common case costs one JSON body.
+* **Resumable streams** (sessions on protocol ``2025-11-25`` or later, SEP-1699). A request still
+  unanswered after ``TOOLHIVE_PROXY_SSE_PRIMING_DELAY`` (default 100 ms) turns into an SSE stream
+  that opens with a priming event (an id, empty data, ``retry``); every event on it and on the
+  session's ``GET`` stream carries an id ``<stream>.<n>`` and is kept (bounded) per session. A
+  client whose connection drops reconnects with ``GET`` + ``Last-Event-ID`` and gets what it
+  missed, then the rest of that stream: the request keeps running while nobody listens.
 * **Server notifications.** ``notifications/progress`` goes to the stream of the request that owns
   the token; ``notifications/resources/updated`` only to sessions subscribed to that URI
   (``resources/subscribe``/``unsubscribe`` are ref-counted per URI: the server sees the first
@@ -47,6 +53,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -83,7 +90,7 @@ from toolhive.proxy.asgi import (
     send_jsonrpc_error,
     sse_event,
 )
-from toolhive.proxy.durations import env_seconds
+from toolhive.proxy.durations import env_seconds, parse_duration
 from toolhive.runtime import StdioChannel
 from toolhive.transports.base import Receive, Scope, Send, TransportOptions
 
@@ -102,7 +109,21 @@ RELAYED_CAPABILITIES: Final[dict[str, Any]] = {
     "roots": {"listChanged": True},
 }
 
+#: A request unanswered this long becomes a resumable SSE stream (sessions on 2025-11-25+).
+PRIMING_DELAY: Final = 0.1
+PRIMING_DELAY_ENV: Final = "TOOLHIVE_PROXY_SSE_PRIMING_DELAY"
+#: The ``retry`` (ms) a priming event tells clients to wait before reconnecting.
+RETRY_MS: Final = 500
+#: Events kept per stream for ``Last-Event-ID`` replay, and finished request streams per session.
+REPLAY_EVENTS: Final = 256
+REPLAY_STREAMS: Final = 16
+#: The first protocol version whose clients expect priming events (empty data) on SSE streams.
+RESUMABLE_SINCE: Final = "2025-11-25"
+
 _KEEPALIVE: Final = b": keepalive\n\n"
+#: Mailbox markers (compared by identity): "send the priming event now", "the client went away".
+_PRIME: Final = bytes(bytearray(b"prime"))
+_GONE: Final = bytes(bytearray(b"gone"))
 _RESPONSE_PREFIX: Final = b'{"jsonrpc":"2.0","id":'
 _PREFIX_LEN: Final = len(_RESPONSE_PREFIX)
 _RESULT_OR_ERROR: Final = (b',"result":', b',"error":')
@@ -129,6 +150,12 @@ def duration_from_env(name: str, default: float) -> float:
 
 def request_timeout_from_env(default: float = DEFAULT_REQUEST_TIMEOUT) -> float:
     return duration_from_env(REQUEST_TIMEOUT_ENV, default)
+
+
+def priming_delay_from_env() -> float:
+    """``$TOOLHIVE_PROXY_SSE_PRIMING_DELAY`` (``0`` streams every request), else 100 ms."""
+    value = parse_duration(os.environ.get(PRIMING_DELAY_ENV, ""), PRIMING_DELAY)
+    return value if value >= 0 else PRIMING_DELAY
 
 
 def _is_id(value: object) -> TypeGuard[RequestId]:
@@ -168,24 +195,79 @@ class _Mailbox:
         return await waiter
 
 
+class _EventLog:
+    """One resumable SSE stream: its events (ids ``<key>.<n>``), kept for ``Last-Event-ID``.
+
+    ``key`` is 0 for a session's ``GET`` stream and the backend id for a request's stream. Events
+    go to ``consumer`` (the HTTP response currently streaming them) if there is one.
+    """
+
+    __slots__ = ("consumer", "done", "events", "key", "seq")
+
+    def __init__(self, key: int, consumer: _Mailbox | None) -> None:
+        self.key = key
+        self.seq = 0
+        self.events: deque[tuple[int, bytes]] = deque(maxlen=REPLAY_EVENTS)
+        self.done = False
+        self.consumer = consumer
+
+    def priming(self) -> bytes:
+        """The event that gives a client an id to resume from before anything else is sent."""
+        self.seq += 1
+        return b"id: %d.%d\nretry: %d\ndata: \n\n" % (self.key, self.seq, RETRY_MS)
+
+    def add(self, event: bytes, final: bool = False) -> None:
+        self.seq += 1
+        chunk = b"id: %d.%d\n%s" % (self.key, self.seq, event)
+        self.events.append((self.seq, chunk))
+        if final:
+            self.done = True
+        if self.consumer is not None:
+            self.consumer.put(chunk, final)
+
+    def after(self, seq: int) -> list[bytes]:
+        return [chunk for n, chunk in self.events if n > seq]
+
+    def attach(self, consumer: _Mailbox) -> None:
+        """Stream to ``consumer`` from now on; a previous consumer's response ends."""
+        previous, self.consumer = self.consumer, consumer
+        if previous is not None:
+            previous.put(b"", True)
+
+
 class _Session:
     __slots__ = (
         "capabilities",
+        "events",
         "id",
         "inflight",
         "last_seen",
         "legacy",
         "level",
+        "replay",
+        "resumable",
         "server_requests",
         "stream",
         "subscriptions",
     )
 
-    def __init__(self, sid: bytes, capabilities: dict[str, Any], legacy: bool = False) -> None:
+    def __init__(
+        self,
+        sid: bytes,
+        capabilities: dict[str, Any],
+        legacy: bool = False,
+        resumable: bool = False,
+    ) -> None:
         self.id = sid
         self.capabilities = capabilities
         #: A legacy SSE session: its ``GET /sse`` stream carries every message, answers included.
         self.legacy = legacy
+        #: Streams get event ids and priming events (the session speaks 2025-11-25 or later).
+        self.resumable = resumable
+        #: The ``GET`` stream's event log (resumable sessions, from their first ``GET``).
+        self.events: _EventLog | None = None
+        #: Request streams that can be resumed: backend id → log (bounded, oldest finished first).
+        self.replay: dict[int, _EventLog] = {}
         self.last_seen = time.monotonic()
         #: client request id → backend id, for requests in flight.
         self.inflight: dict[RequestId, int] = {}
@@ -198,11 +280,38 @@ class _Session:
         #: Rank of the session's ``logging/setLevel`` (``None``: never set, gets every message).
         self.level: int | None = None
 
+    def push(self, event: bytes) -> bool:
+        """An SSE event for the ``GET`` stream; ``False`` when it can reach nobody.
+
+        With an event log the event is kept even while no stream is open (a reconnect with
+        ``Last-Event-ID`` gets it).
+        """
+        log = self.events
+        if log is not None:
+            log.add(event)
+            return True
+        if self.stream is None:
+            return False
+        self.stream.put(event)
+        return True
+
+    def keep(self, log: _EventLog) -> None:
+        """Remember a request stream for resumption, forgetting the oldest finished ones."""
+        replay = self.replay
+        replay[log.key] = log
+        if len(replay) > REPLAY_STREAMS:
+            for key in [k for k, v in replay.items() if v.done][: len(replay) - REPLAY_STREAMS]:
+                del replay[key]
+
 
 class _Pending(_Mailbox):
-    """One forwarded client request: its answer (and, for SSE, messages before it)."""
+    """One forwarded client request: its answer (and, for SSE, messages before it).
 
-    __slots__ = ("bid", "client_id", "deadline", "method", "session", "sse", "token")
+    Once its response is a resumable stream, messages go to the stream's event log instead (and
+    from there to whichever HTTP response streams it now, if any).
+    """
+
+    __slots__ = ("bid", "client_id", "deadline", "log", "method", "session", "sse", "token")
 
     def __init__(
         self,
@@ -223,6 +332,36 @@ class _Pending(_Mailbox):
         self.method = method
         #: The client's original progress token (replaced by the backend id on the wire).
         self.token: Any = None
+        self.log: _EventLog | None = None
+
+    def put(self, data: bytes, final: bool = False) -> None:
+        log = self.log
+        if log is None:
+            super().put(data, final)
+            return
+        if final:
+            session = self.session
+            if session.inflight.get(self.client_id) == self.bid:
+                del session.inflight[self.client_id]
+        log.add(sse_event(data), final)
+
+    def open_log(self, first: bytes, consumer: _Mailbox) -> bytes:
+        """Turn the response into a resumable stream; its priming event, to be sent first.
+
+        ``first`` (the message already taken, unless it is the priming marker) and anything
+        queued behind it go to the log, hence to ``consumer``.
+        """
+        log = _EventLog(self.bid, consumer)
+        priming = log.priming()
+        queued, self._items = self._items, None
+        self.log = log
+        self.session.keep(log)
+        if first is not _PRIME:
+            log.add(sse_event(first))
+        for data, final in queued or ():
+            if data is not _PRIME:
+                self.put(data, final)
+        return priming
 
 
 class _StreamPending(_Pending):
@@ -264,6 +403,7 @@ class StdioBridge:
         self._trust_proxy_headers = options.trust_proxy_headers
         self._timeout = request_timeout if request_timeout else request_timeout_from_env()
         self._keepalive = keepalive_interval or duration_from_env(KEEPALIVE_ENV, KEEPALIVE_INTERVAL)
+        self._priming_delay = priming_delay_from_env()
         self._legacy_sse = options.proxy_mode == "sse"
         self._sessions: dict[bytes, _Session] = {}
         #: backend id → forwarded client request. Insertion order is deadline order.
@@ -356,7 +496,7 @@ class StdioBridge:
                 send, 404, INVALID_REQUEST, "Not Found: the MCP endpoint is /mcp"
             )
             return
-        sid = accept = version = ctype = None
+        sid = accept = version = ctype = last_event_id = None
         for key, value in scope["headers"]:
             if key == b"mcp-session-id":
                 sid = value
@@ -366,22 +506,18 @@ class StdioBridge:
                 ctype = value
             elif key == b"mcp-protocol-version":
                 version = value
+            elif key == b"last-event-id":
+                last_event_id = value
         if await self.refuse_protocol_version(send, version):
             return
         method = scope["method"]
         try:
             if method == "POST":
-                if ctype is not None and not is_json_content_type(ctype):
-                    await send_jsonrpc_error(
-                        send,
-                        415,
-                        INVALID_REQUEST,
-                        "Unsupported Media Type: Content-Type must be application/json",
-                    )
+                if await self.refuse_content_type(send, ctype):
                     return
                 await self._post(receive, send, sid, accept)
             elif method == "GET":
-                await self._get(receive, send, sid, accept)
+                await self._get(receive, send, sid, accept, last_event_id)
             elif method == "DELETE":
                 await self._delete(send, sid)
             else:
@@ -404,6 +540,18 @@ class StdioBridge:
             400,
             INVALID_REQUEST,
             f"Bad Request: Unsupported MCP-Protocol-Version: {version.decode('latin-1')!r}",
+        )
+        return True
+
+    async def refuse_content_type(self, send: Send, ctype: bytes | None) -> bool:
+        """Answer 415 to a POST whose body is declared as something other than JSON."""
+        if ctype is None or is_json_content_type(ctype):
+            return False
+        await send_jsonrpc_error(
+            send,
+            415,
+            INVALID_REQUEST,
+            "Unsupported Media Type: Content-Type must be application/json",
         )
         return True
 
@@ -445,7 +593,7 @@ class StdioBridge:
                 if answer is not None:
                     await _send_single(send, accept, answer)
                     return
-            await self._forward_request(session, msg, send, accept)
+            await self._forward_request(session, msg, receive, send, accept)
             return
         session = await self._session_or_error(send, sid)
         if session is None:
@@ -459,7 +607,12 @@ class StdioBridge:
             await send_jsonrpc_error(send, 400, INVALID_REQUEST, NO_SUCH_SERVER_REQUEST)
 
     async def _get(
-        self, receive: Receive, send: Send, sid: bytes | None, accept: bytes | None
+        self,
+        receive: Receive,
+        send: Send,
+        sid: bytes | None,
+        accept: bytes | None,
+        last_event_id: bytes | None,
     ) -> None:
         session = await self._session_or_error(send, sid)
         if session is None:
@@ -469,6 +622,20 @@ class StdioBridge:
                 send, 406, INVALID_REQUEST, "Not Acceptable: Client must accept text/event-stream"
             )
             return
+        resume = None
+        if last_event_id is not None and session.resumable:
+            resume = _parse_event_id(last_event_id)
+            if resume is None:
+                await send_jsonrpc_error(
+                    send,
+                    400,
+                    INVALID_REQUEST,
+                    "Bad Request: Last-Event-ID must be an event id this proxy sent (<stream>.<n>)",
+                )
+                return
+            if resume[0]:
+                await self._resume_request(session, resume, receive, send)
+                return
         if self._gone is not None or self._draining:
             reason = self._gone or "the proxy is shutting down"
             await send_jsonrpc_error(send, 503, CONNECTION_CLOSED, reason)
@@ -484,18 +651,56 @@ class StdioBridge:
                 "headers": [SSE_CONTENT_TYPE, NO_CACHE, (b"mcp-session-id", session.id)],
             }
         )
-        watcher = asyncio.create_task(_watch_disconnect(receive, box))
+        if session.resumable:
+            log = session.events
+            if log is None:
+                log = session.events = _EventLog(0, None)
+            first = log.priming()
+            if resume is not None:
+                first += b"".join(log.after(resume[1]))
+            log.consumer = box
+            await send({"type": "http.response.body", "body": first, "more_body": True})
         try:
-            while True:
-                data, final = await box.get()
-                if final:
-                    break
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await _stream(box, receive, send)
         finally:
-            watcher.cancel()
             if session.stream is box:
                 session.stream = None
+                if session.events is not None:
+                    session.events.consumer = None
+
+    async def _resume_request(
+        self, session: _Session, resume: tuple[int, int], receive: Receive, send: Send
+    ) -> None:
+        """``GET`` with the ``Last-Event-ID`` of a request's stream: what was missed, then the rest."""
+        key, seq = resume
+        log = session.replay.get(key)
+        if log is None:
+            await send_jsonrpc_error(
+                send,
+                404,
+                INVALID_REQUEST,
+                "Not Found: no resumable stream for this Last-Event-ID "
+                "(it ended long ago or belongs to another session)",
+            )
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [SSE_CONTENT_TYPE, NO_CACHE, (b"mcp-session-id", session.id)],
+            }
+        )
+        missed = b"".join(log.after(seq))
+        if log.done:
+            await send({"type": "http.response.body", "body": missed, "more_body": False})
+            return
+        box = _Mailbox()
+        log.attach(box)
+        if missed:
+            await send({"type": "http.response.body", "body": missed, "more_body": True})
+        await _stream(box, receive, send)
+        if log.consumer is box:
+            log.consumer = None
 
     async def _delete(self, send: Send, sid: bytes | None) -> None:
         session = await self._session_or_error(send, sid)
@@ -543,7 +748,9 @@ class StdioBridge:
                 await send_body(send, status, error)
             return
         sid = uuid.uuid4().hex.encode()
-        self._sessions[sid] = _Session(sid, client_capabilities(msg))
+        version = result.get("protocolVersion") if type(result) is dict else None
+        resumable = type(version) is str and version >= RESUMABLE_SINCE
+        self._sessions[sid] = _Session(sid, client_capabilities(msg), resumable=resumable)
         await _send_single(
             send, accept, encode(result_response(msg["id"], result)), [(b"mcp-session-id", sid)]
         )
@@ -602,7 +809,7 @@ class StdioBridge:
         return response
 
     async def _forward_request(
-        self, session: _Session, msg: Message, send: Send, accept: bytes | None
+        self, session: _Session, msg: Message, receive: Receive, send: Send, accept: bytes | None
     ) -> None:
         cid: RequestId = msg["id"]
         if self._gone is not None:
@@ -610,13 +817,55 @@ class StdioBridge:
             return
         sse = accept is not None and b"text/event-stream" in accept
         pending, line = self._register(session, msg, _Pending, sse)
+        detached = False
         try:
             await self._write_request(pending, line)
-            await _reply(pending, send, accept)
+            detached = await self._reply(pending, receive, send, accept)
         finally:
-            self._pending.pop(pending.bid, None)
-            if session.inflight.get(cid) == pending.bid:
-                del session.inflight[cid]
+            if not detached:  # a detached request runs on: its stream can be resumed
+                self._pending.pop(pending.bid, None)
+                if session.inflight.get(cid) == pending.bid:
+                    del session.inflight[cid]
+
+    async def _reply(
+        self, pending: _Pending, receive: Receive, send: Send, accept: bytes | None
+    ) -> bool:
+        """Answer one request: a JSON body if its answer comes first, else an SSE stream.
+
+        Returns ``True`` when the client went away from a resumable stream before the answer
+        (the request stays in flight and its events are kept for ``Last-Event-ID``).
+        """
+        timer = None
+        if pending.sse and pending.session.resumable:
+            timer = asyncio.get_running_loop().call_later(
+                self._priming_delay, pending.put, _PRIME, False
+            )
+        data, final = await pending.get()
+        if timer is not None:
+            timer.cancel()
+        if final:
+            await _send_single(send, accept, data)
+            return False
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [SSE_CONTENT_TYPE, NO_CACHE]}
+        )
+        if timer is None:  # an older client: a plain stream, no ids
+            await send({"type": "http.response.body", "body": sse_event(data), "more_body": True})
+            while not final:
+                data, final = await pending.get()
+                await send(
+                    {"type": "http.response.body", "body": sse_event(data), "more_body": not final}
+                )
+            return False
+        box = _Mailbox()
+        priming = pending.open_log(data, box)
+        await send({"type": "http.response.body", "body": priming, "more_body": True})
+        await _stream(box, receive, send)
+        log = pending.log
+        assert log is not None
+        if log.consumer is box:
+            log.consumer = None
+        return not log.done
 
     async def forward_to_stream(self, session: _Session, msg: Message) -> None:
         """Forward a legacy SSE session's request: its answer goes to the session's stream."""
@@ -883,8 +1132,8 @@ class StdioBridge:
             data = encode(msg)
             if pending.sse:
                 pending.put(data)
-            elif pending.session.stream is not None:
-                pending.session.stream.put(sse_event(data))
+            else:
+                pending.session.push(sse_event(data))
             return
         data = _strip(line) if line is not None else encode(msg)
         if method == methods.CANCELLED:  # the server gives up on one of its own requests
@@ -892,8 +1141,7 @@ class StdioBridge:
             owner = self._server_requests.pop(rid, None) if _is_id(rid) else None
             if owner is not None and _is_id(rid):
                 owner.server_requests.discard(rid)
-                if owner.stream is not None:
-                    owner.stream.put(sse_event(data))
+                owner.push(sse_event(data))
             return
         event = sse_event(data)
         if method == methods.RESOURCES_UPDATED:
@@ -901,19 +1149,18 @@ class StdioBridge:
             if type(uri) is not str:
                 return
             for session in self._sessions.values():
-                if session.stream is not None and _subscribed_to(session.subscriptions, uri):
-                    session.stream.put(event)
+                if _subscribed_to(session.subscriptions, uri):
+                    session.push(event)
             return
         if method == methods.LOG_MESSAGE:
             level = params.get("level")
             rank = methods.LOG_LEVELS.get(level, 0) if type(level) is str else 0
             for session in self._sessions.values():
-                if session.stream is not None and (session.level is None or rank >= session.level):
-                    session.stream.put(event)
+                if session.level is None or rank >= session.level:
+                    session.push(event)
             return
         for session in self._sessions.values():
-            if session.stream is not None:
-                session.stream.put(event)
+            session.push(event)
 
     def _on_server_request(self, msg: Message, method: str, line: bytes | None) -> None:
         rid = msg["id"]
@@ -934,9 +1181,7 @@ class StdioBridge:
                         break
             if target is not None:
                 target.put(data)
-            elif session.stream is not None:
-                session.stream.put(sse_event(data))
-            else:
+            elif session.stream is None or not session.push(sse_event(data)):
                 session = None
         if session is None:
             self._send_soon(
@@ -1105,6 +1350,14 @@ class StdioBridge:
             self._cancel_on_server(bid, "timeout")
 
 
+def _parse_event_id(value: bytes) -> tuple[int, int] | None:
+    """``b"<stream>.<n>"`` → ``(stream, n)``; ``None`` if it is not an id this bridge makes."""
+    stream, dot, seq = value.strip().partition(b".")
+    if not dot or not stream.isdigit() or not seq.isdigit():
+        return None
+    return int(stream), int(seq)
+
+
 def _subscribed_to(subscriptions: set[str], uri: str) -> bool:
     """``uri`` is a subscribed resource or a sub-resource of one (``…/parent/child``)."""
     if not subscriptions:
@@ -1131,21 +1384,6 @@ def is_json_content_type(value: bytes) -> bool:
     return value.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
-async def _reply(pending: _Pending, send: Send, accept: bytes | None) -> None:
-    """Answer one request: a JSON body if its answer comes first, else an SSE stream."""
-    data, final = await pending.get()
-    if final:
-        await _send_single(send, accept, data)
-        return
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [SSE_CONTENT_TYPE, NO_CACHE]}
-    )
-    await send({"type": "http.response.body", "body": sse_event(data), "more_body": True})
-    while not final:
-        data, final = await pending.get()
-        await send({"type": "http.response.body", "body": sse_event(data), "more_body": not final})
-
-
 async def _send_single(
     send: Send, accept: bytes | None, data: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
@@ -1164,4 +1402,23 @@ async def _send_single(
 async def _watch_disconnect(receive: Receive, box: _Mailbox) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-    box.put(b"", True)
+    box.put(_GONE, True)
+
+
+async def _stream(box: _Mailbox, receive: Receive, send: Send) -> bool:
+    """Send the SSE chunks put in ``box`` until a final one; ``False`` if the client went away.
+
+    The response has started; this ends it. A final item's data (if any) is sent first.
+    """
+    watcher = asyncio.create_task(_watch_disconnect(receive, box))
+    try:
+        while True:
+            data, final = await box.get()
+            if data is _GONE:
+                return False
+            if final:
+                await send({"type": "http.response.body", "body": data, "more_body": False})
+                return True
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+    finally:
+        watcher.cancel()
