@@ -50,7 +50,12 @@ def start(
     for each in manager.select([name] if name else [], all_=all_, group=group):
         # Secrets are checked now (any prompt for the store's password happens here) and
         # whatever the supervisor needs to read them is handed to it in its environment.
-        child_env = check_references(hooks, list(store.load_runconfig(each).secrets))
+        config = store.load_runconfig(each)
+        child_env = check_references(hooks, list(config.secrets))
+        if config.header_forward and config.header_forward.add_headers_from_secret:
+            from toolhive.models.remote import check_header_secrets
+
+            child_env |= check_header_secrets(hooks, config.header_forward)
         workload = manager.start(each, child_env=child_env)
         click.echo(f"{workload.name} is {workload.status}: {workload.url}")
 

@@ -88,6 +88,19 @@ def _environ(extra: dict[str, str]) -> Iterator[None]:
     multiple=True,
     help="Secret to pass as an environment variable: NAME,target=ENV (see `thv secret`).",
 )
+@click.option(
+    "--remote-forward-headers",
+    "remote_forward_headers",
+    multiple=True,
+    help="Header Name=Value the proxy adds to every request to a remote server; repeatable.",
+)
+@click.option(
+    "--remote-forward-headers-secret",
+    "remote_forward_headers_secret",
+    multiple=True,
+    help="Header Name=SECRET_NAME for a remote server, its value read from the secrets provider "
+    "at start; repeatable.",
+)
 @click.option("--permission-profile", help="none, network, or a profile JSON file.")
 @click.option(
     "--ca-cert", help="CA certificate (PEM) to trust when building uvx://, npx://, go://."
@@ -159,6 +172,10 @@ def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: o
     from toolhive.secrets.resolve import check_references
 
     child_env = check_references(hooks, list(config.secrets))
+    if config.header_forward and config.header_forward.add_headers_from_secret:
+        from toolhive.models.remote import check_header_secrets
+
+        child_env |= check_header_secrets(hooks, config.header_forward)
 
     def progress(line: str) -> None:
         click.echo(line, err=True)

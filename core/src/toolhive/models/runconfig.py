@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from toolhive.errors import InvalidInputError
 from toolhive.models.permissions import PermissionProfile
+from toolhive.models.remote import HeaderForwardConfig, RemoteAuthConfig
 
 CURRENT_SCHEMA_VERSION = "v0.1.0"
 NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -83,7 +84,10 @@ class RunConfig(BaseModel):
     audit_config_path: str = ""
     telemetry_config: dict[str, Any] | None = None
     runtime_config: dict[str, Any] | None = None
-    header_forward: dict[str, Any] | None = None
+    #: Remote servers: headers the proxy adds upstream (secret values only by reference).
+    header_forward: HeaderForwardConfig | None = None
+    #: Remote servers: OAuth hints and the registry entry's header definitions.
+    remote_auth_config: RemoteAuthConfig | None = None
     debug: bool = False
     #: Our addition: the runtime plugin that runs this workload (ToolHive ignores unknown fields).
     runtime: str = ""

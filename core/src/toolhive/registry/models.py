@@ -24,6 +24,10 @@ class EnvVar(_Model):
     secret: bool = False
     default: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        """ToolHive's JSON for it, without empty values."""
+        return self.model_dump(mode="json", exclude_defaults=True) | {"name": self.name}
+
 
 class Header(EnvVar):
     choices: list[str] = Field(default_factory=list)

@@ -7,7 +7,9 @@ name). When no entry matches it is run as an image or command, as before.
 
 The entry's transport, target port, args, permission profile and env defaults apply unless flags
 override them. Required env vars that are neither given nor defaulted are prompted for on a TTY
-(secret ones hidden); otherwise they are reported all at once in one error.
+(secret ones hidden); otherwise they are reported all at once in one error. A remote entry's
+headers are handled the same way (``--remote-forward-headers[-secret]`` give them), and its OAuth
+hints are recorded as ``remote_auth_config``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from toolhive.errors import InvalidInputError
-from toolhive.registry.models import ImageMetadata, ServerEntry
+from toolhive.models.remote import DEFAULT_CALLBACK_PORT
+from toolhive.registry.models import Header, ImageMetadata, RemoteServerMetadata, ServerEntry
 
 if TYPE_CHECKING:
     from toolhive.plugins import Hooks
@@ -151,7 +154,105 @@ def apply_entry(
         update["secrets"] = [*opts.secrets, *secrets]
     else:
         update["target"] = entry.url
+        plain, secret = headers_for_entry(
+            entry, opts, interactive=interactive, prompt=prompt, store_secret=store_secret
+        )
+        update["remote_forward_headers"] = plain
+        update["remote_forward_headers_secret"] = secret
+        update["remote_auth_config"] = remote_auth_for_entry(entry)
     return opts.model_copy(update=update)
+
+
+def _header_label(header: Header) -> str:
+    label = header.name + (f" ({header.description})" if header.description else "")
+    return label + (f" [{'/'.join(header.choices)}]" if header.choices else "")
+
+
+def _check_choice(entry: RemoteServerMetadata, header: Header, value: str) -> None:
+    if header.choices and value not in header.choices:
+        msg = f"header {header.name} of {entry.name} must be one of {', '.join(header.choices)}"
+        raise InvalidInputError(msg)
+
+
+def headers_for_entry(
+    entry: RemoteServerMetadata,
+    opts: RunOptions,
+    *,
+    interactive: bool,
+    prompt: Prompt | None = None,
+    store_secret: StoreSecret | None = None,
+) -> tuple[list[str], list[str]]:
+    """``--remote-forward-headers`` and ``--remote-forward-headers-secret`` items for a remote
+    entry: the user's, then defaults, then prompted values (as env vars are). A header the entry
+    marks secret never stays in clear: a prompted value, or one given with
+    ``--remote-forward-headers``, goes to the secrets provider and is referenced by name."""
+    from toolhive.models.remote import parse_header_flags
+
+    given = parse_header_flags(opts.remote_forward_headers, "--remote-forward-headers")
+    by_secret = parse_header_flags(
+        opts.remote_forward_headers_secret, "--remote-forward-headers-secret"
+    )
+    plain = {k.lower(): (k, v) for k, v in given.items()}
+    secret = {k.lower(): (k, v) for k, v in by_secret.items()}
+
+    def keep_secret(header: Header, value: str) -> None:
+        if store_secret is None:
+            msg = (
+                f"header {header.name} is a secret: set up a secrets provider (thv secret setup) "
+                f"or pass --remote-forward-headers-secret {header.name}=SECRET_NAME"
+            )
+            raise InvalidInputError(msg)
+        secret[header.name.lower()] = (header.name, store_secret(header.name, value))
+
+    missing: list[Header] = []
+    for header in entry.headers:
+        key = header.name.lower()
+        if key in secret:
+            continue
+        if key in plain:
+            _check_choice(entry, header, plain[key][1])
+            if header.secret:
+                keep_secret(header, plain.pop(key)[1])
+        elif header.default:
+            plain[key] = (header.name, header.default)
+        elif header.required:
+            missing.append(header)
+    if missing and interactive:
+        ask = prompt or _tty_prompt
+        for header in missing:
+            value = ask(_header_label(header), header.secret)
+            if not value:
+                msg = f"header {header.name} is required by {entry.name}"
+                raise InvalidInputError(msg)
+            _check_choice(entry, header, value)
+            if header.secret:
+                keep_secret(header, value)
+            else:
+                plain[header.name.lower()] = (header.name, value)
+    elif missing:
+        names = ", ".join(h.name + (" (secret)" if h.secret else "") for h in missing)
+        msg = (
+            f"{entry.name} needs headers {names}: pass each with --remote-forward-headers "
+            "NAME=VALUE or --remote-forward-headers-secret NAME=SECRET_NAME"
+        )
+        raise InvalidInputError(msg)
+    return [f"{k}={v}" for k, v in plain.values()], [f"{k}={v}" for k, v in secret.values()]
+
+
+def remote_auth_for_entry(entry: RemoteServerMetadata) -> dict[str, Any] | None:
+    """ToolHive's ``remote_auth_config`` for a remote entry: its OAuth hints (for a later OAuth
+    flow; none is run here) and its header/env definitions."""
+    auth: dict[str, Any] = {}
+    oauth = entry.oauth_config
+    if oauth is not None:
+        auth = oauth.model_dump(mode="json", exclude_defaults=True)
+        auth["use_pkce"] = oauth.use_pkce
+        auth["callback_port"] = oauth.callback_port or DEFAULT_CALLBACK_PORT
+    if entry.headers:
+        auth["headers"] = [h.to_json() for h in entry.headers]
+    if entry.env_vars:
+        auth["env_vars"] = [v.to_json() for v in entry.env_vars]
+    return auth or None
 
 
 def from_registry(hooks: Hooks, opts: RunOptions) -> RunOptions:

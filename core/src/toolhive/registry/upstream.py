@@ -119,12 +119,17 @@ def _inputs(items: list[dict[str, Any]] | None, model: type[EnvVar]) -> list[Any
             "description": item.get("description", ""),
             "required": bool(item.get("isRequired", False)),
             "secret": bool(item.get("isSecret", False)),
-            "default": item.get("default") or "",
+            # A fixed ``value`` (not a ``{variable}`` template) counts as the default.
+            "default": item.get("default") or _fixed_value(item.get("value")),
         }
         if model is Header:
             fields["choices"] = list(item.get("choices") or [])
         out.append(model(**fields))
     return out
+
+
+def _fixed_value(value: Any) -> str:
+    return value if isinstance(value, str) and "{" not in value else ""
 
 
 def _package_args(package: dict[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from toolhive.errors import InvalidInputError
 from toolhive.models.permissions import PermissionProfile, load_profile
+from toolhive.models.remote import HeaderForwardConfig, parse_header_flags
 from toolhive.models.runconfig import RunConfig, validate_workload_name
 from toolhive.proxy.edge import split_origins
 from toolhive.runtime import LABEL_TOOLHIVE, Mount
@@ -51,6 +52,11 @@ class RunOptions(BaseModel):
     ca_cert: str | None = None
     runtime_image: str | None = None
     runtime_add_packages: list[str] = Field(default_factory=list)
+    #: Remote servers: ``Name=Value`` headers and ``Name=secret-name`` headers from secrets.
+    remote_forward_headers: list[str] = Field(default_factory=list)
+    remote_forward_headers_secret: list[str] = Field(default_factory=list)
+    #: Set from a remote registry entry (toolhive.registry.run): OAuth hints, header definitions.
+    remote_auth_config: dict[str, Any] | None = None
 
 
 def is_package_scheme(target: str) -> bool:
@@ -232,7 +238,31 @@ def build_runconfig(opts: RunOptions) -> RunConfig:
         allowed_origins=split_origins(opts.allowed_origins),
         secrets=secrets,
         runtime_config=_build_settings(opts, target),
+        header_forward=_header_forward(opts, remote),
+        remote_auth_config=opts.remote_auth_config if remote else None,
     )
+
+
+def _header_forward(opts: RunOptions, remote: bool) -> HeaderForwardConfig | None:
+    """``--remote-forward-headers[-secret]`` as RunConfig.header_forward (remote servers only)."""
+    if not (opts.remote_forward_headers or opts.remote_forward_headers_secret):
+        return None
+    if not remote:
+        msg = "--remote-forward-headers and --remote-forward-headers-secret apply to remote URLs"
+        raise InvalidInputError(msg)
+    plain = parse_header_flags(opts.remote_forward_headers, "--remote-forward-headers")
+    secret = parse_header_flags(
+        opts.remote_forward_headers_secret, "--remote-forward-headers-secret"
+    )
+    for header, name in secret.items():
+        if not name.strip():
+            msg = f"--remote-forward-headers-secret {header}: the secret name is empty"
+            raise InvalidInputError(msg)
+    both = {h.lower() for h in plain} & {h.lower() for h in secret}
+    if both:
+        msg = f"header {sorted(both)[0]!r} is given both as a value and as a secret"
+        raise InvalidInputError(msg)
+    return HeaderForwardConfig(add_plaintext_headers=plain, add_headers_from_secret=secret)
 
 
 def _build_settings(opts: RunOptions, target: str) -> dict[str, Any] | None:

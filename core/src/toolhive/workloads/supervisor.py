@@ -90,8 +90,16 @@ class Supervisor:
         sock = bind_socket(config.host, config.port)
         channel: StdioChannel | None = None
         target_url: str | None = None
+        headers: dict[str, str] = {}
         if config.is_remote:
             target_url = server_url(config, None)
+            if config.header_forward:
+                # Secret values live in memory only, like --secret values below.
+                from toolhive.models.remote import resolve_forward_headers
+
+                headers = await asyncio.to_thread(
+                    resolve_forward_headers, self.hooks, config.header_forward
+                )
         else:
             spec, detection = select_runtime(self.hooks, config.runtime or None)
             self.runtime = runtime = load_runtime(spec, detection)
@@ -124,6 +132,7 @@ class Supervisor:
             stateless=config.stateless,
             strict_protocol_validation=config.strict_protocol_validation,
             remote=config.is_remote,
+            headers=headers,
         )
         self.transport = transport = transport_spec.load()(options)
         await transport.start()

@@ -3,7 +3,8 @@
 Routes: ``/registry.json`` (upstream document), ``/legacy.json``, ``/broken.json``;
 ``/v0.1/servers`` (cursor pages of ``limit``, ``search`` on names) and
 ``/v0.1/servers/{name}/versions/latest``; under ``/error`` every API call answers 500, under
-``/slow`` every call sleeps ``slow_seconds`` first.
+``/slow`` every call sleeps ``slow_seconds`` first. ``fail_status`` / ``delay`` make every route
+fail or stall (outages of the same URL, for the stale-cache fallback).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Registry:
     url: str
     requests: list[str] = field(default_factory=list)
     slow_seconds: float = 3.0
+    #: When set, every request answers this HTTP status (an outage that still speaks HTTP).
+    fail_status: int = 0
+    #: Seconds every request sleeps first (a registry too slow to use).
+    delay: float = 0.0
 
     def api_calls(self, prefix: str = "/v0.1/servers") -> list[str]:
         return [r for r in self.requests if r.startswith(prefix)]
@@ -72,6 +77,11 @@ def _handler(state: Registry) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            if state.delay:
+                time.sleep(state.delay)
+            if state.fail_status:
+                self._send(state.fail_status, {"code": "outage", "message": "try later"})
+                return
             parts = urlsplit(self.path)
             path, query = parts.path, parse_qs(parts.query)
             if path.startswith("/slow/"):

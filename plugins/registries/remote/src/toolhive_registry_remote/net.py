@@ -17,6 +17,11 @@ class NotFound(Exception):
     """The registry answered 404."""
 
 
+class Unreachable(RegistryUnavailableError):
+    """The registry is down or out of reach (DNS, connection, timeout, 5xx, 429): a cached copy,
+    even a stale one, may stand in. Other errors (4xx, bad documents) are not outages."""
+
+
 def check_url(url: str, *, allow_private: bool) -> None:
     """Refuse non-HTTP(S) URLs, and hosts that resolve to private addresses unless allowed."""
     parts = urlsplit(url)
@@ -29,7 +34,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         msg = f"registry host {parts.hostname} cannot be resolved ({exc.strerror})"
-        raise RegistryUnavailableError(msg) from None
+        raise Unreachable(msg) from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
@@ -48,10 +53,10 @@ def get_json(
         response = client.get(url, params=params)
     except httpx.TimeoutException:
         msg = f"{what} at {url} did not answer within {client.timeout.read}s; try again later"
-        raise RegistryUnavailableError(msg) from None
+        raise Unreachable(msg) from None
     except httpx.HTTPError as exc:
         msg = f"cannot reach {what} at {url}: {exc}"
-        raise RegistryUnavailableError(msg) from None
+        raise Unreachable(msg) from None
     if response.status_code == 404:
         raise NotFound(url)
     if response.status_code >= 400:
@@ -59,7 +64,8 @@ def get_json(
         msg = f"{what} at {url} answered HTTP {response.status_code}" + (
             f": {detail}" if detail else ""
         )
-        raise RegistryUnavailableError(msg)
+        transient = response.status_code >= 500 or response.status_code == 429
+        raise (Unreachable if transient else RegistryUnavailableError)(msg)
     return load_json(response.text, f"{what} at {response.url}")
 
 
@@ -71,4 +77,4 @@ def client(timeout: float) -> httpx.Client:
     )
 
 
-__all__ = ["NotFound", "RegistryError", "check_url", "client", "get_json"]
+__all__ = ["NotFound", "RegistryError", "Unreachable", "check_url", "client", "get_json"]

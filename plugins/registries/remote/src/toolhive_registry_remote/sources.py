@@ -1,13 +1,22 @@
-"""The three sources: a local file, a registry document by URL, an MCP Registry API v0.1 server."""
+"""The three sources: a local file, a registry document by URL, an MCP Registry API v0.1 server.
+
+When a remote registry is unreachable (DNS, connection refused, timeout, HTTP 5xx/429) and a cached
+answer exists, the cached copy is used however old (up to the 7-day prune), with one warning line
+on stderr saying how old it is; ``--refresh`` does the same rather than fail. Without a cached copy
+the error stands.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import ValidationError
+from toolhive.registry import lookup
 from toolhive.registry.errors import RegistryError
 from toolhive.registry.models import Registry, ServerEntry
 from toolhive.registry.sources import DocumentSource
@@ -20,7 +29,7 @@ from toolhive.registry.upstream import (
 
 from toolhive_registry_remote import cache
 from toolhive_registry_remote.config import FileSourceConfig, RemoteSourceConfig
-from toolhive_registry_remote.net import NotFound, check_url, client, get_json
+from toolhive_registry_remote.net import NotFound, Unreachable, check_url, client, get_json
 
 MAX_PAGES = 1000  # a registry that keeps handing out cursors is broken; stop rather than spin
 
@@ -30,24 +39,56 @@ def file_source(config: FileSourceConfig) -> DocumentSource:
     return DocumentSource(kind="file", location=str(path), read=lambda: read_registry_file(path))
 
 
+#: Cache keys already warned about in this process: one warning per registry, not per call.
+_warned: set[str] = set()
+
+
+def stale_copy(key: str, error: Unreachable, *, refresh: bool) -> Any:
+    """The cached answer for ``key`` however old, with a one-line warning on stderr; without a
+    cached copy, ``error`` is raised as it is."""
+    found = cache.get_stale(key)
+    if found is None:
+        raise error
+    value, fetched_at = found
+    if key not in _warned:
+        _warned.add(key)
+        how_old = cache.age(fetched_at)
+        if refresh:
+            line = (
+                f"warning: --refresh could not update the registry ({error}); using the cached "
+                f"copy from {how_old} ago instead"
+            )
+        else:
+            line = (
+                f"warning: {error}; using the cached copy from {how_old} ago (run "
+                "`thv registry list --refresh` once the registry answers again)"
+            )
+        print(line, file=sys.stderr, flush=True)
+    return value
+
+
 def url_source(config: RemoteSourceConfig) -> DocumentSource:
     url = config.location
 
     def read() -> Registry:
-        check_url(url, allow_private=config.allow_private_ip)
         key = f"url:{url}"
         doc = None if config.refresh else cache.get(key, config.cache_ttl)
-        if doc is None:
+        if doc is not None:
+            with contextlib.suppress(Unreachable):  # still refuse a now-private address
+                check_url(url, allow_private=config.allow_private_ip)
+            return parse_document(doc, f"registry {url}")
+        try:
+            check_url(url, allow_private=config.allow_private_ip)
             with client(config.timeout) as http:
-                try:
-                    doc = get_json(http, url, "registry")
-                except NotFound:
-                    msg = f"registry URL {url} answered 404 Not Found"
-                    raise RegistryError(msg) from None
-            registry = parse_document(doc, f"registry {url}")  # only valid documents are cached
-            cache.put(key, doc)
-            return registry
-        return parse_document(doc, f"registry {url}")
+                doc = get_json(http, url, "registry")
+        except NotFound:
+            msg = f"registry URL {url} answered 404 Not Found"
+            raise RegistryError(msg) from None
+        except Unreachable as exc:
+            return parse_document(stale_copy(key, exc, refresh=config.refresh), f"registry {url}")
+        registry = parse_document(doc, f"registry {url}")  # only valid documents are cached
+        cache.put(key, doc)
+        return registry
 
     return DocumentSource(kind="url", location=url, read=read)
 
@@ -75,12 +116,31 @@ class ApiSource:
     config: RemoteSourceConfig
     kind: Literal["api"] = "api"
     _entries: list[ServerEntry] | None = field(default=None, init=False, repr=False)
+    _checked: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: RemoteSourceConfig) -> ApiSource:
         base = config.location.rstrip("/").removesuffix("/v0.1").rstrip("/")
-        check_url(base, allow_private=config.allow_private_ip)
-        return cls(location=base, config=config)
+        source = cls(location=base, config=config)
+        with contextlib.suppress(Unreachable):  # offline: checked again before each request
+            source._check()
+        return source
+
+    def _check(self) -> None:
+        if not self._checked:
+            check_url(self.location, allow_private=self.config.allow_private_ip)
+            self._checked = True
+
+    @property
+    def _cache_key(self) -> str:
+        return f"api:{self.location}"
+
+    def _stale_entries(self, error: Unreachable) -> list[ServerEntry]:
+        """The cached full listing (however old) in place of an unreachable server."""
+        if self._entries is None:
+            raw = stale_copy(self._cache_key, error, refresh=self.config.refresh)
+            self._entries = self._parse(raw)
+        return self._entries
 
     @property
     def servers_url(self) -> str:
@@ -90,6 +150,7 @@ class ApiSource:
         servers: list[dict[str, Any]] = []
         cursor: str | None = None
         seen: set[str] = set()
+        self._check()
         with client(self.config.timeout) as http:
             for _ in range(MAX_PAGES):
                 params: dict[str, Any] = {"limit": self.config.page_size}
@@ -122,10 +183,13 @@ class ApiSource:
 
     def list_servers(self) -> list[ServerEntry]:
         if self._entries is None:
-            key = f"api:{self.location}"
+            key = self._cache_key
             raw = None if self.config.refresh else cache.get(key, self.config.cache_ttl)
             if raw is None:
-                raw = self._fetch()
+                try:
+                    raw = self._fetch()
+                except Unreachable as exc:
+                    return self._stale_entries(exc)
                 self._entries = self._parse(raw)  # only valid answers are cached
                 cache.put(key, raw)
             else:
@@ -134,11 +198,14 @@ class ApiSource:
 
     def get(self, name: str) -> ServerEntry | None:
         url = f"{self.servers_url}/{quote(name, safe='')}/versions/latest"
-        with client(self.config.timeout) as http:
-            try:
+        try:
+            self._check()
+            with client(self.config.timeout) as http:
                 data = get_json(http, url, "registry API")
-            except NotFound:
-                return None
+        except NotFound:
+            return None
+        except Unreachable as exc:
+            return next((e for e in self._stale_entries(exc) if e.name == name), None)
         try:
             return server_to_entry(_unwrap(data))
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
@@ -146,5 +213,9 @@ class ApiSource:
             raise RegistryError(msg) from None
 
     def search(self, query: str) -> list[ServerEntry]:
-        """The server's own ``search`` (the v0.1 API matches on names)."""
-        return self._parse(self._fetch(search=query))
+        """The server's own ``search`` (the v0.1 API matches on names); offline, a local search
+        of the cached listing (names, descriptions, tags)."""
+        try:
+            return self._parse(self._fetch(search=query))
+        except Unreachable as exc:
+            return lookup.search(self._stale_entries(exc), query)

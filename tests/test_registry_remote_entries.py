@@ -1,0 +1,462 @@
+"""`thv run <remote registry entry>` end to end: headers and OAuth hints from the registry.
+
+The upstream is the echo fixture's MCP server (official SDK, streamable HTTP) on 127.0.0.1, behind
+a check that answers 401 unless ``X-API-Key`` carries the expected value, and that records the
+headers it received. The registry is a local upstream-format file read by the remote registry
+plugin's ``file`` source (``thv config set-registry``); its entry's remote requires ``X-API-Key``
+(secret) and has a defaulted ``X-Tenant`` header and OAuth hints. No container runtime is needed:
+remote workloads are only a proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import FIXTURES, Thv
+from tests.mcp_client import call_tool
+from tests.test_run_errors import one_line_error, state_files
+
+ENTRY = "io.github.thvrem-test/thvrem-echo"
+META = "io.modelcontextprotocol.registry/publisher-provided"
+OAUTH = {
+    "issuer": "https://auth.thvrem.example",
+    "client_id": "thvrem-client",
+    "scopes": ["openid", "mcp:read"],
+    "callback_port": 8765,
+    "oauth_params": {"prompt": "consent"},
+    "resource": "https://thvrem.example/mcp",
+}
+
+
+class KeyedUpstream:
+    """The echo MCP server on a free 127.0.0.1 port (uvicorn on a thread) that refuses requests
+    without ``X-API-Key: <key>`` (401) and records each request's headers."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.seen: list[dict[str, str]] = []
+        self.port = 0
+        self._ready = threading.Event()
+        self._server: Any = None
+        self._thread = threading.Thread(target=self._run, name="keyed-upstream", daemon=True)
+
+    def _app(self) -> Any:
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        spec = importlib.util.spec_from_file_location("thvrem_echo", FIXTURES / "echo_server.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        inner = module.server.streamable_http_app(
+            streamable_http_path="/mcp",
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+                self.seen.append(headers)
+                if headers.get("x-api-key") != self.key:
+                    body = b'{"error": "missing or wrong X-API-Key"}'
+                    await send({"type": "http.response.start", "status": 401, "headers": []})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await inner(scope, receive, send)
+
+        return app
+
+    def _run(self) -> None:
+        from toolhive.proxy.server import ProxyServer, bind_socket
+
+        sock = bind_socket("127.0.0.1", 0)
+        self.port = sock.getsockname()[1]
+        self._server = ProxyServer(self._app(), sock, handle_signals=False, lifespan="on")
+
+        async def main() -> None:
+            task = asyncio.create_task(self._server.serve())
+            await self._server.wait_started(task)
+            self._ready.set()
+            await task
+
+        asyncio.run(main())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def __enter__(self) -> KeyedUpstream:
+        self._thread.start()
+        assert self._ready.wait(30), "the upstream did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.request_stop()
+        self._thread.join(15)
+
+
+@pytest.fixture
+def api_key() -> str:
+    return "thvrem-" + secrets.token_hex(16)
+
+
+@pytest.fixture
+def upstream(api_key: str) -> Iterator[KeyedUpstream]:
+    with KeyedUpstream(api_key) as server:
+        yield server
+
+
+@pytest.fixture
+def registry(thv: Thv, upstream: KeyedUpstream, tmp_path: Path) -> Path:
+    server = {
+        "name": ENTRY,
+        "description": "echo behind an API key",
+        "version": "1.0.0",
+        "remotes": [
+            {
+                "type": "streamable-http",
+                "url": upstream.url,
+                "headers": [
+                    {
+                        "name": "X-API-Key",
+                        "description": "your API key",
+                        "isRequired": True,
+                        "isSecret": True,
+                    },
+                    {"name": "X-Tenant", "description": "tenant", "default": "acme"},
+                ],
+            }
+        ],
+        "_meta": {META: {"io.github.stacklok": {upstream.url: {"oauth_config": OAUTH}}}},
+    }
+    path = tmp_path / "thvrem-registry.json"
+    path.write_text(json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": [server]}}))
+    thv("config", "set-registry", str(path))
+    thv.env["TOOLHIVE_SECRETS_PASSWORD"] = "thvrem-store-password"
+    thv.env.pop("TOOLHIVE_SECRETS_PROVIDER", None)
+    return path
+
+
+def _status(thv: Thv, name: str) -> dict[str, Any]:
+    return json.loads(thv("status", name, "--format", "json").stdout)
+
+
+def _home_files(thv: Thv) -> list[Path]:
+    home = Path(thv.env["XDG_DATA_HOME"]).parent
+    return [p for p in home.rglob("*") if p.is_file()]
+
+
+def _assert_nowhere(thv: Thv, value: str, outputs: list[str]) -> None:
+    for text in outputs:
+        assert value not in text, text
+    files = _home_files(thv)
+    assert any(p.name.endswith(".log") for p in files)
+    for path in files:
+        assert value.encode() not in path.read_bytes(), path
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert value.encode() not in cmdline.read_bytes(), cmdline
+        except OSError:
+            continue
+
+
+def test_the_upstream_needs_the_key(upstream: KeyedUpstream, api_key: str) -> None:
+    """The check the other tests rely on: without the header, no MCP."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert httpx.post(upstream.url, json=body, timeout=30).status_code == 401
+    keyed = httpx.post(
+        upstream.url,
+        json=body,
+        headers={"x-api-key": api_key, "accept": "application/json, text/event-stream"},
+        timeout=30,
+    )
+    assert keyed.status_code != 401
+
+
+def test_missing_required_header_is_one_clear_error(thv: Thv, thv_env, registry: Path) -> None:
+    proc = thv("run", "thvrem-echo", "--name", "thvrem-missing", check=False)
+    one_line_error(proc, "X-API-Key (secret)")
+    assert ENTRY in proc.stderr and "--remote-forward-headers-secret" in proc.stderr
+    assert "X-Tenant" not in proc.stderr  # it has a default
+    assert state_files(thv_env) == []
+
+
+def test_header_from_a_secret_reaches_the_upstream(
+    thv: Thv, registry: Path, upstream: KeyedUpstream, api_key: str
+) -> None:
+    outputs: list[str] = []
+
+    def run(*args: str, check: bool = True, stdin: str | None = None) -> str:
+        proc = subprocess.run(
+            [thv.exe, *args], env=thv.env, input=stdin, capture_output=True, text=True, timeout=120
+        )
+        outputs.extend([proc.stdout, proc.stderr])
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc.stdout + proc.stderr
+
+    run("secret", "provider", "encrypted")
+    # A reference to a secret that does not exist fails before anything starts.
+    missing = run(
+        "run", ENTRY, "--name", "thvrem-nokey",
+        "--remote-forward-headers-secret", "X-API-Key=thvrem-absent", check=False,
+    )  # fmt: skip
+    assert "thvrem-absent" in missing and "thv secret set thvrem-absent" in missing
+    run("secret", "set", "thvrem-key", stdin=api_key)
+    name = "thvrem-secret"
+    run(
+        "run", "thvrem-echo", "--name", name,
+        "--remote-forward-headers-secret", "X-API-Key=thvrem-key",
+    )  # fmt: skip
+    wl = _status(thv, name)
+    assert wl["status"] == "running" and wl["remote"] is True
+    upstream.seen.clear()
+    assert call_tool(wl["url"], "echo", {"text": "through the key"}) == "through the key"
+    assert upstream.seen and all(h.get("x-api-key") == api_key for h in upstream.seen)
+    assert all(h.get("x-tenant") == "acme" for h in upstream.seen)  # the entry's default
+    # A client's own X-API-Key does not win over the configured one.
+    body = {"jsonrpc": "2.0", "id": 7, "method": "ping"}
+    r = httpx.post(
+        wl["url"],
+        json=body,
+        headers={"x-api-key": "wrong", "accept": "application/json, text/event-stream"},
+        timeout=30,
+    )
+    assert r.status_code != 401 and upstream.seen[-1]["x-api-key"] == api_key
+
+    exported_text = thv("export", name, "-").stdout
+    outputs.append(exported_text)
+    exported = json.loads(exported_text)
+    assert exported["remote_url"] == upstream.url
+    assert exported["registry_server_name"] == ENTRY
+    assert exported["header_forward"] == {
+        "add_plaintext_headers": {"X-Tenant": "acme"},
+        "add_headers_from_secret": {"X-API-Key": "thvrem-key"},
+    }
+    auth = exported["remote_auth_config"]
+    assert (auth["issuer"], auth["client_id"], auth["scopes"]) == (
+        OAUTH["issuer"],
+        OAUTH["client_id"],
+        OAUTH["scopes"],
+    )
+    assert auth["callback_port"] == 8765 and auth["use_pkce"] is True
+    assert auth["oauth_params"] == {"prompt": "consent"}
+    assert auth["resource"] == OAUTH["resource"]
+    assert [h["name"] for h in auth["headers"]] == ["X-API-Key", "X-Tenant"]
+    assert auth["headers"][0]["secret"] is True and auth["headers"][0]["required"] is True
+
+    # A restart resolves the secret again.
+    run("stop", name)
+    run("start", name)
+    upstream.seen.clear()
+    assert call_tool(_status(thv, name)["url"], "add", {"a": 2, "b": 3}) == "5"
+    assert upstream.seen[-1]["x-api-key"] == api_key
+    for args in (
+        ["list", "--format", "json"],
+        ["list", "--all", "--format", "mcpservers"],
+        ["status", name],
+        ["logs", "--proxy", name],
+        ["export", name, "-"],
+    ):
+        run(*args)
+    _assert_nowhere(thv, api_key, outputs)
+
+
+def test_a_secret_header_given_in_clear_is_stored_as_a_secret(
+    thv: Thv, registry: Path, upstream: KeyedUpstream, api_key: str
+) -> None:
+    thv("secret", "provider", "encrypted")
+    name = "thvrem-clear"
+    proc = thv(
+        "run", "thvrem-echo", "--name", name,
+        "--remote-forward-headers", f"X-API-Key={api_key}",
+        "--remote-forward-headers", "X-Tenant=globex",
+    )  # fmt: skip
+    wl = _status(thv, name)
+    upstream.seen.clear()
+    assert call_tool(wl["url"], "echo", {"text": "clear"}) == "clear"
+    assert upstream.seen[-1]["x-api-key"] == api_key
+    assert upstream.seen[-1]["x-tenant"] == "globex"  # the user's value beats the default
+    export = thv("export", name, "-").stdout
+    forward = json.loads(export)["header_forward"]
+    assert forward == {
+        "add_plaintext_headers": {"X-Tenant": "globex"},
+        "add_headers_from_secret": {"X-API-Key": "thvrem-echo-x-api-key"},
+    }
+    assert "thvrem-echo-x-api-key" in thv("secret", "list").stdout
+    logs = thv("logs", "--proxy", name)
+    _assert_nowhere(thv, api_key, [proc.stderr, proc.stdout, export, logs.stdout, logs.stderr])
+
+
+def test_missing_header_is_prompted_on_a_terminal(
+    thv: Thv, registry: Path, upstream: KeyedUpstream, api_key: str
+) -> None:
+    thv("secret", "provider", "encrypted")
+    name = "thvrem-tty"
+    out = _run_in_terminal(
+        [thv.exe, "run", "thvrem-echo", "--name", name],
+        thv.env,
+        {"X-API-Key (your API key)": api_key},
+    )
+    assert f"{name} is running" in out, out
+    assert api_key not in out  # hidden input: no echo
+    upstream.seen.clear()
+    assert call_tool(_status(thv, name)["url"], "echo", {"text": "typed"}) == "typed"
+    assert upstream.seen[-1]["x-api-key"] == api_key
+    forward = json.loads(thv("export", name, "-").stdout)["header_forward"]
+    assert forward["add_headers_from_secret"] == {"X-API-Key": "thvrem-echo-x-api-key"}
+    _assert_nowhere(thv, api_key, [out])
+
+
+def _run_in_terminal(argv: list[str], env: dict[str, str], answers: dict[str, str]) -> str:
+    """Run ``argv`` on a new pseudo-terminal, answering each prompt that contains a key of
+    ``answers``; return everything it printed."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec, never return into pytest
+        try:
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    output, pending, answered = b"", dict(answers), 0
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break  # the child closed the terminal
+                if not chunk:
+                    break
+                output += chunk
+                tail = output[answered:].decode(errors="replace")
+                for prompt in list(pending):
+                    if prompt in tail and tail.rstrip().endswith(":"):
+                        os.write(fd, pending.pop(prompt).encode() + b"\n")
+                        answered = len(output)
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return output.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------- unit: apply_entry
+
+
+def _remote_entry(**headers_and_oauth: Any) -> Any:
+    from toolhive.registry.upstream import server_to_entry
+
+    header = {"name": "X-API-Key", "isRequired": True, "isSecret": True}
+    return server_to_entry(
+        {
+            "name": ENTRY,
+            "remotes": [
+                {
+                    "type": "sse",
+                    "url": "https://thvrem.example/sse",
+                    "headers": headers_and_oauth.get("headers", [header]),
+                }
+            ],
+        }
+    )
+
+
+class _Source:
+    kind = "url"
+    location = "https://thvrem.example/registry.json"
+
+
+def test_prompted_headers_and_choices() -> None:
+    from toolhive.errors import InvalidInputError
+    from toolhive.registry.run import apply_entry
+    from toolhive.workloads.options import RunOptions, build_runconfig
+
+    entry = _remote_entry(
+        headers=[
+            {"name": "X-API-Key", "isRequired": True, "isSecret": True},
+            {"name": "X-Region", "isRequired": True, "choices": ["eu", "us"]},
+            {"name": "X-Fixed", "value": "v1"},  # a fixed value counts as the default
+            {"name": "X-Template", "value": "Bearer {token}"},  # a template is not a value
+        ]
+    )
+    asked: list[tuple[str, bool]] = []
+    answers = {"X-API-Key": "k-123", "X-Region": "eu"}
+
+    def prompt(label: str, secret: bool) -> str:
+        asked.append((label, secret))
+        return answers[label.split(" ")[0]]
+
+    stored: dict[str, str] = {}
+
+    def store(header: str, value: str) -> str:
+        stored[header] = value
+        return f"stored-{header.lower()}"
+
+    opts = apply_entry(
+        RunOptions(target="thvrem-echo"), entry, _Source(),  # type: ignore[arg-type]
+        interactive=True, prompt=prompt, store_secret=store,
+    )  # fmt: skip
+    assert asked == [("X-API-Key", True), ("X-Region [eu/us]", False)]
+    assert stored == {"X-API-Key": "k-123"}
+    config = build_runconfig(opts)
+    assert config.transport == "sse" and config.remote_url == "https://thvrem.example/sse"
+    assert config.header_forward is not None
+    assert config.header_forward.add_plaintext_headers == {"X-Region": "eu", "X-Fixed": "v1"}
+    assert config.header_forward.add_headers_from_secret == {"X-API-Key": "stored-x-api-key"}
+    assert "k-123" not in config.to_json()
+    assert config.registry_url == _Source.location
+
+    answers["X-Region"] = "mars"
+    with pytest.raises(InvalidInputError, match=r"X-Region .* must be one of eu, us"):
+        apply_entry(
+            RunOptions(target="x"), entry, _Source(),  # type: ignore[arg-type]
+            interactive=True, prompt=prompt, store_secret=store,
+        )  # fmt: skip
+    # A secret header typed in clear with no secrets provider to keep it: refused, not stored.
+    with pytest.raises(InvalidInputError, match="thv secret setup"):
+        apply_entry(
+            RunOptions(target="x", remote_forward_headers=["X-API-Key=k", "X-Region=us"]),
+            entry, _Source(), interactive=False,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+
+def test_bad_header_flags_are_refused() -> None:
+    from toolhive.errors import InvalidInputError
+    from toolhive.workloads.options import RunOptions, build_runconfig
+
+    remote = "https://thvrem.example/mcp"
+    for flags, fragment in (
+        (["--remote-forward-headers", "Host=evil"], "restricted"),
+        (["--remote-forward-headers", "X-A"], "expected Name=Value"),
+        (["--remote-forward-headers", "Bad Name=1"], "invalid header name"),
+        (["--remote-forward-headers-secret", "X-A="], "secret name is empty"),
+    ):
+        key = flags[0].removeprefix("--").replace("-", "_")
+        with pytest.raises(InvalidInputError, match=fragment):
+            build_runconfig(RunOptions(target=remote, **{key: [flags[1]]}))
+    with pytest.raises(InvalidInputError, match="apply to remote URLs"):
+        build_runconfig(RunOptions(target="localhost/img:1", remote_forward_headers=["X-A=1"]))
+    with pytest.raises(InvalidInputError, match="both as a value and as a secret"):
+        build_runconfig(
+            RunOptions(
+                target=remote,
+                remote_forward_headers=["X-A=1"],
+                remote_forward_headers_secret=["x-a=s"],
+            )
+        )
