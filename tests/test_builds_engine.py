@@ -2,6 +2,8 @@
 trusted through --ca-cert, so PyPI/npm are reachable inside the build), run through `thv run`,
 call a tool through the proxy with the official `mcp` client, and run again to reuse the image.
 
+Each built container must have the engine's init as PID 1 and end promptly on `thv stop`.
+
 Each test sets a unique build env value, so its first run is a fresh build (about 45-60 s) whose
 image the second run must reuse; the images are removed afterwards.
 """
@@ -21,6 +23,7 @@ from toolhive_runtime_docker.testing import run_to_completion
 
 from tests.conftest import ENGINE_SOCKETS, Thv, engine_available, require_or_skip
 from tests.mcp_client import call_tool
+from tests.test_builds_go import INIT_PATH, KILL_TIMEOUT_S, timed_stop
 
 pytestmark = pytest.mark.engine
 
@@ -111,9 +114,17 @@ def test_build_run_and_reuse(
         assert _image_of(thv, f"{prefix}-2") == image
         wl = json.loads(thv("status", f"{prefix}-2", "--format", "json").stdout)
         assert case.expect in call_tool(wl["url"], case.tool, case.arguments)
+
+        # The engine's init is PID 1, so the server (Python/Node ignore SIGTERM as PID 1) ends
+        # on `thv stop` instead of being killed after the timeout.
+        code, cmdline = client.containers.get(f"{prefix}-2").exec_run(["cat", "/proc/1/cmdline"])
+        assert code == 0 and cmdline.split(b"\0")[0].decode() == INIT_PATH[case.engine], cmdline
+        ended_s, stop_s = timed_stop(thv, client, f"{prefix}-2")
+        assert ended_s < KILL_TIMEOUT_S, ended_s
         with capsys.disabled():
             print(
-                f"\n[{case.engine} {case.ref}] build+run {first_s:.1f}s, reuse+run {second_s:.1f}s"
+                f"\n[{case.engine} {case.ref}] build+run {first_s:.1f}s, reuse+run {second_s:.1f}s, "
+                f"thv stop {stop_s:.1f}s (container ended after {ended_s:.1f}s)"
             )
 
         # The image: a non-root user; no CA copy, auth file or build env inside it.

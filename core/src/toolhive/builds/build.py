@@ -203,12 +203,23 @@ def build_image(
             path.write_text(content)
             path.chmod(0o600)
         (context / CONTEXT_DIR / "Dockerfile").write_text(plan.dockerfile)
-        builder.build_image(
-            str(context),
-            image,
-            labels=plan.labels,
-            dockerfile=f"{CONTEXT_DIR}/Dockerfile",
-            progress=say,
-        )
+        try:
+            builder.build_image(
+                str(context),
+                image,
+                labels=plan.labels,
+                dockerfile=f"{CONTEXT_DIR}/Dockerfile",
+                progress=say,
+            )
+        except BuildError as exc:
+            if plan.ref.scheme != "go" or plan.ref.is_local:
+                raise
+            # The usual cause offline or behind a firewall: the module proxy is out of reach.
+            msg = (
+                f"{exc}\nIf the module could not be fetched: point the build at a reachable "
+                "module proxy (`thv config set-build-env GOPROXY URL`) or build a local "
+                "checkout with go://./path"
+            )
+            raise BuildError(msg) from None
     say(f"built {image}")
     return BuildResult(image, False, plan)

@@ -169,6 +169,9 @@ def _go(ref: PackageRef, inputs: BuildInputs, local_target: str) -> list[str]:
         "WORKDIR /build",
         *install,
         *_runtime_preamble(inputs),
+        # As ToolHive: a local module's files (templates, data) come along to /app, the working
+        # directory; our context files were removed from /build above. The binary is copied last.
+        *(["COPY --from=builder /build/ /app/"] if ref.is_local else []),
         "COPY --from=builder /app/mcp-server /app/mcp-server",
         "ENV HOME=/home/appuser",
         *_entrypoint(["/app/mcp-server"], inputs),
