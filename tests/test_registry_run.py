@@ -9,6 +9,7 @@ entry whose image cannot be pulled fails with the runtime's "not available" erro
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,35 @@ def test_run_streamable_http_entry_by_full_name(engine: str, thv: Thv, tmp_path:
 
 def test_catalog_image_not_available(engine: str, thv: Thv, thv_env):
     thv("config", "unset-registry")  # back to the built-in catalog
-    proc = thv("run", "time", "--name", f"rega-missing-{engine}", "--runtime", engine, check=False)
-    one_line_error(proc, "docker.io/mcp/time:latest@sha256:")
+    # playwright lists its image first (the npm package lacks the browser): no registry here.
+    name = f"rega-missing-{engine}"
+    proc = thv("run", "playwright", "--name", name, "--runtime", engine, check=False)
+    one_line_error(proc, "mcr.microsoft.com/playwright/mcp:latest")
     assert "not available" in proc.stderr
     assert state_files(thv_env) == []
+
+
+@pytest.mark.timeout(600)
+def test_catalog_package_entry_runs_its_pinned_release(thv: Thv, tmp_path: Path):
+    """The built-in `time` entry lists the PyPI release first: `thv run time` runs
+    uvx://mcp-server-time at the pinned version (fetched from PyPI) in the bubblewrap sandbox,
+    under the entry's no-network profile, and the server answers through the proxy."""
+    if shutil.which("bwrap") is None:
+        require_or_skip("bubblewrap (bwrap) for the process runtime")
+    thv("config", "unset-registry")
+    name = "rega-catalog-time"
+    thv("run", "time", "--name", name, "--runtime", "process", timeout=540)
+    wl = status(thv, name)
+    assert wl["status"] == "running"
+    text = call_tool(wl["url"], "convert_time", {"source_timezone": "UTC", "time": "12:00",
+                                                 "target_timezone": "Asia/Tokyo"})  # fmt: skip
+    result = json.loads(text)
+    assert result["time_difference"] == "+9.0h" and result["target"]["datetime"].endswith(
+        "T21:00:00+09:00"
+    )
+    exported = tmp_path / "time.json"
+    thv("export", name, str(exported))
+    config = json.loads(exported.read_text())
+    assert config["image"] == "uvx://mcp-server-time@2026.10.19"
+    assert config["registry_server_name"] == "io.github.stacklok/time"
+    assert config["permission_profile"]["network"]["outbound"]["insecure_allow_all"] is False
