@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from toolhive.mcp import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -21,6 +23,7 @@ from toolhive.mcp import (
     request_id,
     result_response,
 )
+from toolhive.mcp.jsonrpc import splice_id
 
 
 @pytest.mark.parametrize(
@@ -96,3 +99,65 @@ def test_accessors() -> None:
     assert methods.is_list_changed(methods.TOOLS_LIST_CHANGED)
     assert not methods.is_list_changed(methods.PROGRESS)
     assert methods.CLIENT_CAPABILITY_FOR[methods.SAMPLING_CREATE_MESSAGE] == "sampling"
+
+
+# --------------------------------------------------------------------------- id splicing
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["id", "x", 'q"id', "text"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    old=st.integers(min_value=-(2**40), max_value=2**40) | st.text(max_size=6),
+    params=st.dictionaries(st.sampled_from(["id", "name", "arguments"]), _JSON_VALUES, max_size=3),
+    style=st.sampled_from(["compact", "spaced", "id-first", "id-last", "pretty", "duplicate"]),
+    new=st.integers(min_value=1, max_value=2**31),
+)
+def test_splice_id_never_changes_anything_but_the_top_level_id(
+    old: int | str, params: dict[str, object], style: str, new: int
+) -> None:
+    """Whatever splice_id returns parses to the message with only its id replaced; when the id
+    cannot be found with certainty it returns None (the bridge then re-encodes)."""
+    message = {"jsonrpc": "2.0", "id": old, "method": "tools/call", "params": params}
+    if style == "compact":
+        body = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    elif style == "spaced":
+        body = json.dumps(message)
+    elif style == "id-first":
+        body = json.dumps({"id": old, **{k: v for k, v in message.items() if k != "id"}})
+    elif style == "id-last":  # JavaScript's JSON.stringify of {...request, jsonrpc, id}
+        rest = {k: v for k, v in message.items() if k != "id"}
+        body = json.dumps({**rest, "id": old}, separators=(",", ":"))
+    elif style == "pretty":
+        body = json.dumps(message, indent=2)
+    else:  # a duplicate top-level id after the first: parsers keep the last one
+        body = json.dumps(message, separators=(",", ":"))[:-1] + f',"id":{json.dumps(old)}}}'
+    raw = body.encode()
+    parsed, _ = parse_message(raw)
+    line = splice_id(raw, parsed["id"], new)
+    if line is None:
+        token = json.dumps(old, ensure_ascii=False, separators=(",", ":"))
+        assert (
+            style in ("pretty", "duplicate")
+            or '"id"' in json.dumps(params)
+            or token not in body  # the client escaped the id differently
+        ), (style, body)
+        return
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {**parsed, "id": new}
+
+
+def test_splice_id_handles_the_usual_client_shapes() -> None:
+    sdk = b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}'
+    assert splice_id(sdk, 7, 42) == sdk.replace(b'"id":7', b'"id":42') + b"\n"
+    js = b'{"method":"tools/call","params":{"name":"echo"},"jsonrpc":"2.0","id":"a"}'
+    assert splice_id(js, "a", 3) == js.replace(b'"id":"a"', b'"id":3') + b"\n"
+    nested = b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"id":1}}'
+    assert splice_id(nested, 1, 9) is None  # a later "id" key: re-encode instead
+    assert splice_id(b'{\n"jsonrpc":"2.0","id":1,"method":"m"}', 1, 9) is None

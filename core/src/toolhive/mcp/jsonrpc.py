@@ -124,6 +124,52 @@ def encode_line(msg: Any) -> bytes:
     return (_encode(msg) + "\n").encode()
 
 
+#: Openings that certainly put the top-level ``id`` next (Python/pydantic and ``json.dumps`` styles),
+#: longest first: ``{"id": `` must not be taken for ``{"id":``.
+_ID_PREFIXES: Final = (
+    b'{"jsonrpc": "2.0", "id": ',
+    b'{"jsonrpc":"2.0","id":',
+    b'{"id": ',
+    b'{"id":',
+)
+
+
+def splice_id(body: bytes, old: RequestId, new: int) -> bytes | None:
+    """``body`` — the raw text of a message already parsed, whose id is ``old`` — as one stdio
+    line with the top-level id replaced by ``new``, without re-encoding; ``None`` when the id
+    cannot be located with certainty (then re-encode the parsed message).
+
+    At the front, the splice is refused if ``"id"`` occurs again later (a duplicate key would win
+    in the server's parser; nested ``"id"`` keys just take the slow path). At the end, the member
+    is the last one, which is the one parsers keep.
+
+    The id is found where it must be top-level: right after the object's opening (optionally
+    after ``"jsonrpc":"2.0"``) or as the last member (``…,"id":<old>}``, JavaScript's order). A
+    body with a raw line break (whitespace between tokens) would split the stdio line: ``None``.
+    """
+    if b"\n" in body or b"\r" in body:
+        return None
+    token = b"%d" % old if type(old) is int else _encode(old).encode()
+    for prefix in _ID_PREFIXES:
+        if body.startswith(prefix):
+            start = len(prefix)
+            end = start + len(token)
+            if (
+                body.startswith(token, start)
+                and body[end : end + 1] in (b",", b"}", b" ")
+                # a later duplicate "id" key would win over this one in the server's parser
+                and body.find(b'"id"', end) < 0
+            ):
+                return b"%s%d%s\n" % (body[:start], new, body[end:])
+            return None
+    tail = b'"id":' + token + b"}"
+    if body.endswith(tail):
+        start = len(body) - len(tail)
+        if body[start - 1 : start] == b",":
+            return b'%s"id":%d}\n' % (body[:start], new)
+    return None
+
+
 def error_bytes(id: RequestId | None, code: int, message: str, data: Any = None) -> bytes:
     return encode(error_response(id, code, message, data))
 

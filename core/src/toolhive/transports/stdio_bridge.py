@@ -79,6 +79,7 @@ from toolhive.mcp.jsonrpc import (
     error_response,
     parse_message,
     result_response,
+    splice_id,
 )
 from toolhive.proxy.asgi import (
     NO_CACHE,
@@ -125,8 +126,11 @@ _KEEPALIVE: Final = b": keepalive\n\n"
 _PRIME: Final = bytes(bytearray(b"prime"))
 _GONE: Final = bytes(bytearray(b"gone"))
 _RESPONSE_PREFIX: Final = b'{"jsonrpc":"2.0","id":'
-_PREFIX_LEN: Final = len(_RESPONSE_PREFIX)
-_RESULT_OR_ERROR: Final = (b',"result":', b',"error":')
+#: ``json.dumps``'s spacing of the same opening (servers written without an SDK).
+_SPACED_PREFIX: Final = b'{"jsonrpc": "2.0", "id": '
+#: What must follow the id in each shape.
+_COMPACT_FOLLOWS: Final = (b',"result":', b',"error":')
+_SPACED_FOLLOWS: Final = (b', "result": ', b', "error": ')
 _ALLOW: Final = [(b"allow", b"GET, POST, DELETE")]
 #: Requests the bridge answers itself (per session), telling the server only what changes.
 _INTERCEPTED: Final = frozenset(
@@ -593,7 +597,7 @@ class StdioBridge:
                 if answer is not None:
                     await _send_single(send, accept, answer)
                     return
-            await self._forward_request(session, msg, receive, send, accept)
+            await self._forward_request(session, msg, body, receive, send, accept)
             return
         session = await self._session_or_error(send, sid)
         if session is None:
@@ -809,14 +813,20 @@ class StdioBridge:
         return response
 
     async def _forward_request(
-        self, session: _Session, msg: Message, receive: Receive, send: Send, accept: bytes | None
+        self,
+        session: _Session,
+        msg: Message,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        accept: bytes | None,
     ) -> None:
         cid: RequestId = msg["id"]
         if self._gone is not None:
             await send_jsonrpc_error(send, 503, CONNECTION_CLOSED, self._gone, cid)
             return
         sse = accept is not None and b"text/event-stream" in accept
-        pending, line = self._register(session, msg, _Pending, sse)
+        pending, line = self._register(session, msg, _Pending, sse, body)
         detached = False
         try:
             await self._write_request(pending, line)
@@ -877,22 +887,33 @@ class StdioBridge:
         await self._write_request(pending, line)
 
     def _register(
-        self, session: _Session, msg: Message, kind: type[_Pending], sse: bool
+        self,
+        session: _Session,
+        msg: Message,
+        kind: type[_Pending],
+        sse: bool,
+        body: bytes | None = None,
     ) -> tuple[_Pending, bytes]:
-        """Give ``msg`` a backend id (and progress token), track it, return it as a stdio line."""
+        """Give ``msg`` a backend id (and progress token), track it, return it as a stdio line.
+
+        ``body`` is the request's raw text: unless a progress token must be replaced too, the
+        new id is spliced into it (large arguments are never re-encoded).
+        """
         cid: RequestId = msg["id"]
         bid = self._next_id()
         pending = kind(session, cid, sse, time.monotonic() + self._timeout, bid, msg["method"])
+        line = None
         params = msg.get("params")
-        if type(params) is dict:
-            meta = params.get("_meta")
-            if type(meta) is dict and "progressToken" in meta:
-                pending.token = meta["progressToken"]
-                meta["progressToken"] = bid
+        meta = params.get("_meta") if type(params) is dict else None
+        if type(meta) is dict and "progressToken" in meta:
+            pending.token = meta["progressToken"]
+            meta["progressToken"] = bid
+        elif body is not None:
+            line = splice_id(body, cid, bid)
         msg["id"] = bid
         self._pending[bid] = pending
         session.inflight[cid] = bid
-        return pending, encode_line(msg)
+        return pending, line or encode_line(msg)
 
     async def _write_request(self, pending: _Pending, line: bytes) -> None:
         try:
@@ -1045,7 +1066,7 @@ class StdioBridge:
                 line = await readline()
                 if not line:
                     break
-                if line.startswith(_RESPONSE_PREFIX) and relay(line):
+                if line.startswith(b'{"jsonrpc"') and relay(line):
                     continue
                 if line == b"\n":
                     continue
@@ -1067,12 +1088,19 @@ class StdioBridge:
         """Fast path: relay a response without decoding it, splicing the client's id in.
 
         Taken only when the line starts ``{"jsonrpc":"2.0","id":<backend id>,"result":`` (or
-        ``"error":``), the shape SDK servers write: that prefix is certainly the top-level id, so
-        re-encoding (the costly part for large results) is unnecessary.
+        ``"error":``; or the same with ``json.dumps``'s spaces), the shapes SDK servers write: that
+        prefix is certainly the top-level id, so re-encoding (the costly part for large results)
+        is unnecessary.
         """
-        end = line.find(b",", _PREFIX_LEN, _PREFIX_LEN + 20)
-        digits = line[_PREFIX_LEN:end]
-        if end < 0 or not digits.isdigit() or not line.startswith(_RESULT_OR_ERROR, end):
+        if line.startswith(_RESPONSE_PREFIX):
+            start, follows = len(_RESPONSE_PREFIX), _COMPACT_FOLLOWS
+        elif line.startswith(_SPACED_PREFIX):
+            start, follows = len(_SPACED_PREFIX), _SPACED_FOLLOWS
+        else:
+            return False
+        end = line.find(b",", start, start + 20)
+        digits = line[start:end]
+        if end < 0 or not digits.isdigit() or not line.startswith(follows, end):
             return False
         pending = self._pending.pop(int(digits), None)
         if pending is None:
