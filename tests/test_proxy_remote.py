@@ -7,11 +7,8 @@ can make it fail (HTTP 503) and recover on demand.
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,72 +16,25 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FIXTURES, Thv
+from tests.conftest import Thv
+from tests.echo_upstream import EchoUpstream
 from tests.mcp_client import call_tool, list_tools
 
 PREFIX = "prx-remote"
 
 
-class RecordingUpstream:
-    """The echo MCP server on a free 127.0.0.1 port (uvicorn on a thread), recording each request's
-    ``(method, path, query)``; ``failing = True`` makes it answer 503 to everything."""
+class RecordingUpstream(EchoUpstream):
+    """The echo MCP server recording each request's ``(method, path, query)``; ``failing = True``
+    makes it answer 503 to everything."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[tuple[str, str, str]] = []
         self.failing = False
-        self.port = 0
-        self._ready = threading.Event()
-        self._server: Any = None
-        self._thread = threading.Thread(target=self._run, name="recording-upstream", daemon=True)
 
-    def _app(self) -> Any:
-        from mcp.server.transport_security import TransportSecuritySettings
-
-        spec = importlib.util.spec_from_file_location("prx_echo", FIXTURES / "echo_server.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        inner = module.server.streamable_http_app(
-            streamable_http_path="/mcp",
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
-
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                self.requests.append(
-                    (scope["method"], scope["path"], scope["query_string"].decode())
-                )
-                if self.failing:
-                    await send({"type": "http.response.start", "status": 503, "headers": []})
-                    await send({"type": "http.response.body", "body": b"down for a test"})
-                    return
-            await inner(scope, receive, send)
-
-        return app
-
-    def _run(self) -> None:
-        from toolhive.proxy.server import ProxyServer, bind_socket
-
-        sock = bind_socket("127.0.0.1", 0)
-        self.port = sock.getsockname()[1]
-        self._server = ProxyServer(self._app(), sock, handle_signals=False, lifespan="on")
-
-        async def main() -> None:
-            task = asyncio.create_task(self._server.serve())
-            await self._server.wait_started(task)
-            self._ready.set()
-            await task
-
-        asyncio.run(main())
-
-    def __enter__(self) -> RecordingUpstream:
-        self._thread.start()
-        assert self._ready.wait(30), "the upstream did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.request_stop()
-        self._thread.join(15)
+    def refuse(self, scope: dict[str, Any]) -> tuple[int, bytes] | None:
+        self.requests.append((scope["method"], scope["path"], scope["query_string"].decode()))
+        return (503, b"down for a test") if self.failing else None
 
 
 @pytest.fixture

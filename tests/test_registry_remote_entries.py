@@ -10,13 +10,10 @@ remote workloads are only a proxy.
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 import os
 import secrets
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FIXTURES, Thv
+from tests.conftest import Thv
+from tests.echo_upstream import EchoUpstream
 from tests.mcp_client import call_tool
 from tests.test_run_errors import one_line_error, state_files
 
@@ -41,70 +39,21 @@ OAUTH = {
 }
 
 
-class KeyedUpstream:
-    """The echo MCP server on a free 127.0.0.1 port (uvicorn on a thread) that refuses requests
-    without ``X-API-Key: <key>`` (401) and records each request's headers."""
+class KeyedUpstream(EchoUpstream):
+    """The echo MCP server refusing requests without ``X-API-Key: <key>`` (401), recording each
+    request's headers."""
 
     def __init__(self, key: str) -> None:
+        super().__init__()
         self.key = key
         self.seen: list[dict[str, str]] = []
-        self.port = 0
-        self._ready = threading.Event()
-        self._server: Any = None
-        self._thread = threading.Thread(target=self._run, name="keyed-upstream", daemon=True)
 
-    def _app(self) -> Any:
-        from mcp.server.transport_security import TransportSecuritySettings
-
-        spec = importlib.util.spec_from_file_location("thvrem_echo", FIXTURES / "echo_server.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        inner = module.server.streamable_http_app(
-            streamable_http_path="/mcp",
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
-
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-                self.seen.append(headers)
-                if headers.get("x-api-key") != self.key:
-                    body = b'{"error": "missing or wrong X-API-Key"}'
-                    await send({"type": "http.response.start", "status": 401, "headers": []})
-                    await send({"type": "http.response.body", "body": body})
-                    return
-            await inner(scope, receive, send)
-
-        return app
-
-    def _run(self) -> None:
-        from toolhive.proxy.server import ProxyServer, bind_socket
-
-        sock = bind_socket("127.0.0.1", 0)
-        self.port = sock.getsockname()[1]
-        self._server = ProxyServer(self._app(), sock, handle_signals=False, lifespan="on")
-
-        async def main() -> None:
-            task = asyncio.create_task(self._server.serve())
-            await self._server.wait_started(task)
-            self._ready.set()
-            await task
-
-        asyncio.run(main())
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def __enter__(self) -> KeyedUpstream:
-        self._thread.start()
-        assert self._ready.wait(30), "the upstream did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.request_stop()
-        self._thread.join(15)
+    def refuse(self, scope: dict[str, Any]) -> tuple[int, bytes] | None:
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.seen.append(headers)
+        if headers.get("x-api-key") != self.key:
+            return 401, b'{"error": "missing or wrong X-API-Key"}'
+        return None
 
 
 @pytest.fixture
