@@ -11,10 +11,8 @@ remote workloads are only a proxy.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import pytest
 from tests.conftest import Thv
 from tests.echo_upstream import EchoUpstream
 from tests.mcp_client import call_tool
+from tests.secret_checks import assert_nowhere, run_in_terminal
 from tests.test_run_errors import one_line_error, state_files
 
 ENTRY = "io.github.thvrem-test/thvrem-echo"
@@ -100,25 +99,6 @@ def registry(thv: Thv, upstream: KeyedUpstream, tmp_path: Path) -> Path:
 
 def _status(thv: Thv, name: str) -> dict[str, Any]:
     return json.loads(thv("status", name, "--format", "json").stdout)
-
-
-def _home_files(thv: Thv) -> list[Path]:
-    home = Path(thv.env["XDG_DATA_HOME"]).parent
-    return [p for p in home.rglob("*") if p.is_file()]
-
-
-def _assert_nowhere(thv: Thv, value: str, outputs: list[str]) -> None:
-    for text in outputs:
-        assert value not in text, text
-    files = _home_files(thv)
-    assert any(p.name.endswith(".log") for p in files)
-    for path in files:
-        assert value.encode() not in path.read_bytes(), path
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            assert value.encode() not in cmdline.read_bytes(), cmdline
-        except OSError:
-            continue
 
 
 def test_the_upstream_needs_the_key(upstream: KeyedUpstream, api_key: str) -> None:
@@ -220,7 +200,7 @@ def test_header_from_a_secret_reaches_the_upstream(
         ["export", name, "-"],
     ):
         run(*args)
-    _assert_nowhere(thv, api_key, outputs)
+    assert_nowhere(thv, api_key, outputs)
 
 
 def test_a_secret_header_given_in_clear_is_stored_as_a_secret(
@@ -246,7 +226,7 @@ def test_a_secret_header_given_in_clear_is_stored_as_a_secret(
     }
     assert "thvrem-echo-x-api-key" in thv("secret", "list").stdout
     logs = thv("logs", "--proxy", name)
-    _assert_nowhere(thv, api_key, [proc.stderr, proc.stdout, export, logs.stdout, logs.stderr])
+    assert_nowhere(thv, api_key, [proc.stderr, proc.stdout, export, logs.stdout, logs.stderr])
 
 
 def test_missing_header_is_prompted_on_a_terminal(
@@ -254,10 +234,10 @@ def test_missing_header_is_prompted_on_a_terminal(
 ) -> None:
     thv("secret", "provider", "encrypted")
     name = "thvrem-tty"
-    out = _run_in_terminal(
+    out = run_in_terminal(
         [thv.exe, "run", "thvrem-echo", "--name", name],
         thv.env,
-        {"X-API-Key (your API key)": api_key},
+        [("X-API-Key (your API key)", api_key)],
     )
     assert f"{name} is running" in out, out
     assert api_key not in out  # hidden input: no echo
@@ -266,43 +246,7 @@ def test_missing_header_is_prompted_on_a_terminal(
     assert upstream.seen[-1]["x-api-key"] == api_key
     forward = json.loads(thv("export", name, "-").stdout)["header_forward"]
     assert forward["add_headers_from_secret"] == {"X-API-Key": "thvrem-echo-x-api-key"}
-    _assert_nowhere(thv, api_key, [out])
-
-
-def _run_in_terminal(argv: list[str], env: dict[str, str], answers: dict[str, str]) -> str:
-    """Run ``argv`` on a new pseudo-terminal, answering each prompt that contains a key of
-    ``answers``; return everything it printed."""
-    import pty
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: exec, never return into pytest
-        try:
-            os.execve(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    output, pending, answered = b"", dict(answers), 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break  # the child closed the terminal
-                if not chunk:
-                    break
-                output += chunk
-                tail = output[answered:].decode(errors="replace")
-                for prompt in list(pending):
-                    if prompt in tail and tail.rstrip().endswith(":"):
-                        os.write(fd, pending.pop(prompt).encode() + b"\n")
-                        answered = len(output)
-    finally:
-        os.close(fd)
-        os.waitpid(pid, 0)
-    return output.decode(errors="replace")
+    assert_nowhere(thv, api_key, [out])
 
 
 # --------------------------------------------------------------------------- unit: apply_entry

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import FIXTURES, Thv, process_runtime_available, require_or_skip
 from tests.mcp_client import call_tool
+from tests.secret_checks import assert_nowhere, home_files, run_in_terminal
 
 pytestmark = pytest.mark.process_runtime
 
@@ -101,55 +102,10 @@ def test_secret_value_appears_nowhere_but_in_the_server(thv: Thv, tmp_path: Path
     assert "stopped" in run("status", "secleak-ok")
     run("logs", "--proxy", "secleak-ok")
 
-    for text in outputs:
-        assert value not in text, text
-    home = Path(thv.env["XDG_DATA_HOME"]).parent
-    files = [p for p in home.rglob("*") if p.is_file()]
+    files = home_files(thv)
     assert any(p.name == "secleak-ok.log" for p in files)
     assert any(p.name == "secrets_encrypted" for p in files)
-    for path in files:
-        assert value.encode() not in path.read_bytes(), path
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            assert value.encode() not in cmdline.read_bytes(), cmdline
-        except OSError:
-            continue
-
-
-def _run_in_terminal(argv: list[str], env: dict[str, str], answers: list[str]) -> str:
-    """Run ``argv`` on a new pseudo-terminal (its controlling tty, so ``getpass`` uses it),
-    answering each password prompt in turn; return everything it printed."""
-    import os
-    import pty
-    import select
-    import time
-
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: exec, never return into pytest
-        try:
-            os.execve(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    output, pending, answered = b"", list(answers), 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break  # the child closed the terminal
-                if not chunk:
-                    break
-                output += chunk
-                if pending and output[answered:].rstrip().endswith(b"password:"):
-                    os.write(fd, pending.pop(0).encode() + b"\n")
-                    answered = len(output)
-    finally:
-        os.close(fd)
-        os.waitpid(pid, 0)
-    return output.decode(errors="replace")
+    assert_nowhere(thv, value, outputs)
 
 
 def test_a_typed_password_reaches_the_detached_supervisor(thv: Thv, tmp_path: Path):
@@ -165,11 +121,11 @@ def test_a_typed_password_reaches_the_detached_supervisor(thv: Thv, tmp_path: Pa
     subprocess.run(
         [thv.exe, "secret", "set", "tty-token"], input=value, text=True, env=with_pw, check=True
     )
-    out = _run_in_terminal(
+    out = run_in_terminal(
         [thv.exe, "run", "--name", "secleak-tty", "--runtime", "process",
          "--secret", "tty-token,target=TTY_TOKEN", *SERVER],
         env,
-        ["wrong-pw", "typed-pw"],
+        [("password", "wrong-pw"), ("password", "typed-pw")],
     )  # fmt: skip
     assert "Wrong password. Try again." in out, out
     assert "secleak-tty is running" in out, out
@@ -177,6 +133,5 @@ def test_a_typed_password_reaches_the_detached_supervisor(thv: Thv, tmp_path: Pa
     thv.env = {**env}
     status = json.loads(thv("status", "secleak-tty", "--format", "json").stdout)
     assert call_tool(status["url"], "getenv", {"name": "TTY_TOKEN"}) == value
-    home = Path(thv.env["XDG_DATA_HOME"]).parent
-    for path in (p for p in home.rglob("*") if p.is_file()):
+    for path in home_files(thv):
         assert b"typed-pw" not in path.read_bytes(), path
