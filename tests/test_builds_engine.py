@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import pytest
 from toolhive_runtime_docker.testing import run_to_completion
 
+from tests import engine_checks
 from tests.conftest import ENGINE_SOCKETS, Thv, engine_available, require_or_skip
+from tests.engine_checks import INIT_PATH, KILL_TIMEOUT_S, timed_stop
 from tests.mcp_client import call_tool
-from tests.test_builds_go import INIT_PATH, KILL_TIMEOUT_S, timed_stop
 
 pytestmark = pytest.mark.engine
 
@@ -52,19 +53,9 @@ CASES = [
 
 @pytest.fixture
 def engine_client(request: pytest.FixtureRequest) -> Iterator[object]:
-    import docker
-
     case: Case = request.param
-    if not engine_available(case.engine):
-        require_or_skip(f"{case.engine} engine with the test images")
-    client = docker.DockerClient(base_url=f"unix://{ENGINE_SOCKETS[case.engine]}", version="auto")
-    try:
-        client.images.get(case.base)
-    except docker.errors.ImageNotFound:
-        client.close()
-        require_or_skip(f"{case.base} in {case.engine}: run scripts/build-test-images.sh")
-    yield client
-    client.close()
+    with engine_checks.engine_client(case.engine, (case.base,)) as client:
+        yield client
 
 
 def _run(thv: Thv, case: Case, name: str) -> tuple[str, float]:

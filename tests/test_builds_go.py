@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ENGINE_SOCKETS, REPO, Thv, engine_available, require_or_skip
+from tests import engine_checks
+from tests.conftest import ENGINE_SOCKETS, REPO, Thv
+from tests.engine_checks import INIT_PATH, KILL_TIMEOUT_S, timed_stop
 from tests.mcp_client import call_tool, list_tools
 
 pytestmark = pytest.mark.engine
@@ -36,29 +36,12 @@ GO_BASE = "localhost/toolhive-test/go-base:bookworm"
 BUSYBOX = "localhost/toolhive-test/busybox:latest"
 REF = "go://./tests/fixtures/go_mcp_server/cmd/echo"
 IMAGE_PREFIX = "toolhivelocal/go-tests-fixtures-go_mcp_server-cmd-echo:"
-#: What the engine's init is called inside the container (its bind-mounted binary).
-INIT_PATH = {"podman": "/run/podman-init", "docker": "/sbin/docker-init"}
-#: The supervisor gives the server 10 s to stop before the engine kills it: a server that ignored
-#: SIGTERM (PID 1 without an init) would end only after this.
-KILL_TIMEOUT_S = 10.0
 
 
 @pytest.fixture
 def engine_client(request: pytest.FixtureRequest) -> Iterator[object]:
-    import docker
-
-    engine: str = request.param
-    if not engine_available(engine):
-        require_or_skip(f"{engine} engine with the test images")
-    client = docker.DockerClient(base_url=f"unix://{ENGINE_SOCKETS[engine]}", version="auto")
-    for image in (GO_BASE, BUSYBOX):
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            client.close()
-            require_or_skip(f"{image} in {engine}: run scripts/build-test-images.sh")
-    yield client
-    client.close()
+    with engine_checks.engine_client(request.param, (GO_BASE, BUSYBOX)) as client:
+        yield client
 
 
 def _thv_in_repo(thv: Thv, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -90,18 +73,6 @@ def _set_engine_init(thv_env: dict[str, str], engine: str, init: bool) -> None:
     data = yaml.safe_load(path.read_text()) or {}
     data.setdefault("plugins", {}).setdefault("runtimes", {}).setdefault(engine, {})["init"] = init
     path.write_text(yaml.safe_dump(data))
-
-
-def timed_stop(thv: Thv, client: object, name: str) -> tuple[float, float]:
-    """``thv stop``: seconds until the container ended (engine clock) and until the command
-    returned. The first is what an init changes; the second adds the supervisor's own teardown."""
-    start_wall, start = time.time(), time.monotonic()
-    thv("stop", name)
-    total = time.monotonic() - start
-    state = client.containers.get(name).attrs["State"]  # type: ignore[attr-defined]
-    assert state["Running"] is False, state
-    stamp = re.sub(r"(\.\d{6})\d+", r"\1", state["FinishedAt"]).replace("Z", "+00:00")
-    return datetime.fromisoformat(stamp).timestamp() - start_wall, total
 
 
 def _negative_control(thv: Thv, thv_env: dict[str, str], client: object) -> None:

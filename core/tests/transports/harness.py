@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mcp.client.session import ClientRequestContext
+from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 from toolhive.proxy.app import build_proxy_app
 from toolhive.proxy.server import ProxyServer, bind_socket
 from toolhive.transports.base import TransportOptions
@@ -158,3 +160,20 @@ async def proxied(target_url: str, **kwargs: Any) -> AsyncIterator[tuple[str, Re
     )
     async with serve(app) as base:
         yield base, proxy
+
+
+def sampler_for(tag: str) -> Any:
+    """A sampling callback for the official client that answers ``<tag>:<prompt text>``."""
+
+    async def sampler(
+        ctx: ClientRequestContext, params: CreateMessageRequestParams
+    ) -> CreateMessageResult:
+        prompt = params.messages[0].content
+        assert isinstance(prompt, TextContent)
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(type="text", text=f"{tag}:{prompt.text}"),
+            model="test-model",
+        )
+
+    return sampler

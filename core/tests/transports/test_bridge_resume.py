@@ -170,3 +170,7 @@ async def test_official_client_gets_slow_answers_over_a_primed_stream() -> None:
         )
         assert [r.content[0].text for r in results] == ["slept"] * 3
         assert (await client.call_tool("echo", {"text": "after"})).content[0].text == "after"
+        # the slow calls really went out as primed, resumable streams (the quick echo did not)
+        (session,) = b.bridge._sessions.values()
+        assert session.resumable and len(session.replay) == 3
+        assert all(log.done for log in session.replay.values())

@@ -12,34 +12,16 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from harness import RAW_STDIO, Bridged, bridged
+from harness import RAW_STDIO, Bridged, bridged, sampler_for
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp_types import (
-    CreateMessageRequestParams,
-    CreateMessageResult,
     ListRootsResult,
     Root,
-    TextContent,
 )
 from test_stdio_bridge import BOTH, raw_session, rpc, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
-
-
-def sampler_for(tag: str) -> Any:
-    async def sampler(
-        ctx: ClientRequestContext, params: CreateMessageRequestParams
-    ) -> CreateMessageResult:
-        prompt = params.messages[0].content
-        assert isinstance(prompt, TextContent)
-        return CreateMessageResult(
-            role="assistant",
-            content=TextContent(type="text", text=f"{tag}:{prompt.text}"),
-            model="test-model",
-        )
-
-    return sampler
 
 
 async def wait_get_streams(b: Bridged, count: int) -> None:

@@ -11,10 +11,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from harness import ECHO_STDIO, RAW_STDIO, bridged
+from harness import ECHO_STDIO, RAW_STDIO, bridged, sampler_for
 from mcp import Client
-from mcp.client.session import ClientRequestContext
-from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 from toolhive.builtin.transports import thv_transports
 from toolhive.errors import ToolHiveError
 from toolhive.transports.base import Transport, TransportOptions
@@ -147,17 +145,7 @@ async def test_progress_reaches_the_request_that_asked_for_it() -> None:
 
 
 async def test_sampling_request_goes_to_the_calling_session_and_back() -> None:
-    async def sampler(
-        ctx: ClientRequestContext, params: CreateMessageRequestParams
-    ) -> CreateMessageResult:
-        prompt = params.messages[0].content
-        assert isinstance(prompt, TextContent)
-        return CreateMessageResult(
-            role="assistant",
-            content=TextContent(type="text", text=f"sampled:{prompt.text}"),
-            model="test-model",
-        )
-
+    sampler = sampler_for("sampled")
     async with bridged(RAW_STDIO) as b:
         async with Client(b.url, sampling_callback=sampler) as client:
             result = await client.call_tool("sample", {"prompt": "hi"})

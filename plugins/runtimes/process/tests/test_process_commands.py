@@ -76,7 +76,7 @@ def test_plain_commands(image: str) -> None:
     ["uvx://", "uvx://bad name", "uvx://pkg@1.0;rm -rf /", "npx://@scope", "npx://a b", "uvx://-x"],
 )
 def test_malformed_packages_are_refused(image: str) -> None:
-    with pytest.raises(InvalidInputError, match="not a valid"):
+    with pytest.raises(InvalidInputError, match="invalid package reference"):
         parse_image(image)
 
 

@@ -15,16 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from toolhive.builds.schemes import parse_ref
 from toolhive.errors import ImageNotFoundError, InvalidInputError
 
 Scheme = Literal["uvx", "npx"]
 
-# PEP 508 name with optional extras; PEP 440 version characters (no spaces, no shell syntax).
-_PY_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._,-]+\])?$")
-_PY_VERSION = re.compile(r"^[A-Za-z0-9.+!*-]+$")
-# npm: optional @scope/, then the name; a version, range or dist-tag.
-_NPM_NAME = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$", re.IGNORECASE)
-_NPM_VERSION = re.compile(r"^[A-Za-z0-9.^~<>=*+_-]+$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -79,8 +74,10 @@ def parse_image(image: str) -> Launch:
     """Split ``image`` into a package reference or a plain command; reject malformed packages."""
     match = _SCHEME.match(image)
     if match and match.group(1) in ("uvx", "npx"):
-        scheme: Scheme = "uvx" if match.group(1) == "uvx" else "npx"
-        return _parse_package(scheme, image[match.end() :], image)
+        # The same validation as container builds of these schemes.
+        ref = parse_ref(image)
+        scheme: Scheme = "uvx" if ref.scheme == "uvx" else "npx"
+        return PackageRef(scheme, ref.package, ref.version or None)
     if match:
         scheme_name = match.group(1)
         msg = (
@@ -91,21 +88,6 @@ def parse_image(image: str) -> Launch:
     if not image.strip():
         raise InvalidInputError("no command given to run")
     return PlainCommand(image)
-
-
-def _parse_package(scheme: Scheme, rest: str, image: str) -> PackageRef:
-    # npm scopes start with "@", so the version separator is the last "@" after the first char.
-    at = rest.rfind("@")
-    name, version = (rest[:at], rest[at + 1 :]) if at > 0 else (rest, None)
-    name_ok = (_PY_NAME if scheme == "uvx" else _NPM_NAME).match(name)
-    version_ok = version is None or (_PY_VERSION if scheme == "uvx" else _NPM_VERSION).match(
-        version
-    )
-    if not name_ok or not version_ok:
-        example = "uvx://mcp-server-time@2025.1.0" if scheme == "uvx" else "npx://@scope/pkg@1.2.3"
-        msg = f"{image!r} is not a valid {scheme}:// package reference (expected e.g. {example})"
-        raise InvalidInputError(msg)
-    return PackageRef(scheme, name, version)
 
 
 def resolve_executable(command: PlainCommand, path_env: str | None) -> str:
