@@ -42,7 +42,7 @@ def env(thv_home: ThvHome) -> dict[str, str]:
 def test_only_core_and_the_process_runtime_are_installed(venv: ThvVenv) -> None:
     dists = venv.distributions()
     assert {n for n in dists if n.startswith("toolhive")} == {
-        "toolhive",
+        "toolhive-core",
         "toolhive-runtime-process",
     }
     assert "docker" not in dists and "kubernetes" not in dists

@@ -409,7 +409,7 @@ def test_installed_plugins_and_failures_in_thv_plugins(
     data = json.loads(out)
     assert {p["name"]: p["distribution"] for p in data["plugins"]} == {
         "transport-good": "acme-transport-good",
-        **dict.fromkeys(BUILTIN_PLUGINS, "toolhive"),
+        **dict.fromkeys(BUILTIN_PLUGINS, "toolhive-core"),
     }
     assert data["failures"] == [
         {
@@ -459,5 +459,6 @@ def test_the_fresh_environment_holds_only_core_and_the_throwaway_plugins(
     acme_venv: ThvVenv,
 ) -> None:
     names = set(acme_venv.distributions())
-    assert {"toolhive", "acme-transport-good", "acme-transport-broken"} <= names
-    assert not {n for n in names if n.startswith("toolhive-")}  # no workspace plugin leaked in
+    assert {"toolhive-core", "acme-transport-good", "acme-transport-broken"} <= names
+    # no workspace plugin leaked in
+    assert not {n for n in names if n.startswith("toolhive-")} - {"toolhive-core"}

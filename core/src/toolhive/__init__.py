@@ -1,14 +1,10 @@
 """ToolHive for Python: run MCP servers safely and make them easy to use.
 
-Plugins import :data:`hookimpl` from here::
-
-    from toolhive import hookimpl
+Plugins import only :mod:`toolhive.contracts` (``from toolhive.contracts import hookimpl``).
 """
 
-import pluggy
-
 __version__ = "0.1.0"
+#: Core's name on PyPI (``toolhive`` there is an unrelated project): what plugins depend on.
+DISTRIBUTION = "toolhive-core"
 
-hookimpl = pluggy.HookimplMarker("toolhive")
-
-__all__ = ["__version__", "hookimpl"]
+__all__ = ["DISTRIBUTION", "__version__"]

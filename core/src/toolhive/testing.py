@@ -25,8 +25,8 @@ Fixtures:
     ``entry_points.txt`` (and optional modules) on a temporary ``sys.path`` entry, so
     :mod:`importlib.metadata` and the entry-point loader see real metadata without installing.
 ``thv_core_wheel`` (session)
-    What to install as ``toolhive`` in a fresh environment: a wheel built once per session from
-    the source tree of the ``toolhive`` under test, or the requirement ``toolhive==<version>``.
+    What to install as core (``toolhive-core``) in a fresh environment: a wheel built once per
+    session from the source tree under test, or the requirement ``toolhive-core==<version>``.
 
 Helpers:
 
@@ -333,7 +333,7 @@ def write_plugin_project(
     version: str = "0.1.0",
     entry_points: Mapping[str, str],
     modules: Mapping[str, str],
-    dependencies: tuple[str, ...] = ("toolhive",),
+    dependencies: tuple[str, ...] = ("toolhive-core",),
 ) -> Path:
     """Write project ``name`` (``src/`` layout, hatchling) under ``root``; return its folder.
 
@@ -449,23 +449,23 @@ class ThvVenv:
 
 
 def _source_tree() -> Path | None:
-    """The folder holding ``toolhive``'s ``pyproject.toml`` if it is installed from source."""
+    """The folder holding core's ``pyproject.toml`` if it is installed from source."""
     import toolhive
 
     root = Path(toolhive.__file__).resolve().parents[2]
     pyproject = root / "pyproject.toml"
-    if pyproject.is_file() and 'name = "toolhive"' in pyproject.read_text():
+    if pyproject.is_file() and f'name = "{toolhive.DISTRIBUTION}"' in pyproject.read_text():
         return root
     return None
 
 
 @pytest.fixture(scope="session")
 def thv_core_wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``toolhive`` for a fresh environment: a wheel of the source tree under test (built once
-    per session), else ``toolhive==<installed version>`` from the package index."""
-    from toolhive import __version__
+    """Core for a fresh environment: a wheel of the source tree under test (built once per
+    session), else ``toolhive-core==<installed version>`` from the package index."""
+    from toolhive import DISTRIBUTION, __version__
 
     root = _source_tree()
     if root is None:
-        return f"toolhive=={__version__}"
+        return f"{DISTRIBUTION}=={__version__}"
     return str(build_wheel(root, tmp_path_factory.mktemp("toolhive-wheel")))
