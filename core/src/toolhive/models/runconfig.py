@@ -52,7 +52,9 @@ class RunConfig(BaseModel):
     name: str = ""
     container_name: str = ""
     base_name: str = ""
-    transport: Literal["stdio", "sse", "streamable-http"] = "stdio"
+    #: A transport plugin's name (built in: stdio, sse, streamable-http); checked against the
+    #: installed transports when the workload runs or starts, not here, so plugins can add one.
+    transport: str = Field("stdio", pattern=r"^[a-z0-9][a-z0-9._-]*$")
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535, description="Proxy port on the host.")
     target_port: int = Field(0, ge=0, le=65535, description="Port the server listens on.")

@@ -30,6 +30,8 @@ from toolhive.workloads.runtimes import load_runtime, select_runtime
 from toolhive.workloads.urls import client_url
 
 if TYPE_CHECKING:
+    from toolhive.middleware.chain import Wrapper
+    from toolhive.middleware.plan import Resolved
     from toolhive.proxy.server import ProxyServer
 
 log = logging.getLogger("toolhive.supervisor")
@@ -87,6 +89,12 @@ class Supervisor:
         from toolhive.proxy.server import ProxyServer, bind_socket
 
         config = self.config
+        # Fail closed before anything runs: the chain the RunConfig asks for, every entry matched
+        # with an installed plugin (the same check `thv run`/`thv start` made before spawning us).
+        from toolhive.workloads.protection import require_enforceable
+
+        chain = require_enforceable(self.hooks, config)
+        transport_spec = self.hooks.transports()[config.transport]
         sock = bind_socket(config.host, config.port)
         channel: StdioChannel | None = None
         target_url: str | None = None
@@ -115,11 +123,10 @@ class Supervisor:
             self.deployed = True
             if self.stop_requested.is_set():
                 return
-            if config.transport == "stdio":
+            if transport_spec.needs_stdio:
                 channel = await runtime.attach_stdio(request.name)
             else:
                 target_url = server_url(config, deployment)
-        transport_spec = self.hooks.transports()[config.transport]
         options = TransportOptions(
             workload=config.name,
             transport=config.transport,
@@ -140,7 +147,11 @@ class Supervisor:
             await self._await_ready(transport)
         edge = EdgeConfig.for_bind(config.host, config.allowed_origins)
         app = build_proxy_app(
-            transport, transport_name=config.transport, manage_lifespan=False, edge=edge
+            transport,
+            transport_name=config.transport,
+            middleware=self._middleware(chain),
+            manage_lifespan=False,
+            edge=edge,
         )
         self.server = server = ProxyServer(app, sock, handle_signals=False, lifespan="off")
         if self.stop_requested.is_set():
@@ -159,6 +170,30 @@ class Supervisor:
             for task in (monitor, health):
                 if task:
                     task.cancel()
+
+    def _middleware(self, chain: list[Resolved]) -> list[Wrapper]:
+        """The chain's ASGI wrappers, each plugin's factory given what it may know of us."""
+        from toolhive.contracts.middleware import MiddlewareContext
+        from toolhive.middleware.chain import wrappers
+
+        if chain:
+            log.info("middleware: %s", " > ".join(item.entry.type for item in chain))
+        config = self.config
+        context = MiddlewareContext(
+            workload=config.name,
+            transport=config.transport,
+            proxy_mode=config.effective_proxy_mode,
+            url=client_url(config),
+            group=config.group or "default",
+            remote=config.is_remote,
+            resolve_secret=self._resolve_secret,
+        )
+        return wrappers(chain, context)
+
+    def _resolve_secret(self, name: str) -> str:
+        from toolhive.secrets.selection import open_secrets
+
+        return open_secrets(self.hooks).get(name)
 
     def _start_health_loop(self, transport: Transport) -> asyncio.Task[None] | None:
         """Ping through the transport; ``unhealthy`` after repeated failures, ``running`` again

@@ -1,0 +1,32 @@
+"""Build a workload's middleware chain: plan → check → ASGI wrappers (first entry outermost)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from toolhive.middleware.plan import Resolved, plan_chain, resolve
+
+if TYPE_CHECKING:
+    from toolhive.contracts.middleware import ASGIApp, MiddlewareContext, MiddlewareSpec
+    from toolhive.models.runconfig import RunConfig
+
+#: What :class:`~toolhive.proxy.app.ProxyApp` takes: ``wrap(app) -> app``.
+Wrapper = Callable[["ASGIApp"], "ASGIApp"]
+
+
+def checked_chain(config: RunConfig, specs: Mapping[str, MiddlewareSpec[Any]]) -> list[Resolved]:
+    """The workload's chain, every entry matched with its plugin (fail closed)."""
+    return resolve(plan_chain(config), specs)
+
+
+def wrappers(chain: list[Resolved], context: MiddlewareContext) -> list[Wrapper]:
+    """One ``wrap(app)`` per entry, in chain order, calling each plugin's factory."""
+
+    def bind(item: Resolved) -> Wrapper:
+        def wrap(app: ASGIApp) -> ASGIApp:
+            return item.spec.factory(app, item.config, context)
+
+        return wrap
+
+    return [bind(item) for item in chain]
