@@ -28,7 +28,10 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "start": ("toolhive.cli.lifecycle_cmd:start", "Start (or restart) workloads"),
     "restart": ("toolhive.cli.lifecycle_cmd:start", "Restart workloads (alias of start)"),
     "rm": ("toolhive.cli.lifecycle_cmd:rm", "Remove workloads"),
-    "logs": ("toolhive.cli.logs_cmd:logs", "Show a workload's server or proxy logs"),
+    "logs": (
+        "toolhive.cli.logs_cmd:logs",
+        "Show a workload's server or proxy logs; `logs prune` deletes stale ones",
+    ),
     "export": ("toolhive.cli.export_cmd:export", "Export a workload's RunConfig"),
     "mcp": (
         "toolhive.cli.mcp_cmd:mcp",
@@ -40,9 +43,12 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("toolhive.cli.registry_cmd:registry", "Browse the MCP server registry"),
     "search": ("toolhive.cli.search_cmd:search", "Search the registry for MCP servers"),
     "proxy": ("toolhive.cli.proxy_cmd:proxy", "Standalone proxy to an MCP URL; stdio bridge"),
-    "runtime": ("toolhive.cli.runtime_cmd:runtime", "Inspect container runtimes"),
     "secret": ("toolhive.cli.secret_cmd:secret", "Manage secrets and the secrets provider"),
     "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
+    "completion": (
+        "toolhive.cli.completion_cmd:completion",
+        "Print a shell completion script (bash, zsh, fish)",
+    ),
     "version": ("toolhive.cli.version_cmd:version", "Show the version"),
 }
 ALIASES = {"ls": "list"}
