@@ -33,6 +33,8 @@ export TOOLHIVE_TEST_REQUIRE_ENGINES=1 TOOLHIVE_STRICT_PLUGINS=1
 say "ruff"
 uv run ruff check .
 uv run ruff format --check .
+say "mypy --strict (core)"
+uv run mypy core/src
 
 say "pytest (whole suite)"
 uv run pytest "$@"
