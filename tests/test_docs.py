@@ -13,7 +13,8 @@ import typing
 from pathlib import Path
 
 import pytest
-from toolhive import specs
+import toolhive.contracts as contracts
+from pydantic import BaseModel
 from toolhive.plugins import build_plugin_manager
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,15 +43,15 @@ def sections(text: str) -> dict[str, str]:
     return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts), 2)}
 
 
-def spec_model(hook_name: str) -> type[specs.BaseModel]:
+def spec_model(hook_name: str) -> type[BaseModel]:
     """The spec class a hook returns, read from its annotation (``list[RuntimeSpec]``)."""
-    from toolhive import hookspecs
+    from toolhive.contracts import hookspecs
 
     annotation = getattr(hookspecs, hook_name).__annotations__["return"]
-    match = re.fullmatch(r"list\[(\w+)\]", str(annotation))
+    match = re.fullmatch(r"list\[(\w+)(?:\[Any\])?\]", str(annotation))
     assert match, f"{hook_name} should return list[<Spec>], not {annotation}"
-    model = getattr(specs, match.group(1))
-    assert isinstance(model, type) and issubclass(model, specs.BaseModel)
+    model = getattr(contracts, match.group(1))
+    assert isinstance(model, type) and issubclass(model, BaseModel)
     return model
 
 
@@ -79,7 +80,7 @@ def test_no_documented_hook_is_unknown() -> None:
 
 
 def test_hooks_are_documented_in_spec_order() -> None:
-    from toolhive import hookspecs
+    from toolhive.contracts import hookspecs
 
     source_order = [n for n in vars(hookspecs) if n.startswith("thv_")]
     documented = [h.split("(")[0] for h in sections(HOOKS_DOC.read_text()) if h.startswith("thv_")]
@@ -182,8 +183,11 @@ def test_every_pages_links_resolve() -> None:
 
 
 def test_type_hints_of_hookspecs_resolve() -> None:
-    from toolhive import hookspecs
+    from toolhive.contracts import hookspecs
 
     for name in HOOKS:
-        hints = typing.get_type_hints(getattr(hookspecs, name), localns=vars(specs))
+        public = {n: getattr(contracts, n) for n in contracts.__all__}
+        hints = typing.get_type_hints(
+            getattr(hookspecs, name), localns={**public, "Any": typing.Any}
+        )
         assert typing.get_origin(hints["return"]) is list

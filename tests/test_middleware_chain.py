@@ -28,7 +28,7 @@ ECHO = [sys.executable, "--transport", "stdio", "--", str(FIXTURES / "echo_serve
 PLUGIN_SOURCE = textwrap.dedent(
     '''
     """Test middleware: tags responses, reads the parsed request, filters tool calls."""
-    from toolhive import hookimpl
+    from toolhive.contracts import hookimpl
     from toolhive.contracts.middleware import (
         MiddlewareParameters, MiddlewareSpec, parsed_request, read_mcp_request,
     )

@@ -1,9 +1,7 @@
 import pytest
 from toolhive.appconfig import AppConfig, load_config, update_config
-from toolhive.errors import InvalidInputError, PluginError
-from toolhive.specs import PluginConfig
+from toolhive.errors import InvalidInputError
 from toolhive.state import paths
-from toolhive.workloads.runtimes import plugin_config
 
 
 @pytest.fixture(autouse=True)
@@ -36,18 +34,3 @@ def test_broken_yaml_names_the_file():
     with pytest.raises(InvalidInputError, match=r"config\.yaml is not valid YAML"):
         load_config()
     assert path.read_text() == "registry_url: [unclosed\n"  # never overwritten
-
-
-class Sock(PluginConfig):
-    socket: str = ""
-
-
-def test_plugin_sections_are_validated_with_the_key_path():
-    update_config(
-        lambda c: c.model_copy(update={"plugins": {"runtimes": {"docker": {"socket": "/s"}}}})
-    )
-    assert plugin_config("runtimes", "docker", Sock) == Sock(socket="/s")
-    assert plugin_config("runtimes", "podman", Sock) == Sock()
-    update_config(lambda c: c.model_copy(update={"plugins": {"runtimes": {"docker": {"sock": 1}}}}))
-    with pytest.raises(PluginError, match=r"plugins\.runtimes\.docker\.sock"):
-        plugin_config("runtimes", "docker", Sock)

@@ -7,9 +7,9 @@ import os
 
 import pytest
 from toolhive.clients import jsonc
-from toolhive.clients.base import ClientIntegration, ConfigFormatError, ServerEntry
 from toolhive.clients.config_file import BACKUP_SUFFIX, ConfigFileClient
 from toolhive.clients.formats import JsonObject, TomlArray, TomlTables, YamlList, YamlMap
+from toolhive.contracts.clients import ClientIntegration, ConfigFormatError, ServerEntry
 
 ENTRY = {"type": "http", "url": "http://127.0.0.1:9/mcp"}
 

@@ -11,9 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from toolhive.errors import DuplicatePluginError, PluginError, ToolHiveError
-from toolhive.plugins import BUILTIN_PLUGINS, Hooks, build_plugin_manager
-from toolhive.specs import (
+from toolhive.contracts import (
     ClientSpec,
     CommandRef,
     MiddlewareSpec,
@@ -24,6 +22,8 @@ from toolhive.specs import (
     SecretsProviderSpec,
     TransportSpec,
 )
+from toolhive.errors import DuplicatePluginError, NotFoundError, PluginError, ToolHiveError
+from toolhive.plugins import BUILTIN_PLUGINS, Hooks, build_plugin_manager
 from toolhive.testing import Distributions, ThvCli, make_plugin
 
 
@@ -39,16 +39,19 @@ def make_spec(kind: str, name: str) -> Any:
     """A minimal valid spec of each kind (its callables must not be called by collection)."""
     if kind == "runtimes":
         return RuntimeSpec(
-            name=name, detect=lambda env: RuntimeDetection(name=name, available=False), load=_never
+            name=name,
+            config_model=PluginConfig,
+            detect=lambda env: RuntimeDetection(name=name, available=False),
+            load=_never,
         )
     if kind == "transports":
         return TransportSpec(name=name, load=_never)
     if kind == "middleware":
-        return MiddlewareSpec(name=name, factory=_never)
+        return MiddlewareSpec(name=name, config_model=PluginConfig, factory=_never)
     if kind == "secrets_providers":
-        return SecretsProviderSpec(name=name, load=_never)
+        return SecretsProviderSpec(name=name, config_model=PluginConfig, load=_never)
     if kind == "registry_sources":
-        return RegistrySourceSpec(name=name, load=_never)
+        return RegistrySourceSpec(name=name, config_model=PluginConfig, load=_never)
     if kind == "client_integrations":
         return ClientSpec(name=name, load=_never)
     if kind == "cli_commands":
@@ -74,38 +77,70 @@ def plugin_providing(plugin_name: str, kind: str, *specs: Any) -> Any:
 # --- one test per hook -----------------------------------------------------------------------
 
 
-def test_hook_thv_runtimes() -> None:
-    class FakeRuntime:
-        """Stands in for an engine: only its identity is checked, nothing is deployed."""
+class AcmeConfig(PluginConfig):
+    socket: str = "/run/acme.sock"
 
-        name = "acme"
 
-    class AcmeConfig(PluginConfig):
-        socket: str = "/run/acme.sock"
+class FakeRuntime:
+    """Stands in for an engine: it has the Runtime protocol's members, nothing is deployed."""
 
-    loaded: list[tuple[RuntimeDetection, PluginConfig]] = []
+    name = "acme"
 
+    def __init__(self, config: AcmeConfig | None = None) -> None:
+        self.config = config
+
+    def ping(self) -> None: ...
+    def ensure_image(self, image: str, progress: object = None) -> None: ...
+    def check_request(self, request: object) -> None: ...
+    def deploy(self, request: object) -> object: ...
+    async def attach_stdio(self, name: str) -> object: ...
+    def wait(self, name: str) -> int:
+        return 0
+
+    def stop(self, name: str, timeout: float = 30) -> None: ...
+    def remove(self, name: str) -> None: ...
+    def inspect(self, name: str) -> None: ...
+    def list_workloads(self) -> list[object]:
+        return []
+
+    def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> Any:
+        return iter(())
+
+
+def acme_runtime(load: Any = None) -> RuntimeSpec[AcmeConfig]:
     def detect(environ: Any) -> RuntimeDetection:
         return RuntimeDetection(name="acme", available="ACME" in environ, endpoint="unix:///x")
 
-    def load(detection: RuntimeDetection, config: PluginConfig) -> Any:
-        loaded.append((detection, config))
-        return FakeRuntime()
+    return RuntimeSpec(
+        name="acme",
+        priority=5,
+        config_model=AcmeConfig,
+        detect=detect,
+        load=load or (lambda _detection, config: FakeRuntime(config)),
+    )
 
-    spec = RuntimeSpec(name="acme", priority=5, config_model=AcmeConfig, detect=detect, load=load)
+
+def test_hook_thv_runtimes() -> None:
+    loaded: list[tuple[RuntimeDetection, AcmeConfig]] = []
+
+    def load(detection: RuntimeDetection, config: AcmeConfig) -> FakeRuntime:
+        loaded.append((detection, config))
+        return FakeRuntime(config)
+
+    spec = acme_runtime(load)
     hooks = hooks_with(make_plugin("acme_runtime", thv_runtimes=lambda: [spec]))
 
     assert hooks.runtimes() == {"acme": spec}
     assert hooks.provided_by("acme_runtime") == {"runtimes": ["acme"]}
     assert loaded == []  # declaring a runtime loads nothing
 
-    from toolhive.workloads.runtimes import load_runtime, select_runtime
+    from toolhive.workloads.runtimes import select_runtime
 
     chosen, detection = select_runtime(hooks, "acme", environ={"ACME": "1"})
     assert chosen is spec and detection.available
-    runtime = load_runtime(chosen, detection)
+    runtime = hooks.load("runtimes", "acme", {"socket": "/s"}, detection=detection)
     assert isinstance(runtime, FakeRuntime)
-    assert loaded == [(detection, AcmeConfig())]
+    assert loaded == [(detection, AcmeConfig(socket="/s"))]
 
 
 def test_hook_thv_transports() -> None:
@@ -126,22 +161,21 @@ def test_hook_thv_middleware() -> None:
     class Greeting(PluginConfig):
         text: str = "hello"
 
-    def factory(app: Any, config: PluginConfig) -> Any:
-        assert isinstance(config, Greeting)
-
+    def factory(app: Any, config: Greeting, context: Any) -> Any:
         async def wrapped(scope: Any, receive: Any, send: Any) -> None:
             await app(scope, receive, send)
 
         wrapped.text = config.text  # type: ignore[attr-defined]
         return wrapped
 
-    spec = MiddlewareSpec(name="greeting", order=10, config_model=Greeting, factory=factory)
+    spec = MiddlewareSpec(name="greeting", config_model=Greeting, factory=factory)
     hooks = hooks_with(make_plugin("acme_mw", thv_middleware=lambda: [spec]))
 
     got = hooks.middleware()
-    assert got == {"greeting": spec}
+    assert got["greeting"] is spec  # next to core's built-in middleware types
+    assert hooks.provided_by("acme_mw") == {"middleware": ["greeting"]}
     config = got["greeting"].config_model.model_validate({"text": "hi"})
-    assert got["greeting"].factory(object(), config).text == "hi"
+    assert got["greeting"].factory(object(), config, None).text == "hi"
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         got["greeting"].config_model.model_validate({"txet": "typo"})
 
@@ -190,7 +224,7 @@ def test_hook_thv_cli_commands(thv_distribution: Distributions, thv_cli: ThvCli)
     )
     ref = CommandRef(name="hello", help="Say hello", target="acme_cli.commands:hello")
     hooks = hooks_with(make_plugin("acme_cli", thv_cli_commands=lambda: [ref]))
-    assert hooks.cli_commands() == {"hello": ref}
+    assert hooks.cli_commands()["hello"] is ref  # next to core's own (`thv runtime`)
 
     import sys
 
@@ -238,7 +272,7 @@ def test_duplicate_of_a_builtin_names_core() -> None:
     )
     with pytest.raises(DuplicatePluginError, match=r"transport 'stdio' provided by both") as info:
         hooks.transports()
-    assert "acme_stdio" in str(info.value) and "toolhive 0.1.0" in str(info.value)
+    assert "acme_stdio" in str(info.value) and "toolhive-core 0.1.0" in str(info.value)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -345,3 +379,133 @@ def test_collecting_specs_loads_nothing(kind: str) -> None:
     hooks = hooks_with(plugin_providing("acme_lazy", kind, spec))
     assert getattr(hooks, kind)()["lazy"] is spec
     assert hooks.provided_by("acme_lazy") == {kind: ["lazy"]}
+
+
+# --- Hooks.load: settings validated, load called, result checked ------------------------------
+
+
+LOADABLE = [
+    "runtimes",
+    "transports",
+    "secrets_providers",
+    "registry_sources",
+    "client_integrations",
+]
+
+
+def spec_loading(kind: str, name: str, result: object) -> Any:
+    """A spec of ``kind`` whose ``load`` returns ``result`` (whatever its arguments)."""
+    spec = make_spec(kind, name)
+    return spec.model_copy(update={"load": lambda *_args: result})
+
+
+def test_load_validates_settings_and_hands_load_its_own_config_class() -> None:
+    received: list[AcmeConfig] = []
+
+    def load(_detection: RuntimeDetection, config: AcmeConfig) -> FakeRuntime:
+        received.append(config)
+        return FakeRuntime(config)
+
+    hooks = hooks_with(make_plugin("acme_runtime", thv_runtimes=lambda: [acme_runtime(load)]))
+    hooks.load("runtimes", "acme", {})
+    hooks.load("runtimes", "acme", {"socket": "/other.sock"})
+    assert received == [AcmeConfig(), AcmeConfig(socket="/other.sock")]
+    assert all(type(c) is AcmeConfig for c in received)
+
+
+def test_invalid_settings_are_an_error_naming_the_plugin_and_the_key_path() -> None:
+    hooks = hooks_with(make_plugin("acme_runtime", thv_runtimes=lambda: [acme_runtime()]))
+    with pytest.raises(PluginError) as info:
+        hooks.load("runtimes", "acme", {"sokcet": "/typo.sock", "socket": 42})
+    message = str(info.value)
+    assert "runtime 'acme' (acme_runtime)" in message
+    assert "plugins.runtimes.acme.sokcet: Extra inputs are not permitted" in message
+    assert "plugins.runtimes.acme.socket: Input should be a valid string" in message
+
+
+def test_settings_default_to_the_plugins_section_of_config_yaml(thv_home: Any) -> None:
+    from toolhive.state import paths
+
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_text(
+        "plugins:\n  runtimes:\n    acme:\n      socket: /from/config.sock\n"
+        "  secrets:\n    acme-vault:\n      mount: kv\n"
+    )
+
+    class VaultConfig(PluginConfig):
+        mount: str = "secret"
+
+    secrets = SecretsProviderSpec(
+        name="acme-vault", config_model=VaultConfig, load=lambda config: FakeSecrets(config)
+    )
+    hooks = hooks_with(
+        make_plugin("acme_runtime", thv_runtimes=lambda: [acme_runtime()]),
+        make_plugin("acme_secrets", thv_secrets_providers=lambda: [secrets]),
+    )
+    runtime = hooks.load("runtimes", "acme")
+    assert isinstance(runtime, FakeRuntime) and runtime.config == AcmeConfig(
+        socket="/from/config.sock"
+    )
+    provider = hooks.load("secrets_providers", "acme-vault")
+    assert isinstance(provider, FakeSecrets) and provider.config == VaultConfig(mount="kv")
+
+
+class FakeSecrets:
+    """Has the SecretsProvider protocol's methods; stores nothing."""
+
+    def __init__(self, config: PluginConfig) -> None:
+        self.config = config
+
+    def get_secret(self, name: str) -> str:
+        return ""
+
+    def set_secret(self, name: str, value: str) -> None: ...
+    def delete_secret(self, name: str) -> None: ...
+    def list_secrets(self) -> list[Any]:
+        return []
+
+    def cleanup(self) -> None: ...
+
+
+def test_a_runtime_is_detected_when_no_detection_is_given() -> None:
+    seen: list[RuntimeDetection] = []
+
+    def load(detection: RuntimeDetection, config: AcmeConfig) -> FakeRuntime:
+        seen.append(detection)
+        return FakeRuntime(config)
+
+    hooks = hooks_with(make_plugin("acme_runtime", thv_runtimes=lambda: [acme_runtime(load)]))
+    hooks.load("runtimes", "acme", {})
+    assert [d.name for d in seen] == ["acme"]
+
+
+@pytest.mark.parametrize("kind", LOADABLE)
+def test_a_load_result_outside_the_kinds_protocol_is_an_error_naming_the_plugin(
+    kind: str,
+) -> None:
+    hooks = hooks_with(plugin_providing("acme_bad", kind, spec_loading(kind, "bad", 42)))
+    with pytest.raises(PluginError, match=r"'bad' \(acme_bad\): load\(\) returned int, not"):
+        hooks.load(kind, "bad", {})  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("kind", LOADABLE)
+def test_an_unknown_name_is_not_found_and_lists_what_is_installed(kind: str) -> None:
+    hooks = hooks_with(plugin_providing("acme_one", kind, make_spec(kind, "acme-one")))
+    with pytest.raises(NotFoundError, match=r"unknown .* 'nope' \(available: .*acme-one"):
+        hooks.load(kind, "nope", {})  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("kind", ["transports", "client_integrations"])
+def test_kinds_without_settings_refuse_settings(kind: str) -> None:
+    hooks = hooks_with(plugin_providing("acme_plain", kind, make_spec(kind, "plain")))
+    with pytest.raises(PluginError, match=r"'plain' \(acme_plain\) takes no settings, got colour"):
+        hooks.load(kind, "plain", {"colour": "red"})  # type: ignore[call-overload]
+
+
+def test_builtin_extensions_load_through_the_same_door() -> None:
+    hooks = hooks_with()
+    assert callable(hooks.load("transports", "stdio"))
+    provider = hooks.load("secrets_providers", "environment", {})
+    assert provider.list_secrets.__self__ is provider  # a bound provider, checked as one
+    client = hooks.load("client_integrations", "cursor")
+    assert client.name == "cursor"

@@ -37,8 +37,8 @@ def transport_plugin(*names: str) -> str:
     """Source of a plugin module declaring transports ``names``."""
     specs = ", ".join(f'TransportSpec(name="{n}", load=_load)' for n in names)
     return (
-        "from toolhive import hookimpl\n"
-        "from toolhive.specs import TransportSpec\n\n"
+        "from toolhive.contracts import hookimpl\n"
+        "from toolhive.contracts.specs import TransportSpec\n\n"
         "def _load():\n"
         "    raise AssertionError('never loaded in these tests')\n\n"
         "@hookimpl\n"
@@ -280,7 +280,7 @@ def test_an_invalid_plugin_is_an_error_naming_its_distribution(
         entry_points={"invalid": "acme_invalid"},
         modules={
             "acme_invalid": (
-                "from toolhive import hookimpl\n\n"
+                "from toolhive.contracts import hookimpl\n\n"
                 "@hookimpl\ndef thv_runtimes(settings):\n    return []\n"
             )
         },
@@ -299,7 +299,7 @@ def test_an_unknown_hook_is_an_error_naming_its_distribution(
         entry_points={"typo": "acme_typo"},
         modules={
             "acme_typo": (
-                "from toolhive import hookimpl\n\n@hookimpl\ndef thv_runtime():\n    return []\n"
+                "from toolhive.contracts import hookimpl\n\n@hookimpl\ndef thv_runtime():\n    return []\n"
             )
         },
     )
@@ -343,8 +343,8 @@ def test_an_entry_point_may_name_an_object(thv_distribution: Distributions) -> N
         entry_points={"object": "acme_object:plugin"},
         modules={
             "acme_object": (
-                "from toolhive import hookimpl\n"
-                "from toolhive.specs import CommandRef\n\n"
+                "from toolhive.contracts import hookimpl\n"
+                "from toolhive.contracts.specs import CommandRef\n\n"
                 "class Plugin:\n"
                 "    @hookimpl\n"
                 "    def thv_cli_commands(self):\n"

@@ -7,6 +7,12 @@ with the message as the JSON body. Every other exception is a bug and keeps its 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class ToolHiveError(Exception):
     """Base class for errors shown to the user as one line."""
@@ -65,3 +71,16 @@ class PluginError(ToolHiveError):
 
 class DuplicatePluginError(PluginError):
     """Two plugins declare the same name for the same kind of extension."""
+
+
+def format_validation_error(exc: ValidationError, prefix: Sequence[str | int] = ()) -> str:
+    """One line for a pydantic error: ``where: message`` per problem, joined by ``; ``.
+
+    ``where`` is the dotted key path under ``prefix`` (e.g. ``plugins.runtimes.docker.socket``),
+    so the user can find the key in the file they wrote.
+    """
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

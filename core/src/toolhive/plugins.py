@@ -12,21 +12,34 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, Literal, overload
 
 import pluggy
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from toolhive import __version__, hookspecs
-from toolhive.errors import DuplicatePluginError, PluginError
-from toolhive.specs import (
+from toolhive import DISTRIBUTION, __version__
+from toolhive.contracts import hookspecs
+from toolhive.contracts.clients import ClientIntegration
+from toolhive.contracts.config import PluginConfig
+from toolhive.contracts.middleware import MiddlewareSpec
+from toolhive.contracts.registry import RegistrySource
+from toolhive.contracts.runtime import Runtime
+from toolhive.contracts.secrets import SecretsProvider
+from toolhive.contracts.specs import (
     ClientSpec,
     CommandRef,
-    MiddlewareSpec,
     RegistrySourceSpec,
+    RuntimeDetection,
     RuntimeSpec,
     SecretsProviderSpec,
     TransportSpec,
+)
+from toolhive.contracts.transport import TransportFactory
+from toolhive.errors import (
+    DuplicatePluginError,
+    NotFoundError,
+    PluginError,
+    format_validation_error,
 )
 
 ENTRY_POINT_GROUP = "toolhive"
@@ -36,6 +49,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "toolhive.builtin.transports",
     "toolhive.builtin.secrets_env",
     "toolhive.builtin.clients",
+    "toolhive.builtin.middleware",
+    "toolhive.builtin.commands",
 )
 
 _KINDS: dict[str, tuple[str, type[BaseModel]]] = {
@@ -48,7 +63,25 @@ _KINDS: dict[str, tuple[str, type[BaseModel]]] = {
     "cli_commands": ("thv_cli_commands", CommandRef),
 }
 
-S = TypeVar("S", bound=BaseModel)
+#: The ``config.yaml`` section of each configurable kind: ``plugins: {<section>: {<name>: {...}}}``.
+CONFIG_SECTIONS: dict[str, str] = {
+    "runtimes": "runtimes",
+    "secrets_providers": "secrets",
+    "registry_sources": "registry_sources",
+}
+
+#: What each kind's ``load`` must return (a transport's is any callable factory).
+_PROTOCOLS: dict[str, type | None] = {
+    "runtimes": Runtime,
+    "transports": None,
+    "secrets_providers": SecretsProvider,
+    "registry_sources": RegistrySource,
+    "client_integrations": ClientIntegration,
+}
+
+LoadableKind = Literal[
+    "runtimes", "transports", "secrets_providers", "registry_sources", "client_integrations"
+]
 
 
 @dataclass(frozen=True)
@@ -159,12 +192,12 @@ def build_plugin_manager(
         if pm.is_blocked(modname):
             continue
         pm.register(importlib.import_module(modname), name=modname)
-        pm.sources[modname] = PluginSource("toolhive", __version__, builtin=True)
+        pm.sources[modname] = PluginSource(DISTRIBUTION, __version__, builtin=True)
     for plugin in plugins:
-        name = pm.register(plugin)
-        if name is not None:
-            mod = getattr(plugin, "__name__", name)
-            pm.sources.setdefault(name, PluginSource(str(mod).split(".")[0], "", False))
+        registered = pm.register(plugin)
+        if registered is not None:
+            mod = getattr(plugin, "__name__", registered)
+            pm.sources.setdefault(registered, PluginSource(str(mod).split(".")[0], "", False))
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -235,7 +268,7 @@ class Hooks:
             name = item.spec.name
             if name in out:
                 msg = (
-                    f"{kind.rstrip('s').replace('_', ' ')} {name!r} provided by both "
+                    f"{_noun(kind)} {name!r} provided by both "
                     f"{self.describe(owner[name])} and {self.describe(item.plugin)}"
                 )
                 raise DuplicatePluginError(msg)
@@ -243,23 +276,26 @@ class Hooks:
             owner[name] = item.plugin
         return out
 
+    def _owner(self, kind: str, name: str) -> str:
+        return next(p.plugin for p in self._collect(kind) if p.spec.name == name)
+
     def describe(self, plugin_name: str) -> str:
         src = self.pm.sources.get(plugin_name)
         return f"{src.distribution} {src.version}".strip() if src else plugin_name
 
-    def runtimes(self) -> dict[str, RuntimeSpec]:
+    def runtimes(self) -> dict[str, RuntimeSpec[Any]]:
         return self._registry("runtimes")
 
     def transports(self) -> dict[str, TransportSpec]:
         return self._registry("transports")
 
-    def middleware(self) -> dict[str, MiddlewareSpec]:
+    def middleware(self) -> dict[str, MiddlewareSpec[Any]]:
         return self._registry("middleware")
 
-    def secrets_providers(self) -> dict[str, SecretsProviderSpec]:
+    def secrets_providers(self) -> dict[str, SecretsProviderSpec[Any]]:
         return self._registry("secrets_providers")
 
-    def registry_sources(self) -> dict[str, RegistrySourceSpec]:
+    def registry_sources(self) -> dict[str, RegistrySourceSpec[Any]]:
         return self._registry("registry_sources")
 
     def client_integrations(self) -> dict[str, ClientSpec]:
@@ -267,6 +303,96 @@ class Hooks:
 
     def cli_commands(self) -> dict[str, CommandRef]:
         return self._registry("cli_commands")
+
+    @overload
+    def load(
+        self,
+        kind: Literal["runtimes"],
+        name: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        detection: RuntimeDetection | None = None,
+    ) -> Runtime: ...
+    @overload
+    def load(
+        self, kind: Literal["transports"], name: str, config: Mapping[str, Any] | None = None
+    ) -> TransportFactory: ...
+    @overload
+    def load(
+        self, kind: Literal["secrets_providers"], name: str, config: Mapping[str, Any] | None = None
+    ) -> SecretsProvider: ...
+    @overload
+    def load(
+        self, kind: Literal["registry_sources"], name: str, config: Mapping[str, Any] | None = None
+    ) -> RegistrySource: ...
+    @overload
+    def load(
+        self,
+        kind: Literal["client_integrations"],
+        name: str,
+        config: Mapping[str, Any] | None = None,
+    ) -> ClientIntegration: ...
+    def load(
+        self,
+        kind: LoadableKind,
+        name: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        detection: RuntimeDetection | None = None,
+    ) -> object:
+        """Build extension ``name`` of ``kind``: validate its settings against the spec's
+        ``config_model``, call the spec's ``load`` and check that the result is of the kind's
+        protocol. Every error names the plugin (and, for settings, the key path).
+
+        ``config`` is the raw settings mapping; ``None`` reads the user's ``config.yaml``
+        (``plugins.<section>.<name>``, see :data:`CONFIG_SECTIONS`). Kinds without settings
+        refuse a non-empty ``config``. A runtime is built with ``detection``, probed now if
+        not given.
+        """
+        specs = self._registry(kind)
+        if name not in specs:
+            known = ", ".join(sorted(specs)) or "none installed"
+            msg = f"unknown {_noun(kind)} {name!r} (available: {known}); see `thv plugins`"
+            raise NotFoundError(msg)
+        spec = specs[name]
+        what = f"{_noun(kind)} {name!r} ({self.describe(self._owner(kind, name))})"
+        if kind == "runtimes":
+            settings = self._settings(kind, name, spec.config_model, config, what)
+            result = spec.load(detection or spec.detect(os.environ), settings)
+        elif kind in CONFIG_SECTIONS:
+            result = spec.load(self._settings(kind, name, spec.config_model, config, what))
+        else:
+            if config:
+                msg = f"{what} takes no settings, got {', '.join(sorted(config))}"
+                raise PluginError(msg)
+            result = spec.load()
+        protocol = _PROTOCOLS[kind]
+        if not (isinstance(result, protocol) if protocol else callable(result)):
+            expected = protocol.__name__ if protocol else "a callable transport factory"
+            msg = f"{what}: load() returned {type(result).__name__}, not {expected}"
+            raise PluginError(msg)
+        return result
+
+    def _settings(
+        self,
+        kind: str,
+        name: str,
+        model: type[PluginConfig],
+        config: Mapping[str, Any] | None,
+        what: str,
+    ) -> PluginConfig:
+        section = CONFIG_SECTIONS[kind]
+        if config is None:
+            # Read only when a configurable extension is loaded: not on `thv --help`.
+            from toolhive.appconfig import load_config
+
+            config = load_config().plugins.get(section, {}).get(name, {})
+        try:
+            return model.model_validate(dict(config))
+        except ValidationError as exc:
+            where = ("plugins", section, name)
+            msg = f"invalid settings for {what}: {format_validation_error(exc, where)}"
+            raise PluginError(msg) from None
 
     def provided_by(self, plugin_name: str) -> dict[str, list[str]]:
         """What one plugin declares, by kind (for ``thv plugins``)."""
@@ -276,6 +402,11 @@ class Hooks:
             if names:
                 out[kind] = names
         return out
+
+
+def _noun(kind: str) -> str:
+    """``secrets_providers`` → ``secrets provider``."""
+    return kind.removesuffix("s").replace("_", " ")
 
 
 def load_target(target: str) -> Any:

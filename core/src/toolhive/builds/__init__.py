@@ -3,7 +3,7 @@
 :mod:`~toolhive.builds.schemes` parses and validates what the user typed,
 :mod:`~toolhive.builds.settings` gathers the build inputs (builder/runtime images, CA, build env,
 auth files), :mod:`~toolhive.builds.dockerfile` renders the Dockerfile and
-:mod:`~toolhive.builds.build` builds it through a runtime's :class:`~toolhive.runtime.ImageBuilder`
+:mod:`~toolhive.builds.build` builds it through a runtime's :class:`~toolhive.contracts.runtime.ImageBuilder`
 API, reusing an image already built from the same inputs. This module stays import-light: runtime
 plugins import :class:`BuildError` from it.
 """

@@ -24,8 +24,8 @@ from toolhive.builds import (
 from toolhive.builds.dockerfile import CA_FILE, CONTEXT_DIR, render
 from toolhive.builds.schemes import PackageRef, default_tag, parse_ref, validate_tag
 from toolhive.builds.settings import AUTH_FILES, BuildInputs, RuntimeSettings, load_inputs
+from toolhive.contracts.runtime import ImageBuilder, Runtime
 from toolhive.errors import ImageNotFoundError, InvalidInputError
-from toolhive.runtime import ImageBuilder, Runtime
 
 Progress = Callable[[str], None]
 HASH_VERSION = "toolhive-build-v1"

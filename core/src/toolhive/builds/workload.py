@@ -20,8 +20,8 @@ from typing import Any
 
 from toolhive.builds.schemes import is_scheme
 from toolhive.builds.settings import RuntimeSettings
+from toolhive.contracts.runtime import Runtime
 from toolhive.models.runconfig import RunConfig
-from toolhive.runtime import Runtime
 
 Progress = Callable[[str], None]
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from toolhive import hookimpl
 from toolhive.clients.definition import ClientDefinition as C
-from toolhive.specs import ClientSpec
+from toolhive.contracts import ClientIntegration, ClientSpec, hookimpl
 
 _L, _M, _W = ".config", "Library/Application Support", "AppData/Roaming"
 _HTTP = ("http", "sse", "http")
@@ -183,8 +182,8 @@ TABLE: tuple[C, ...] = (
 )
 
 
-def _loader(definition: C) -> Callable[[], object]:
-    def load() -> object:
+def _loader(definition: C) -> Callable[[], ClientIntegration]:
+    def load() -> ClientIntegration:
         from toolhive.clients.config_file import ConfigFileClient
 
         return ConfigFileClient(definition)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolhive import hookimpl
+from toolhive.contracts import hookimpl
 from toolhive.contracts.middleware import MiddlewareSpec
 
 

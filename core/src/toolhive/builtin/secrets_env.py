@@ -8,15 +8,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from toolhive import hookimpl
-from toolhive.secrets.provider import (
+from toolhive.contracts import (
+    PluginConfig,
+    SecretsCapabilities,
+    SecretsProviderBase,
+    SecretsProviderSpec,
+    hookimpl,
+)
+from toolhive.contracts.secrets import (
     SecretDescription,
     SecretNotFoundError,
-    SecretsProviderBase,
     UnsupportedOperationError,
     require_name,
 )
-from toolhive.specs import PluginConfig, SecretsCapabilities, SecretsProviderSpec
 
 PREFIX = "TOOLHIVE_SECRET_"
 
@@ -52,12 +56,13 @@ def _load(_config: PluginConfig) -> EnvironmentProvider:
 
 
 @hookimpl
-def thv_secrets_providers() -> list[SecretsProviderSpec]:
+def thv_secrets_providers() -> list[SecretsProviderSpec[PluginConfig]]:
     return [
         SecretsProviderSpec(
             name="environment",
             description="TOOLHIVE_SECRET_<NAME> environment variables (read only)",
             capabilities=SecretsCapabilities(can_read=True),
+            config_model=PluginConfig,
             load=_load,
         )
     ]

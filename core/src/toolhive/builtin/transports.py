@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from toolhive import hookimpl
-from toolhive.specs import TransportSpec
-from toolhive.transports.base import TransportFactory
+from toolhive.contracts import TransportFactory, TransportSpec, hookimpl
 
 
 def _stdio() -> TransportFactory:

@@ -7,23 +7,23 @@ from pathlib import Path
 import click
 
 from toolhive.cli.output import state
+from toolhive.contracts.runtime import Runtime
 from toolhive.errors import InvalidInputError, RuntimeUnavailableError
 from toolhive.plugins import Hooks
-from toolhive.runtime import Runtime
 
 
 def _container_runtime(hooks: Hooks, requested: str | None) -> Runtime:
-    from toolhive.workloads.runtimes import detect_all, load_runtime, select_runtime
+    from toolhive.workloads.runtimes import detect_all, select_runtime
 
     if requested:
         spec, detection = select_runtime(hooks, requested)
         if not spec.is_container:
             msg = f"the {spec.name} runtime runs packages directly; build with podman or docker"
             raise InvalidInputError(msg)
-        return load_runtime(spec, detection)
+        return hooks.load("runtimes", spec.name, detection=detection)
     for spec, detection in detect_all(hooks):
         if spec.is_container and detection.available:
-            return load_runtime(spec, detection)
+            return hooks.load("runtimes", spec.name, detection=detection)
     msg = "no container engine found to build with: start Podman or Docker (`thv runtime check`)"
     raise RuntimeUnavailableError(msg)
 

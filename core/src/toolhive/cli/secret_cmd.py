@@ -11,10 +11,10 @@ import sys
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
+from toolhive.contracts.secrets import UnsupportedOperationError
 from toolhive.errors import InvalidInputError
 from toolhive.plugins import Hooks
 from toolhive.secrets.names import check_user_name, is_system
-from toolhive.secrets.provider import UnsupportedOperationError
 from toolhive.secrets.selection import PROVIDER_ENV, Secrets, open_secrets, provider_spec
 
 

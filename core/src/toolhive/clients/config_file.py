@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toolhive.clients.base import ConfigFormatError, ServerEntry
 from toolhive.clients.definition import ClientDefinition
 from toolhive.clients.formats import (
     EntryFormat,
@@ -17,6 +16,7 @@ from toolhive.clients.formats import (
     YamlList,
     YamlMap,
 )
+from toolhive.contracts.clients import ConfigFormatError, ServerEntry
 from toolhive.state import paths
 from toolhive.state.atomic import locked, write_atomic
 

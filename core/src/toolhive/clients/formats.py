@@ -14,7 +14,7 @@ import re
 from typing import Any, Protocol
 
 from toolhive.clients import jsonc
-from toolhive.clients.base import ConfigFormatError
+from toolhive.contracts.clients import ConfigFormatError
 
 
 class EntryFormat(Protocol):

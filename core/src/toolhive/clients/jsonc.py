@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolhive.clients.base import ConfigFormatError
+from toolhive.contracts.clients import ConfigFormatError
 
 
 class JsoncError(ConfigFormatError):

@@ -1,4 +1,4 @@
-"""The contract of a client integration: what ``ClientSpec.load()`` returns."""
+"""The client-integration contract: what ``ClientSpec.load()`` returns, and the entry it writes."""
 
 from __future__ import annotations
 

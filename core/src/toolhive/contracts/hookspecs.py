@@ -1,8 +1,10 @@
-"""The plugin contract: every extension point of ToolHive.
+# mypy: disable-error-code="empty-body"
+# (a hook spec is a signature and a docstring: pluggy never calls its body)
+"""The hooks: every extension point of ToolHive, and the ``hookimpl`` marker plugins use.
 
-Each hook *declares* what a plugin provides by returning frozen specs (:mod:`toolhive.specs`);
-the host builds name-keyed registries from them, so a duplicate name is an error naming both
-distributions. Specs carry lazy ``load``/``factory`` callables: implementing a hook must not import
+Each hook *declares* what a plugin provides by returning frozen specs
+(:mod:`toolhive.contracts.specs`); the host builds name-keyed registries from them, so a duplicate
+name is an error naming both distributions. Specs carry lazy ``load``/``factory`` callables: implementing a hook must not import
 heavy client libraries. All hooks are collected (not ``firstresult``) unless stated. Hooks are
 append-only within a major version; implementations may accept fewer arguments than the spec.
 """
@@ -14,10 +16,12 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from toolhive.specs import (
+    from typing import Any
+
+    from toolhive.contracts.middleware import MiddlewareSpec
+    from toolhive.contracts.specs import (
         ClientSpec,
         CommandRef,
-        MiddlewareSpec,
         RegistrySourceSpec,
         RuntimeSpec,
         SecretsProviderSpec,
@@ -26,15 +30,17 @@ if TYPE_CHECKING:
 
 PROJECT = "toolhive"
 _spec = pluggy.HookspecMarker(PROJECT)
+#: Marks a plugin's hook implementations: ``@hookimpl def thv_runtimes() -> ...``.
+hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @_spec
-def thv_runtimes() -> list[RuntimeSpec]:
+def thv_runtimes() -> list[RuntimeSpec[Any]]:
     """Declare runtimes (container engines or process sandboxes) that can run MCP servers.
 
     Return an empty list to provide none.
 
-    Each :class:`~toolhive.specs.RuntimeSpec` names the runtime, says how to detect it cheaply
+    Each :class:`~toolhive.contracts.RuntimeSpec` names the runtime, says how to detect it cheaply
     (``detect``, stdlib only) and how to build it (``load``, which may import the engine's client
     library). Auto-detection tries available runtimes in ascending ``priority``.
 
@@ -53,20 +59,22 @@ def thv_transports() -> list[TransportSpec]:
 
 
 @_spec
-def thv_middleware() -> list[MiddlewareSpec]:
-    """Declare ASGI middleware that can sit in front of a workload's transport.
+def thv_middleware() -> list[MiddlewareSpec[Any]]:
+    """Declare middleware types (ToolHive's names: ``auth``, ``authorization``, ``audit`` …).
 
     Return an empty list to provide none.
 
-    The chain is ordered by ``MiddlewareSpec.order`` (lowest is outermost); a workload enables a
-    middleware through ``RunConfig.middleware_configs`` entries ``{"type": name, "parameters": {}}``.
+    A workload's chain is its ``RunConfig.middleware_configs`` entries ``{"type", "parameters"}``
+    (first outermost) plus what its ``oidc_config``, ``authz_config``, ``audit_config``,
+    ``telemetry_config`` and ``tools_filter``/``tools_override`` ask for, placed in ToolHive's
+    order (:mod:`toolhive.middleware.plan`). A type no plugin declares refuses the workload.
 
     .. versionadded:: 0.1
     """
 
 
 @_spec
-def thv_secrets_providers() -> list[SecretsProviderSpec]:
+def thv_secrets_providers() -> list[SecretsProviderSpec[Any]]:
     """Declare secrets backends (``environment``, ``encrypted``, ``1password``, ``vault`` …).
 
     Return an empty list to provide none.
@@ -76,7 +84,7 @@ def thv_secrets_providers() -> list[SecretsProviderSpec]:
 
 
 @_spec
-def thv_registry_sources() -> list[RegistrySourceSpec]:
+def thv_registry_sources() -> list[RegistrySourceSpec[Any]]:
     """Declare sources of MCP server registry entries (built-in catalog, URL, file, registry API).
 
     Return an empty list to provide none.

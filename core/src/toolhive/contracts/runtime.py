@@ -3,6 +3,11 @@
 Runtimes are synchronous (the engines' client libraries are); the supervisor calls them from a
 worker thread where it must not block its event loop. Only :meth:`Runtime.attach_stdio` is async,
 because the channel it returns is read and written by the proxy's event loop.
+
+Also here, for runtime plugins: the permission profile a :class:`DeployRequest` carries,
+:class:`BuildError` (what :meth:`ImageBuilder.build_image` raises) and :func:`parse_ref`, core's
+parser of ``uvx://``/``npx://``/``go://`` references. A :class:`StdioChannel` over a child
+process's pipes is :class:`toolhive.contracts.pipes.PipeChannel`.
 """
 
 from __future__ import annotations
@@ -12,9 +17,41 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from toolhive.models.permissions import PermissionProfile
+from toolhive.builds import BuildError
+from toolhive.builds.schemes import PackageRef, parse_ref
+from toolhive.models.permissions import (
+    InboundNetwork,
+    NetworkPermissions,
+    OutboundNetwork,
+    PermissionProfile,
+    builtin_profile,
+)
 
-TransportName = Literal["stdio", "sse", "streamable-http"]
+__all__ = [
+    "LABEL_BASENAME",
+    "LABEL_GROUP",
+    "LABEL_NAME",
+    "LABEL_PORT",
+    "LABEL_TOOLHIVE",
+    "LABEL_TRANSPORT",
+    "BuildError",
+    "ContainerInfo",
+    "ContainerState",
+    "DeployRequest",
+    "Deployment",
+    "ImageBuilder",
+    "InboundNetwork",
+    "Mount",
+    "NetworkPermissions",
+    "OutboundNetwork",
+    "PackageRef",
+    "PermissionProfile",
+    "ProgressCallback",
+    "Runtime",
+    "StdioChannel",
+    "builtin_profile",
+    "parse_ref",
+]
 
 #: Labels put on every MCP container (ToolHive's names, so both tools see each other's workloads).
 LABEL_TOOLHIVE = "toolhive"
@@ -49,12 +86,14 @@ class DeployRequest(BaseModel):
     command: list[str] = Field(default_factory=list, description="Arguments after the image.")
     env: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
-    transport: TransportName = "stdio"
+    #: The workload's transport: ``stdio`` (attach stdin/stdout), ``sse``, ``streamable-http`` or a
+    #: plugin's (``TransportSpec.needs_stdio`` says whether it needs stdin/stdout).
+    transport: str = "stdio"
     target_port: int | None = Field(
-        None, description="Port the server listens on (HTTP transports)."
+        default=None, description="Port the server listens on (HTTP transports)."
     )
     host_port: int | None = Field(
-        None, description="Host port to publish target_port on; None = pick."
+        default=None, description="Host port to publish target_port on; None = pick."
     )
     mounts: list[Mount] = Field(default_factory=list)
     permission_profile: PermissionProfile = Field(default_factory=PermissionProfile)
@@ -103,7 +142,7 @@ class StdioChannel(Protocol):
 
 @runtime_checkable
 class Runtime(Protocol):
-    """A container engine or process sandbox, as loaded from a :class:`~toolhive.specs.RuntimeSpec`."""
+    """A container engine or process sandbox, as loaded from a :class:`~toolhive.contracts.RuntimeSpec`."""
 
     name: str
 

@@ -1,4 +1,5 @@
-"""What a loaded secrets provider implements, and the errors providers raise."""
+"""The secrets-provider contract: what a loaded provider implements, a base class with the
+unsupported defaults, and the errors providers raise."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ def _open_header_secrets(
     hooks: Any, forward: HeaderForwardConfig, environ: Any = None
 ) -> tuple[Any, dict[str, str]]:
     """The secrets provider and every header's value (secret ones read from it)."""
-    from toolhive.secrets.provider import SecretNotFoundError
+    from toolhive.contracts.secrets import SecretNotFoundError
     from toolhive.secrets.selection import open_secrets
 
     secrets = open_secrets(hooks, environ=environ)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from toolhive.contracts.secrets import SecretNotFoundError
 from toolhive.plugins import Hooks
 from toolhive.secrets.names import SecretReference, parse_references
-from toolhive.secrets.provider import SecretNotFoundError
 from toolhive.secrets.selection import Secrets, open_secrets
 
 

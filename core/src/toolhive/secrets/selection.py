@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from toolhive.errors import NotFoundError, PluginError
-from toolhive.plugins import Hooks
-from toolhive.secrets.provider import (
+from toolhive.contracts.secrets import (
     SecretDescription,
     SecretNotFoundError,
     SecretsNotSetUpError,
     SecretsProvider,
 )
-from toolhive.specs import SecretsProviderSpec
+from toolhive.contracts.specs import SecretsProviderSpec
+from toolhive.errors import NotFoundError
+from toolhive.plugins import Hooks
 
 log = logging.getLogger("toolhive.secrets")
 
@@ -54,7 +54,7 @@ def configured_name(environ: Mapping[str, str] | None = None) -> str:
     raise SecretsNotSetUpError(NOT_SET_UP)
 
 
-def provider_spec(hooks: Hooks, name: str) -> SecretsProviderSpec:
+def provider_spec(hooks: Hooks, name: str) -> SecretsProviderSpec[Any]:
     specs = hooks.secrets_providers()
     if name not in specs:
         known = ", ".join(sorted(specs)) or "none installed"
@@ -66,28 +66,17 @@ def provider_spec(hooks: Hooks, name: str) -> SecretsProviderSpec:
     return specs[name]
 
 
-def load_provider(hooks: Hooks, name: str) -> tuple[SecretsProviderSpec, SecretsProvider]:
+def load_provider(hooks: Hooks, name: str) -> tuple[SecretsProviderSpec[Any], SecretsProvider]:
     """Build provider ``name`` with its ``config.yaml`` section (``plugins.secrets.<name>``)."""
-    from toolhive.workloads.runtimes import plugin_config
-
     spec = provider_spec(hooks, name)
-    provider = spec.load(plugin_config("secrets", name, spec.config_model))
-    missing = [
-        m
-        for m in ("get_secret", "set_secret", "delete_secret", "list_secrets", "cleanup")
-        if not callable(getattr(provider, m, None))
-    ]
-    if missing:
-        msg = f"secrets provider {name!r} is invalid: it lacks {', '.join(missing)}"
-        raise PluginError(msg)
-    return spec, provider
+    return spec, hooks.load("secrets_providers", name)
 
 
 @dataclass
 class Secrets:
     """The selected provider, with ToolHive's fallback to ``TOOLHIVE_SECRET_<NAME>`` for reads."""
 
-    spec: SecretsProviderSpec
+    spec: SecretsProviderSpec[Any]
     provider: SecretsProvider
     environ: Mapping[str, str]
 

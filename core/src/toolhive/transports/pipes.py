@@ -1,4 +1,4 @@
-"""A :class:`~toolhive.runtime.StdioChannel` over a pair of pipes (a local child process)."""
+"""A :class:`~toolhive.contracts.runtime.StdioChannel` over a pair of pipes (a local child process)."""
 
 from __future__ import annotations
 

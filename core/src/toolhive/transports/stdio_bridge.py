@@ -60,6 +60,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, Final, TypeGuard
 
+from toolhive.contracts.runtime import StdioChannel
 from toolhive.errors import InvalidInputError
 from toolhive.mcp import methods
 from toolhive.mcp.jsonrpc import (
@@ -92,7 +93,6 @@ from toolhive.proxy.asgi import (
     sse_event,
 )
 from toolhive.proxy.durations import env_seconds, parse_duration
-from toolhive.runtime import StdioChannel
 from toolhive.transports.base import Receive, Scope, Send, TransportOptions
 
 log = logging.getLogger("toolhive.transports.stdio")

@@ -1,31 +1,30 @@
-"""Choosing and loading a runtime plugin."""
+"""Choosing a runtime plugin (``Hooks.load`` builds it)."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
-from pydantic import ValidationError
-
-from toolhive.errors import NotFoundError, PluginError, RuntimeUnavailableError
+from toolhive.contracts.runtime import Runtime
+from toolhive.contracts.specs import RuntimeDetection, RuntimeSpec
+from toolhive.errors import NotFoundError, RuntimeUnavailableError
 from toolhive.plugins import Hooks
-from toolhive.runtime import Runtime
-from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
 from toolhive.state import paths
 from toolhive.state.atomic import write_atomic
 
 
 def detect_all(
     hooks: Hooks, environ: Mapping[str, str] | None = None
-) -> list[tuple[RuntimeSpec, RuntimeDetection]]:
+) -> list[tuple[RuntimeSpec[Any], RuntimeDetection]]:
     """Probe every runtime, in detection order (ascending priority)."""
     env = os.environ if environ is None else environ
     specs = sorted(hooks.runtimes().values(), key=lambda s: (s.priority, s.name))
     return [(spec, spec.detect(env)) for spec in specs]
 
 
-def _get_spec(hooks: Hooks, name: str) -> RuntimeSpec:
+def _get_spec(hooks: Hooks, name: str) -> RuntimeSpec[Any]:
     specs = hooks.runtimes()
     if name not in specs:
         known = ", ".join(sorted(specs)) or "none installed"
@@ -40,7 +39,7 @@ def select_runtime(
     environ: Mapping[str, str] | None = None,
     *,
     package_scheme: bool = False,
-) -> tuple[RuntimeSpec, RuntimeDetection]:
+) -> tuple[RuntimeSpec[Any], RuntimeDetection]:
     """The runtime to use: ``requested``, else ``TOOLHIVE_RUNTIME``, else the first detected
     (that can run ``uvx://``-style packages when ``package_scheme``)."""
     env = os.environ if environ is None else environ
@@ -75,28 +74,10 @@ def select_runtime(
     raise RuntimeUnavailableError(msg)
 
 
-def plugin_config(kind: str, name: str, model: type[PluginConfig]) -> PluginConfig:
-    """A plugin's section of ``config.yaml`` (``plugins: {kind: {name: {...}}}``), validated."""
-    from toolhive.appconfig import load_config
-
-    raw = load_config().plugins.get(kind, {}).get(name, {})
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(["plugins", kind, name, *(str(p) for p in err["loc"])])
-        msg = f"config.yaml {where}: {err['msg']}"
-        raise PluginError(msg) from None
-
-
-def load_runtime(spec: RuntimeSpec, detection: RuntimeDetection) -> Runtime:
-    return spec.load(detection, plugin_config("runtimes", spec.name, spec.config_model))
-
-
 def runtime_for(hooks: Hooks, name: str) -> Runtime:
     """Load the runtime a workload was started with, by name."""
     spec, detection = select_runtime(hooks, name)
-    return load_runtime(spec, detection)
+    return hooks.load("runtimes", spec.name, detection=detection)
 
 
 def _notice_once(name: str, detection: RuntimeDetection, reason: str) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import toolhive_registry_catalog as plugin
-from toolhive.models.permissions import PermissionProfile
+from toolhive.contracts.registry_data import NAMESPACE, PUBLISHER_KEY, SERVER_SCHEMA
+from toolhive.contracts.runtime import PermissionProfile
 from toolhive.registry.sources import open_registry, resolve
-from toolhive.registry.upstream import NAMESPACE, PUBLISHER_KEY, SERVER_SCHEMA
 
 NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
 TAG = re.compile(r"^[a-z0-9][a-z0-9_-]*[a-z0-9]$")

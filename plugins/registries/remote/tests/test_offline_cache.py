@@ -14,7 +14,7 @@ import httpx
 import pytest
 import toolhive_registry_remote as plugin
 from remote_registry_server import running_registry
-from toolhive.registry.errors import RegistryUnavailableError
+from toolhive.contracts.registry import RegistryUnavailableError
 from toolhive.registry.sources import resolve
 from toolhive_registry_remote import cache, sources
 from toolhive_registry_remote.config import RemoteSourceConfig

@@ -7,8 +7,8 @@ import time
 
 import pytest
 import toolhive_registry_remote as plugin
-from toolhive.errors import InvalidInputError
-from toolhive.registry.errors import RegistryError, RegistryUnavailableError
+from toolhive.contracts import InvalidInputError
+from toolhive.contracts.registry import RegistryError, RegistryUnavailableError
 from toolhive.registry.sources import open_registry, resolve
 from toolhive_registry_remote.config import FileSourceConfig, RemoteSourceConfig
 from toolhive_registry_remote.sources import ApiSource, file_source, url_source
@@ -142,7 +142,7 @@ def test_config_keys_choose_the_source(registry_server, thv_home, thv_hooks):
     source = open_registry(thv_hooks, config=AppConfig(local_registry_path="/x.json"))
     assert source.kind == "file"
     # Nothing configured and no catalog installed: a clear error.
-    from toolhive.errors import PluginError
+    from toolhive.contracts import PluginError
 
     with pytest.raises(PluginError, match="no registry source is installed"):
         open_registry(thv_hooks, config=AppConfig())

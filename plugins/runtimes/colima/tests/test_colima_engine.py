@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import toolhive_runtime_colima
 import toolhive_runtime_docker
-from toolhive.specs import RuntimeDetection
+from toolhive.contracts import RuntimeDetection
 from toolhive_runtime_colima import ColimaConfig
 from toolhive_runtime_colima.runtime import ColimaRuntime
 from toolhive_runtime_docker.testing import EngineRuntimeContract, open_engine, skip_or_fail

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 import toolhive_runtime_colima
-from toolhive.errors import PermissionProfileError
-from toolhive.models.permissions import PermissionProfile
+from toolhive.contracts import PermissionProfileError, RuntimeDetection
+from toolhive.contracts.runtime import DeployRequest, Mount, PermissionProfile
 from toolhive.plugins import Hooks, build_plugin_manager
-from toolhive.runtime import DeployRequest, Mount
-from toolhive.specs import RuntimeDetection
 from toolhive_runtime_colima import ColimaConfig
 from toolhive_runtime_colima.runtime import ColimaRuntime
 from toolhive_runtime_colima.sockets import COLIMA_SEARCH, colima_candidates

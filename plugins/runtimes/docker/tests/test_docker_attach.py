@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from toolhive.transports import pipes
+from toolhive.contracts import pipes
 from toolhive_runtime_docker.attach import AttachChannel
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from toolhive.errors import InvalidInputError, PermissionProfileError
-from toolhive.models.permissions import (
+from toolhive.contracts import InvalidInputError, PermissionProfileError
+from toolhive.contracts.runtime import (
+    DeployRequest,
+    Mount,
     NetworkPermissions,
     OutboundNetwork,
     PermissionProfile,
     builtin_profile,
 )
-from toolhive.runtime import DeployRequest, Mount
 from toolhive_runtime_docker import hardening
 from toolhive_runtime_docker.runtime import DockerRuntime
 

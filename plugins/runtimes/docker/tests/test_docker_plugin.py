@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import toolhive_runtime_docker
 from pydantic import ValidationError
-from toolhive.errors import PluginError, RuntimeUnavailableError
+from toolhive.contracts import PluginError, RuntimeDetection, RuntimeUnavailableError
+from toolhive.contracts.runtime import Runtime
 from toolhive.plugins import Hooks, build_plugin_manager
-from toolhive.runtime import Runtime
-from toolhive.specs import PluginConfig, RuntimeDetection
 from toolhive_runtime_docker import DockerConfig
 from toolhive_runtime_docker.runtime import DockerRuntime
 
@@ -57,8 +56,16 @@ def test_load_uses_config_then_detection() -> None:
     assert runtime.socket_path == "/run/found.sock"
     configured = toolhive_runtime_docker.load(found, DockerConfig(socket="/run/mine.sock"))
     assert configured.socket_path == "/run/mine.sock"
-    plain = toolhive_runtime_docker.load(found, PluginConfig())
-    assert plain.config == DockerConfig()
+
+
+def test_settings_reach_load_as_docker_config_through_the_host() -> None:
+    found = RuntimeDetection(name="docker", available=True, endpoint="unix:///run/found.sock")
+    hooks = Hooks(build_plugin_manager(autoload=False, plugins=[toolhive_runtime_docker]))
+    runtime = hooks.load("runtimes", "docker", {"socket": "/run/mine.sock"}, detection=found)
+    assert isinstance(runtime, DockerRuntime)
+    assert runtime.config == DockerConfig(socket="/run/mine.sock")
+    with pytest.raises(PluginError, match=r"plugins\.runtimes\.docker\.sokcet"):
+        hooks.load("runtimes", "docker", {"sokcet": "/run/mine.sock"}, detection=found)
 
 
 def test_load_without_an_engine() -> None:

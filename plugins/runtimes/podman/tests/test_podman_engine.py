@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import toolhive_runtime_podman
-from toolhive.errors import ImageNotFoundError
+from toolhive.contracts import ImageNotFoundError
 from toolhive_runtime_docker.testing import EngineRuntimeContract, open_engine, skip_or_fail
 from toolhive_runtime_podman import PodmanConfig
 from toolhive_runtime_podman.runtime import PodmanRuntime

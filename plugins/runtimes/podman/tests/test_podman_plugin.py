@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import toolhive_runtime_podman
-from toolhive.errors import RuntimeUnavailableError
+from toolhive.contracts import RuntimeDetection, RuntimeUnavailableError
 from toolhive.plugins import Hooks, build_plugin_manager
-from toolhive.specs import RuntimeDetection
 from toolhive_runtime_docker.runtime import DockerRuntime
 from toolhive_runtime_docker.testing import PingServer
 from toolhive_runtime_podman import PodmanConfig

@@ -12,8 +12,7 @@ import shutil
 import sys
 import time
 
-from toolhive.models.permissions import builtin_profile
-from toolhive.runtime import DeployRequest
+from toolhive.contracts.runtime import DeployRequest, builtin_profile
 from toolhive_runtime_process.runtime import ProcessRuntime
 
 

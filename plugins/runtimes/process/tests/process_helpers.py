@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from toolhive.models.permissions import PermissionProfile, builtin_profile
-from toolhive.runtime import DeployRequest
+from toolhive.contracts.runtime import DeployRequest, PermissionProfile, builtin_profile
 from toolhive_runtime_process.runtime import ProcessRuntime
 
 HERE = Path(__file__).resolve().parent

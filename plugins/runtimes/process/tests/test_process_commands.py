@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from toolhive.errors import ImageNotFoundError, InvalidInputError
+from toolhive.contracts import ImageNotFoundError, InvalidInputError
 from toolhive_runtime_process.commands import (
     PackageRef,
     PlainCommand,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from process_helpers import profile
-from toolhive.errors import ImageNotFoundError
-from toolhive.runtime import DeployRequest, StdioChannel
+from toolhive.contracts import ImageNotFoundError
+from toolhive.contracts.runtime import DeployRequest, StdioChannel
 from toolhive_runtime_process.commands import PackageRef
 from toolhive_runtime_process.packages import PackageInstaller
 from toolhive_runtime_process.records import RecordStore

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import toolhive_runtime_process
-from toolhive.errors import RuntimeUnavailableError
+from toolhive.contracts import RuntimeUnavailableError
+from toolhive.contracts.runtime import Runtime
 from toolhive.plugins import Hooks, build_plugin_manager
-from toolhive.runtime import Runtime
 from toolhive_runtime_process.config import ProcessRuntimeConfig
 from toolhive_runtime_process.runtime import ProcessRuntime
 

@@ -23,15 +23,19 @@ from process_helpers import (
     python_request,
     run_snippet,
 )
-from toolhive.errors import (
+from toolhive.contracts import (
     ImageNotFoundError,
     NotFoundError,
     PermissionProfileError,
     RuntimeUnavailableError,
     WorkloadStateError,
 )
-from toolhive.models.permissions import NetworkPermissions, OutboundNetwork, PermissionProfile
-from toolhive.runtime import DeployRequest
+from toolhive.contracts.runtime import (
+    DeployRequest,
+    NetworkPermissions,
+    OutboundNetwork,
+    PermissionProfile,
+)
 from toolhive_runtime_process import procfs
 from toolhive_runtime_process.config import ProcessRuntimeConfig
 from toolhive_runtime_process.records import RecordStore
@@ -520,7 +524,7 @@ def test_unsandboxed_runs_without_isolation(
 
 
 def test_invalid_names_are_refused(runtime: ProcessRuntime) -> None:
-    from toolhive.errors import InvalidInputError
+    from toolhive.contracts import InvalidInputError
 
     for name in ("../escape", "a/b", "", "x" * 101):
         with pytest.raises(InvalidInputError):

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 from process_helpers import profile
-from toolhive.errors import InvalidInputError, PermissionProfileError
-from toolhive.models.permissions import (
+from toolhive.contracts import InvalidInputError, PermissionProfileError
+from toolhive.contracts.runtime import (
+    DeployRequest,
     InboundNetwork,
+    Mount,
     NetworkPermissions,
     OutboundNetwork,
     PermissionProfile,
 )
-from toolhive.runtime import DeployRequest, Mount
 from toolhive_runtime_process import sandbox
 
 

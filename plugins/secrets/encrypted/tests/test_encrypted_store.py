@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from toolhive.secrets.provider import SecretNotFoundError, SecretsError
+from toolhive.contracts.secrets import SecretNotFoundError, SecretsError
 from toolhive_secrets_encrypted.config import EncryptedConfig
 from toolhive_secrets_encrypted.provider import PASSWORD_ENV, EncryptedProvider
 

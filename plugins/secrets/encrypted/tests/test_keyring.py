@@ -5,7 +5,7 @@ being picked implicitly."""
 from __future__ import annotations
 
 import pytest
-from toolhive.secrets.provider import SecretsError
+from toolhive.contracts.secrets import SecretsError
 from toolhive_secrets_encrypted import keyrings
 from toolhive_secrets_encrypted.provider import PASSWORD_ENV, EncryptedProvider
 

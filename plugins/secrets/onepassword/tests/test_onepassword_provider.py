@@ -10,8 +10,8 @@ say what went wrong).
 from __future__ import annotations
 
 import pytest
-from toolhive.errors import InvalidInputError
-from toolhive.secrets.provider import SecretNotFoundError, SecretsError, UnsupportedOperationError
+from toolhive.contracts import InvalidInputError
+from toolhive.contracts.secrets import SecretNotFoundError, SecretsError, UnsupportedOperationError
 from toolhive_secrets_onepassword.client import Entry, OnePasswordAPI, SdkClient
 from toolhive_secrets_onepassword.config import OnePasswordConfig
 from toolhive_secrets_onepassword.provider import OnePasswordProvider

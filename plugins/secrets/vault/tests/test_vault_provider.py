@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from fake_vault import FakeVault
-from toolhive.errors import InvalidInputError
-from toolhive.secrets.provider import SecretNotFoundError, SecretsError
+from toolhive.contracts import InvalidInputError
+from toolhive.contracts.secrets import SecretNotFoundError, SecretsError
 from toolhive_secrets_vault.config import VaultConfig
 from toolhive_secrets_vault.provider import VaultAuthError, VaultDeniedError, VaultProvider
 

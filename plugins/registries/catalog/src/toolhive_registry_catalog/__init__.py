@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, RegistrySourceSpec
+from toolhive.contracts import PluginConfig, RegistrySourceSpec, hookimpl
 
 if TYPE_CHECKING:
-    from toolhive.registry.models import Registry
-    from toolhive.registry.sources import DocumentSource
+    from toolhive.contracts.registry_data import DocumentSource, Registry
 
 __all__ = ["DATA_FILE", "load", "read_catalog", "thv_registry_sources"]
 
@@ -23,17 +21,17 @@ def read_catalog() -> Registry:
     """The catalog, parsed (errors name the packaged file)."""
     from importlib import resources
 
-    from toolhive.registry.upstream import load_json, parse_document
+    from toolhive.contracts.registry_data import load_json, parse_document
 
     data = resources.files(__name__).joinpath(DATA_FILE)
     source = f"built-in catalog {data}"
     return parse_document(load_json(data.read_text(encoding="utf-8"), source), source)
 
 
-def load(config: PluginConfig) -> DocumentSource:
+def load(_config: PluginConfig) -> DocumentSource:
     from importlib.metadata import PackageNotFoundError, version
 
-    from toolhive.registry.sources import DocumentSource
+    from toolhive.contracts.registry_data import DocumentSource
 
     try:
         label = f"toolhive-registry-catalog {version('toolhive-registry-catalog')}"
@@ -43,12 +41,13 @@ def load(config: PluginConfig) -> DocumentSource:
 
 
 @hookimpl
-def thv_registry_sources() -> list[RegistrySourceSpec]:
+def thv_registry_sources() -> list[RegistrySourceSpec[PluginConfig]]:
     return [
         RegistrySourceSpec(
             name="catalog",
             description="Built-in catalog of widely used MCP servers",
             priority=100,
+            config_model=PluginConfig,
             load=load,
         )
     ]

@@ -9,36 +9,41 @@ The entry point is light: ``httpx`` and the sources are imported only when a sou
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, RegistrySourceSpec
+from toolhive.contracts import RegistrySourceSpec, hookimpl
+
+# pydantic only: the config models are the specs' config_model.
+from toolhive_registry_remote.config import FileSourceConfig, RemoteSourceConfig
+
+if TYPE_CHECKING:
+    from toolhive.contracts.registry_data import DocumentSource
+
+    from toolhive_registry_remote.sources import ApiSource
 
 __all__ = ["load_api", "load_file", "load_url", "thv_registry_sources"]
 
 
-def load_api(config: PluginConfig) -> Any:
+def load_api(config: RemoteSourceConfig) -> ApiSource:
     from toolhive_registry_remote.sources import ApiSource
 
-    return ApiSource.from_config(config)  # type: ignore[arg-type]
+    return ApiSource.from_config(config)
 
 
-def load_url(config: PluginConfig) -> Any:
+def load_url(config: RemoteSourceConfig) -> DocumentSource:
     from toolhive_registry_remote.sources import url_source
 
-    return url_source(config)  # type: ignore[arg-type]
+    return url_source(config)
 
 
-def load_file(config: PluginConfig) -> Any:
+def load_file(config: FileSourceConfig) -> DocumentSource:
     from toolhive_registry_remote.sources import file_source
 
-    return file_source(config)  # type: ignore[arg-type]
+    return file_source(config)
 
 
 @hookimpl
-def thv_registry_sources() -> list[RegistrySourceSpec]:
-    from toolhive_registry_remote.config import FileSourceConfig, RemoteSourceConfig
-
+def thv_registry_sources() -> list[RegistrySourceSpec[Any]]:
     return [
         RegistrySourceSpec(
             name="api",

@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from toolhive.state import paths
-from toolhive.state.atomic import write_atomic
+from toolhive.contracts import storage
+from toolhive.contracts.storage import write_atomic
 
 MAX_AGE = 7 * 24 * 3600  # caches older than this are deleted, as ToolHive does
 
 
 def cache_dir() -> Path:
-    return paths.cache_dir() / "registry"
+    return storage.cache_dir() / "registry"
 
 
 def _path(key: str) -> Path:

@@ -4,7 +4,7 @@ registry keys; the rest from ``plugins: {registry_sources: {api|url|file: {...}}
 from __future__ import annotations
 
 from pydantic import Field
-from toolhive.registry.sources import SourceSettings
+from toolhive.contracts.registry import SourceSettings
 
 
 class FileSourceConfig(SourceSettings):

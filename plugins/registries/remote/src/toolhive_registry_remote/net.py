@@ -8,9 +8,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from toolhive.errors import InvalidInputError
-from toolhive.registry.errors import RegistryError, RegistryUnavailableError
-from toolhive.registry.upstream import load_json
+from toolhive.contracts import InvalidInputError
+from toolhive.contracts.registry import RegistryError, RegistryUnavailableError
+from toolhive.contracts.registry_data import load_json
 
 
 class NotFound(Exception):

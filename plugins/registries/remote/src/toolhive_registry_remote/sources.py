@@ -16,13 +16,14 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import ValidationError
-from toolhive.registry import lookup
-from toolhive.registry.errors import RegistryError
-from toolhive.registry.models import Registry, ServerEntry
-from toolhive.registry.sources import DocumentSource
-from toolhive.registry.upstream import (
+from toolhive.contracts.registry import RegistryError
+from toolhive.contracts.registry_data import (
+    DocumentSource,
+    Registry,
+    ServerEntry,
     parse_document,
     read_registry_file,
+    search,
     server_to_entry,
     upstream_to_registry,
 )
@@ -218,4 +219,4 @@ class ApiSource:
         try:
             return self._parse(self._fetch(search=query))
         except Unreachable as exc:
-            return lookup.search(self._stale_entries(exc), query)
+            return search(self._stale_entries(exc), query)

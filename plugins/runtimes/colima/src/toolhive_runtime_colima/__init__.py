@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
+from toolhive.contracts import RuntimeDetection, RuntimeSpec, hookimpl
 
 from toolhive_runtime_colima.config import ColimaConfig
 from toolhive_runtime_colima.sockets import COLIMA_SEARCH
@@ -26,7 +25,7 @@ def detect(environ: Mapping[str, str]) -> RuntimeDetection:
     return COLIMA_SEARCH.detect(environ)
 
 
-def load(detection: RuntimeDetection, config: PluginConfig) -> ColimaRuntime:
+def load(detection: RuntimeDetection, config: ColimaConfig) -> ColimaRuntime:
     """Build the runtime for the configured socket, or the detected one."""
     from toolhive_runtime_colima.runtime import ColimaRuntime
 
@@ -34,7 +33,7 @@ def load(detection: RuntimeDetection, config: PluginConfig) -> ColimaRuntime:
 
 
 @hookimpl
-def thv_runtimes() -> list[RuntimeSpec]:
+def thv_runtimes() -> list[RuntimeSpec[ColimaConfig]]:
     return [
         RuntimeSpec(
             name="colima",

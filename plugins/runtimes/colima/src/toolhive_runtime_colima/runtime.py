@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-from toolhive.errors import PermissionProfileError
-from toolhive.runtime import DeployRequest
+from toolhive.contracts import PermissionProfileError
+from toolhive.contracts.runtime import DeployRequest
 from toolhive_runtime_docker import hardening
 from toolhive_runtime_docker.config import EngineConfig
 from toolhive_runtime_docker.runtime import DockerRuntime

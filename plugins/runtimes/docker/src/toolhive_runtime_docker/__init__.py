@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
+from toolhive.contracts import RuntimeDetection, RuntimeSpec, hookimpl
 
 from toolhive_runtime_docker.config import DockerConfig
 from toolhive_runtime_docker.sockets import DOCKER_SEARCH
@@ -27,7 +26,7 @@ def detect(environ: Mapping[str, str]) -> RuntimeDetection:
     return DOCKER_SEARCH.detect(environ)
 
 
-def load(detection: RuntimeDetection, config: PluginConfig) -> DockerRuntime:
+def load(detection: RuntimeDetection, config: DockerConfig) -> DockerRuntime:
     """Build the runtime for the configured socket, or the detected one."""
     from toolhive_runtime_docker.runtime import DockerRuntime
 
@@ -35,7 +34,7 @@ def load(detection: RuntimeDetection, config: PluginConfig) -> DockerRuntime:
 
 
 @hookimpl
-def thv_runtimes() -> list[RuntimeSpec]:
+def thv_runtimes() -> list[RuntimeSpec[DockerConfig]]:
     return [
         RuntimeSpec(
             name="docker",

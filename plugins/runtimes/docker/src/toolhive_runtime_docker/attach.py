@@ -1,4 +1,4 @@
-"""A :class:`~toolhive.runtime.StdioChannel` over the Docker Engine API's attach endpoint.
+"""A :class:`~toolhive.contracts.runtime.StdioChannel` over the Docker Engine API's attach endpoint.
 
 The attach request is made here with asyncio on a fresh connection to the engine's unix socket
 (``POST /containers/{id}/attach`` with ``Upgrade: tcp``), so the whole stream, including any byte
@@ -22,8 +22,8 @@ import sys
 from collections.abc import Callable
 from urllib.parse import quote
 
-from toolhive.errors import NotFoundError, WorkloadStateError
-from toolhive.transports.pipes import LINE_LIMIT
+from toolhive.contracts import NotFoundError, WorkloadStateError
+from toolhive.contracts.pipes import LINE_LIMIT
 
 logger = logging.getLogger(__name__)
 

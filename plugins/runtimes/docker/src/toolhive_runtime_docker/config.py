@@ -6,7 +6,7 @@ Light (pydantic only): the plugin module imports it to declare ``config_model``.
 from __future__ import annotations
 
 from pydantic import Field
-from toolhive.specs import PluginConfig
+from toolhive.contracts import PluginConfig
 
 
 class EngineConfig(PluginConfig):

@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from toolhive.errors import InvalidInputError, PermissionProfileError
-from toolhive.models.permissions import PermissionProfile
-from toolhive.runtime import DeployRequest
+from toolhive.contracts import InvalidInputError, PermissionProfileError
+from toolhive.contracts.runtime import DeployRequest, PermissionProfile
 
 HTTP_TRANSPORTS = frozenset({"sse", "streamable-http"})
 CAP_DROP = ("ALL",)

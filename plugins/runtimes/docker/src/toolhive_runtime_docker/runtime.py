@@ -23,18 +23,19 @@ import docker
 import docker.errors
 import docker.types
 import requests.exceptions
-from toolhive.errors import (
+from toolhive.contracts import (
     AlreadyExistsError,
     ImageNotFoundError,
     NotFoundError,
     PermissionProfileError,
     PluginError,
     PortInUseError,
+    RuntimeDetection,
     RuntimeUnavailableError,
     ToolHiveError,
     WorkloadStateError,
 )
-from toolhive.runtime import (
+from toolhive.contracts.runtime import (
     LABEL_BASENAME,
     LABEL_GROUP,
     LABEL_NAME,
@@ -47,7 +48,6 @@ from toolhive.runtime import (
     DeployRequest,
     ProgressCallback,
 )
-from toolhive.specs import PluginConfig, RuntimeDetection
 
 from toolhive_runtime_docker import hardening
 from toolhive_runtime_docker.attach import AttachChannel, StderrSink
@@ -138,14 +138,9 @@ class DockerRuntime:
         self._client: docker.DockerClient | None = None
 
     @classmethod
-    def from_detection(cls, detection: RuntimeDetection, config: PluginConfig) -> Self:
+    def from_detection(cls, detection: RuntimeDetection, config: EngineConfig) -> Self:
         """The runtime on the configured socket, else on the detected one."""
-        engine_config = (
-            config
-            if isinstance(config, cls.config_model)
-            else cls.config_model.model_validate(config.model_dump())
-        )
-        endpoint = engine_config.socket or detection.endpoint
+        endpoint = config.socket or detection.endpoint
         if not endpoint:
             msg = f"{cls.search.engine} is not available: {detection.detail}"
             raise RuntimeUnavailableError(msg)
@@ -154,7 +149,7 @@ class DockerRuntime:
         except ValueError as exc:
             msg = f"runtime {cls.name}: {exc}"
             raise PluginError(msg) from None
-        return cls(path, engine_config)
+        return cls(path, config)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -341,7 +336,7 @@ class DockerRuntime:
         hold a CA certificate, build env or auth files that must not linger in the local store
         (and a build cache is of no use: the reuse check happens before building).
         """
-        from toolhive.builds import BuildError
+        from toolhive.contracts.runtime import BuildError
 
         tail: list[str] = []
         steps: list[str] = []

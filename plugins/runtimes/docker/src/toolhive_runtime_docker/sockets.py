@@ -19,7 +19,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from toolhive.specs import RuntimeDetection
+from toolhive.contracts import RuntimeDetection
 
 #: Seconds to wait for one candidate's ``/_ping``.
 PING_TIMEOUT = 2.0

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 
 import httpx
 import pytest
-from toolhive.errors import (
+from toolhive.contracts import (
     AlreadyExistsError,
     ImageNotFoundError,
     NotFoundError,
@@ -44,8 +44,7 @@ from toolhive.errors import (
     RuntimeUnavailableError,
     WorkloadStateError,
 )
-from toolhive.models.permissions import PermissionProfile, builtin_profile
-from toolhive.runtime import (
+from toolhive.contracts.runtime import (
     LABEL_BASENAME,
     LABEL_GROUP,
     LABEL_NAME,
@@ -54,7 +53,9 @@ from toolhive.runtime import (
     LABEL_TRANSPORT,
     DeployRequest,
     Mount,
+    PermissionProfile,
     Runtime,
+    builtin_profile,
 )
 
 from toolhive_runtime_docker.runtime import DockerRuntime
@@ -627,7 +628,7 @@ class EngineRuntimeContract:
     def test_build_find_and_clean_up(self, runtime: DockerRuntime, tmp_path: Path) -> None:
         """A two-stage build: tagged, labelled, found by label; the builder stage (which held a
         secret) is not left behind as an untagged image; the secret is not in the result."""
-        from toolhive.runtime import ImageBuilder
+        from toolhive.contracts.runtime import ImageBuilder
 
         assert isinstance(runtime, ImageBuilder)
         key = uuid.uuid4().hex
@@ -683,7 +684,7 @@ class EngineRuntimeContract:
         assert runtime.find_image(labels) is None
 
     def test_build_failure_is_a_clear_error(self, runtime: DockerRuntime, tmp_path: Path) -> None:
-        from toolhive.builds import BuildError
+        from toolhive.contracts.runtime import BuildError
 
         (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo about-to-fail && exit 3\n")
         tag = f"localhost/thv-buildtest/{uuid.uuid4().hex[:10]}:1"

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
+from toolhive.contracts import RuntimeDetection, RuntimeSpec, hookimpl
 
 from toolhive_runtime_podman.config import PodmanConfig
 from toolhive_runtime_podman.sockets import PODMAN_SEARCH
@@ -26,7 +25,7 @@ def detect(environ: Mapping[str, str]) -> RuntimeDetection:
     return PODMAN_SEARCH.detect(environ)
 
 
-def load(detection: RuntimeDetection, config: PluginConfig) -> PodmanRuntime:
+def load(detection: RuntimeDetection, config: PodmanConfig) -> PodmanRuntime:
     """Build the runtime for the configured socket, or the detected one."""
     from toolhive_runtime_podman.runtime import PodmanRuntime
 
@@ -34,7 +33,7 @@ def load(detection: RuntimeDetection, config: PluginConfig) -> PodmanRuntime:
 
 
 @hookimpl
-def thv_runtimes() -> list[RuntimeSpec]:
+def thv_runtimes() -> list[RuntimeSpec[PodmanConfig]]:
     return [
         RuntimeSpec(
             name="podman",

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from toolhive import hookimpl
-from toolhive.runtime import Runtime
-from toolhive.specs import PluginConfig, RuntimeDetection, RuntimeSpec
+from toolhive.contracts import RuntimeDetection, RuntimeSpec, hookimpl
+from toolhive.contracts.runtime import Runtime
 
 from toolhive_runtime_process.config import ProcessRuntimeConfig
 
@@ -24,17 +23,16 @@ def detect(environ: Mapping[str, str]) -> RuntimeDetection:
     return sandbox.detect(environ)
 
 
-def load(detection: RuntimeDetection, config: PluginConfig) -> Runtime:
+def load(detection: RuntimeDetection, config: ProcessRuntimeConfig) -> Runtime:
     """Build the runtime: sandboxed with the detected ``bwrap``, or unsandboxed."""
     from toolhive_runtime_process.runtime import ProcessRuntime
 
-    settings = config if isinstance(config, ProcessRuntimeConfig) else ProcessRuntimeConfig()
     bwrap = detection.endpoint if detection.available else None
-    return ProcessRuntime(bwrap=bwrap, config=settings)
+    return ProcessRuntime(bwrap=bwrap, config=config)
 
 
 @hookimpl
-def thv_runtimes() -> list[RuntimeSpec]:
+def thv_runtimes() -> list[RuntimeSpec[ProcessRuntimeConfig]]:
     return [
         RuntimeSpec(
             name="process",

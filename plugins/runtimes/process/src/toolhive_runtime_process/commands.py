@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from toolhive.builds.schemes import parse_ref
-from toolhive.errors import ImageNotFoundError, InvalidInputError
+from toolhive.contracts import ImageNotFoundError, InvalidInputError
+from toolhive.contracts.runtime import parse_ref
 
 Scheme = Literal["uvx", "npx"]
 

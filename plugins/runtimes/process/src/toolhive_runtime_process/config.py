@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
-from toolhive.specs import PluginConfig
+from toolhive.contracts import PluginConfig
 
 
 class ProcessRuntimeConfig(PluginConfig):

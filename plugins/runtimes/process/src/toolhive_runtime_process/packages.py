@@ -24,10 +24,9 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 
-from toolhive.errors import ImageNotFoundError, RuntimeUnavailableError
-from toolhive.runtime import ProgressCallback
-from toolhive.state import paths
-from toolhive.state.atomic import locked, write_atomic
+from toolhive.contracts import ImageNotFoundError, RuntimeUnavailableError, storage
+from toolhive.contracts.runtime import ProgressCallback
+from toolhive.contracts.storage import locked, write_atomic
 
 from toolhive_runtime_process import sandbox
 from toolhive_runtime_process.commands import PackageRef
@@ -71,12 +70,12 @@ class Installed:
 
 
 def cache_root() -> Path:
-    return paths.cache_dir() / "process"
+    return storage.cache_dir() / "process"
 
 
 def hidden_state_dirs() -> list[Path]:
     """ToolHive's own state (secrets, run configs, logs): never visible inside a sandbox."""
-    return [paths.data_dir(), paths.config_dir(), paths.state_dir()]
+    return [storage.data_dir(), storage.config_dir(), storage.state_dir()]
 
 
 def installer_environ(environ: Mapping[str, str]) -> dict[str, str]:

@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from toolhive.errors import InvalidInputError
-from toolhive.runtime import TransportName
-from toolhive.state import paths
-from toolhive.state.atomic import locked, write_atomic
+from toolhive.contracts import InvalidInputError, storage
+from toolhive.contracts.storage import locked, write_atomic
 
 _NAME = re.compile(r"^[a-zA-Z0-9._-]{1,100}$")
 
@@ -38,7 +36,7 @@ class ProcessRecord(BaseModel):
     boot_id: str
     #: PID of the ``bwrap`` monitor; signals for the server go to the rest of the group.
     sandboxed: bool
-    transport: TransportName = "stdio"
+    transport: str = "stdio"
     target_port: int | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     created_at: str
@@ -63,7 +61,7 @@ class RecordStore:
 
     @property
     def root(self) -> Path:
-        return self._root if self._root is not None else paths.data_dir() / "processes"
+        return self._root if self._root is not None else storage.data_dir() / "processes"
 
     def path(self, name: str) -> Path:
         return self.root / f"{check_name(name)}.json"

@@ -23,16 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from toolhive.errors import NotFoundError, RuntimeUnavailableError, WorkloadStateError
-from toolhive.runtime import (
+from toolhive.contracts import NotFoundError, RuntimeUnavailableError, WorkloadStateError, storage
+from toolhive.contracts.pipes import PipeChannel
+from toolhive.contracts.runtime import (
     ContainerInfo,
     Deployment,
     DeployRequest,
     ProgressCallback,
     StdioChannel,
 )
-from toolhive.state import paths
-from toolhive.transports.pipes import PipeChannel
 
 from toolhive_runtime_process import procfs, sandbox
 from toolhive_runtime_process.commands import (
@@ -224,7 +223,7 @@ class ProcessRuntime:
             )
 
         stdio = request.transport == "stdio"
-        log_path = paths.server_log_path(request.name)
+        log_path = storage.server_log_path(request.name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         log_start = os.fstat(log_fd).st_size
@@ -347,7 +346,7 @@ class ProcessRuntime:
         self._forget(name)
         self._records.delete(name)
         with contextlib.suppress(FileNotFoundError):
-            paths.server_log_path(name).unlink()
+            storage.server_log_path(name).unlink()
 
     # ------------------------------------------------------------------ queries
 
@@ -374,7 +373,7 @@ class ProcessRuntime:
 
     def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
         check_name(name)
-        path = paths.server_log_path(name)
+        path = storage.server_log_path(name)
         if not path.exists() and self._records.read(name) is None:
             raise NotFoundError(f"no process workload named {name!r}")
         return self._read_log(name, path, follow=follow, tail=tail)
@@ -480,7 +479,7 @@ class ProcessRuntime:
     def _log_tail(self, name: str, start: int, lines: int = 5) -> str:
         """The last ``lines`` lines the server wrote to its log after offset ``start``."""
         try:
-            with paths.server_log_path(name).open("rb") as fh:
+            with storage.server_log_path(name).open("rb") as fh:
                 fh.seek(start)
                 text = fh.read()[-4096:].decode(errors="replace")
         except OSError:

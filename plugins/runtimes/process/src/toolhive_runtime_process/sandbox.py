@@ -19,10 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from toolhive.errors import InvalidInputError, PermissionProfileError
-from toolhive.models.permissions import PermissionProfile
-from toolhive.runtime import DeployRequest
-from toolhive.specs import RuntimeDetection
+from toolhive.contracts import InvalidInputError, PermissionProfileError, RuntimeDetection
+from toolhive.contracts.runtime import DeployRequest, PermissionProfile
 
 #: Set to ``1`` to run servers without a sandbox when bubblewrap is missing or unusable.
 UNSANDBOXED_ENV = "TOOLHIVE_PROCESS_UNSANDBOXED"

@@ -7,23 +7,26 @@ is the SHA-256 of a password kept in the OS keyring. This module only declares t
 
 from __future__ import annotations
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, SecretsCapabilities, SecretsProviderSpec
+from typing import TYPE_CHECKING
+
+from toolhive.contracts import SecretsCapabilities, SecretsProviderSpec, hookimpl
 
 from toolhive_secrets_encrypted.config import EncryptedConfig
+
+if TYPE_CHECKING:
+    from toolhive_secrets_encrypted.provider import EncryptedProvider
 
 __all__ = ["EncryptedConfig", "load", "thv_secrets_providers"]
 
 
-def load(config: PluginConfig) -> object:
+def load(config: EncryptedConfig) -> EncryptedProvider:
     from toolhive_secrets_encrypted.provider import EncryptedProvider
 
-    settings = config if isinstance(config, EncryptedConfig) else EncryptedConfig()
-    return EncryptedProvider(settings)
+    return EncryptedProvider(config)
 
 
 @hookimpl
-def thv_secrets_providers() -> list[SecretsProviderSpec]:
+def thv_secrets_providers() -> list[SecretsProviderSpec[EncryptedConfig]]:
     return [
         SecretsProviderSpec(
             name="encrypted",

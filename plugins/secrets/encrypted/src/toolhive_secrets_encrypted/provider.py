@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
-from toolhive.secrets.provider import SecretDescription, SecretsError, SecretsProviderBase
-from toolhive.state import paths
-from toolhive.state.atomic import locked, write_atomic
+from toolhive.contracts import storage
+from toolhive.contracts.secrets import SecretDescription, SecretsError, SecretsProviderBase
+from toolhive.contracts.storage import locked, write_atomic
 
 from toolhive_secrets_encrypted import crypto, keyrings
 from toolhive_secrets_encrypted.config import EncryptedConfig
@@ -59,7 +59,7 @@ class EncryptedProvider(SecretsProviderBase):
     ) -> None:
         self.config = config or EncryptedConfig()
         self.path = (
-            Path(self.config.path) if self.config.path else paths.data_dir() / "secrets_encrypted"
+            Path(self.config.path) if self.config.path else storage.data_dir() / "secrets_encrypted"
         )
         self._environ = os.environ if environ is None else environ
         self._prompt = terminal_prompt(self._environ) if isinstance(prompt, str) else prompt

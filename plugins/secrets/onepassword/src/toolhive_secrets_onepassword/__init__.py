@@ -6,24 +6,26 @@ module only declares the provider; ``onepassword-sdk`` is imported on first use.
 
 from __future__ import annotations
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, SecretsCapabilities, SecretsProviderSpec
+from typing import TYPE_CHECKING
+
+from toolhive.contracts import SecretsCapabilities, SecretsProviderSpec, hookimpl
 
 from toolhive_secrets_onepassword.config import OnePasswordConfig
+
+if TYPE_CHECKING:
+    from toolhive_secrets_onepassword.provider import OnePasswordProvider
 
 __all__ = ["OnePasswordConfig", "load", "thv_secrets_providers"]
 
 
-def load(config: PluginConfig) -> object:
+def load(config: OnePasswordConfig) -> OnePasswordProvider:
     from toolhive_secrets_onepassword.provider import OnePasswordProvider
 
-    return OnePasswordProvider(
-        config if isinstance(config, OnePasswordConfig) else OnePasswordConfig()
-    )
+    return OnePasswordProvider(config)
 
 
 @hookimpl
-def thv_secrets_providers() -> list[SecretsProviderSpec]:
+def thv_secrets_providers() -> list[SecretsProviderSpec[OnePasswordConfig]]:
     return [
         SecretsProviderSpec(
             name="1password",

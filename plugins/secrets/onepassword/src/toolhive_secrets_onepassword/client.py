@@ -10,7 +10,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from toolhive import __version__
+from toolhive.contracts import __version__
 
 
 @dataclass(frozen=True)

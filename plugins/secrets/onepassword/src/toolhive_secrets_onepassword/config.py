@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolhive.specs import PluginConfig
+from toolhive.contracts import PluginConfig
 
 
 class OnePasswordConfig(PluginConfig):

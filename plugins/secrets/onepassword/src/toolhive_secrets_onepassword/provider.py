@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from toolhive.errors import InvalidInputError
-from toolhive.secrets.provider import (
+from toolhive.contracts import InvalidInputError
+from toolhive.contracts.secrets import (
     SecretDescription,
     SecretNotFoundError,
     SecretsError,

@@ -5,22 +5,26 @@ This module only declares the provider; ``hvac`` is imported on first use.
 
 from __future__ import annotations
 
-from toolhive import hookimpl
-from toolhive.specs import PluginConfig, SecretsCapabilities, SecretsProviderSpec
+from typing import TYPE_CHECKING
+
+from toolhive.contracts import SecretsCapabilities, SecretsProviderSpec, hookimpl
 
 from toolhive_secrets_vault.config import VaultConfig
+
+if TYPE_CHECKING:
+    from toolhive_secrets_vault.provider import VaultProvider
 
 __all__ = ["VaultConfig", "load", "thv_secrets_providers"]
 
 
-def load(config: PluginConfig) -> object:
+def load(config: VaultConfig) -> VaultProvider:
     from toolhive_secrets_vault.provider import VaultProvider
 
-    return VaultProvider(config if isinstance(config, VaultConfig) else VaultConfig())
+    return VaultProvider(config)
 
 
 @hookimpl
-def thv_secrets_providers() -> list[SecretsProviderSpec]:
+def thv_secrets_providers() -> list[SecretsProviderSpec[VaultConfig]]:
     return [
         SecretsProviderSpec(
             name="vault",

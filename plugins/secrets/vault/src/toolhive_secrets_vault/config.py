@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from toolhive.specs import PluginConfig
+from toolhive.contracts import PluginConfig
 
 
 class VaultConfig(PluginConfig):

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from toolhive.errors import InvalidInputError
-from toolhive.secrets.provider import (
+from toolhive.contracts import InvalidInputError
+from toolhive.contracts.secrets import (
     SecretDescription,
     SecretsError,
     SecretsProviderBase,

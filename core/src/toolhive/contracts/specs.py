@@ -1,20 +1,44 @@
-"""What plugins declare: frozen specs returned by the ``thv_*`` hooks.
+"""What plugins declare: the frozen specs the ``thv_*`` hooks return.
 
-A spec is cheap to build: it names an extension and carries a ``load``/``factory`` callable that
-imports the heavy implementation only when the extension is used. The host collects specs into
-name-keyed registries (:mod:`toolhive.plugins`); two plugins declaring the same name is an error.
+A spec is cheap to build: it names an extension and carries a ``load`` callable that imports the
+heavy implementation only when the extension is used. Specs of configurable kinds are generic in
+their config model, so ``load`` is typed with the plugin's own config class::
+
+    RuntimeSpec(name="acme", config_model=AcmeConfig, detect=detect, load=load)
+    # load: (RuntimeDetection, AcmeConfig) -> Runtime, checked by mypy
+
+The host (``toolhive.plugins.Hooks.load``) validates the user's raw settings against
+``config_model`` and hands ``load`` an instance of exactly that class: a plugin never receives a
+config of another type, so it never needs an ``isinstance`` fallback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Both are light (pydantic models and Protocols); pydantic needs them at class creation.
-from toolhive.runtime import Runtime
-from toolhive.transports.base import TransportFactory
+# Light (pydantic models and Protocols) and needed by pydantic when it builds the specs' schemas.
+from toolhive.contracts.clients import ClientIntegration
+from toolhive.contracts.config import PluginConfig
+from toolhive.contracts.registry import RegistrySource
+from toolhive.contracts.runtime import Runtime
+from toolhive.contracts.secrets import SecretsProvider
+from toolhive.contracts.transport import TransportFactory
+
+__all__ = [
+    "C",
+    "ClientSpec",
+    "CommandRef",
+    "PluginConfig",
+    "RegistrySourceSpec",
+    "RuntimeDetection",
+    "RuntimeSpec",
+    "SecretsCapabilities",
+    "SecretsProviderSpec",
+    "TransportSpec",
+]
 
 
 class _Spec(BaseModel):
@@ -26,10 +50,8 @@ class _Spec(BaseModel):
     description: str = ""
 
 
-class PluginConfig(BaseModel):
-    """Base for a plugin's ``config_model``: unknown keys are errors, values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+#: A plugin's config class, as its spec's ``config_model`` and ``load`` parameter.
+C = TypeVar("C", bound=PluginConfig)
 
 
 class RuntimeDetection(BaseModel):
@@ -43,7 +65,7 @@ class RuntimeDetection(BaseModel):
     detail: str = ""
 
 
-class RuntimeSpec(_Spec):
+class RuntimeSpec(_Spec, Generic[C]):
     """A place to run MCP servers: a container engine or a process sandbox.
 
     ``detect`` must be light (stdlib only): it is called by ``thv runtime check`` and by runtime
@@ -55,9 +77,9 @@ class RuntimeSpec(_Spec):
     is_container: bool = True
     #: Can run ``uvx://``/``npx://``/``go://`` targets (directly, or by building an image).
     runs_package_schemes: bool = False
-    config_model: type[PluginConfig] = PluginConfig
+    config_model: type[C]
     detect: Callable[[Mapping[str, str]], RuntimeDetection]
-    load: Callable[[RuntimeDetection, PluginConfig], Runtime]
+    load: Callable[[RuntimeDetection, C], Runtime]
 
 
 class TransportSpec(_Spec):
@@ -70,18 +92,6 @@ class TransportSpec(_Spec):
     load: Callable[[], TransportFactory]
 
 
-class MiddlewareSpec(_Spec):
-    """An ASGI middleware in front of every workload's transport.
-
-    ``order`` places it in the chain: lower runs first (outermost). ``factory(app, config)``
-    returns the wrapped ASGI app; ``config`` is validated against ``config_model`` first.
-    """
-
-    order: int = 500
-    config_model: type[PluginConfig] = PluginConfig
-    factory: Callable[[Any, PluginConfig], Any]
-
-
 class SecretsCapabilities(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -92,26 +102,26 @@ class SecretsCapabilities(BaseModel):
     can_cleanup: bool = False
 
 
-class SecretsProviderSpec(_Spec):
+class SecretsProviderSpec(_Spec, Generic[C]):
     """A secrets backend (``environment``, ``encrypted``, ``1password``, ``vault`` …)."""
 
     capabilities: SecretsCapabilities = SecretsCapabilities()
-    config_model: type[PluginConfig] = PluginConfig
-    load: Callable[[PluginConfig], Any]
+    config_model: type[C]
+    load: Callable[[C], SecretsProvider]
 
 
-class RegistrySourceSpec(_Spec):
+class RegistrySourceSpec(_Spec, Generic[C]):
     """A source of MCP server registry entries. Lower ``priority`` wins (API < URL < file < built-in)."""
 
     priority: int = 100
-    config_model: type[PluginConfig] = PluginConfig
-    load: Callable[[PluginConfig], Any]
+    config_model: type[C]
+    load: Callable[[C], RegistrySource]
 
 
 class ClientSpec(_Spec):
     """An AI client whose MCP configuration file ToolHive keeps in sync (``claude-code``, ``cursor`` …)."""
 
-    load: Callable[[], Any]
+    load: Callable[[], ClientIntegration]
 
 
 class CommandRef(_Spec):
