@@ -4,12 +4,12 @@ option resolution (env prompting, one error for every missing variable, flags wi
 from __future__ import annotations
 
 import pytest
+from toolhive.contracts.registry_data import DocumentSource
 from toolhive.errors import InvalidInputError
 from toolhive.registry.errors import AmbiguousServerError, RegistryError
 from toolhive.registry.lookup import find, search
 from toolhive.registry.models import ImageMetadata, Registry, RemoteServerMetadata
 from toolhive.registry.run import apply_entry, is_registry_candidate
-from toolhive.registry.sources import DocumentSource
 from toolhive.registry.upstream import (
     PUBLISHER_KEY,
     parse_document,
@@ -17,7 +17,8 @@ from toolhive.registry.upstream import (
     registry_to_upstream,
     server_to_entry,
 )
-from toolhive.workloads.options import RunOptions, build_runconfig
+from toolhive.workloads.request import RunRequest
+from toolhive.workloads.runconfig_builder import build_runconfig
 
 LEGACY = {
     "version": "1.2.0",
@@ -199,7 +200,7 @@ GH = ImageMetadata(
 
 def test_missing_required_env_is_one_error_naming_all():
     with pytest.raises(InvalidInputError) as err:
-        apply_entry(RunOptions(target="gh"), GH, source(GH), interactive=False)
+        apply_entry(RunRequest(image="gh"), GH, source(GH))
     assert "needs environment variables TOKEN (secret), ORG:" in str(err.value)
 
 
@@ -216,16 +217,15 @@ def test_prompted_env_and_entry_defaults():
         stored[f"gh-{var}"] = value
         return f"gh-{var}"
 
-    opts = apply_entry(
-        RunOptions(target="gh", env=["ORG=acme"]),
+    request, origin = apply_entry(
+        RunRequest(image="gh", env_vars={"ORG": "acme"}),
         GH,
         source(GH),
-        interactive=True,
         prompt=prompt,
         store_secret=store,
     )
     assert asked == [("TOKEN (PAT)", True)]  # only what is missing; secret ones hidden
-    config = build_runconfig(opts)
+    config = build_runconfig(request, origin)
     # The secret goes to the secrets provider; the RunConfig holds only a reference.
     assert config.env_vars == {"ORG": "acme", "HOST": "github.com"}
     assert config.secrets == ["gh-TOKEN,target=TOKEN"] and stored == {"gh-TOKEN": "v-TOKEN"}
@@ -244,11 +244,11 @@ def test_prompted_env_and_entry_defaults():
 
 
 def test_flags_override_the_entry():
-    opts = RunOptions(
-        target="gh", name="mine", transport="sse", target_port=9000, args=["--x"],
-        env=["TOKEN=t", "ORG=o"], permission_profile="none",
+    request = RunRequest(
+        image="gh", name="mine", transport="sse", target_port=9000, cmd_arguments=["--x"],
+        env_vars={"TOKEN": "t", "ORG": "o"}, permission_profile="none",
     )  # fmt: skip
-    config = build_runconfig(apply_entry(opts, GH, source(GH), interactive=False))
+    config = build_runconfig(*apply_entry(request, GH, source(GH)))
     assert (config.name, config.transport, config.target_port, config.cmd_args) == (
         "mine",
         "sse",

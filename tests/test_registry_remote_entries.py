@@ -277,8 +277,10 @@ class _Source:
 
 def test_prompted_headers_and_choices() -> None:
     from toolhive.errors import InvalidInputError
+    from toolhive.models.remote import HeaderForwardConfig
     from toolhive.registry.run import apply_entry
-    from toolhive.workloads.options import RunOptions, build_runconfig
+    from toolhive.workloads.request import RunRequest
+    from toolhive.workloads.runconfig_builder import build_runconfig
 
     entry = _remote_entry(
         headers=[
@@ -301,13 +303,13 @@ def test_prompted_headers_and_choices() -> None:
         stored[header] = value
         return f"stored-{header.lower()}"
 
-    opts = apply_entry(
-        RunOptions(target="thvrem-echo"), entry, _Source(),  # type: ignore[arg-type]
-        interactive=True, prompt=prompt, store_secret=store,
+    request, origin = apply_entry(
+        RunRequest(image="thvrem-echo"), entry, _Source(),  # type: ignore[arg-type]
+        prompt=prompt, store_secret=store,
     )  # fmt: skip
     assert asked == [("X-API-Key", True), ("X-Region [eu/us]", False)]
     assert stored == {"X-API-Key": "k-123"}
-    config = build_runconfig(opts)
+    config = build_runconfig(request, origin)
     assert config.transport == "sse" and config.remote_url == "https://thvrem.example/sse"
     assert config.header_forward is not None
     assert config.header_forward.add_plaintext_headers == {"X-Region": "eu", "X-Fixed": "v1"}
@@ -318,20 +320,21 @@ def test_prompted_headers_and_choices() -> None:
     answers["X-Region"] = "mars"
     with pytest.raises(InvalidInputError, match=r"X-Region .* must be one of eu, us"):
         apply_entry(
-            RunOptions(target="x"), entry, _Source(),  # type: ignore[arg-type]
-            interactive=True, prompt=prompt, store_secret=store,
+            RunRequest(image="x"), entry, _Source(),  # type: ignore[arg-type]
+            prompt=prompt, store_secret=store,
         )  # fmt: skip
     # A secret header typed in clear with no secrets provider to keep it: refused, not stored.
     with pytest.raises(InvalidInputError, match="thv secret setup"):
+        plain = HeaderForwardConfig(add_plaintext_headers={"X-API-Key": "k", "X-Region": "us"})
         apply_entry(
-            RunOptions(target="x", remote_forward_headers=["X-API-Key=k", "X-Region=us"]),
-            entry, _Source(), interactive=False,  # type: ignore[arg-type]
+            RunRequest(image="x", header_forward=plain), entry, _Source(),  # type: ignore[arg-type]
         )  # fmt: skip
 
 
 def test_bad_header_flags_are_refused() -> None:
+    from toolhive.cli.run_cmd import request_for
     from toolhive.errors import InvalidInputError
-    from toolhive.workloads.options import RunOptions, build_runconfig
+    from toolhive.workloads.runconfig_builder import build_runconfig
 
     remote = "https://thvrem.example/mcp"
     for flags, fragment in (
@@ -340,16 +343,19 @@ def test_bad_header_flags_are_refused() -> None:
         (["--remote-forward-headers", "Bad Name=1"], "invalid header name"),
         (["--remote-forward-headers-secret", "X-A="], "secret name is empty"),
     ):
-        key = flags[0].removeprefix("--").replace("-", "_")
         with pytest.raises(InvalidInputError, match=fragment):
-            build_runconfig(RunOptions(target=remote, **{key: [flags[1]]}))
+            build_runconfig(request_for([remote, *flags]))
     with pytest.raises(InvalidInputError, match="apply to remote URLs"):
-        build_runconfig(RunOptions(target="localhost/img:1", remote_forward_headers=["X-A=1"]))
+        build_runconfig(request_for(["localhost/img:1", "--remote-forward-headers", "X-A=1"]))
     with pytest.raises(InvalidInputError, match="both as a value and as a secret"):
         build_runconfig(
-            RunOptions(
-                target=remote,
-                remote_forward_headers=["X-A=1"],
-                remote_forward_headers_secret=["x-a=s"],
+            request_for(
+                [
+                    remote,
+                    "--remote-forward-headers",
+                    "X-A=1",
+                    "--remote-forward-headers-secret",
+                    "x-a=s",
+                ]
             )
         )

@@ -88,8 +88,11 @@ def test_missing_image(thv: Thv, thv_env, engine):
 
 def test_run_from_a_broken_config_file(thv: Thv, thv_env, tmp_path):
     bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "port": "pigeon"}')
+    one_line_error(thv("run", "--from-config", str(bad), check=False), "field port")
     bad.write_text('{"name": "x", "transport": "pigeon"}')
-    one_line_error(thv("run", "--from-config", str(bad), check=False), "field transport")
+    one_line_error(thv("run", "--from-config", str(bad), check=False), "transport 'pigeon'")
+    assert state_files(thv_env) == []
     one_line_error(
         thv("run", "--from-config", str(tmp_path / "missing.json"), check=False), "does not exist"
     )

@@ -3,10 +3,11 @@ from pathlib import Path
 import pytest
 from toolhive.errors import InvalidInputError
 from toolhive.workloads.names import derive_name
-from toolhive.workloads.options import (
-    RunOptions,
+from toolhive.workloads.request import RunRequest
+from toolhive.workloads.runconfig_builder import (
     build_runconfig,
     default_transport,
+    parse_key_values,
     parse_volume,
     read_env_file,
 )
@@ -49,9 +50,8 @@ def test_default_transport(target, transport):
 def test_env_merge_order_and_env_file(tmp_path: Path):
     env_file = tmp_path / ".env"
     env_file.write_text("# comment\nexport A=1\nB='two words'\n\nC=from-file\n")
-    config = build_runconfig(
-        RunOptions(target="uvx://x", env_files=[env_file], env=["C=from-flag", "D=4=4"])
-    )
+    env = parse_key_values(["C=from-flag", "D=4=4"], "environment variable")
+    config = build_runconfig(RunRequest(image="uvx://x", env_files=[env_file], env_vars=env))
     assert config.env_vars == {"A": "1", "B": "two words", "C": "from-flag", "D": "4=4"}
 
 
@@ -73,19 +73,21 @@ def test_volumes():
 
 def test_bad_input_is_refused_before_anything_is_saved():
     with pytest.raises(InvalidInputError, match="invalid workload name"):
-        build_runconfig(RunOptions(target="uvx://x", name="no spaces"))
+        build_runconfig(RunRequest(image="uvx://x", name="no spaces"))
     with pytest.raises(InvalidInputError, match="reserved"):
-        build_runconfig(RunOptions(target="uvx://x", labels=["toolhive-name=x"]))
+        build_runconfig(RunRequest(image="uvx://x", labels={"toolhive-name": "x"}))
     with pytest.raises(InvalidInputError, match="KEY=VALUE"):
-        build_runconfig(RunOptions(target="uvx://x", env=["NOVALUE"]))
+        parse_key_values(["NOVALUE"], "environment variable")
     with pytest.raises(InvalidInputError, match="proxy-mode"):
-        build_runconfig(RunOptions(target="img:1", transport="sse", proxy_mode="sse"))
+        build_runconfig(RunRequest(image="img:1", transport="sse", proxy_mode="sse"))
+    with pytest.raises(InvalidInputError, match="proxy mode"):
+        build_runconfig(RunRequest(image="uvx://x", proxy_mode="carrier-pigeon"))
 
 
 def test_client_urls():
-    stdio = build_runconfig(RunOptions(target="uvx://x", proxy_port=1234))
+    stdio = build_runconfig(RunRequest(image="uvx://x", proxy_port=1234))
     assert client_url(stdio) == "http://127.0.0.1:1234/mcp"
-    sse = build_runconfig(RunOptions(target="uvx://x", proxy_port=1234, proxy_mode="sse"))
+    sse = build_runconfig(RunRequest(image="uvx://x", proxy_port=1234, proxy_mode="sse"))
     assert client_url(sse) == "http://127.0.0.1:1234/sse#x"
-    remote = build_runconfig(RunOptions(target="https://h.example/api/mcp?k=1", proxy_port=9))
+    remote = build_runconfig(RunRequest(url="https://h.example/api/mcp?k=1", proxy_port=9))
     assert remote.is_remote and client_url(remote) == "http://127.0.0.1:9/api/mcp"

@@ -9,20 +9,26 @@ from __future__ import annotations
 import json
 
 import pytest
-from toolhive import hookimpl
-from toolhive.errors import InvalidInputError, NotFoundError
-from toolhive.secrets.names import check_user_name, parse_reference, parse_references
-from toolhive.secrets.provider import (
+from toolhive.contracts import hookimpl
+from toolhive.contracts.secrets import (
     SecretDescription,
     SecretNotFoundError,
     SecretsNotSetUpError,
     SecretsProvider,
     SecretsProviderBase,
 )
+from toolhive.contracts.specs import PluginConfig, SecretsCapabilities, SecretsProviderSpec
+from toolhive.errors import InvalidInputError, NotFoundError
+from toolhive.secrets.names import (
+    SecretReference,
+    check_user_name,
+    parse_reference,
+    parse_references,
+)
 from toolhive.secrets.resolve import check_references, resolve_references
 from toolhive.secrets.selection import configured_name, open_secrets
-from toolhive.specs import PluginConfig, SecretsCapabilities, SecretsProviderSpec
-from toolhive.workloads.options import RunOptions, build_runconfig
+from toolhive.workloads.request import RunRequest
+from toolhive.workloads.runconfig_builder import build_runconfig
 
 STORE: dict[str, str] = {}
 
@@ -121,11 +127,11 @@ def test_system_names_need_system_flag():
         check_user_name("")
 
 
-def test_run_options_keep_references_only():
-    config = build_runconfig(RunOptions(target="python3", secrets=["tok,target=API_TOKEN"]))
-    assert config.secrets == ["tok,target=API_TOKEN"]
+def test_run_requests_keep_references_only():
+    request = RunRequest(image="python3", secrets=[SecretReference("tok", "API_TOKEN")])
+    assert build_runconfig(request).secrets == ["tok,target=API_TOKEN"]
     with pytest.raises(InvalidInputError):
-        build_runconfig(RunOptions(target="python3", secrets=["tok"]))
+        build_runconfig(RunRequest(image="python3", secrets=[SecretReference("tok", "BAD-ENV")]))
 
 
 # --- selection --------------------------------------------------------------------------------

@@ -3,13 +3,14 @@ import multiprocessing
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.state import paths, store
 from toolhive.state.atomic import write_atomic
-from toolhive.workloads.manager import merged_status
+from toolhive.workloads.status import merged_status
 
 
 @pytest.fixture(autouse=True)
@@ -76,21 +77,66 @@ def test_status_file_writes_under_a_lock(home):
     assert set(raw) == {"status", "status_context", "created_at", "updated_at", "process_id"}
 
 
-def test_status_merge_uses_the_supervisor_pid(home):
+def test_status_merge_uses_the_supervisor_pid_from_the_status_file(home):
     store.save_runconfig(RunConfig(name="w", base_name="w", image="x"))
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         store.set_status("w", WorkloadStatus.RUNNING, process_id=live.pid)
-        store.write_pid("w", live.pid)
-        assert merged_status("w") == (WorkloadStatus.RUNNING, "")
+        assert merged_status(store.read_workload("w")) == (WorkloadStatus.RUNNING, "")
     finally:
         live.kill()
         live.wait()
-    assert merged_status("w") == (WorkloadStatus.UNHEALTHY, "proxy process not running")
+    assert merged_status(store.read_workload("w")) == (
+        WorkloadStatus.UNHEALTHY,
+        "proxy process not running",
+    )
     store.set_status("w", WorkloadStatus.STOPPING)
-    assert merged_status("w")[0] == WorkloadStatus.STOPPED
+    assert merged_status(store.read_workload("w"))[0] == WorkloadStatus.STOPPED
     store.set_status("w", WorkloadStatus.STOPPED)
-    assert merged_status("w")[0] == WorkloadStatus.STOPPED
+    assert merged_status(store.read_workload("w"))[0] == WorkloadStatus.STOPPED
+
+
+def test_one_record_holds_runconfig_status_and_pid(home):
+    config = RunConfig(name="w", base_name="w", image="x", port=1234)
+    store.save_runconfig(config)
+    assert store.read_workload("w").status is None and store.read_workload("w").pid == 0
+    store.set_status("w", WorkloadStatus.STARTING, process_id=4321)
+    record = store.read_workload("w")
+    assert record.config == config and record.pid == 4321
+    assert record.status is not None and record.status.status == WorkloadStatus.STARTING
+    assert [r.base_name for r in store.read_workloads()] == ["w"]
+
+
+def test_reading_a_record_opens_two_files(home):
+    """The RunConfig and the status file, once each; the PID comes with the status file."""
+    store.save_runconfig(RunConfig(name="w", base_name="w", image="x"))
+    store.set_status("w", WorkloadStatus.RUNNING, process_id=os.getpid())
+    store.write_pid("w", os.getpid())
+    code = (
+        "import sys\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda e, a: opened.append(str(a[0])) if e == 'open' else None)\n"
+        "from toolhive.state import store\n"
+        "opened.clear()\n"
+        "store.read_workload('w')\n"
+        "print('\\n'.join(p for p in opened if p.endswith(('.json', '.pid'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    ).stdout.split()
+    assert [Path(p).parent.name for p in out] == ["runconfigs", "statuses"]
+
+
+def test_a_spawned_supervisors_pid_is_recorded_unless_it_recorded_itself(home):
+    store.set_status("w", WorkloadStatus.STARTING, process_id=0)
+    store.record_pid("w", 111)
+    assert store.read_status("w").process_id == 111
+    store.set_status("w", WorkloadStatus.RUNNING, process_id=111)  # the supervisor itself
+    store.record_pid("w", 111)
+    record = store.read_status("w")
+    assert record.status == WorkloadStatus.RUNNING and record.process_id == 111
+    store.record_pid("x", 5)  # no status file: nothing to record into
+    assert store.read_status("x") is None
 
 
 def test_unreadable_status_is_reported_not_replaced(home):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from toolhive.cli.output import state
 from toolhive.errors import InvalidInputError
-from toolhive.state import store
 from toolhive.state.atomic import write_atomic
 
 
@@ -15,10 +15,10 @@ from toolhive.state.atomic import write_atomic
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
-def export(name: str, path: Path, fmt: str) -> None:
+@click.pass_context
+def export(ctx: click.Context, name: str, path: Path, fmt: str) -> None:
     """Export NAME's RunConfig to PATH ('-' for stdout)."""
-    config = store.load_runconfig(name)
-    text = config.to_json()
+    text = state(ctx).workloads().export(name).to_json()
     if str(path) == "-":
         click.echo(text, nl=False)
         return

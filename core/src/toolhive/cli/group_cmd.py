@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
-from toolhive.plugins import Hooks
 
 
 @click.group()
@@ -49,14 +48,12 @@ def list_(fmt: str) -> None:
 def rm(ctx: click.Context, name: str, with_workloads: bool, yes: bool) -> None:
     """Remove a group; its workloads move to 'default' unless --with-workloads."""
     from toolhive.groups.store import DEFAULT_GROUP, delete_group, get_group
-    from toolhive.workloads.manager import WorkloadManager
 
     get_group(name)
     if name == DEFAULT_GROUP:
         delete_group(name)  # raises: default cannot be removed
-    hooks = state(ctx).hooks
-    manager = WorkloadManager(hooks)
-    members = manager.names(group=name)
+    workloads = state(ctx).workloads()
+    members = workloads.select([], group=name)
     if members and not yes:
         action = "remove" if with_workloads else f"move to {DEFAULT_GROUP!r}"
         click.confirm(
@@ -66,27 +63,12 @@ def rm(ctx: click.Context, name: str, with_workloads: bool, yes: bool) -> None:
         )
     if with_workloads:
         for member in members:
-            manager.remove(member)
+            workloads.remove(member)
             click.echo(f"Removed {member}")
     else:
         for member in members:
-            _move(hooks, member, DEFAULT_GROUP)
+            # Clients of the old group lose it, the new group's gain it (workload events).
+            workloads.move(member, DEFAULT_GROUP)
             click.echo(f"Moved {member} to {DEFAULT_GROUP!r}")
     delete_group(name)
     click.echo(f"Group {name!r} removed")
-
-
-def _move(hooks: Hooks, name: str, target: str) -> None:
-    """Change a workload's group; clients of the old group lose it, the new group's gain it."""
-    from toolhive.clients import sync
-    from toolhive.state import store
-    from toolhive.workloads.manager import merged_status, workload_lock
-
-    config = store.load_runconfig(name)
-    with workload_lock(config.base_name):
-        moved = config.model_copy(update={"group": target})
-        store.save_runconfig(moved)
-        status, _ = merged_status(config.base_name)
-    sync.workload_stopped(hooks, config)
-    if status in sync.SERVING:
-        sync.workload_running(hooks, moved)

@@ -1,4 +1,4 @@
-"""``thv stop``, ``thv start``/``restart`` and ``thv rm``."""
+"""``thv stop``, ``thv start``/``restart`` and ``thv rm``: names → one use-case call each."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import click
 
 from toolhive.cli.output import state
 from toolhive.errors import ToolHiveError
-from toolhive.workloads.manager import WorkloadManager
 
 
 @click.command()
@@ -19,9 +18,9 @@ def stop(
     ctx: click.Context, names: tuple[str, ...], all_: bool, group: str | None, timeout: float
 ) -> None:
     """Stop workloads (stopping a stopped one is fine)."""
-    manager = WorkloadManager(state(ctx).hooks)
-    for name in manager.select(names, all_=all_, group=group):
-        stopped = manager.stop(name, timeout=timeout)
+    workloads = state(ctx).workloads()
+    for name in workloads.select(names, all_=all_, group=group):
+        stopped = workloads.stop(name, timeout=timeout)
         click.echo(f"Stopped {name}" if stopped else f"{name} was not running")
 
 
@@ -35,28 +34,15 @@ def start(
     ctx: click.Context, name: str | None, all_: bool, group: str | None, foreground: bool
 ) -> None:
     """Start or restart workloads on their saved proxy port."""
-    hooks = state(ctx).hooks
+    cli = state(ctx)
+    workloads = cli.workloads(progress=lambda line: click.echo(line, err=True))
     if foreground:
         if not name:
             msg = "--foreground needs a workload name"
             raise ToolHiveError(msg)
-        from toolhive.workloads.supervisor import run_supervisor
-
-        ctx.exit(run_supervisor(hooks, name))
-    from toolhive.secrets.resolve import check_references
-    from toolhive.state import store
-
-    manager = WorkloadManager(hooks)
-    for each in manager.select([name] if name else [], all_=all_, group=group):
-        # Secrets are checked now (any prompt for the store's password happens here) and
-        # whatever the supervisor needs to read them is handed to it in its environment.
-        config = store.load_runconfig(each)
-        child_env = check_references(hooks, list(config.secrets))
-        if config.header_forward and config.header_forward.add_headers_from_secret:
-            from toolhive.models.remote import check_header_secrets
-
-            child_env |= check_header_secrets(hooks, config.header_forward)
-        workload = manager.start(each, child_env=child_env)
+        ctx.exit(workloads.supervise(name, debug=cli.debug))
+    for each in workloads.select([name] if name else [], all_=all_, group=group):
+        workload = workloads.start(each, debug=cli.debug)
         click.echo(f"{workload.name} is {workload.status}: {workload.url}")
 
 
@@ -67,7 +53,7 @@ def start(
 @click.pass_context
 def rm(ctx: click.Context, names: tuple[str, ...], all_: bool, group: str | None) -> None:
     """Stop and remove workloads: container, state and client entries."""
-    manager = WorkloadManager(state(ctx).hooks)
-    for name in manager.select(names, all_=all_, group=group):
-        manager.remove(name)
+    workloads = state(ctx).workloads()
+    for name in workloads.select(names, all_=all_, group=group):
+        workloads.remove(name)
         click.echo(f"Removed {name}")

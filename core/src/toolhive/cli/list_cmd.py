@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
-from toolhive.workloads.manager import WorkloadManager
-from toolhive.workloads.options import parse_key_values
+from toolhive.workloads.runconfig_builder import parse_key_values
 
 
 @click.command("list")
@@ -25,9 +24,10 @@ def list_cmd(
     ctx: click.Context, include_all: bool, fmt: str, labels: tuple[str, ...], group: str | None
 ) -> None:
     """List workloads (running ones unless --all)."""
-    manager = WorkloadManager(state(ctx).hooks)
-    rows = manager.list(
-        include_all=include_all, labels=parse_key_values(list(labels), "label"), group=group
+    rows = (
+        state(ctx)
+        .workloads()
+        .list(include_all=include_all, labels=parse_key_values(list(labels), "label"), group=group)
     )
     if fmt == "json":
         echo_json([w.model_dump(mode="json") for w in rows])
@@ -50,7 +50,7 @@ def list_cmd(
 @click.pass_context
 def status(ctx: click.Context, name: str, fmt: str) -> None:
     """Show one workload's status."""
-    wl = WorkloadManager(state(ctx).hooks).workload(name)
+    wl = state(ctx).workloads().get(name)
     if fmt == "json":
         echo_json(wl.model_dump(mode="json"))
         return

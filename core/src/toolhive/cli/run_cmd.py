@@ -1,45 +1,59 @@
-"""``thv run``: start an MCP server as a detached workload (or in the foreground)."""
+"""``thv run``: flags → :class:`RunRequest` → :meth:`Workloads.run` → the URL to connect to.
+
+Everything between (registry lookup, RunConfig, fail-closed check, secrets, placement, the
+detached supervisor) is the use case's: :mod:`toolhive.workloads.service`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from toolhive.cli.output import state
 from toolhive.errors import InvalidInputError
-from toolhive.models.runconfig import RunConfig, validate_workload_name
+from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
-from toolhive.workloads.manager import WorkloadManager
-from toolhive.workloads.options import RunOptions, build_runconfig
+from toolhive.workloads.request import BuildSettings, RunRequest
+
+#: Go (pflag) boolean flags: alone they mean true, ``--flag=false`` sets false, and the next
+#: argument is never their value (``thv run --isolate-network IMAGE`` runs IMAGE).
+GO_BOOL_FLAGS = frozenset({"--isolate-network"})
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
-@contextlib.contextmanager
-def _environ(extra: dict[str, str]) -> Iterator[None]:
-    """``extra`` in ``os.environ`` while the supervisor is spawned (it inherits it), then gone."""
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def go_bool_args(ctx: click.Context, args: list[str]) -> list[str]:
+    """``args`` with every Go boolean flag spelled ``--flag=true|false`` for click."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name, eq, value = arg.partition("=")
+        if name in GO_BOOL_FLAGS:
+            if eq and value not in _GO_TRUE | _GO_FALSE:
+                msg = f'invalid argument "{value}" for "{name}" flag: use true or false'
+                raise click.UsageError(msg, ctx)
+            arg = f"{name}={'false' if eq and value in _GO_FALSE else 'true'}"
+        out.append(arg)
+    return out
 
 
-@click.command()
+class RunCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, go_bool_args(ctx, args))
+
+
+@click.command(cls=RunCommand)
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--name", help="Workload name (default: derived from what you run).")
 @click.option(
     "--transport",
-    type=click.Choice(["stdio", "sse", "streamable-http"]),
-    help="How the server speaks MCP (default: stdio for packages/commands, streamable-http for images).",
+    help="How the server speaks MCP: stdio, sse, streamable-http or a plugin's transport "
+    "(default: stdio for packages/commands, streamable-http for images).",
 )
 @click.option(
     "--proxy-mode",
@@ -116,8 +130,10 @@ def _environ(extra: dict[str, str]) -> Iterator[None]:
     "--isolate-network",
     type=click.BOOL,
     default=True,
+    metavar="[=true|false]",
     show_default=True,
-    help="Refuse profiles whose host allowlists cannot be enforced; false = unrestricted egress.",
+    help="Refuse profiles whose host allowlists cannot be enforced; "
+    "--isolate-network=false = unrestricted egress.",
 )
 @click.option(
     "--runtime", help="Runtime plugin to use (default: detected; see `thv runtime check`)."
@@ -136,59 +152,22 @@ def _environ(extra: dict[str, str]) -> Iterator[None]:
     help="Seconds to wait for the server to come up.",
 )
 @click.pass_context
-def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: object) -> None:
+def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts: Any) -> None:
     """Run an MCP server: a registry name (fetch, io.github.stacklok/fetch), an image,
-    uvx://pkg[@ver], npx://pkg[@ver], a command, or a URL.
+    uvx://pkg[@ver], npx://pkg[@ver], go://module[@ver], a command, or a URL.
 
     Arguments after `--` are passed to the server.
     """
-    hooks = state(ctx).hooks
-    from_config = opts.pop("from_config")
+    cli = state(ctx)
     foreground = bool(opts.pop("foreground"))
-    timeout = float(opts.pop("start_timeout"))  # type: ignore[arg-type]
-    if from_config is not None:
-        if target:
-            msg = "give either a server to run or --from-config, not both"
-            raise InvalidInputError(msg)
-        config = RunConfig.load(Path(str(from_config)))
-        if opts["name"]:
-            name = validate_workload_name(str(opts["name"]))
-            config = config.model_copy(
-                update={"name": name, "base_name": name, "container_name": name}
-            )
-        if not config.base_name:
-            config = config.model_copy(update={"base_name": config.name})
-    else:
-        if not target:
-            msg = "nothing to run: give an image, uvx://package, npx://package, command or URL"
-            raise InvalidInputError(msg)
-        from toolhive.registry.run import from_registry
-
-        run_opts = RunOptions(target=target, args=list(args), **opts)  # type: ignore[arg-type]
-        config = build_runconfig(from_registry(hooks, run_opts))
-
-    # Secrets are checked now and resolved by the supervisor at start time; a detached
-    # supervisor gets what it needs to open the provider through its environment only.
-    from toolhive.secrets.resolve import check_references
-
-    child_env = check_references(hooks, list(config.secrets))
-    if config.header_forward and config.header_forward.add_headers_from_secret:
-        from toolhive.models.remote import check_header_secrets
-
-        child_env |= check_header_secrets(hooks, config.header_forward)
-
-    def progress(line: str) -> None:
-        click.echo(line, err=True)
-
-    manager = WorkloadManager(hooks, progress=progress)
+    timeout = float(opts.pop("start_timeout"))
+    request = run_request(target, list(args), opts, debug=cli.debug)
+    workloads = cli.workloads(progress=lambda line: click.echo(line, err=True))
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    prompt = _tty_prompt if interactive else None
     if foreground:
-        from toolhive.workloads.supervisor import run_supervisor
-
-        config = manager.create(config)
-        with _environ(child_env):
-            ctx.exit(run_supervisor(hooks, config.base_name))
-    with _environ(child_env):
-        workload = manager.run_detached(config, wait=timeout)
+        ctx.exit(workloads.run_foreground(request, prompt=prompt))
+    workload = workloads.run(request, prompt=prompt, wait=timeout)
     if workload.status == WorkloadStatus.RUNNING:
         click.echo(f"{workload.name} is running. Connect your MCP client to: {workload.url}")
     else:
@@ -197,3 +176,81 @@ def run(ctx: click.Context, target: str | None, args: tuple[str, ...], **opts: o
             f"check `thv status {workload.name}` and `thv logs --proxy {workload.name}`. "
             f"URL: {workload.url}"
         )
+
+
+def run_request(
+    target: str | None, args: list[str], opts: dict[str, Any], *, debug: bool = False
+) -> RunRequest:
+    """The request ``thv run``'s arguments and flags make (parsing only: no file but
+    ``--from-config`` is read, nothing is looked up)."""
+    from toolhive.models.remote import HeaderForwardConfig, parse_header_flags
+    from toolhive.secrets.names import parse_references
+    from toolhive.workloads.runconfig_builder import is_remote, parse_key_values
+
+    from_config = opts["from_config"]
+    if from_config is not None:
+        if target:
+            msg = "give either a server to run or --from-config, not both"
+            raise InvalidInputError(msg)
+        return RunRequest(
+            from_config=RunConfig.load(Path(from_config)), name=opts["name"] or "", debug=debug
+        )
+    if not target or not target.strip():
+        msg = "nothing to run: give an image, uvx://package, npx://package, command or URL"
+        raise InvalidInputError(msg)
+    headers = parse_header_flags(list(opts["remote_forward_headers"]), "--remote-forward-headers")
+    header_secrets = parse_header_flags(
+        list(opts["remote_forward_headers_secret"]), "--remote-forward-headers-secret"
+    )
+    forward = HeaderForwardConfig(
+        add_plaintext_headers=headers, add_headers_from_secret=header_secrets
+    )
+    build = BuildSettings(
+        runtime_image=opts["runtime_image"] or "",
+        additional_packages=list(opts["runtime_add_packages"]),
+    )
+    target = target.strip()
+    return RunRequest(
+        image="" if is_remote(target) else target,
+        url=target if is_remote(target) else "",
+        name=opts["name"] or "",
+        group=opts["group"],
+        cmd_arguments=args,
+        transport=opts["transport"] or "",
+        proxy_mode=opts["proxy_mode"] or "",
+        host=opts["host"],
+        proxy_port=opts["proxy_port"] or 0,
+        target_port=opts["target_port"] or 0,
+        env_files=list(opts["env_files"]),
+        env_vars=parse_key_values(list(opts["env"]), "environment variable"),
+        secrets=parse_references(list(opts["secrets"])),
+        volumes=list(opts["volumes"]),
+        labels=parse_key_values(list(opts["labels"]), "label"),
+        permission_profile=opts["permission_profile"] or "",
+        network_isolation=opts["isolate_network"],
+        runtime=opts["runtime"] or "",
+        trust_proxy_headers=opts["trust_proxy_headers"],
+        endpoint_prefix=opts["endpoint_prefix"],
+        stateless=opts["stateless"],
+        session_ttl=opts["session_ttl"],
+        strict_protocol_validation=opts["strict_protocol_validation"],
+        allowed_origins=list(opts["allowed_origins"]),
+        header_forward=forward if forward else None,
+        ca_cert=opts["ca_cert"] or "",
+        runtime_config=build if build.runtime_image or build.additional_packages else None,
+        debug=debug,
+    )
+
+
+def request_for(argv: list[str], *, debug: bool = False) -> RunRequest:
+    """The request ``thv run ARGV`` makes, parsed as the command parses it (nothing runs)."""
+    ctx = run.make_context("run", list(argv))
+    params = dict(ctx.params)
+    params.pop("foreground")
+    params.pop("start_timeout")
+    target, args = params.pop("target"), params.pop("args")
+    return run_request(target, list(args), params, debug=debug)
+
+
+def _tty_prompt(label: str, secret: bool) -> str:
+    return str(click.prompt(label, hide_input=secret, default="", show_default=False, err=True))

@@ -4,11 +4,15 @@
   remote workloads too (ToolHive once skipped them: stacklok/toolhive#1808).
 * A workload that stops or is removed is deleted from those clients (ToolHive removes the entry on
   stop as well: a stopped proxy's URL would only produce connection errors in the client).
+* A workload moved to another group leaves the old group's clients and, when it is serving, joins
+  the new group's.
 * Registering a client adds the running workloads of its groups at once (#109); removing it
   deletes them, so a remove/re-add cycle ends in the same state (#1953).
 
-Lifecycle hooks (:func:`workload_running`, :func:`workload_stopped`) never raise: a broken client
-file must not stop a workload from starting or stopping; the problem is logged instead.
+The workload side is followed through its events (:func:`subscribe` puts :func:`on_workload_event`
+on a :class:`~toolhive.workloads.events.WorkloadEvents` bus), so ``workloads`` never imports this
+module. :func:`workload_running` and :func:`workload_stopped` never raise: a broken client file
+must not stop a workload from starting or stopping; the problem is logged instead.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from toolhive.clients.base import ClientIntegration, ClientTransport, ServerEntry
+from toolhive.contracts.clients import ClientIntegration, ClientTransport, ServerEntry
 from toolhive.errors import InvalidInputError, ToolHiveError
 from toolhive.groups import store as groups
+from toolhive.workloads.events import EventType
 
 if TYPE_CHECKING:
     from toolhive.models.runconfig import RunConfig
     from toolhive.models.workload import Workload
     from toolhive.plugins import Hooks
+    from toolhive.workloads.events import WorkloadEvent, WorkloadEvents
 
 log = logging.getLogger("toolhive.clients")
 
@@ -101,17 +107,33 @@ def workload_stopped(hooks: Hooks, config: RunConfig) -> None:
         log.warning("could not update client configs for %s: %s", config.name, exc)
 
 
+def on_workload_event(hooks: Hooks, event: WorkloadEvent) -> None:
+    """Keep the clients of the workload's group in step with what happened to it."""
+    if event.type == EventType.RUNNING:
+        workload_running(hooks, event.config)
+    elif event.type in {EventType.STOPPED, EventType.REMOVED}:
+        workload_stopped(hooks, event.config)
+    elif event.type == EventType.UPDATED and event.previous is not None:
+        # A move to another group: the old group's clients lose it, the new group's gain it.
+        workload_stopped(hooks, event.previous)
+        if event.status in SERVING:
+            workload_running(hooks, event.config)
+
+
+def subscribe(events: WorkloadEvents, hooks: Hooks) -> None:
+    """Follow the workloads that publish on ``events``."""
+    events.subscribe(lambda event: on_workload_event(hooks, event))
+
+
 # --- registration (``thv client …``) ---------------------------------------------------------
 
 
 def _workloads(hooks: Hooks, group_names: Iterable[str] | None) -> list[Workload]:
-    from toolhive.workloads.manager import WorkloadManager
+    from toolhive.workloads.service import Workloads
 
     wanted = set(group_names) if group_names is not None else None
     return [
-        w
-        for w in WorkloadManager(hooks).list(include_all=True)
-        if wanted is None or w.group in wanted
+        w for w in Workloads(hooks).list(include_all=True) if wanted is None or w.group in wanted
     ]
 
 

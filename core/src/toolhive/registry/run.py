@@ -5,27 +5,28 @@ or a path, has no ``:`` (tag, port) or ``@`` (digest) and at most one ``/`` — 
 ``io.github.stacklok/fetch`` — is looked up in the registry first (full name, else unique short
 name). When no entry matches it is run as an image or command, as before.
 
-The entry's transport, target port, args, permission profile and env defaults apply unless flags
-override them. Required env vars that are neither given nor defaulted are prompted for on a TTY
-(secret ones hidden); otherwise they are reported all at once in one error. A remote entry's
-headers are handled the same way (``--remote-forward-headers[-secret]`` give them), and its OAuth
-hints are recorded as ``remote_auth_config``.
+The entry's transport, target port, args, permission profile and env defaults apply unless the
+request sets them. Required env vars that are neither given nor defaulted are asked for when the
+front end passes a ``prompt`` (the CLI does on a TTY; secret ones hidden); otherwise they are
+reported all at once in one error. A remote entry's headers are handled the same way
+(``--remote-forward-headers[-secret]`` give them), and its OAuth hints are recorded as
+``remote_auth_config``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from toolhive.errors import InvalidInputError
-from toolhive.models.remote import DEFAULT_CALLBACK_PORT
+from toolhive.models.remote import DEFAULT_CALLBACK_PORT, HeaderForwardConfig
 from toolhive.registry.models import Header, ImageMetadata, RemoteServerMetadata, ServerEntry
+from toolhive.secrets.names import SecretReference
+from toolhive.workloads.request import RegistryOrigin, RunRequest
 
 if TYPE_CHECKING:
+    from toolhive.contracts.registry import RegistrySource
     from toolhive.plugins import Hooks
-    from toolhive.registry.sources import RegistrySource
-    from toolhive.workloads.options import RunOptions
 
 Prompt = Callable[[str, bool], str]
 
@@ -53,19 +54,12 @@ def find_entry(hooks: Hooks, target: str) -> tuple[ServerEntry, RegistrySource] 
     return (entry, source) if entry is not None else None
 
 
-def _tty_prompt(label: str, secret: bool) -> str:
-    import click
+def _given_env(request: RunRequest) -> set[str]:
+    from toolhive.workloads.runconfig_builder import read_env_file
 
-    return str(click.prompt(label, hide_input=secret, default="", show_default=False, err=True))
-
-
-def _given_env(opts: RunOptions) -> set[str]:
-    from toolhive.workloads.options import parse_key_values, read_env_file
-
-    names: set[str] = set()
-    for path in opts.env_files:
+    names: set[str] = set(request.env_vars)
+    for path in request.env_files:
         names |= set(read_env_file(path))
-    names |= set(parse_key_values(opts.env, "environment variable"))
     return names
 
 
@@ -75,31 +69,29 @@ StoreSecret = Callable[[str, str], str]
 
 def env_for_entry(
     entry: ServerEntry,
-    opts: RunOptions,
+    request: RunRequest,
     *,
-    interactive: bool,
     prompt: Prompt | None = None,
     store_secret: StoreSecret | None = None,
-) -> tuple[list[str], list[str]]:
-    """``KEY=VALUE`` items and ``NAME,target=KEY`` secret references to add: defaults, then
-    prompted values (secret ones go to the secrets provider, only referenced here); missing
-    ones → one error."""
-    given = _given_env(opts) | {ref.partition("target=")[2] for ref in opts.secrets}
-    added: list[str] = []
-    secrets: list[str] = []
+) -> tuple[dict[str, str], list[SecretReference]]:
+    """Env vars and secret references to add: defaults, then prompted values when ``prompt`` is
+    given (secret ones go to the secrets provider, only referenced here); missing ones → one
+    error."""
+    given = _given_env(request) | {ref.target for ref in request.secrets}
+    added: dict[str, str] = {}
+    secrets: list[SecretReference] = []
     missing = []
     for var in entry.env_vars:
         if var.name in given:
             continue
         if var.default:
-            added.append(f"{var.name}={var.default}")
+            added[var.name] = var.default
         elif var.required:
             missing.append(var)
-    if missing and interactive:
-        ask = prompt or _tty_prompt
+    if missing and prompt is not None:
         for var in missing:
             label = f"{var.name}" + (f" ({var.description})" if var.description else "")
-            value = ask(label, var.secret)
+            value = prompt(label, var.secret)
             if not value:
                 msg = f"{var.name} is required by {entry.name}"
                 raise InvalidInputError(msg)
@@ -107,9 +99,9 @@ def env_for_entry(
                 if store_secret is None:
                     msg = f"{var.name} is a secret: set up a secrets provider (thv secret setup)"
                     raise InvalidInputError(msg)
-                secrets.append(f"{store_secret(var.name, value)},target={var.name}")
+                secrets.append(SecretReference(store_secret(var.name, value), var.name))
             else:
-                added.append(f"{var.name}={value}")
+                added[var.name] = value
     elif missing:
         names = ", ".join(v.name + (" (secret)" if v.secret else "") for v in missing)
         msg = (
@@ -121,46 +113,41 @@ def env_for_entry(
 
 
 def apply_entry(
-    opts: RunOptions,
+    request: RunRequest,
     entry: ServerEntry,
     source: RegistrySource,
     *,
-    interactive: bool | None = None,
     prompt: Prompt | None = None,
     store_secret: StoreSecret | None = None,
-) -> RunOptions:
-    """``opts`` with the entry's settings filled in where the user gave none."""
-    if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stderr.isatty()
+) -> tuple[RunRequest, RegistryOrigin]:
+    """``request`` with the entry's settings filled in where it had none, and what the entry
+    adds besides (provenance, permission profile, OAuth hints)."""
     update: dict[str, Any] = {
-        "name": opts.name or entry.short_name,
-        "transport": opts.transport or entry.transport,
-        "registry_server_name": entry.name,
+        "name": request.name or entry.short_name,
+        "transport": request.transport or entry.transport,
     }
+    origin: dict[str, Any] = {"registry_server_name": entry.name}
     if source.kind == "api":
-        update["registry_api_url"] = source.location
+        origin["registry_api_url"] = source.location
     elif source.kind in {"url", "file"}:
-        update["registry_url"] = source.location
+        origin["registry_url"] = source.location
     if isinstance(entry, ImageMetadata):
-        update["target"] = entry.image
-        update["args"] = list(opts.args) or list(entry.args)
-        update["target_port"] = opts.target_port or entry.target_port or None
-        if opts.permission_profile is None and entry.permissions is not None:
-            update["registry_permissions"] = entry.permissions
-        env, secrets = env_for_entry(
-            entry, opts, interactive=interactive, prompt=prompt, store_secret=store_secret
-        )
-        update["env"] = [*opts.env, *env]
-        update["secrets"] = [*opts.secrets, *secrets]
+        update["image"] = entry.image
+        update["cmd_arguments"] = list(request.cmd_arguments) or list(entry.args)
+        update["target_port"] = request.target_port or entry.target_port or 0
+        if not request.permission_profile and entry.permissions is not None:
+            origin["permissions"] = entry.permissions
+        env, secrets = env_for_entry(entry, request, prompt=prompt, store_secret=store_secret)
+        update["env_vars"] = {**env, **request.env_vars}
+        update["secrets"] = [*request.secrets, *secrets]
     else:
-        update["target"] = entry.url
-        plain, secret = headers_for_entry(
-            entry, opts, interactive=interactive, prompt=prompt, store_secret=store_secret
+        update["image"] = ""
+        update["url"] = entry.url
+        update["header_forward"] = headers_for_entry(
+            entry, request, prompt=prompt, store_secret=store_secret
         )
-        update["remote_forward_headers"] = plain
-        update["remote_forward_headers_secret"] = secret
-        update["remote_auth_config"] = remote_auth_for_entry(entry)
-    return opts.model_copy(update=update)
+        origin["remote_auth_config"] = remote_auth_for_entry(entry)
+    return request.model_copy(update=update), RegistryOrigin(**origin)
 
 
 def _header_label(header: Header) -> str:
@@ -176,24 +163,17 @@ def _check_choice(entry: RemoteServerMetadata, header: Header, value: str) -> No
 
 def headers_for_entry(
     entry: RemoteServerMetadata,
-    opts: RunOptions,
+    request: RunRequest,
     *,
-    interactive: bool,
     prompt: Prompt | None = None,
     store_secret: StoreSecret | None = None,
-) -> tuple[list[str], list[str]]:
-    """``--remote-forward-headers`` and ``--remote-forward-headers-secret`` items for a remote
-    entry: the user's, then defaults, then prompted values (as env vars are). A header the entry
-    marks secret never stays in clear: a prompted value, or one given with
-    ``--remote-forward-headers``, goes to the secrets provider and is referenced by name."""
-    from toolhive.models.remote import parse_header_flags
-
-    given = parse_header_flags(opts.remote_forward_headers, "--remote-forward-headers")
-    by_secret = parse_header_flags(
-        opts.remote_forward_headers_secret, "--remote-forward-headers-secret"
-    )
-    plain = {k.lower(): (k, v) for k, v in given.items()}
-    secret = {k.lower(): (k, v) for k, v in by_secret.items()}
+) -> HeaderForwardConfig | None:
+    """The headers to forward to a remote entry: the request's, then defaults, then prompted
+    values (as env vars are). A header the entry marks secret never stays in clear: a prompted
+    value, or one given in clear, goes to the secrets provider and is referenced by name."""
+    forward = request.header_forward or HeaderForwardConfig()
+    plain = {k.lower(): (k, v) for k, v in forward.add_plaintext_headers.items()}
+    secret = {k.lower(): (k, v) for k, v in forward.add_headers_from_secret.items()}
 
     def keep_secret(header: Header, value: str) -> None:
         if store_secret is None:
@@ -217,10 +197,9 @@ def headers_for_entry(
             plain[key] = (header.name, header.default)
         elif header.required:
             missing.append(header)
-    if missing and interactive:
-        ask = prompt or _tty_prompt
+    if missing and prompt is not None:
         for header in missing:
-            value = ask(_header_label(header), header.secret)
+            value = prompt(_header_label(header), header.secret)
             if not value:
                 msg = f"header {header.name} is required by {entry.name}"
                 raise InvalidInputError(msg)
@@ -236,7 +215,11 @@ def headers_for_entry(
             "NAME=VALUE or --remote-forward-headers-secret NAME=SECRET_NAME"
         )
         raise InvalidInputError(msg)
-    return [f"{k}={v}" for k, v in plain.values()], [f"{k}={v}" for k, v in secret.values()]
+    if not plain and not secret:
+        return None
+    return HeaderForwardConfig(
+        add_plaintext_headers=dict(plain.values()), add_headers_from_secret=dict(secret.values())
+    )
 
 
 def remote_auth_for_entry(entry: RemoteServerMetadata) -> dict[str, Any] | None:
@@ -255,14 +238,17 @@ def remote_auth_for_entry(entry: RemoteServerMetadata) -> dict[str, Any] | None:
     return auth or None
 
 
-def from_registry(hooks: Hooks, opts: RunOptions) -> RunOptions:
-    """``opts`` resolved through the registry when its target names an entry (see module doc)."""
-    target = opts.target.strip()
-    if not is_registry_candidate(target):
-        return opts
+def from_registry(
+    hooks: Hooks, request: RunRequest, *, prompt: Prompt | None = None
+) -> tuple[RunRequest, RegistryOrigin | None]:
+    """``request`` resolved through the registry when its image names an entry (see module doc);
+    the origin is ``None`` when it does not."""
+    target = request.image.strip()
+    if request.url or not is_registry_candidate(target):
+        return request, None
     found = find_entry(hooks, target)
     if found is None:
-        return opts
+        return request, None
     entry, source = found
 
     def store_secret(var: str, value: str) -> str:
@@ -272,4 +258,4 @@ def from_registry(hooks: Hooks, opts: RunOptions) -> RunOptions:
         open_secrets(hooks).set(name, value)
         return name
 
-    return apply_entry(opts, entry, source, store_secret=store_secret)
+    return apply_entry(request, entry, source, prompt=prompt, store_secret=store_secret)

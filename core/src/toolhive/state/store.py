@@ -1,15 +1,22 @@
-"""The workload state files: RunConfigs, status files (under a lock) and PID files."""
+"""The workload state files: RunConfigs, status files (under a lock) and PID files.
+
+Readers get one :class:`WorkloadRecord` per workload and read: its RunConfig and its status file,
+whose ``process_id`` names the supervisor (ToolHive's layout). PID files are still written, for
+ToolHive and for people, but nothing here reads them back to answer a query.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from toolhive.errors import NotFoundError
+from toolhive.errors import InvalidInputError, NotFoundError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.state import paths
@@ -102,6 +109,18 @@ def set_status(
     return record
 
 
+def record_pid(base_name: str, pid: int) -> None:
+    """Put the supervisor's PID in the status file as soon as it is spawned, unless the
+    supervisor got there first (it writes its own PID with its first status)."""
+    path = paths.status_path(base_name)
+    with locked(path):
+        current = read_status(base_name)
+        if current is None or current.process_id == pid:
+            return
+        updated = current.model_copy(update={"process_id": pid})
+        write_atomic(path, updated.model_dump_json(indent=2) + "\n")
+
+
 def delete_status(base_name: str) -> None:
     path = paths.status_path(base_name)
     for p in (path, path.with_name(path.name + ".lock")):
@@ -143,3 +162,39 @@ def pid_alive(pid: int | None) -> bool:
         with contextlib.suppress(OSError, IndexError):
             return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+# --- One workload, read once -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkloadRecord:
+    """A workload as the state files hold it: RunConfig, status file (``None`` before the first
+    status is written) and, through it, the supervisor's PID."""
+
+    config: RunConfig
+    status: StatusRecord | None
+
+    @property
+    def base_name(self) -> str:
+        return self.config.base_name
+
+    @property
+    def pid(self) -> int:
+        return self.status.process_id if self.status is not None else 0
+
+
+def read_workload(base_name: str) -> WorkloadRecord:
+    """The workload's record (two file reads); :class:`NotFoundError` if it does not exist."""
+    config = load_runconfig(base_name)
+    return WorkloadRecord(config, read_status(config.base_name))
+
+
+def read_workloads() -> Iterator[WorkloadRecord]:
+    """Every workload's record, by name. One removed while listing, or whose RunConfig cannot be
+    read, is skipped (``thv status NAME`` says what is wrong with it)."""
+    for name in list_runconfig_names():
+        try:
+            yield read_workload(name)
+        except (NotFoundError, InvalidInputError):
+            continue

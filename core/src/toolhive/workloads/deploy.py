@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from toolhive.models.permissions import load_profile
-from toolhive.models.runconfig import RunConfig
-from toolhive.runtime import (
+from toolhive.contracts.runtime import (
     LABEL_BASENAME,
     LABEL_GROUP,
     LABEL_NAME,
@@ -13,8 +11,27 @@ from toolhive.runtime import (
     LABEL_TRANSPORT,
     Deployment,
     DeployRequest,
+    Mount,
 )
-from toolhive.workloads.options import profile_mounts
+from toolhive.models.permissions import load_profile
+from toolhive.models.runconfig import RunConfig
+from toolhive.workloads.runconfig_builder import parse_volume
+
+
+def profile_mounts(config: RunConfig) -> list[Mount]:
+    """Mounts from the permission profile (read → ro, write → rw) and ``--volume`` flags."""
+    mounts: list[Mount] = []
+    profile = config.permission_profile
+    if profile is not None:
+        for entries, read_only in ((profile.read, True), (profile.write, False)):
+            for entry in entries:
+                if entry.startswith("volume://"):
+                    src, dst = entry, ""
+                else:
+                    src, _, dst = entry.partition(":")
+                mounts.append(Mount(source=src, target=dst or src, read_only=read_only))
+    mounts.extend(parse_volume(v) for v in config.volumes)
+    return mounts
 
 
 def deploy_request(config: RunConfig, *, in_container: bool) -> DeployRequest:

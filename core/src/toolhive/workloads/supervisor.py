@@ -14,19 +14,20 @@ import itertools
 import logging
 import os
 import signal
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from toolhive.clients import sync as client_sync
+from toolhive.contracts.runtime import Runtime, StdioChannel
 from toolhive.errors import ToolHiveError, WorkloadStateError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.plugins import Hooks
 from toolhive.proxy.durations import parse_duration
-from toolhive.runtime import Runtime, StdioChannel
 from toolhive.state import store
 from toolhive.transports.base import Transport, TransportOptions
 from toolhive.workloads.deploy import deploy_request, server_url
-from toolhive.workloads.runtimes import load_runtime, select_runtime
+from toolhive.workloads.events import EventType, WorkloadEvents
+from toolhive.workloads.runtimes import select_runtime
 from toolhive.workloads.urls import client_url
 
 if TYPE_CHECKING:
@@ -39,8 +40,19 @@ S = WorkloadStatus
 
 
 class Supervisor:
-    def __init__(self, hooks: Hooks, config: RunConfig) -> None:
+    def __init__(
+        self,
+        hooks: Hooks,
+        config: RunConfig,
+        *,
+        events: WorkloadEvents | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.hooks = hooks
+        #: Where running/unhealthy/stopped are published (client sync subscribes).
+        self.events = events if events is not None else WorkloadEvents()
+        #: The environment to open the secrets store with (``None``: this process's).
+        self.environ = environ
         self.config = config
         self.name = config.base_name
         self.runtime: Runtime | None = None
@@ -76,7 +88,7 @@ class Supervisor:
             self.stopping = True
             await self._teardown()
             # Also when run in the foreground (no `thv stop`): clients lose the entry.
-            await asyncio.to_thread(client_sync.workload_stopped, self.hooks, self.config)
+            await asyncio.to_thread(self.events.emit, EventType.STOPPED, self.config)
             if not failed:
                 store.set_status(self.name, S.STOPPED, process_id=0)
             if store.read_pid(self.name) == os.getpid():
@@ -106,17 +118,19 @@ class Supervisor:
                 from toolhive.models.remote import resolve_forward_headers
 
                 headers = await asyncio.to_thread(
-                    resolve_forward_headers, self.hooks, config.header_forward
+                    resolve_forward_headers, self.hooks, config.header_forward, self.environ
                 )
         else:
             spec, detection = select_runtime(self.hooks, config.runtime or None)
-            self.runtime = runtime = load_runtime(spec, detection)
+            self.runtime = runtime = self.hooks.load("runtimes", spec.name, detection=detection)
             request = deploy_request(config, in_container=spec.is_container)
             if config.secrets:
                 # Resolved here, at start time, into the request only: never into a file.
                 from toolhive.secrets.resolve import resolve_references
 
-                values = await asyncio.to_thread(resolve_references, self.hooks, config.secrets)
+                values = await asyncio.to_thread(
+                    resolve_references, self.hooks, config.secrets, self.environ
+                )
                 request = request.model_copy(update={"env": {**request.env, **values}})
             log.info("deploying %s with the %s runtime", config.image, spec.name)
             deployment = await asyncio.to_thread(runtime.deploy, request)
@@ -160,7 +174,7 @@ class Supervisor:
         await server.wait_started(serving)
         monitor = asyncio.create_task(self._monitor()) if self.runtime else None
         # Clients first, so they are up to date once `thv run` reports running.
-        await asyncio.to_thread(client_sync.workload_running, self.hooks, config)
+        await asyncio.to_thread(self.events.emit, EventType.RUNNING, config)
         store.set_status(self.name, S.RUNNING, process_id=os.getpid())
         log.info("%s is running at %s", config.name, client_url(config))
         health = self._start_health_loop(transport)
@@ -193,7 +207,7 @@ class Supervisor:
     def _resolve_secret(self, name: str) -> str:
         from toolhive.secrets.selection import open_secrets
 
-        return open_secrets(self.hooks).get(name)
+        return open_secrets(self.hooks, environ=self.environ).get(name)
 
     def _start_health_loop(self, transport: Transport) -> asyncio.Task[None] | None:
         """Ping through the transport; ``unhealthy`` after repeated failures, ``running`` again
@@ -208,6 +222,7 @@ class Supervisor:
             if not self.stopping and record is not None and record.status == S.RUNNING:
                 log.error("marking %s unhealthy: %s", self.name, reason)
                 store.set_status(self.name, S.UNHEALTHY, reason)
+                self.events.emit(EventType.UNHEALTHY, self.config, context=reason)
 
         def recovered() -> None:
             record = store.read_status(self.name)
@@ -219,6 +234,7 @@ class Supervisor:
             ):
                 log.info("%s answers pings again: running", self.name)
                 store.set_status(self.name, S.RUNNING)
+                self.events.emit(EventType.RUNNING, self.config)
 
         loop = HealthLoop(transport.ping, on_unhealthy=unhealthy, on_recovered=recovered)
         return asyncio.create_task(loop.run())
@@ -254,7 +270,9 @@ class Supervisor:
         code = await asyncio.to_thread(self.runtime.wait, name)
         if not self.stopping:
             log.error("the server exited with code %s", code)
-            store.set_status(self.name, S.UNHEALTHY, f"server exited with code {code}")
+            reason = f"server exited with code {code}"
+            store.set_status(self.name, S.UNHEALTHY, reason)
+            self.events.emit(EventType.UNHEALTHY, self.config, context=reason)
 
     async def _teardown(self) -> None:
         if self.transport is not None:
@@ -269,10 +287,21 @@ class Supervisor:
                 log.exception("stopping %s failed", name)
 
 
-def run_supervisor(hooks: Hooks, name: str) -> int:
+def run_supervisor(
+    hooks: Hooks,
+    name: str,
+    *,
+    events: WorkloadEvents | None = None,
+    environ: Mapping[str, str] | None = None,
+    debug: bool = False,
+) -> int:
+    """Supervise workload ``name`` until stopped. Debug logs (to the proxy log when detached)
+    with ``debug``, ``TOOLHIVE_DEBUG`` or the RunConfig's ``debug``."""
+    config = store.load_runconfig(name)
+    debug = debug or config.debug or bool(os.environ.get("TOOLHIVE_DEBUG"))
     logging.basicConfig(
-        level=logging.DEBUG if os.environ.get("TOOLHIVE_DEBUG") else logging.INFO,
+        level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = store.load_runconfig(name)
-    return asyncio.run(Supervisor(hooks, config).run())
+    log.debug("supervising %s: transport %s, runtime %s", name, config.transport, config.runtime)
+    return asyncio.run(Supervisor(hooks, config, events=events, environ=environ).run())

@@ -1,0 +1,258 @@
+"""The workload use cases — the one seam every front end calls.
+
+``thv run/start/stop/rm/list/status/export`` and, next, the REST API are thin faces over
+:class:`Workloads`: they turn flags or a JSON body into a :class:`RunRequest` (or a name), make
+one call, and present the result. Everything else happens here, in this order for ``run``:
+
+1. resolve the request into a RunConfig (registry name | image | package | URL | exported config);
+2. refuse what no installed plugin enforces (:func:`toolhive.workloads.protection.require_enforceable`)
+   and check every secret the workload references, once — before any state is written;
+3. place it (group, name, ports, runtime, image) and save it as ``starting``;
+4. spawn the detached supervisor with an explicit environment (what it needs to open the secrets
+   store; ``TOOLHIVE_DEBUG`` for a debug workload) and wait until it reports ``running``.
+
+``start`` repeats step 2 for the saved RunConfig (a plugin may have been uninstalled since). Each
+step publishes a :class:`~toolhive.workloads.events.WorkloadEvent` on the bus it was given; client
+config sync and, next, the REST API's event stream subscribe to it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+from toolhive.errors import NotFoundError, RuntimeUnavailableError, ToolHiveError
+from toolhive.models.runconfig import RunConfig
+from toolhive.models.workload import Workload, WorkloadStatus
+from toolhive.plugins import Hooks
+from toolhive.state import store
+from toolhive.state.store import WorkloadRecord
+from toolhive.workloads.events import EventType, WorkloadEvents
+from toolhive.workloads.processes import (
+    await_start,
+    spawn_supervisor,
+    supervisor_environment,
+    terminate,
+    wait_port_free,
+    workload_lock,
+)
+from toolhive.workloads.request import RunRequest
+from toolhive.workloads.status import ACTIVE, merged_status, workload_row
+
+S = WorkloadStatus
+Progress = Callable[[str], None]
+#: Asks the user for a value (label, hidden?) — see :mod:`toolhive.registry.run`.
+Prompt = Callable[[str, bool], str]
+
+
+class Workloads:
+    """Run, start, stop, remove, list and export workloads.
+
+    ``events``: the bus to publish on (subscribers are the caller's business). ``progress``:
+    where pulls and builds report. ``environ``: the environment spawned supervisors start from
+    (default: this process's), never modified.
+    """
+
+    def __init__(
+        self,
+        hooks: Hooks,
+        *,
+        events: WorkloadEvents | None = None,
+        progress: Progress | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.hooks = hooks
+        self.events = events if events is not None else WorkloadEvents()
+        self.progress: Progress = progress or (lambda _msg: None)
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+
+    # --- queries (state files only: no engine, no plugin) --------------------------------------
+
+    def get(self, name: str) -> Workload:
+        return workload_row(store.read_workload(name))
+
+    def list(
+        self,
+        *,
+        include_all: bool = False,
+        labels: Mapping[str, str] | None = None,
+        group: str | None = None,
+    ) -> builtins.list[Workload]:
+        out: builtins.list[Workload] = []
+        for record in store.read_workloads():
+            row = workload_row(record)
+            if not include_all and row.status not in ACTIVE:
+                continue
+            if group and row.group != group:
+                continue
+            if labels and any(row.labels.get(k) != v for k, v in labels.items()):
+                continue
+            out.append(row)
+        return out
+
+    def select(
+        self, names: Iterable[str], *, all_: bool = False, group: str | None = None
+    ) -> builtins.list[str]:
+        """The workloads a bulk command acts on: ``names``, or every one (of ``group``)."""
+        chosen = list(names)
+        if all_ or group:
+            return [w.name for w in self.list(include_all=True, group=group)]
+        if not chosen:
+            msg = "name a workload, or use --all"
+            raise ToolHiveError(msg)
+        return chosen
+
+    def export(self, name: str) -> RunConfig:
+        """The RunConfig as saved (ToolHive's JSON via ``to_json``), for ``run --from-config``."""
+        return store.load_runconfig(name)
+
+    # --- run ---------------------------------------------------------------------------------
+
+    def resolve(self, request: RunRequest, *, prompt: Prompt | None = None) -> RunConfig:
+        """The RunConfig ``request`` asks for, before ports and runtime are chosen."""
+        from toolhive.workloads.resolve import resolve
+
+        return resolve(self.hooks, request, prompt=prompt)
+
+    def run(
+        self, request: RunRequest, *, prompt: Prompt | None = None, wait: float = 300.0
+    ) -> Workload:
+        """Run detached; returns once it is running, or still starting after ``wait`` seconds.
+        A run that fails to start leaves nothing behind."""
+        config, child_env = self._admit(self.resolve(request, prompt=prompt))
+        config = self._create(config)
+        try:
+            self._launch(config, child_env, debug=config.debug)
+            record = await_start(config, wait)
+        except ToolHiveError:
+            self.remove(config.base_name)
+            raise
+        return workload_row(record)
+
+    def run_foreground(self, request: RunRequest, *, prompt: Prompt | None = None) -> int:
+        """Run the supervisor in this process until it is stopped; its exit code."""
+        config, child_env = self._admit(self.resolve(request, prompt=prompt))
+        config = self._create(config)
+        return self._supervise(config.base_name, child_env, debug=config.debug)
+
+    def _admit(self, config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
+        """Refuse what cannot be enforced, check the secrets; the supervisor's extra env."""
+        from toolhive.workloads.protection import require_enforceable
+        from toolhive.workloads.secrets_check import check_secrets
+
+        require_enforceable(self.hooks, config)
+        return config, check_secrets(self.hooks, config, self.environ)
+
+    def _create(self, config: RunConfig) -> RunConfig:
+        """Place the workload and save it as ``starting`` (no process yet)."""
+        from toolhive.workloads.prepare import prepare
+
+        with workload_lock(config.base_name):
+            config = prepare(self.hooks, config, self.progress)
+            store.save_runconfig(config)
+            store.delete_pid(config.base_name)
+            store.set_status(config.base_name, S.STARTING, process_id=0)
+        self.events.emit(EventType.CREATED, config)
+        return config
+
+    def _launch(self, config: RunConfig, child_env: Mapping[str, str], *, debug: bool) -> None:
+        self.events.emit(EventType.STARTING, config)
+        env = supervisor_environment(self.environ, child_env, debug=debug)
+        spawn_supervisor(config.base_name, env)
+
+    # --- start / supervise ---------------------------------------------------------------------
+
+    def start(self, name: str, *, wait: float = 120.0, debug: bool = False) -> Workload:
+        """Start (or restart) a saved workload on the same proxy port."""
+        from toolhive.workloads.prepare import package_image_still_there
+
+        config, child_env = self._admit(store.load_runconfig(name))
+        with workload_lock(config.base_name):
+            self._stop(config)
+            wait_port_free(config)
+            updated = package_image_still_there(self.hooks, config, self.progress)
+            if updated.image != config.image:
+                store.save_runconfig(updated)
+                config = updated
+            store.set_status(config.base_name, S.STARTING, process_id=0)
+            self._launch(config, child_env, debug=debug or config.debug)
+        return workload_row(await_start(config, wait))
+
+    def supervise(self, name: str, *, debug: bool = False) -> int:
+        """``thv start NAME --foreground``: be the supervisor (what :meth:`run` spawns)."""
+        return self._supervise(name, {}, debug=debug)
+
+    def _supervise(self, name: str, child_env: Mapping[str, str], *, debug: bool) -> int:
+        from toolhive.workloads.supervisor import run_supervisor
+
+        return run_supervisor(
+            self.hooks,
+            name,
+            events=self.events,
+            environ={**self.environ, **child_env},
+            debug=debug,
+        )
+
+    # --- stop / rm / move ----------------------------------------------------------------------
+
+    def stop(self, name: str, *, timeout: float = 30.0) -> bool:
+        """Stop a workload; ``False`` if it was already stopped. Idempotent."""
+        config = store.load_runconfig(name)
+        with workload_lock(config.base_name):
+            return self._stop(config, timeout=timeout)
+
+    def _stop(self, config: RunConfig, *, timeout: float = 30.0) -> bool:
+        base = config.base_name
+        record = WorkloadRecord(config, store.read_status(base))
+        alive = store.pid_alive(record.pid)
+        was_active = alive or (record.status is not None and record.status.status in ACTIVE)
+        if alive:
+            store.set_status(base, S.STOPPING)
+            terminate(record.pid, timeout)
+        if was_active and not config.is_remote:
+            # The supervisor stops its server; if it was dead, do it here.
+            from toolhive.workloads.runtimes import runtime_for
+
+            with contextlib.suppress(RuntimeUnavailableError, NotFoundError):
+                runtime_for(self.hooks, config.runtime).stop(config.container_name or base, timeout)
+        store.delete_pid(base)
+        if record.status is not None and (was_active or record.status.status != S.STOPPED):
+            store.set_status(base, S.STOPPED, process_id=0)
+        if was_active:
+            self.events.emit(EventType.STOPPED, config)
+        return was_active
+
+    def remove(self, name: str) -> None:
+        """Stop the workload and remove its server, state files and client entries."""
+        config = store.load_runconfig(name)
+        base = config.base_name
+        with workload_lock(base):
+            store.set_status(base, S.REMOVING)
+            self._stop(config)
+            if not config.is_remote and config.runtime:
+                from toolhive.workloads.runtimes import runtime_for
+
+                try:
+                    runtime_for(self.hooks, config.runtime).remove(config.container_name or base)
+                except (RuntimeUnavailableError, NotFoundError) as exc:
+                    store.set_status(base, S.ERROR, f"could not remove the container: {exc}")
+                    msg = f"cannot remove workload {name!r}: {exc}"
+                    raise ToolHiveError(msg) from None
+            store.delete_runconfig(base)
+            store.delete_status(base)
+            store.delete_pid(base)
+        self.events.emit(EventType.REMOVED, config)
+
+    def move(self, name: str, group: str) -> None:
+        """Put a workload in another group (its clients follow: see ``updated`` events)."""
+        from toolhive.groups.store import require_group
+
+        require_group(group)
+        config = store.load_runconfig(name)
+        with workload_lock(config.base_name):
+            moved = config.model_copy(update={"group": group})
+            store.save_runconfig(moved)
+            status, _ = merged_status(WorkloadRecord(moved, store.read_status(moved.base_name)))
+        self.events.emit(EventType.UPDATED, moved, previous=config, status=status)
