@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolhive.errors import InvalidInputError
+from toolhive.errors import InvalidInputError, format_validation_error
 from toolhive.state import paths
 from toolhive.state.atomic import locked, write_atomic
 
@@ -74,9 +74,7 @@ def load_config() -> AppConfig:
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = f"{path}: {where}: {err['msg']}"
+        msg = f"{path}: {format_validation_error(exc)}"
         raise InvalidInputError(msg) from None
 
 

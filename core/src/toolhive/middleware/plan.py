@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from toolhive.errors import InvalidInputError, ToolHiveError
+from toolhive.errors import InvalidInputError, ToolHiveError, format_validation_error
 from toolhive.middleware.known import KNOWN_TYPES, OPTIONAL_TYPES, install_hint, rank
 
 if TYPE_CHECKING:
@@ -203,14 +203,6 @@ def _enforces_nothing(entry: Entry) -> bool:
     if entry.type in OPTIONAL_TYPES:
         return True
     return entry.type == "auth" and not entry.parameters.get("oidc_config")
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def resolve(entries: list[Entry], specs: Mapping[str, MiddlewareSpec[Any]]) -> list[Resolved]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolhive.errors import PermissionProfileError
+from toolhive.errors import PermissionProfileError, format_validation_error
 
 
 class OutboundNetwork(BaseModel):
@@ -97,9 +97,13 @@ def load_profile(name_or_path: str) -> PermissionProfile:
         raise PermissionProfileError(msg)
     try:
         profile = PermissionProfile.model_validate(json.loads(path.read_text()))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        msg = f"permission profile file {path}: not a valid profile ({first})"
+    except json.JSONDecodeError as exc:
+        msg = f"permission profile file {path}: not a valid profile (not JSON: {exc})"
+        raise PermissionProfileError(msg) from None
+    except ValidationError as exc:
+        msg = (
+            f"permission profile file {path}: not a valid profile ({format_validation_error(exc)})"
+        )
         raise PermissionProfileError(msg) from None
     profile.check_mounts()
     return profile

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from toolhive.errors import InvalidInputError
+from toolhive.errors import InvalidInputError, format_validation_error
 from toolhive.models.permissions import PermissionProfile
 from toolhive.models.remote import HeaderForwardConfig, RemoteAuthConfig
 
@@ -134,9 +134,7 @@ class RunConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(root)"
-            msg = f"{source}: field {where}: {err['msg']}"
+            msg = f"{source}: field {format_validation_error(exc)}"
             raise InvalidInputError(msg) from None
 
     @classmethod

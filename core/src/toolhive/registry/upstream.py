@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from toolhive.errors import format_validation_error
 from toolhive.registry.errors import RegistryError
 from toolhive.registry.models import (
     EnvVar,
@@ -91,9 +92,7 @@ def parse_legacy(doc: Any, source: str) -> Registry:
 
 
 def _describe(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(root)"
-    return f"{source}: {where}: {err['msg']}"
+    return f"{source}: {format_validation_error(exc)}"
 
 
 # --- upstream → legacy ------------------------------------------------------------------------

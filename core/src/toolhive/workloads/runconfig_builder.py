@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolhive.contracts.runtime import LABEL_TOOLHIVE, Mount
-from toolhive.errors import InvalidInputError
+from toolhive.errors import InvalidInputError, format_validation_error
 from toolhive.models.permissions import PermissionProfile, load_profile
 from toolhive.models.remote import (
     HeaderForwardConfig,
@@ -117,7 +117,7 @@ def _registry_profile(request: RunRequest, origin: RegistryOrigin) -> Permission
     except ValidationError as exc:
         msg = (
             f"registry entry {origin.registry_server_name}: invalid permissions "
-            f"({exc.errors()[0]['msg']})"
+            f"({format_validation_error(exc)})"
         )
         raise InvalidInputError(msg) from None
     profile.check_mounts()
