@@ -62,16 +62,11 @@ def _transport(transport: str, proxy_mode: str) -> ClientTransport:
 
 def load_client(hooks: Hooks, name: str) -> ClientIntegration:
     specs = hooks.client_integrations()
-    spec = specs.get(name)
-    if spec is None:
+    if name not in specs:
         valid = ", ".join(sorted(specs))
         msg = f"unknown client {name!r}; valid clients: {valid}"
         raise InvalidInputError(msg)
-    client = spec.load()
-    if not isinstance(client, ClientIntegration):
-        msg = f"client integration {name!r} does not implement ClientIntegration"
-        raise ToolHiveError(msg)
-    return client
+    return hooks.load("client_integrations", name)
 
 
 def _each_client(hooks: Hooks, group: str) -> Iterable[ClientIntegration]:

@@ -155,7 +155,7 @@ class Supervisor:
             remote=config.is_remote,
             headers=headers,
         )
-        self.transport = transport = transport_spec.load()(options)
+        self.transport = transport = self.hooks.load("transports", config.transport)(options)
         await transport.start()
         if target_url is not None and not config.is_remote:
             await self._await_ready(transport)
