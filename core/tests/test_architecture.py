@@ -142,3 +142,35 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.Monk
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert import_cycles("loopy") == [["loopy.a", "loopy.b"]]
+
+
+# --- the public API itself ---------------------------------------------------------------------
+
+
+def test_every_public_name_resolves_from_where_it_is_listed() -> None:
+    import importlib
+
+    import toolhive.contracts as contracts
+
+    assert set(contracts.__all__) == {"__version__", *contracts._EXPORTS}
+    for name in contracts.__all__:
+        assert getattr(contracts, name) is not None, name
+    for module in sorted(p.stem for p in Path(contracts.__file__).parent.glob("[a-z]*.py")):
+        submodule = importlib.import_module(f"toolhive.contracts.{module}")
+        missing = [n for n in getattr(submodule, "__all__", ()) if not hasattr(submodule, n)]
+        assert not missing, f"toolhive.contracts.{module}: {missing}"
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = contracts.Nope
+
+
+def test_declaring_a_plugin_imports_neither_registry_data_nor_asyncio() -> None:
+    code = (
+        "import sys\n"
+        "import toolhive.contracts\n"
+        "assert not [m for m in sys.modules if m.startswith('toolhive.contracts.')]\n"
+        "from toolhive.contracts import (\n"
+        "    PluginConfig, RegistrySourceSpec, RuntimeSpec, SecretsProviderSpec, hookimpl)\n"
+        "heavy = {'asyncio', 'toolhive.contracts.registry_data', 'toolhive.registry.models'}\n"
+        "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
