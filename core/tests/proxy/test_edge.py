@@ -11,17 +11,12 @@ import pytest
 from harness import ECHO_STDIO, serve, start_stdio
 from toolhive.errors import InvalidInputError
 from toolhive.proxy.app import build_proxy_app
-from toolhive.proxy.edge import (
-    EdgeConfig,
-    is_loopback_host,
-    max_body_from_env,
-    normalize_origin,
-    parse_size,
-    split_origins,
-)
+from toolhive.proxy.edge import EdgeConfig, normalize_origin, split_origins
 from toolhive.transports.base import TransportOptions
 from toolhive.transports.reverse_proxy import ReverseProxy
-from toolhive.transports.stdio_bridge import StdioBridge
+from toolhive.transports.stdio import StdioBridge
+from toolhive.web.hosts import is_loopback_host
+from toolhive.web.limits import max_body_from_env, parse_size
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

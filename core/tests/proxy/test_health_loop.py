@@ -7,8 +7,8 @@ import signal
 
 import pytest
 from harness import bridged
-from toolhive.proxy.durations import parse_duration
 from toolhive.proxy.health import HealthLoop, HealthSettings
+from toolhive.web.durations import parse_duration
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

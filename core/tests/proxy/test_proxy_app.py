@@ -9,7 +9,7 @@ import pytest
 from harness import RAW_STDIO, bridged, serve, start_stdio
 from toolhive.proxy.app import build_proxy_app
 from toolhive.transports.base import TransportOptions
-from toolhive.transports.stdio_bridge import StdioBridge
+from toolhive.transports.stdio import StdioBridge
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

@@ -50,7 +50,7 @@ SCRIPT = textwrap.dedent(
     from toolhive.proxy.server import bind_socket, serve
     from toolhive.transports.base import TransportOptions
     from toolhive.transports.pipes import PipeChannel
-    from toolhive.transports.stdio_bridge import StdioBridge
+    from toolhive.transports.stdio import StdioBridge
 
     async def main():
         proc = await asyncio.create_subprocess_exec(
@@ -114,7 +114,7 @@ def test_the_proxy_path_does_not_import_the_mcp_sdk_or_starlette() -> None:
     code = (
         "import sys, json\n"
         "import toolhive.proxy.app, toolhive.proxy.server\n"
-        "import toolhive.transports.stdio_bridge, toolhive.transports.reverse_proxy\n"
+        "import toolhive.transports.stdio, toolhive.transports.reverse_proxy\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('mcp', 'mcp_types', 'starlette', 'pydantic_settings', 'anyio'))))\n"
     )

@@ -19,7 +19,7 @@ from toolhive.proxy.server import ProxyServer, bind_socket
 from toolhive.transports.base import TransportOptions
 from toolhive.transports.pipes import LINE_LIMIT, PipeChannel
 from toolhive.transports.reverse_proxy import ReverseProxy
-from toolhive.transports.stdio_bridge import StdioBridge
+from toolhive.transports.stdio import StdioBridge
 
 REPO = Path(__file__).resolve().parents[3]
 ECHO_SERVER = REPO / "tests" / "fixtures" / "echo_server.py"

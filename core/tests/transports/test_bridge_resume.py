@@ -12,7 +12,7 @@ import httpx
 import pytest
 from harness import RAW_STDIO, bridged
 from mcp import Client
-from toolhive.transports.stdio_bridge import RETRY_MS
+from toolhive.transports.stdio.event_log import RETRY_MS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -171,6 +171,6 @@ async def test_official_client_gets_slow_answers_over_a_primed_stream() -> None:
         assert [r.content[0].text for r in results] == ["slept"] * 3
         assert (await client.call_tool("echo", {"text": "after"})).content[0].text == "after"
         # the slow calls really went out as primed, resumable streams (the quick echo did not)
-        (session,) = b.bridge._sessions.values()
+        (session,) = b.bridge.relay.table.sessions.values()
         assert session.resumable and len(session.replay) == 3
         assert all(log.done for log in session.replay.values())

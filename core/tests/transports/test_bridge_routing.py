@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 async def wait_get_streams(b: Bridged, count: int) -> None:
     """The official client opens its GET stream in the background: wait until the bridge has it."""
     with anyio.fail_after(10):
-        while sum(s.stream is not None for s in b.bridge._sessions.values()) < count:
+        while sum(s.stream is not None for s in b.bridge.relay.table.sessions.values()) < count:
             await asyncio.sleep(0.02)
 
 
@@ -121,7 +121,7 @@ async def test_concurrent_sessions_get_their_own_answers_progress_and_sampling(
             assert results[n]["sampled"] == [f"s{n}:p{i}" for i in range(3)]
             steps = [float(i + 1) for i in range(2 + n % 3)]
             assert results[n]["progress"] == steps * 3
-        assert not b.bridge._pending and not b.bridge._server_requests
+        assert not b.bridge.relay.table.pending and not b.bridge.relay.table.server_requests
 
 
 async def test_unlinked_sampling_goes_to_the_only_busy_session_or_is_refused() -> None:
@@ -207,7 +207,7 @@ async def test_resource_updates_reach_only_subscribers_and_subscriptions_are_ref
         with anyio.fail_after(5):
             while (await stats(http, b, a))["unsubscribe"] != [uri]:
                 await asyncio.sleep(0.05)
-        assert b.bridge._subscribed == {}
+        assert b.bridge.relay.intercepted.subscribed == {}
 
 
 async def test_log_messages_follow_each_sessions_level() -> None:
@@ -256,7 +256,7 @@ async def test_official_client_logging_and_subscription_round_trip() -> None:
                 await anyio.sleep(0.02)
         assert logs == ["shown"]
         await client.unsubscribe_resource("res://x")
-        assert b.bridge._subscribed == {}
+        assert b.bridge.relay.intercepted.subscribed == {}
 
 
 # --------------------------------------------------------------------------- disconnects
@@ -279,5 +279,6 @@ async def test_client_disconnecting_mid_stream_does_not_disturb_the_bridge() -> 
         async with Client(b.url) as client:
             assert text_of(await client.call_tool("echo", {"text": "new"})) == "new"
         with anyio.fail_after(5):
-            while b.bridge._pending:  # the abandoned call finished on the server and was dropped
+            # The abandoned call finished on the server and was dropped.
+            while b.bridge.relay.table.pending:
                 await asyncio.sleep(0.05)

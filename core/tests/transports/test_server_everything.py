@@ -96,4 +96,4 @@ async def test_server_everything_with_two_sessions() -> None:
                     level in ("error", "critical", "alert", "emergency") for level in logs["a"]
                 )
                 await a.unsubscribe_resource("demo://resource/static/document/architecture.md")
-                assert b.bridge._subscribed == {}
+                assert b.bridge.relay.intercepted.subscribed == {}

@@ -76,7 +76,7 @@ async def test_official_sse_client_lists_and_calls_tools() -> None:
                 assert {"echo", "add"} <= {t.name for t in (await client.list_tools()).tools}
                 assert text_of(await client.call_tool("echo", {"text": f"{mode} ✓"})) == f"{mode} ✓"
         with anyio.fail_after(5):
-            while b.bridge._sessions:  # closing the stream ends the session
+            while b.bridge.relay.table.sessions:  # closing the stream ends the session
                 await asyncio.sleep(0.02)
 
 

@@ -16,7 +16,9 @@ from mcp import Client
 from toolhive.builtin.transports import thv_transports
 from toolhive.errors import ToolHiveError
 from toolhive.transports.base import Transport, TransportOptions
-from toolhive.transports.stdio_bridge import ProxyModeNotSupportedError, StdioBridge
+from toolhive.transports.stdio import ProxyModeNotSupportedError, StdioBridge
+from toolhive.transports.stdio.legacy_sse import LegacySseFace
+from toolhive.transports.stdio.streamable_http import StreamableHttpFace
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -424,9 +426,9 @@ async def test_request_timeout_gives_a_jsonrpc_error_and_cancels_on_the_server()
 def test_request_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOOLHIVE_PROXY_REQUEST_TIMEOUT", "2m")
     bridge = StdioBridge(TransportOptions(workload="w", stdio=_NullChannel()))
-    assert bridge._timeout == 120.0
+    assert bridge.relay.timeout == 120.0
     monkeypatch.setenv("TOOLHIVE_PROXY_REQUEST_TIMEOUT", "soon")  # not a duration: the default
-    assert StdioBridge(TransportOptions(workload="w", stdio=_NullChannel()))._timeout == 60.0
+    assert StdioBridge(TransportOptions(workload="w", stdio=_NullChannel())).relay.timeout == 60.0
 
 
 # --------------------------------------------------------------------------- ping and factory
@@ -457,7 +459,8 @@ def test_the_builtin_plugin_loads_the_bridge_in_either_mode() -> None:
     bridge = factory(TransportOptions(workload="w", stdio=_NullChannel()))
     assert isinstance(bridge, Transport)
     legacy = factory(TransportOptions(workload="w", stdio=_NullChannel(), proxy_mode="sse"))
-    assert isinstance(legacy, Transport) and legacy._legacy_sse and not bridge._legacy_sse
+    assert isinstance(legacy, Transport) and isinstance(legacy.face, LegacySseFace)
+    assert isinstance(bridge.face, StreamableHttpFace)
     with pytest.raises(ProxyModeNotSupportedError) as info:
         factory(TransportOptions(workload="w", stdio=_NullChannel(), proxy_mode="websocket"))
     assert isinstance(info.value, ToolHiveError)

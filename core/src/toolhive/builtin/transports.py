@@ -6,7 +6,7 @@ from toolhive.contracts import TransportFactory, TransportSpec, hookimpl
 
 
 def _stdio() -> TransportFactory:
-    from toolhive.transports.stdio_bridge import StdioBridge
+    from toolhive.transports.stdio import StdioBridge
 
     return StdioBridge
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from toolhive import __version__
-from toolhive.proxy.asgi import send_body
 from toolhive.proxy.edge import EdgeConfig, EdgeProtection
-from toolhive.transports.base import Receive, Scope, Send, Transport
+from toolhive.transports.base import Transport
+from toolhive.web.asgi import Receive, Scope, Send, send_body
 
 log = logging.getLogger("toolhive.proxy")
 

@@ -18,10 +18,8 @@ Every refusal has a JSON-RPC error body, so MCP clients show the reason.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -29,54 +27,16 @@ from pydantic import BaseModel, ConfigDict
 
 from toolhive.errors import InvalidInputError
 from toolhive.mcp.jsonrpc import INVALID_REQUEST, error_bytes
-from toolhive.proxy.asgi import send_body
-from toolhive.transports.base import Receive, Scope, Send
+from toolhive.web.asgi import ASGIApp, Receive, Scope, Send, send_body
+from toolhive.web.hosts import is_loopback_host
+from toolhive.web.limits import DEFAULT_MAX_BODY, MAX_BODY_ENV, max_body_from_env
 
 log = logging.getLogger("toolhive.proxy.edge")
 
-DEFAULT_MAX_BODY: Final = 4 * 1024 * 1024
-MAX_BODY_ENV: Final = "TOOLHIVE_MAX_REQUEST_BODY"
 #: A refused body is read and discarded up to this size / time so the client sees the 413.
 _DRAIN_CAP: Final = 64 * 1024 * 1024
 _DRAIN_SECONDS: Final = 10.0
 _CACHE_SIZE: Final = 256
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost."})
-_UNITS: Final = {"k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
-
-ASGIApp = Callable[[Scope, Receive, Send], Any]
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback IP; ``[::1]`` brackets allowed."""
-    host = host.strip().lower().removeprefix("[").removesuffix("]")
-    if host in _LOOPBACK_NAMES or host.endswith((".localhost", ".localhost.")):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_size(text: str) -> int:
-    """``4194304``, ``512k``, ``8MiB`` → bytes."""
-    raw = text.strip().lower().replace(" ", "")
-    digits = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = raw[len(digits) :]
-    if not digits.isdigit() or (unit and unit not in _UNITS and unit != "b"):
-        msg = f"invalid size {text!r}: give bytes, e.g. 4194304, 512KiB or 8MiB"
-        raise InvalidInputError(msg)
-    return int(digits) * _UNITS.get(unit, 1)
-
-
-def max_body_from_env(default: int = DEFAULT_MAX_BODY) -> int:
-    value = os.environ.get(MAX_BODY_ENV, "").strip()
-    if not value:
-        return default
-    try:
-        size = parse_size(value)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{MAX_BODY_ENV}: {exc}") from None
-    return size if size > 0 else default
 
 
 def normalize_origin(origin: str) -> str:

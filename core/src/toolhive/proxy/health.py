@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from toolhive.proxy.durations import env_seconds
+from toolhive.web.durations import env_seconds
 
 log = logging.getLogger("toolhive.proxy.health")
 

@@ -37,10 +37,10 @@ import httpx
 
 from toolhive.errors import InvalidInputError
 from toolhive.mcp.jsonrpc import REQUEST_TIMEOUT, error_bytes
-from toolhive.proxy.asgi import ClientDisconnected, header, send_body
-from toolhive.proxy.durations import env_seconds
-from toolhive.proxy.edge import is_loopback_host
-from toolhive.transports.base import Receive, Scope, Send, TransportOptions
+from toolhive.transports.base import TransportOptions
+from toolhive.web.asgi import ClientDisconnected, Receive, Scope, Send, header, send_body
+from toolhive.web.durations import env_seconds
+from toolhive.web.hosts import is_loopback_host
 
 log = logging.getLogger("toolhive.transports.http")
 

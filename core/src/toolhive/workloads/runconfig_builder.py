@@ -100,7 +100,7 @@ def parse_volume(spec: str) -> Mount:
 
 def _session_ttl(text: str) -> str:
     """Keep the Go duration text (ToolHive's RunConfig stores it so), but refuse nonsense early."""
-    from toolhive.proxy.durations import parse_duration
+    from toolhive.web.durations import parse_duration
 
     if text and parse_duration(text, -1.0) <= 0:
         msg = f"invalid --session-ttl {text!r}: use a duration such as 2h, 30m or 90s"

@@ -22,9 +22,9 @@ from toolhive.errors import ToolHiveError, WorkloadStateError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.plugins import Hooks
-from toolhive.proxy.durations import parse_duration
 from toolhive.state import store
 from toolhive.transports.base import Transport, TransportOptions
+from toolhive.web.durations import parse_duration
 from toolhive.workloads.deploy import deploy_request, server_url
 from toolhive.workloads.events import EventType, WorkloadEvents
 from toolhive.workloads.runtimes import select_runtime

@@ -1,9 +1,17 @@
-"""Raw-ASGI helpers for the proxy's hot path (no framework, no per-call objects beyond the message)."""
+"""Raw ASGI: the types, and helpers for the proxy's hot path (no framework, no per-call objects
+beyond the message)."""
 
 from __future__ import annotations
 
-from toolhive.mcp.jsonrpc import error_bytes
-from toolhive.transports.base import Receive, Send
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+#: A raw ASGI application.
+ASGIApp = Callable[[Scope, Receive, Send], Any]
 
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 SSE_CONTENT_TYPE = (b"content-type", b"text/event-stream")
@@ -45,17 +53,6 @@ async def send_body(
         headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def send_jsonrpc_error(
-    send: Send,
-    status: int,
-    code: int,
-    message: str,
-    id: str | int | None = None,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    await send_body(send, status, error_bytes(id, code, message), extra=extra)
 
 
 async def send_empty(
