@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -65,10 +66,13 @@ def workspace_plugin_modules() -> dict[str, str]:
     return out
 
 
-def run_thv(home: ThvHome, tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+def run_thv(
+    home: ThvHome, tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> tuple[int, set[str], str]:
     out = tmp_path / "modules.json"
+    out.unlink(missing_ok=True)
     env = {k: v for k, v in home.env.items() if not k.startswith("TOOLHIVE_")}
-    env |= {"IMPORT_BUDGET_OUT": str(out), "TOOLHIVE_STRICT_PLUGINS": "1"}
+    env |= {"IMPORT_BUDGET_OUT": str(out), "TOOLHIVE_STRICT_PLUGINS": "1", **(env_extra or {})}
     proc = subprocess.run(
         [sys.executable, "-c", WRAPPER, *args],
         env=env,
@@ -125,6 +129,13 @@ def test_every_workspace_plugin_declares_an_entry_point() -> None:
     assert workspace_plugin_modules(), "no workspace plugin found under plugins/"
 
 
+def test_every_workspace_plugin_is_installed_here() -> None:
+    """What makes 'no plugin imported' below mean something: they are all there to import."""
+    installed = {ep.name for ep in metadata.entry_points(group="toolhive")}
+    missing = set(workspace_plugin_modules()) - installed
+    assert not missing, f"not installed: {sorted(missing)} (uv sync --all-packages)"
+
+
 def test_help_imports_no_heavy_module(thv_home: ThvHome, tmp_path: Path) -> None:
     code, modules, stdout = run_thv(thv_home, tmp_path, "--help")
     assert code == 0
@@ -134,13 +145,17 @@ def test_help_imports_no_heavy_module(thv_home: ThvHome, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("workloads", [0, 20], ids=["empty", "20-workloads"])
-def test_list_imports_no_engine_sdk(thv_home: ThvHome, tmp_path: Path, workloads: int) -> None:
+def test_list_imports_no_plugin_and_no_engine_sdk(
+    thv_home: ThvHome, tmp_path: Path, workloads: int
+) -> None:
+    """``thv list`` reads state files only: with every plugin installed, it imports none."""
     names = save_fake_workloads(workloads)
     code, modules, stdout = run_thv(thv_home, tmp_path, "list")
     assert code == 0
     assert all(name in stdout for name in names)
     assert heavy_in(modules, HEAVY) == set()
-    assert_plugins_loaded(modules)
+    assert set(workspace_plugin_modules().values()) & modules == set()
+    assert heavy_in(modules, {"pluggy", "toolhive.plugins"}) == set()
 
 
 @pytest.mark.parametrize(
@@ -160,3 +175,93 @@ def test_runtime_detection_imports_no_engine_sdk(thv_home: ThvHome, tmp_path: Pa
     code, modules, _stdout = run_thv(thv_home, tmp_path, "runtime", "check", "--format", "json")
     assert code in (0, 1)  # 1: no runtime usable here, which is fine for this check
     assert heavy_in(modules, HEAVY) == set()
+
+
+# --- the cached command table (toolhive/cli/command_cache.py) ---------------------------------
+
+ACME_MODULE = """
+import click
+from toolhive.contracts import CommandRef, hookimpl
+
+@hookimpl
+def thv_cli_commands():
+    return [CommandRef(name="acme-hello", target="acme_cmds:hello", help={help!r})]
+
+@click.command()
+def hello():
+    click.echo("hello from acme")
+"""
+
+
+def install_acme(site: Path, help_: str = "Say hello") -> Path:
+    """A plugin distribution providing ``thv acme-hello``, written into the folder ``site``."""
+    package = site / "acme_cmds"
+    package.mkdir(exist_ok=True)
+    module = package / "__init__.py"
+    module.write_text(ACME_MODULE.format(help=help_))
+    dist_info = site / "acme_cmds-1.0.dist-info"
+    dist_info.mkdir(exist_ok=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-cmds\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[toolhive]\ncli-acme = acme_cmds\n")
+    return module
+
+
+def bump_mtime(path: Path) -> None:
+    """A later modification time even on file systems with coarse timestamps."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
+def test_help_again_uses_the_cached_table_and_imports_no_plugin(
+    thv_home: ThvHome, tmp_path: Path
+) -> None:
+    code, first_modules, first = run_thv(thv_home, tmp_path, "--help")
+    assert code == 0
+    assert_plugins_loaded(first_modules)
+    code, modules, again = run_thv(thv_home, tmp_path, "--help")
+    assert code == 0
+    assert again == first
+    assert "runtime " in again  # the built-in plugin's command, from the table
+    plugin_modules = set(workspace_plugin_modules().values()) | {"toolhive.builtin.commands"}
+    assert plugin_modules & modules == set()
+    assert heavy_in(modules, {"pydantic", "pluggy", "importlib.metadata"}) == set()
+
+
+def test_a_plugin_installed_later_is_listed_and_its_command_runs_from_the_table(
+    thv_home: ThvHome, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {"PYTHONPATH": str(site)}
+    assert "acme-hello" not in run_thv(thv_home, tmp_path, "--help", env_extra=env)[2]
+
+    module = install_acme(site)  # a new *.dist-info folder: the folder's mtime changes
+    code, modules, out = run_thv(thv_home, tmp_path, "--help", env_extra=env)
+    assert code == 0
+    assert "acme-hello  Say hello" in out
+    assert "acme_cmds" in modules  # recomputed
+
+    code, modules, out = run_thv(thv_home, tmp_path, "--help", env_extra=env)
+    assert "acme-hello  Say hello" in out
+    assert "acme_cmds" not in modules  # from the table
+    code, modules, out = run_thv(thv_home, tmp_path, "acme-hello", env_extra=env)
+    assert (code, out) == (0, "hello from acme\n")
+
+    module.write_text(ACME_MODULE.format(help="Say hi"))  # the plugin is edited in place
+    bump_mtime(module)
+    assert "acme-hello  Say hi" in run_thv(thv_home, tmp_path, "--help", env_extra=env)[2]
+
+    disabled = {**env, "TOOLHIVE_DISABLE_PLUGINS": "cli-acme"}
+    assert "acme-hello" not in run_thv(thv_home, tmp_path, "--help", env_extra=disabled)[2]
+
+
+def test_a_broken_plugin_is_never_cached(thv_home: ThvHome, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    module = install_acme(site)
+    env = {"PYTHONPATH": str(site)}
+    assert run_thv(thv_home, tmp_path, "--help", env_extra=env)[0] == 0
+    module.write_text("raise ImportError('acme is broken')\n")
+    bump_mtime(module)
+    for _ in range(2):  # strict mode: an error every time, not a stale table
+        assert run_thv(thv_home, tmp_path, "--help", env_extra=env)[0] == 1

@@ -1,17 +1,23 @@
 """The ``thv`` command line.
 
 The root group is lazy: ``thv --help`` lists commands from a table of names and help strings and
-imports a command's module only when it runs, so start-up costs click + the plugin entry points.
+imports a command's module only when it runs. Plugins' commands (``thv_cli_commands``) join the
+table from a cache that is recomputed whenever an installed distribution or a plugin's source
+changes (:mod:`toolhive.cli.command_cache`), so ``thv --help`` usually costs click and nothing else.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Iterable
+from types import ModuleType
 
 import click
 
 from toolhive import __version__
+from toolhive.cli import command_cache
 from toolhive.cli.context import CliState
 from toolhive.errors import ToolHiveError
 
@@ -55,18 +61,35 @@ ALIASES = {"ls": "list"}
 
 
 def _import(target: str) -> click.Command:
-    from toolhive.plugins import load_target
-
-    command = load_target(target)
+    """Import ``"package.module:command"`` (without ``toolhive.plugins``: most commands need no
+    plugin, and that module brings pluggy and the contracts' models)."""
+    module, _, attr = target.partition(":")
+    command: object = importlib.import_module(module)
+    for part in attr.split("."):
+        command = getattr(command, part)
     if not isinstance(command, click.Command):
         msg = f"{target} is not a click command"
         raise TypeError(msg)
     return command
 
 
+def _plugin_packages(plugins: Iterable[object]) -> set[str]:
+    """Top-level package of each registered plugin (a module, or an object from one)."""
+    packages = set()
+    for plugin in plugins:
+        module = getattr(plugin, "__name__", None) if isinstance(plugin, ModuleType) else None
+        module = module or getattr(plugin, "__module__", None) or type(plugin).__module__
+        packages.add(module.split(".")[0])
+    return packages
+
+
 class LazyGroup(click.Group):
     def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
         state = ctx.ensure_object(CliState)
+        if not state.hooks_built:
+            cached = command_cache.load()
+            if cached is not None:
+                return cached
         refs = state.hooks.cli_commands()
         out: dict[str, tuple[str, str]] = {}
         for name, ref in refs.items():
@@ -74,6 +97,10 @@ class LazyGroup(click.Group):
                 msg = f"plugin command {name!r} ({ref.target}) clashes with a built-in command"
                 raise ToolHiveError(msg)
             out[name] = (ref.target, ref.help)
+        pm = state.hooks.pm
+        if not pm.load_failures:
+            packages = _plugin_packages(pm.get_plugins())
+            command_cache.save(out, command_cache.modules_under(packages))
         return out
 
     def _table(self, ctx: click.Context) -> dict[str, tuple[str, str]]:

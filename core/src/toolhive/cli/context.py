@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 if TYPE_CHECKING:
     from toolhive.plugins import Hooks
+    from toolhive.workloads.events import WorkloadEvent
     from toolhive.workloads.service import Workloads
 
 
@@ -40,11 +41,33 @@ class CliState:
         return hooks
 
     def workloads(self, *, progress: Callable[[str], None] | None = None) -> Workloads:
-        """The workload use cases, with client-config sync following their events."""
-        from toolhive.clients.sync import subscribe
+        """The workload use cases, with client-config sync following their events.
+
+        The plugins load when a use case first needs them: ``thv list`` and ``thv status`` read
+        state files only and import no plugin.
+        """
         from toolhive.workloads.events import WorkloadEvents
         from toolhive.workloads.service import Workloads
 
+        hooks = self.hooks if self.hooks_built else cast("Hooks", _HooksOnDemand(self))
         events = WorkloadEvents()
-        subscribe(events, self.hooks)
-        return Workloads(self.hooks, events=events, progress=progress)
+        events.subscribe(lambda event: _sync_clients(hooks, event))
+        return Workloads(hooks, events=events, progress=progress)
+
+
+class _HooksOnDemand:
+    """Stands in for :class:`~toolhive.plugins.Hooks` and builds the real one (once, on the
+    :class:`CliState`) at the first attribute a caller reads."""
+
+    def __init__(self, state: CliState) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state.hooks, name)
+
+
+def _sync_clients(hooks: Hooks, event: WorkloadEvent) -> None:
+    # What ``toolhive.clients.sync.subscribe`` registers, imported only once an event happens.
+    from toolhive.clients.sync import on_workload_event
+
+    on_workload_event(hooks, event)

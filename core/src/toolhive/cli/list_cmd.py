@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
-from toolhive.workloads.runconfig_builder import parse_key_values
 
 
 @click.command("list")
@@ -24,11 +23,12 @@ def list_cmd(
     ctx: click.Context, include_all: bool, fmt: str, labels: tuple[str, ...], group: str | None
 ) -> None:
     """List workloads (running ones unless --all)."""
-    rows = (
-        state(ctx)
-        .workloads()
-        .list(include_all=include_all, labels=parse_key_values(list(labels), "label"), group=group)
-    )
+    wanted: dict[str, str] = {}
+    if labels:  # the RunConfig builder (and the proxy's edge rules) only when filtering
+        from toolhive.workloads.runconfig_builder import parse_key_values
+
+        wanted = parse_key_values(list(labels), "label")
+    rows = state(ctx).workloads().list(include_all=include_all, labels=wanted, group=group)
     if fmt == "json":
         echo_json([w.model_dump(mode="json") for w in rows])
     elif fmt == "mcpservers":

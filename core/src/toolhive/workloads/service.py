@@ -22,11 +22,11 @@ import builtins
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from toolhive.errors import NotFoundError, RuntimeUnavailableError, ToolHiveError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import Workload, WorkloadStatus
-from toolhive.plugins import Hooks
 from toolhive.state import store
 from toolhive.state.store import WorkloadRecord
 from toolhive.workloads.events import EventType, WorkloadEvents
@@ -38,8 +38,11 @@ from toolhive.workloads.processes import (
     wait_port_free,
     workload_lock,
 )
-from toolhive.workloads.request import RunRequest
 from toolhive.workloads.status import ACTIVE, merged_status, workload_row
+
+if TYPE_CHECKING:  # the plugins load only for the use cases that need them (not list/get)
+    from toolhive.plugins import Hooks
+    from toolhive.workloads.request import RunRequest
 
 S = WorkloadStatus
 Progress = Callable[[str], None]
