@@ -33,8 +33,9 @@ def requirement_name(requirement: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def pyprojects() -> list[Path]:
-    return [REPO / "core" / "pyproject.toml", *sorted(REPO.glob("plugins/*/*/pyproject.toml"))]
+def plugin_pyprojects() -> list[Path]:
+    """Every plugin's, and the copyable template's (``plugins/_template``) once it is there."""
+    return sorted(p for p in REPO.glob("plugins/**/pyproject.toml") if ".venv" not in p.parts)
 
 
 def test_core_is_published_as_toolhive_core() -> None:
@@ -43,7 +44,9 @@ def test_core_is_published_as_toolhive_core() -> None:
     assert project["scripts"] == {"thv": "toolhive.cli:main"}
 
 
-@pytest.mark.parametrize("pyproject", pyprojects()[1:], ids=lambda p: p.parent.name)
+@pytest.mark.parametrize(
+    "pyproject", plugin_pyprojects(), ids=lambda p: str(p.parent.relative_to(REPO / "plugins"))
+)
 def test_every_plugin_depends_on_toolhive_core_never_on_toolhive(pyproject: Path) -> None:
     data = tomllib.loads(pyproject.read_text())
     names = {requirement_name(r) for r in data["project"]["dependencies"]}
