@@ -58,7 +58,7 @@ def test_missing_schema_version_defaults():
     [
         ("{not json", "not valid JSON"),
         ("[1]", "expected a JSON object"),
-        ('{"transport": "carrier-pigeon"}', "field transport"),
+        ('{"transport": "Carrier Pigeon!"}', "transport"),
         ('{"name": "bad name!"}', "invalid workload name"),
         ('{"port": 70000}', "field port"),
     ],

@@ -208,3 +208,14 @@ def test_header_forward_refuses_hop_headers() -> None:
     )
     with pytest.raises(InvalidInputError, match="cannot set the 'Host' header"):
         resolve(plan_chain(config), core_hooks().middleware())
+
+
+def test_a_transport_no_plugin_provides_is_refused_listing_the_installed_ones() -> None:
+    from toolhive.workloads.protection import require_enforceable
+
+    with pytest.raises(InvalidInputError) as err:
+        require_enforceable(core_hooks(), RunConfig(name="x", transport="carrier-pigeon"))
+    assert str(err.value) == (
+        "transport 'carrier-pigeon' is not provided by any installed plugin "
+        "(available: sse, stdio, streamable-http)"
+    )

@@ -23,8 +23,22 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from toolhive.contracts.config import PluginConfig
 from toolhive.mcp import methods
 from toolhive.web.asgi import ASGIApp, Message, Receive, Scope
+
+__all__ = [
+    "PARSED_REQUEST_KEY",
+    "ASGIApp",
+    "MiddlewareContext",
+    "MiddlewareParameters",
+    "MiddlewareSpec",
+    "ParsedMCPRequest",
+    "describe_mcp_request",
+    "parsed_request",
+    "read_mcp_request",
+]
 
 #: Where :func:`parsed_request` finds the decoded request (the ``mcp-parser`` middleware puts it).
 PARSED_REQUEST_KEY = "toolhive.mcp_request"
@@ -32,10 +46,9 @@ PARSED_REQUEST_KEY = "toolhive.mcp_request"
 C = TypeVar("C", bound=BaseModel)
 
 
-class MiddlewareParameters(BaseModel):
-    """Base for a middleware's ``config_model``: unknown keys are errors, values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class MiddlewareParameters(PluginConfig):
+    """Base for a middleware's ``config_model`` (the entry's ``parameters``, ToolHive's JSON
+    names): unknown keys are errors, values are frozen."""
 
 
 @dataclass(frozen=True)
