@@ -1,9 +1,14 @@
-"""A contract suite for runtimes that speak the Docker Engine API, run against a real engine.
+"""The contract suite of runtimes that speak the Docker Engine API, run against a real engine.
 
-The Docker, Podman and Colima plugins (and any third-party Docker-API runtime) run the same tests:
-subclass :class:`EngineRuntimeContract`, provide a ``runtime`` fixture, and set the class
-attributes that describe the engine's documented quirks. Needs ``pytest`` and ``httpx`` (test-only;
-importing this module from production code is a bug).
+:class:`EngineRuntimeContract` is core's generic :class:`~toolhive.testing.RuntimeContract` (deploy,
+attach, inspect, wait, logs, stop, remove, refusals: what every runtime promises) with container
+images for its servers, plus what only a Docker-API engine shows: published ports bound to
+loopback, the hardening visible in ``inspect``, dropped capabilities and no network, stdin across
+re-attaches, foreign containers left alone, image builds. The Docker, Podman and Colima plugins
+(and any third-party Docker-API runtime) subclass it in their ``tests/test_contract.py``, naming
+the runtime and its entry point, and set the class attributes that describe the engine's
+documented quirks. Needs ``pytest`` (test-only; importing this module from production code is a
+bug).
 
 Test images (built by ``scripts/build-test-images.sh`` into both engines):
 
@@ -21,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
-import json
 import os
 import re
 import socket
@@ -31,70 +35,63 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import httpx
 import pytest
 from toolhive.contracts import (
     AlreadyExistsError,
     ImageNotFoundError,
-    NotFoundError,
     PermissionProfileError,
     PortInUseError,
     RuntimeUnavailableError,
     WorkloadStateError,
 )
 from toolhive.contracts.runtime import (
-    LABEL_BASENAME,
-    LABEL_GROUP,
-    LABEL_NAME,
     LABEL_PORT,
     LABEL_TOOLHIVE,
     LABEL_TRANSPORT,
     DeployRequest,
     Mount,
     PermissionProfile,
-    Runtime,
-    builtin_profile,
+)
+from toolhive.contracts.specs import RuntimeDetection
+from toolhive.testing.runtime_contract import (
+    RuntimeContract,
+    builtin,
+    skip_or_fail,
+    unique_name,
 )
 
 from toolhive_runtime_docker.runtime import DockerRuntime
 
+__all__ = [
+    "BUSYBOX",
+    "ECHO_SERVER",
+    "MCP_SERVERS",
+    "EngineRuntimeContract",
+    "PingServer",
+    "open_engine",
+    "require_images",
+    "run_to_completion",
+    "skip_or_fail",
+    "unique_name",
+]
+
 BUSYBOX = "localhost/toolhive-test/busybox:latest"
 MCP_SERVERS = "localhost/toolhive-test/mcp-servers:latest"
 ECHO_SERVER = "/opt/fixtures/echo_server.py"
-REQUIRE_ENV = "TOOLHIVE_TEST_REQUIRE_ENGINES"
-#: Seconds a containerised MCP server gets to answer its first request.
+#: Seconds a containerised server gets to answer.
 STARTUP_TIMEOUT = 60.0
 
 R = TypeVar("R", bound=DockerRuntime)
+Names = Callable[[], str]
 
 
-def _builtin(name: str) -> PermissionProfile:
-    profile = builtin_profile(name)
-    assert profile is not None
-    return profile
-
-
-NONE = _builtin("none")
-NETWORK = _builtin("network")
-
-
-def engines_required() -> bool:
-    return os.environ.get(REQUIRE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip, or fail when ``TOOLHIVE_TEST_REQUIRE_ENGINES=1``."""
-    if engines_required():
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
-    pytest.skip(reason)
-
-
-def open_engine(factory: Callable[[], R], images: tuple[str, ...] = (BUSYBOX, MCP_SERVERS)) -> R:
-    """Build a runtime with ``factory``; skip (or fail) unless it answers and has ``images``."""
+def require_images(
+    runtime: DockerRuntime, images: tuple[str, ...] = (BUSYBOX, MCP_SERVERS)
+) -> None:
+    """Skip (or fail) unless the engine answers and has the test ``images``."""
     try:
-        runtime = factory()
         runtime.ping()
     except RuntimeUnavailableError as exc:
         skip_or_fail(str(exc))
@@ -102,10 +99,19 @@ def open_engine(factory: Callable[[], R], images: tuple[str, ...] = (BUSYBOX, MC
         try:
             runtime.ensure_image(image)
         except ImageNotFoundError:
-            runtime.close()
             skip_or_fail(
                 f"test image {image} is missing in {runtime.name}: run scripts/build-test-images.sh"
             )
+
+
+def open_engine(factory: Callable[[], R], images: tuple[str, ...] = (BUSYBOX, MCP_SERVERS)) -> R:
+    """Build a runtime with ``factory``; skip (or fail) unless it answers and has ``images``."""
+    runtime = factory()
+    try:
+        require_images(runtime, images)
+    except BaseException:
+        runtime.close()
+        raise
     return runtime
 
 
@@ -154,39 +160,6 @@ class PingServer:
             os.unlink(self.path)
 
 
-def unique_name(prefix: str = "thv-test") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def jsonrpc(method: str, id: int | None = None, params: dict[str, Any] | None = None) -> bytes:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if id is not None:
-        message["id"] = id
-    if params is not None:
-        message["params"] = params
-    return json.dumps(message).encode() + b"\n"
-
-
-INITIALIZE_PARAMS: dict[str, Any] = {
-    "protocolVersion": "2025-06-18",
-    "capabilities": {},
-    "clientInfo": {"name": "toolhive-runtime-tests", "version": "0"},
-}
-
-
-def read_sse_or_json(response: httpx.Response) -> dict[str, Any]:
-    """The first JSON-RPC message of a streamable-HTTP response (JSON body or SSE stream)."""
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        for line in response.text.splitlines():
-            if line.startswith("data:"):
-                message: dict[str, Any] = json.loads(line[5:].strip())
-                return message
-        msg = f"no data event in SSE response: {response.text[:200]!r}"
-        raise AssertionError(msg)
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def run_to_completion(client: Any, image: str, entrypoint: list[str], name: str) -> bytes:
     """Run a container to its end and return its output. Explicit create/start/wait/logs/remove:
     ``containers.run(remove=True)`` can hang on Podman when the container is gone before the
@@ -200,10 +173,11 @@ def run_to_completion(client: Any, image: str, entrypoint: list[str], name: str)
         container.remove(force=True)
 
 
-class EngineRuntimeContract:
-    """The behaviour every Docker-API runtime must show on a real engine.
+class EngineRuntimeContract(RuntimeContract):
+    """The generic runtime contract on test images, plus what a Docker-API engine must show.
 
-    Subclasses provide the ``runtime`` fixture (usually wrapping :func:`open_engine`).
+    Subclasses set ``name`` and ``entry_point`` (and override ``detection`` or ``plugin_config``
+    when the runtime needs help to find the engine here).
     """
 
     #: Whether a stdio server keeps its stdin (and so keeps running) after the proxy detaches.
@@ -211,78 +185,38 @@ class EngineRuntimeContract:
     #: when the attach connection ends, so a stdio server lives as long as its first attach.
     stdin_survives_detach: ClassVar[bool] = True
 
-    # -- fixtures -----------------------------------------------------------------------------
+    # -- the servers, as images ---------------------------------------------------------------
+
+    def shell(self, script: str) -> tuple[str, list[str]]:
+        return BUSYBOX, ["sh", "-c", script]
+
+    def stdio_server(self) -> tuple[str, list[str]]:
+        return MCP_SERVERS, ["python", ECHO_SERVER, "stdio"]
+
+    def http_server(self) -> tuple[str, list[str], int]:
+        return MCP_SERVERS, ["python", ECHO_SERVER, "streamable-http"], 8080
+
+    def missing_image(self) -> str:
+        return f"localhost/toolhive-test/does-not-exist-{uuid.uuid4().hex[:6]}:1"
 
     @pytest.fixture
-    def runtime(self) -> Iterator[DockerRuntime]:
-        raise NotImplementedError("subclasses provide the runtime fixture")
+    def runtime(
+        self, plugin_hooks: Any, plugin_config: dict[str, Any], detection: RuntimeDetection
+    ) -> Iterator[DockerRuntime]:
+        runtime = plugin_hooks.load("runtimes", self.name, plugin_config, detection=detection)
+        assert isinstance(runtime, DockerRuntime), type(runtime)
+        try:
+            require_images(runtime)
+            yield runtime
+        finally:
+            runtime.close()
 
-    @pytest.fixture
-    def names(self, runtime: DockerRuntime) -> Iterator[Callable[[], str]]:
-        """A factory of unique container names; every one is removed after the test."""
-        made: list[str] = []
+    # -- stdio across attaches ----------------------------------------------------------------
 
-        def make() -> str:
-            name = unique_name()
-            made.append(name)
-            return name
-
-        yield make
-        for name in made:
-            runtime.remove(name)
-
-    def deploy_stdio(
-        self,
-        runtime: DockerRuntime,
-        name: str,
-        command: list[str],
-        image: str = BUSYBOX,
-        profile: PermissionProfile = NONE,
-        **kwargs: Any,
-    ) -> str:
-        request = DeployRequest(
-            name=name,
-            image=image,
-            command=command,
-            transport="stdio",
-            permission_profile=profile,
-            env={"MCP_TRANSPORT": "stdio"},
-            **kwargs,
-        )
-        return runtime.deploy(request).id
-
-    # -- the protocol -------------------------------------------------------------------------
-
-    def test_is_a_runtime(self, runtime: DockerRuntime) -> None:
-        assert isinstance(runtime, Runtime)
-        runtime.ping()
-
-    def test_stdio_mcp_round_trip(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        name = names()
-        self.deploy_stdio(runtime, name, ["mcp-server-time"], image=MCP_SERVERS)
-
-        async def session() -> list[str]:
-            channel = await runtime.attach_stdio(name)
-            try:
-                await channel.send(jsonrpc("initialize", 1, INITIALIZE_PARAMS))
-                reply = json.loads(await asyncio.wait_for(channel.readline(), STARTUP_TIMEOUT))
-                assert reply["id"] == 1, reply
-                assert reply["result"]["serverInfo"]["name"] == "mcp-time"
-                await channel.send(jsonrpc("notifications/initialized"))
-                await channel.send(jsonrpc("tools/list", 2))
-                reply = json.loads(await asyncio.wait_for(channel.readline(), STARTUP_TIMEOUT))
-                assert reply["id"] == 2, reply
-                return [tool["name"] for tool in reply["result"]["tools"]]
-            finally:
-                await channel.aclose()
-
-        tools = asyncio.run(session())
-        assert "get_current_time" in tools
-
-    def test_stdio_stderr_and_eof(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
+    def test_stdio_stderr_and_eof(self, runtime: DockerRuntime, names: Names) -> None:
         name = names()
         script = 'read line; echo "err:$line" >&2; echo "out:$line"; printf tail'
-        self.deploy_stdio(runtime, name, ["sh", "-c", script])
+        self.deploy(runtime, name, self.shell(script))
         errors: list[bytes] = []
 
         async def session() -> list[bytes]:
@@ -299,9 +233,9 @@ class EngineRuntimeContract:
         assert b"".join(errors) == b"err:hello\n"
         assert runtime.wait(name) == 0
 
-    def test_reattach(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
+    def test_reattach(self, runtime: DockerRuntime, names: Names) -> None:
         name = names()
-        self.deploy_stdio(runtime, name, ["sh", "-c", 'while read l; do echo "got:$l"; done'])
+        self.deploy(runtime, name, self.shell('while read l; do echo "got:$l"; done'))
 
         async def exchange(text: bytes) -> bytes:
             channel = await runtime.attach_stdio(name)
@@ -319,21 +253,30 @@ class EngineRuntimeContract:
             with pytest.raises(WorkloadStateError, match="not running"):
                 asyncio.run(exchange(b"two"))
 
-    def test_streamable_http(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
+    def test_attaching_to_an_exited_container_is_refused(
+        self, runtime: DockerRuntime, names: Names
+    ) -> None:
         name = names()
-        deployment = runtime.deploy(
-            DeployRequest(
-                name=name,
-                image=MCP_SERVERS,
-                command=["python", ECHO_SERVER, "streamable-http"],
-                transport="streamable-http",
-                target_port=8080,
-                env={"MCP_TRANSPORT": "streamable-http", "MCP_PORT": "8080", "MCP_HOST": "0.0.0.0"},
-                permission_profile=NETWORK,
-            )
+        self.deploy(runtime, name, self.shell("true"))
+        runtime.wait(name)
+        with pytest.raises(WorkloadStateError, match="not running"):
+            asyncio.run(runtime.attach_stdio(name))
+
+    # -- ports --------------------------------------------------------------------------------
+
+    def test_a_published_port_is_bound_to_loopback_only(
+        self, runtime: DockerRuntime, names: Names
+    ) -> None:
+        name = names()
+        deployment = self.deploy(
+            runtime,
+            name,
+            self.shell("httpd -f -p 8080"),
+            profile="network",
+            transport="streamable-http",
+            target_port=8080,
         )
         assert deployment.target_host == "127.0.0.1"
-        assert deployment.target_port is not None
         info = runtime.inspect(name)
         assert info is not None
         assert info.labels[LABEL_PORT] == str(deployment.target_port)
@@ -343,41 +286,21 @@ class EngineRuntimeContract:
         assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [
             ("127.0.0.1", str(deployment.target_port))
         ]
-        url = f"http://127.0.0.1:{deployment.target_port}/mcp"
-        headers = {"Accept": "application/json, text/event-stream"}
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        with httpx.Client(timeout=10) as client:
-            while True:
-                try:
-                    response = client.post(
-                        url,
-                        content=jsonrpc("initialize", 1, INITIALIZE_PARAMS),
-                        headers={**headers, "Content-Type": "application/json"},
-                    )
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
-        assert response.status_code == 200, response.text
-        message = read_sse_or_json(response)
-        assert message["result"]["serverInfo"]["name"] == "toolhive-test-echo"
 
-    def test_explicit_host_port_and_port_in_use(
-        self, runtime: DockerRuntime, names: Callable[[], str]
-    ) -> None:
+    def test_explicit_host_port_and_port_in_use(self, runtime: DockerRuntime, names: Names) -> None:
         with socket.socket() as holder:
             holder.bind(("127.0.0.1", 0))
             holder.listen()
             taken = holder.getsockname()[1]
+            image, command = self.shell("httpd -f -p 8080")
             request = DeployRequest(
                 name=names(),
-                image=BUSYBOX,
-                command=["httpd", "-f", "-p", "8080"],
+                image=image,
+                command=command,
                 transport="sse",
                 target_port=8080,
                 host_port=taken,
-                permission_profile=NETWORK,
+                permission_profile=builtin("network"),
             )
             with pytest.raises(PortInUseError, match=str(taken)):
                 runtime.deploy(request)
@@ -389,35 +312,29 @@ class EngineRuntimeContract:
         assert again.target_port == free
         assert again.id != deployment.id
 
-    def test_labels(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
+    # -- labels, hardening --------------------------------------------------------------------
+
+    def test_the_engine_labels_every_container_as_toolhives(
+        self, runtime: DockerRuntime, names: Names
+    ) -> None:
         name = names()
-        self.deploy_stdio(
-            runtime,
-            name,
-            ["sleep", "60"],
-            labels={"team": "blue", LABEL_GROUP: "g1", LABEL_NAME: "wl", LABEL_BASENAME: "wl"},
-        )
+        self.deploy(runtime, name, self.shell("sleep 60"), labels={"team": "blue"})
         info = runtime.inspect(name)
         assert info is not None
         assert info.labels[LABEL_TOOLHIVE] == "true"
-        assert info.labels[LABEL_NAME] == "wl"
-        assert info.labels[LABEL_BASENAME] == "wl"
         assert info.labels[LABEL_TRANSPORT] == "stdio"
-        assert info.labels[LABEL_GROUP] == "g1"
         assert info.labels["team"] == "blue"
-        assert info.state == "running"
-        assert info.name == name
         assert info.image == BUSYBOX
 
     def test_hardening_visible_in_inspect(
-        self, runtime: DockerRuntime, names: Callable[[], str], tmp_path: Path
+        self, runtime: DockerRuntime, names: Names, tmp_path: Path
     ) -> None:
         name = names()
         (tmp_path / "ro").mkdir()
-        self.deploy_stdio(
+        self.deploy(
             runtime,
             name,
-            ["sleep", "60"],
+            self.shell("sleep 60"),
             mounts=[Mount(source=str(tmp_path / "ro"), target="/data")],
         )
         raw = runtime.inspect_raw(name)
@@ -439,168 +356,23 @@ class EngineRuntimeContract:
         """Docker reports ``["ALL"]``; an engine that expands it must list every capability."""
         return [c.upper() for c in cap_drop] == ["ALL"]
 
-    def test_mounts_enforced(
-        self, runtime: DockerRuntime, names: Callable[[], str], tmp_path: Path
+    def test_no_capabilities_and_loopback_only_inside(
+        self, runtime: DockerRuntime, names: Names
     ) -> None:
-        (tmp_path / "ro").mkdir()
-        (tmp_path / "rw").mkdir()
-        (tmp_path / "ro" / "in.txt").write_text("from host")
         name = names()
-        script = (
-            "cat /ro/in.txt >&2; echo >&2; touch /ro/x 2>/dev/null; echo ro=$? >&2; "
-            "touch /rw/y; echo rw=$? >&2; grep -E '^Cap(Prm|Eff|Bnd|Amb)' /proc/self/status >&2; "
-            "ls /sys/class/net >&2"
-        )
-        profile = PermissionProfile(name="p", write=[f"{tmp_path / 'rw'}:/rw"])
-        self.deploy_stdio(
-            runtime,
-            name,
-            ["sh", "-c", script],
-            profile=profile,
-            mounts=[Mount(source=str(tmp_path / "ro"), target="/ro")],
-        )
+        script = "grep -E '^Cap(Prm|Eff|Bnd|Amb)' /proc/self/status >&2; ls /sys/class/net >&2"
+        self.deploy(runtime, name, self.shell(script))
         assert runtime.wait(name) == 0
         output = b"".join(runtime.logs(name)).decode()
-        assert "from host" in output
-        assert "ro=1" in output
-        assert "rw=0" in output
         assert output.split()[-1] == "lo"  # network "none": loopback only
         capabilities = dict(
             line.split(":") for line in output.splitlines() if line.startswith("Cap")
         )
         assert len(capabilities) == 4, output
         assert {int(v.strip(), 16) for v in capabilities.values()} == {0}, capabilities
-        assert (tmp_path / "rw" / "y").exists()
-        assert not (tmp_path / "ro" / "x").exists()
 
-    def test_stop_is_idempotent_and_prompt(
-        self, runtime: DockerRuntime, names: Callable[[], str]
-    ) -> None:
-        name = names()
-        self.deploy_stdio(runtime, name, ["mcp-server-time"], image=MCP_SERVERS)
-        started = time.monotonic()
-        runtime.stop(name, timeout=20)
-        assert time.monotonic() - started < 15, "SIGTERM did not reach the server"
-        info = runtime.inspect(name)
-        assert info is not None and info.state == "exited"
-        runtime.stop(name)
-        runtime.stop(unique_name("thv-missing"))
-
-    def test_remove_is_idempotent(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        name = names()
-        self.deploy_stdio(runtime, name, ["sleep", "60"])
-        runtime.remove(name)
-        assert runtime.inspect(name) is None
-        runtime.remove(name)
-
-    def test_wait_returns_exit_code(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        name = names()
-        self.deploy_stdio(runtime, name, ["sh", "-c", "sleep 1; exit 3"])
-        assert runtime.wait(name) == 3
-        info = runtime.inspect(name)
-        assert info is not None
-        assert (info.state, info.exit_code) == ("exited", 3)
-        with pytest.raises(NotFoundError):
-            runtime.wait(unique_name("thv-missing"))
-
-    def test_wait_when_removed_is_not_a_clean_exit(
-        self, runtime: DockerRuntime, names: Callable[[], str]
-    ) -> None:
-        name = names()
-        self.deploy_stdio(runtime, name, ["sleep", "60"])
-        result: list[int] = []
-        waiter = threading.Thread(target=lambda: result.append(runtime.wait(name)))
-        waiter.start()
-        time.sleep(1)
-        runtime.remove(name)
-        waiter.join(30)
-        assert result and result[0] != 0
-
-    def test_list_workloads(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        running, exited = names(), names()
-        self.deploy_stdio(runtime, running, ["sleep", "60"])
-        self.deploy_stdio(runtime, exited, ["true"])
-        runtime.wait(exited)
-        foreign = names()
-        runtime.client.api.create_container(BUSYBOX, ["true"], name=foreign)
-        listed = {info.name: info for info in runtime.list_workloads()}
-        assert listed[running].state == "running"
-        assert listed[exited].state == "exited"
-        assert listed[exited].exit_code == 0
-        assert foreign not in listed
-
-    def test_logs(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        name = names()
-        self.deploy_stdio(
-            runtime, name, ["sh", "-c", "echo one >&2; echo stdout-is-rpc; sleep 1; echo two >&2"]
-        )
-        followed = b"".join(runtime.logs(name, follow=True))
-        assert followed == b"one\ntwo\n"  # stdio server: stderr only
-        assert b"".join(runtime.logs(name, tail=1)) == b"two\n"
-        with pytest.raises(NotFoundError):
-            list(runtime.logs(unique_name("thv-missing")))
-
-    def test_http_server_logs_include_stdout(
-        self, runtime: DockerRuntime, names: Callable[[], str]
-    ) -> None:
-        name = names()
-        runtime.deploy(
-            DeployRequest(
-                name=name,
-                image=BUSYBOX,
-                command=["sh", "-c", "echo out; echo err >&2"],
-                transport="sse",
-                target_port=8080,
-                permission_profile=NETWORK,
-            )
-        )
-        runtime.wait(name)
-        assert sorted(b"".join(runtime.logs(name)).split()) == [b"err", b"out"]
-
-    def test_missing_image(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        image = "localhost/toolhive-test/does-not-exist:1"
-        progress: list[str] = []
-        with pytest.raises(ImageNotFoundError) as caught:
-            runtime.ensure_image(image, progress.append)
-        message = str(caught.value)
-        assert message.startswith(f"image {image} is not available locally and could not be pulled")
-        assert message.endswith("build or load it first")
-        assert "\n" not in message
-        with pytest.raises(ImageNotFoundError, match="build or load it first"):
-            self.deploy_stdio(runtime, names(), ["true"], image=image)
-
-    def test_present_image_is_not_pulled(self, runtime: DockerRuntime) -> None:
-        progress: list[str] = []
-        runtime.ensure_image(BUSYBOX, progress.append)
-        assert progress == []
-
-    def test_deploy_replaces_own_container_only(
-        self, runtime: DockerRuntime, names: Callable[[], str]
-    ) -> None:
-        name = names()
-        first = self.deploy_stdio(runtime, name, ["sleep", "60"])
-        second = self.deploy_stdio(runtime, name, ["sleep", "60"])
-        assert first != second
-        assert [i.id for i in runtime.list_workloads() if i.name == name] == [second]
-        runtime.remove(name)
-        runtime.client.api.create_container(BUSYBOX, ["true"], name=name)
-        with pytest.raises(AlreadyExistsError, match="not managed by ToolHive"):
-            self.deploy_stdio(runtime, name, ["sleep", "60"])
-
-    def test_attach_errors(self, runtime: DockerRuntime, names: Callable[[], str]) -> None:
-        with pytest.raises(NotFoundError):
-            asyncio.run(runtime.attach_stdio(unique_name("thv-missing")))
-        name = names()
-        self.deploy_stdio(runtime, name, ["true"])
-        runtime.wait(name)
-        with pytest.raises(WorkloadStateError, match="not running"):
-            asyncio.run(runtime.attach_stdio(name))
-
-    def test_inspect_missing(self, runtime: DockerRuntime) -> None:
-        assert runtime.inspect(unique_name("thv-missing")) is None
-
-    def test_refusals_have_no_side_effects(
-        self, runtime: DockerRuntime, names: Callable[[], str]
+    def test_engine_refusals_have_no_side_effects(
+        self, runtime: DockerRuntime, names: Names
     ) -> None:
         name = names()
         request = DeployRequest(
@@ -608,7 +380,7 @@ class EngineRuntimeContract:
             image=BUSYBOX,
             transport="streamable-http",
             target_port=8080,
-            permission_profile=NONE,
+            permission_profile=builtin("none"),
         )
         with pytest.raises(PermissionProfileError, match="--transport stdio"):
             runtime.check_request(request)
@@ -623,7 +395,62 @@ class EngineRuntimeContract:
             runtime.check_request(DeployRequest(name=name, image=BUSYBOX, mounts=[socket_mount]))
         assert runtime.inspect(name) is None
 
-    # -- image builds (ImageBuilder) ----------------------------------------------------------
+    # -- the engine's other containers --------------------------------------------------------
+
+    def test_a_foreign_container_of_the_same_name_is_not_replaced(
+        self, runtime: DockerRuntime, names: Names
+    ) -> None:
+        name = names()
+        runtime.client.api.create_container(BUSYBOX, ["true"], name=name)
+        with pytest.raises(AlreadyExistsError, match="not managed by ToolHive"):
+            self.deploy(runtime, name, self.shell("sleep 60"))
+
+    def test_foreign_containers_are_not_listed(self, runtime: DockerRuntime, names: Names) -> None:
+        foreign = names()
+        runtime.client.api.create_container(BUSYBOX, ["true"], name=foreign)
+        assert foreign not in {info.name for info in runtime.list_workloads()}
+
+    def test_wait_when_removed_is_not_a_clean_exit(
+        self, runtime: DockerRuntime, names: Names
+    ) -> None:
+        name = names()
+        self.deploy(runtime, name, self.shell("sleep 60"))
+        result: list[int] = []
+        waiter = threading.Thread(target=lambda: result.append(runtime.wait(name)))
+        waiter.start()
+        time.sleep(1)
+        runtime.remove(name)
+        waiter.join(30)
+        assert result and result[0] != 0
+
+    def test_http_server_logs_include_stdout(self, runtime: DockerRuntime, names: Names) -> None:
+        name = names()
+        self.deploy(
+            runtime,
+            name,
+            self.shell("echo out; echo err >&2"),
+            profile="network",
+            transport="sse",
+            target_port=8080,
+        )
+        runtime.wait(name)
+        assert sorted(b"".join(runtime.logs(name)).split()) == [b"err", b"out"]
+
+    # -- images -------------------------------------------------------------------------------
+
+    def test_a_missing_image_says_what_to_do(self, runtime: DockerRuntime) -> None:
+        image = self.missing_image()
+        progress: list[str] = []
+        with pytest.raises(ImageNotFoundError) as caught:
+            runtime.ensure_image(image, progress.append)
+        message = str(caught.value)
+        assert message.startswith(f"image {image} is not available locally and could not be pulled")
+        assert message.endswith("build or load it first")
+
+    def test_present_image_is_not_pulled(self, runtime: DockerRuntime) -> None:
+        progress: list[str] = []
+        runtime.ensure_image(BUSYBOX, progress.append)
+        assert progress == []
 
     def test_build_find_and_clean_up(self, runtime: DockerRuntime, tmp_path: Path) -> None:
         """A two-stage build: tagged, labelled, found by label; the builder stage (which held a

@@ -1,0 +1,201 @@
+"""The middleware contract suite: a middleware type validates its parameters, wraps an ASGI app
+without touching it, lets an acceptable request through unchanged, and works in a real chain.
+
+Parameters are validated the way the host validates a RunConfig's ``middleware_configs`` entry
+(:func:`toolhive.middleware.plan.resolve`); the chain test builds a workload's chain as the
+supervisor does (``checked_chain`` + ``wrappers``, with core's ``mcp-parser`` and ``recovery``
+around it) in front of the stdio bridge and the SDK echo server, and runs an MCP session through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pytest
+
+from toolhive.testing.mcp_servers import echo_session, served, stdio_echo_server
+from toolhive.testing.plugin_contract import SettingsContract
+
+if TYPE_CHECKING:
+    from toolhive.contracts.middleware import MiddlewareContext
+    from toolhive.middleware.plan import Resolved
+    from toolhive.plugins import Hooks
+    from toolhive.web.asgi import Message, Receive, Scope, Send
+
+#: A JSON-RPC tools/call, as a client would POST it.
+TOOL_CALL = (
+    b'{"jsonrpc":"2.0","id":7,"method":"tools/call",'
+    b'"params":{"name":"echo","arguments":{"text":"through \\u2713"}}}'
+)
+
+
+class InnerApp:
+    """The app a middleware wraps: records each request and answers with what it received."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.requests.append({"path": scope["path"], "body": body, "headers": headers})
+        answer = json.dumps({"received": len(body)}).encode()
+        start: Message = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"x-inner", b"yes")],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": answer})
+
+
+class MiddlewareContract(SettingsContract):
+    """Subclass it, set ``name`` (and ``entry_point``), and:
+
+    ``parameters``
+        A valid ``parameters`` object for the middleware entry, used by every test.
+    ``invalid_parameters``
+        Objects the middleware must refuse (besides unknown keys, always checked).
+    ``request_headers``
+        Headers a request needs to be let through (a token for an auth middleware …).
+    ``rewrites_requests``
+        True if the middleware may change the body it passes on.
+    """
+
+    kind = "middleware"
+    parameters: ClassVar[dict[str, Any]] = {}
+    invalid_parameters: ClassVar[tuple[dict[str, Any], ...]] = ()
+    request_headers: ClassVar[dict[str, str]] = {}
+    rewrites_requests: ClassVar[bool] = False
+
+    @pytest.fixture
+    def plugin_config(self) -> dict[str, Any]:
+        return dict(self.parameters)
+
+    def load_with(self, hooks: Hooks, config: dict[str, Any]) -> Resolved:
+        from toolhive.middleware.plan import Entry, resolve
+
+        (resolved,) = resolve([Entry(self.name, config, "the contract test")], hooks.middleware())
+        return resolved
+
+    def context(self, url: str = "http://127.0.0.1:8080/mcp") -> MiddlewareContext:
+        """What the supervisor tells a factory about the workload."""
+        from toolhive.contracts.middleware import MiddlewareContext
+
+        return MiddlewareContext(
+            workload="contract", transport="stdio", proxy_mode="streamable-http", url=url
+        )
+
+    @pytest.fixture
+    def resolved(self, plugin_hooks: Hooks, plugin_config: dict[str, Any]) -> Resolved:
+        return self.load_with(plugin_hooks, plugin_config)
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def test_its_parameters_validate_into_its_model(
+        self, resolved: Resolved, plugin_spec: Any
+    ) -> None:
+        assert isinstance(resolved.config, plugin_spec.config_model)
+
+    def test_invalid_parameters_are_refused(self, plugin_hooks: Hooks) -> None:
+        from toolhive.errors import InvalidInputError
+
+        for bad in self.invalid_parameters:
+            with pytest.raises(InvalidInputError, match=f"{self.name} middleware"):
+                self.load_with(plugin_hooks, bad)
+
+    # -- the factory --------------------------------------------------------------------------
+
+    def test_its_factory_wraps_an_app_without_calling_it(self, resolved: Resolved) -> None:
+        inner = InnerApp()
+        app = resolved.spec.factory(inner, resolved.config, self.context())
+        assert app is not inner and callable(app)
+        call = app if inspect.isfunction(app) else type(app).__call__
+        assert inspect.iscoroutinefunction(call), "an ASGI app is an async callable"
+        assert inner.requests == []
+
+    def test_an_acceptable_request_passes_through(self, resolved: Resolved) -> None:
+        import httpx
+
+        inner = InnerApp()
+        app = resolved.spec.factory(inner, resolved.config, self.context())
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            **self.request_headers,
+        }
+
+        async def post() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                return await http.post("/mcp", content=TOOL_CALL, headers=headers)
+
+        response = asyncio.run(post())
+        assert response.status_code == 200, response.text
+        assert response.headers.get("x-inner") == "yes", "the inner app's answer was replaced"
+        (seen,) = inner.requests
+        assert seen["path"] == "/mcp"
+        if not self.rewrites_requests:
+            assert seen["body"] == TOOL_CALL
+        assert response.json() == {"received": len(seen["body"])}
+
+    def test_each_workload_start_gets_its_own_app(self, resolved: Resolved) -> None:
+        first = resolved.spec.factory(InnerApp(), resolved.config, self.context())
+        second = resolved.spec.factory(InnerApp(), resolved.config, self.context())
+        assert first is not second
+
+    # -- a real chain -------------------------------------------------------------------------
+
+    def test_it_runs_in_a_workloads_chain(
+        self, plugin_hooks: Hooks, plugin_config: dict[str, Any]
+    ) -> None:
+        """``middleware_configs`` names it; the supervisor's chain (with core's parser and
+        recovery) wraps the stdio bridge; an MCP client session goes through."""
+        from toolhive.contracts.transport import TransportOptions
+        from toolhive.middleware.chain import checked_chain, wrappers
+        from toolhive.models.runconfig import RunConfig
+        from toolhive.proxy.app import build_proxy_app
+
+        config = RunConfig(
+            name="contract",
+            transport="stdio",
+            port=0,
+            target_port=0,
+            middleware_configs=[{"type": self.name, "parameters": plugin_config}],
+        )
+        chain = checked_chain(config, plugin_hooks.middleware())
+        types = [item.entry.type for item in chain]
+        assert self.name in types and "recovery" in types, types
+
+        stdio_bridge = plugin_hooks.load("transports", "stdio")
+
+        async def session() -> str:
+            async with stdio_echo_server() as server:
+                bridge = stdio_bridge(TransportOptions(workload="contract", stdio=server.channel))
+                await bridge.start()
+                try:
+                    app = build_proxy_app(
+                        bridge,
+                        transport_name="stdio",
+                        middleware=wrappers(chain, self.context()),
+                        health_interval=0.0,
+                        manage_lifespan=False,
+                    )
+                    async with served(app) as base:
+                        result = await echo_session(
+                            f"{base}/mcp", headers=self.request_headers, text="chained ✓"
+                        )
+                        return result.echoed
+                finally:
+                    await bridge.aclose()
+
+        assert asyncio.run(session()) == "chained ✓"
