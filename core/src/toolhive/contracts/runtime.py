@@ -86,9 +86,11 @@ class DeployRequest(BaseModel):
     command: list[str] = Field(default_factory=list, description="Arguments after the image.")
     env: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
-    #: The workload's transport: ``stdio`` (attach stdin/stdout), ``sse``, ``streamable-http`` or a
-    #: plugin's (``TransportSpec.needs_stdio`` says whether it needs stdin/stdout).
+    #: The workload's transport: ``stdio``, ``sse``, ``streamable-http`` or a plugin's.
     transport: str = "stdio"
+    #: Attach the server's stdin/stdout (the transport's ``TransportSpec.needs_stdio``); otherwise
+    #: the server listens on ``target_port``. ``None``: only the ``stdio`` transport attaches.
+    attach_stdio: bool | None = None
     target_port: int | None = Field(
         default=None, description="Port the server listens on (HTTP transports)."
     )
@@ -98,6 +100,11 @@ class DeployRequest(BaseModel):
     mounts: list[Mount] = Field(default_factory=list)
     permission_profile: PermissionProfile = Field(default_factory=PermissionProfile)
     isolate_network: bool = True
+
+    @property
+    def stdio(self) -> bool:
+        """Whether the runtime attaches stdin/stdout (else the server speaks HTTP on a port)."""
+        return self.transport == "stdio" if self.attach_stdio is None else self.attach_stdio
 
 
 class Deployment(BaseModel):

@@ -34,11 +34,16 @@ def profile_mounts(config: RunConfig) -> list[Mount]:
     return mounts
 
 
-def deploy_request(config: RunConfig, *, in_container: bool) -> DeployRequest:
-    """Env merge order as ToolHive: env files and ``-e`` (already merged), then transport vars."""
+def deploy_request(
+    config: RunConfig, *, in_container: bool, needs_stdio: bool | None = None
+) -> DeployRequest:
+    """Env merge order as ToolHive: env files and ``-e`` (already merged), then transport vars.
+
+    ``needs_stdio`` is the transport's ``TransportSpec.needs_stdio`` (default: only ``stdio``)."""
+    stdio = config.transport == "stdio" if needs_stdio is None else needs_stdio
     env = dict(config.env_vars)
     env["MCP_TRANSPORT"] = config.transport
-    if config.transport != "stdio":
+    if not stdio:
         env["MCP_PORT"] = str(config.target_port)
         env["FASTMCP_PORT"] = str(config.target_port)
         # Inside a container the server must listen beyond loopback to be published.
@@ -59,6 +64,7 @@ def deploy_request(config: RunConfig, *, in_container: bool) -> DeployRequest:
         env=env,
         labels=labels,
         transport=config.transport,
+        attach_stdio=stdio,
         target_port=config.target_port or None,
         mounts=profile_mounts(config),
         permission_profile=config.permission_profile

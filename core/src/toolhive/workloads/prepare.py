@@ -40,7 +40,7 @@ def prepare(hooks: Hooks, config: RunConfig, progress: Progress) -> RunConfig:
         updates["port"] = pick_free_port(config.host)
     if config.is_remote:
         return config.model_copy(update=updates)
-    if config.transport != "stdio" and not config.target_port:
+    if not hooks.transports()[config.transport].needs_stdio and not config.target_port:
         updates["target_port"] = pick_free_port()
     config = config.model_copy(update=updates)
     chosen = config.runtime or os.environ.get("TOOLHIVE_RUNTIME") or None
@@ -67,7 +67,10 @@ def _prepare_on(
     config = config.model_copy(update={"runtime": spec.name})
     runtime = hooks.load("runtimes", spec.name, detection=detection)
     runtime.ping()
-    runtime.check_request(deploy_request(config, in_container=spec.is_container))
+    needs_stdio = hooks.transports()[config.transport].needs_stdio
+    runtime.check_request(
+        deploy_request(config, in_container=spec.is_container, needs_stdio=needs_stdio)
+    )
     if spec.is_container:
         config = _package_image(config, runtime, progress)
     runtime.ensure_image(config.image, progress)

@@ -123,7 +123,9 @@ class Supervisor:
         else:
             spec, detection = select_runtime(self.hooks, config.runtime or None)
             self.runtime = runtime = self.hooks.load("runtimes", spec.name, detection=detection)
-            request = deploy_request(config, in_container=spec.is_container)
+            request = deploy_request(
+                config, in_container=spec.is_container, needs_stdio=transport_spec.needs_stdio
+            )
             if config.secrets:
                 # Resolved here, at start time, into the request only: never into a file.
                 from toolhive.secrets.resolve import resolve_references

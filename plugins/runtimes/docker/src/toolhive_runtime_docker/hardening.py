@@ -19,7 +19,6 @@ from typing import Literal
 from toolhive.contracts import InvalidInputError, PermissionProfileError
 from toolhive.contracts.runtime import DeployRequest, PermissionProfile
 
-HTTP_TRANSPORTS = frozenset({"sse", "streamable-http"})
 CAP_DROP = ("ALL",)
 #: ``label=disable`` turns SELinux labelling off so bind mounts work without relabelling the
 #: host's files (ToolHive does the same); ``no-new-privileges`` blocks setuid escalation.
@@ -161,7 +160,7 @@ def check_request(request: DeployRequest, *, runtime: str) -> None:
         )
         raise PermissionProfileError(msg)
     network = plan_network(request)
-    if request.transport in HTTP_TRANSPORTS:
+    if not request.stdio:
         if request.target_port is None or not 0 < request.target_port < 65536:
             msg = f"transport {request.transport} needs the port the server listens on (1-65535)"
             raise InvalidInputError(msg)

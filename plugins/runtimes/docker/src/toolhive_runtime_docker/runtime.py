@@ -205,7 +205,7 @@ class DockerRuntime:
     ) -> dict[str, Any]:
         """The body of ``POST /containers/create`` (hardening included)."""
         api = self.client.api
-        stdio = request.transport == "stdio"
+        stdio = request.stdio
         ports: dict[str, Any] = {}
         if host_port is not None and request.target_port is not None:
             ports[f"{request.target_port}/tcp"] = (LOOPBACK, host_port)
@@ -454,7 +454,7 @@ class DockerRuntime:
             # First the old container, which may hold the very port this one asks for.
             self._replace_existing(request.name)
             host_port: int | None = None
-            if request.transport in hardening.HTTP_TRANSPORTS:
+            if not request.stdio:
                 if request.host_port is not None:
                     check_port_free(request.host_port)
                     host_port = request.host_port

@@ -222,7 +222,7 @@ class ProcessRuntime:
                 sandbox.UNSANDBOXED_ENV,
             )
 
-        stdio = request.transport == "stdio"
+        stdio = request.stdio
         log_path = storage.server_log_path(request.name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -199,7 +199,7 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
     """Refuse what the process runtime cannot honour, saying what to do instead."""
     profile = request.permission_profile
     label = _profile_label(profile)
-    if request.transport != "stdio" and request.target_port is None:
+    if not request.stdio and request.target_port is None:
         msg = f"{request.transport} server {request.name!r} needs a target port to listen on"
         raise InvalidInputError(msg)
     binds = request_binds(request)
@@ -237,7 +237,7 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
                 "proxy; remove network.inbound or use a container runtime"
             )
             raise PermissionProfileError(msg)
-    if request.transport != "stdio" and not network_allowed(profile):
+    if not request.stdio and not network_allowed(profile):
         msg = (
             f"{label} blocks all network access, so a {request.transport} server in the sandbox "
             "could not be reached; use the stdio transport, or a profile with network access "
