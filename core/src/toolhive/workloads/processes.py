@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 
@@ -55,6 +56,9 @@ def spawn_supervisor(base_name: str, env: Mapping[str, str]) -> int:
             env=dict(env),
             close_fds=True,
         )
+    # Reaped when it exits, so a long-lived caller (the REST API) collects no zombies; the
+    # waiting thread also holds the Popen, which would otherwise warn it is still running.
+    threading.Thread(target=proc.wait, name=f"reap-{base_name}", daemon=True).start()
     store.write_pid(base_name, proc.pid)
     store.record_pid(base_name, proc.pid)
     return proc.pid
