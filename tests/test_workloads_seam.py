@@ -9,7 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +23,7 @@ import pytest
 
 from tests.conftest import FIXTURES, Thv, process_runtime_available, require_or_skip
 from tests.mcp_client import call_tool
+from tests.secret_checks import run_in_terminal
 
 ECHO_ARGS = ["--", str(FIXTURES / "echo_server.py"), "stdio"]
 ECHO = ["--transport", "stdio", "--runtime", "process", sys.executable, *ECHO_ARGS]
@@ -232,3 +237,42 @@ def test_an_unknown_transport_lists_the_installed_ones(thv: Thv):
     assert proc.stderr.strip() == (
         "Error: unknown transport 'pigeon'; available transports: sse, stdio, streamable-http"
     )
+
+
+def test_run_in_the_foreground_hands_a_typed_password_to_its_supervisor(thv: Thv, user_home):
+    """Headless (no keyring): the password is typed once, in the terminal running `thv run -f`,
+    and the supervisor gets it in its environment (this process's environment is never
+    changed); `thv stop` ends the foreground run."""
+    value = "fg-" + secrets.token_hex(12)
+    env = {**thv.env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env.pop("TOOLHIVE_SECRETS_PASSWORD", None)
+    with_pw = {**env, "TOOLHIVE_SECRETS_PASSWORD": "typed-pw"}
+    subprocess.run([thv.exe, "secret", "provider", "encrypted"], env=with_pw, check=True)
+    subprocess.run(
+        [thv.exe, "secret", "set", "fg-token"], input=value, text=True, env=with_pw, check=True
+    )
+    server = ["--transport", "stdio", sys.executable, "--", str(FIXTURES / "env_server.py")]
+    argv = [thv.exe, "run", "-f", "--name", "fg", "--runtime", "process",
+            "--secret", "fg-token,target=FG_TOKEN", *server]  # fmt: skip
+    printed: list[str] = []
+    foreground = threading.Thread(
+        target=lambda: printed.append(run_in_terminal(argv, env, [("password", "typed-pw")]))
+    )
+    foreground.start()
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            status = json.loads(thv("status", "fg", "--format", "json", check=False).stdout or "{}")
+            if status.get("status") == "running" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert status.get("status") == "running", status
+        assert call_tool(status["url"], "getenv", {"name": "FG_TOKEN"}) == value
+    finally:
+        thv("stop", "fg", check=False)
+        foreground.join(60)
+    assert not foreground.is_alive()
+    out = printed[0]
+    assert out.count("Secrets password:") == 1, out  # asked once, not again by the supervisor
+    assert "fg is running at" in out  # the supervisor logs to this terminal
+    assert value not in out and "typed-pw" not in out

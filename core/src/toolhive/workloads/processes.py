@@ -1,7 +1,7 @@
-"""The supervisor process seen from outside: spawned detached (``thv start <name> --foreground``
-in a new session, output to the proxy log) with an explicit environment, waited for through the
-status file, and terminated by PID. Also the per-workload lock that serialises run, start, stop
-and rm across processes."""
+"""The supervisor process seen from outside: ``thv start <name> --foreground``, spawned with an
+explicit environment — detached (new session, output to the proxy log) or attached to this
+terminal for ``thv run --foreground`` —, waited for through the status file, and terminated by
+PID. Also the per-workload lock that serialises run, start, stop and rm across processes."""
 
 from __future__ import annotations
 
@@ -32,14 +32,26 @@ def workload_lock(base_name: str) -> contextlib.AbstractContextManager[None]:
 
 
 def supervisor_environment(
-    base: Mapping[str, str], child_env: Mapping[str, str], *, debug: bool
+    base: Mapping[str, str], child_env: Mapping[str, str], *, debug: bool, detached: bool = True
 ) -> dict[str, str]:
     """The spawned supervisor's whole environment: ours, what it needs to open the secrets
-    store, and ``TOOLHIVE_DEBUG`` when the workload runs with debug logs."""
-    env = {**base, **child_env, "TOOLHIVE_DETACHED": "1"}
+    store, ``TOOLHIVE_DETACHED`` (it has no terminal to prompt on) and ``TOOLHIVE_DEBUG`` when
+    the workload runs with debug logs."""
+    env = {**base, **child_env}
+    if detached:
+        env["TOOLHIVE_DETACHED"] = "1"
     if debug:
         env["TOOLHIVE_DEBUG"] = "1"
     return env
+
+
+def _supervisor_argv(base_name: str) -> list[str]:
+    return [sys.executable, "-m", "toolhive", "start", base_name, "--foreground"]
+
+
+def _record(base_name: str, pid: int) -> None:
+    store.write_pid(base_name, pid)
+    store.record_pid(base_name, pid)
 
 
 def spawn_supervisor(base_name: str, env: Mapping[str, str]) -> int:
@@ -48,7 +60,7 @@ def spawn_supervisor(base_name: str, env: Mapping[str, str]) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "toolhive", "start", base_name, "--foreground"],
+            _supervisor_argv(base_name),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -59,9 +71,26 @@ def spawn_supervisor(base_name: str, env: Mapping[str, str]) -> int:
     # Reaped when it exits, so a long-lived caller (the REST API) collects no zombies; the
     # waiting thread also holds the Popen, which would otherwise warn it is still running.
     threading.Thread(target=proc.wait, name=f"reap-{base_name}", daemon=True).start()
-    store.write_pid(base_name, proc.pid)
-    store.record_pid(base_name, proc.pid)
+    _record(base_name, proc.pid)
     return proc.pid
+
+
+def run_supervisor_attached(base_name: str, env: Mapping[str, str]) -> int:
+    """Run the supervisor in this terminal until it stops (``thv run --foreground``); its exit
+    code. It shares our process group, so Ctrl-C reaches it; SIGTERM to us is passed on."""
+    proc = subprocess.Popen(
+        _supervisor_argv(base_name), stdin=subprocess.DEVNULL, env=dict(env), close_fds=True
+    )
+    _record(base_name, proc.pid)
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue  # the supervisor got the SIGINT too and is stopping
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def await_start(config: RunConfig, timeout: float) -> WorkloadRecord:

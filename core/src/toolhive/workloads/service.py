@@ -32,6 +32,7 @@ from toolhive.state.store import WorkloadRecord
 from toolhive.workloads.events import EventType, WorkloadEvents
 from toolhive.workloads.processes import (
     await_start,
+    run_supervisor_attached,
     spawn_supervisor,
     supervisor_environment,
     terminate,
@@ -135,10 +136,14 @@ class Workloads:
         return workload_row(record)
 
     def run_foreground(self, request: RunRequest, *, prompt: Prompt | None = None) -> int:
-        """Run the supervisor in this process until it is stopped; its exit code."""
+        """Run with the supervisor attached to this terminal until it is stopped (Ctrl-C, or
+        ``thv stop``); its exit code. The supervisor is a child process like a detached one, so
+        it too gets the secrets environment explicitly."""
         config, child_env = self._admit(self.resolve(request, prompt=prompt))
         config = self._create(config)
-        return self._supervise(config.base_name, child_env, debug=config.debug)
+        self.events.emit(EventType.STARTING, config)
+        env = supervisor_environment(self.environ, child_env, debug=config.debug, detached=False)
+        return run_supervisor_attached(config.base_name, env)
 
     def _admit(self, config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
         """Refuse what cannot be enforced, check the secrets; the supervisor's extra env."""
@@ -184,18 +189,12 @@ class Workloads:
         return workload_row(await_start(config, wait))
 
     def supervise(self, name: str, *, debug: bool = False) -> int:
-        """``thv start NAME --foreground``: be the supervisor (what :meth:`run` spawns)."""
-        return self._supervise(name, {}, debug=debug)
-
-    def _supervise(self, name: str, child_env: Mapping[str, str], *, debug: bool) -> int:
+        """``thv start NAME --foreground``: be the supervisor (what :meth:`run` spawns), in
+        this process, publishing on this bus."""
         from toolhive.workloads.supervisor import run_supervisor
 
         return run_supervisor(
-            self.hooks,
-            name,
-            events=self.events,
-            environ={**self.environ, **child_env},
-            debug=debug,
+            self.hooks, name, events=self.events, environ=self.environ, debug=debug
         )
 
     # --- stop / rm / move ----------------------------------------------------------------------
