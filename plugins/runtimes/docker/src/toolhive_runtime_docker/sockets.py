@@ -12,9 +12,7 @@ that exists, in order; the first one answering ``/_ping`` wins. ``DOCKER_HOST`` 
 from __future__ import annotations
 
 import glob
-import http.client
 import os
-import socket
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,24 +23,6 @@ from toolhive.contracts import RuntimeDetection
 PING_TIMEOUT = 2.0
 
 UNIX_SCHEME = "unix://"
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over a unix socket (the host part of the URL is ignored by the engines)."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 @dataclass(frozen=True)
@@ -89,7 +69,13 @@ def ping_socket(path: str, timeout: float = PING_TIMEOUT) -> PingResult:
         return PingResult(path, ok=False, error=exc.strerror or str(exc))
     if not stat.S_ISSOCK(mode):
         return PingResult(path, ok=False, error="not a socket")
-    conn = _UnixHTTPConnection(path, timeout)
+    # http.client brings ssl and email: imported only when an engine is really pinged, not by
+    # every `thv` command that loads this plugin's entry point.
+    import http.client
+
+    from toolhive_runtime_docker.unix_http import UnixHTTPConnection
+
+    conn = UnixHTTPConnection(path, timeout)
     try:
         conn.request("GET", "/_ping")
         with conn.getresponse() as response:
