@@ -40,8 +40,10 @@ say "pytest (whole suite)"
 uv run pytest "$@"
 
 say "each plugin alone"
-for dir in plugins/*/*/; do
-  dist=$(sed -n 's/^name = "\(.*\)"/\1/p' "$dir/pyproject.toml" | head -1)
+# Workspace members only (plugins/<kind>/<name>); plugins/_template is not one.
+for pyproject in plugins/*/*/pyproject.toml; do
+  dir=$(dirname "$pyproject")
+  dist=$(sed -n 's/^name = "\(.*\)"/\1/p' "$pyproject" | head -1)
   say "$dist"
   uv run --package "$dist" --exact pytest -p no:cacheprovider "$dir/tests"
 done
