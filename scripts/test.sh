@@ -35,6 +35,8 @@ uv run ruff check .
 uv run ruff format --check .
 say "mypy --strict (core)"
 uv run mypy core/src
+say "import-linter (plugins import only toolhive.contracts)"
+uv run lint-imports
 
 say "pytest (whole suite)"
 uv run pytest "$@"
