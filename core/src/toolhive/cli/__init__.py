@@ -86,13 +86,15 @@ def _plugin_packages(plugins: Iterable[object]) -> set[str]:
 class LazyGroup(click.Group):
     def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
         state = ctx.ensure_object(CliState)
-        if not state.hooks_built:
-            cached = command_cache.load()
-            if cached is not None:
-                return cached
-        refs = state.hooks.cli_commands()
+        if state.plugin_commands is None:
+            cached = None if state.hooks_built else command_cache.load()
+            state.plugin_commands = cached if cached is not None else self._compute(state)
+        return state.plugin_commands
+
+    def _compute(self, state: CliState) -> dict[str, tuple[str, str]]:
+        """Ask every plugin (``thv_cli_commands``), and remember the answer if all loaded."""
         out: dict[str, tuple[str, str]] = {}
-        for name, ref in refs.items():
+        for name, ref in state.hooks.cli_commands().items():
             if name in BUILTIN_COMMANDS or name in ALIASES:
                 msg = f"plugin command {name!r} ({ref.target}) clashes with a built-in command"
                 raise ToolHiveError(msg)

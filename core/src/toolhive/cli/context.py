@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class CliState:
     debug: bool = False
     _hooks: Hooks | None = field(default=None, repr=False)
+    #: Plugins' commands, name → (target, help), once the root group has looked them up.
+    plugin_commands: dict[str, tuple[str, str]] | None = field(default=None, repr=False)
 
     @property
     def hooks_built(self) -> bool:
