@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import selectors
 import signal
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import time
 
 import httpx
 import pytest
-from harness import RAW_SERVER
+from harness import RAW_SERVER, RAW_STDIO, bridged
 from toolhive.errors import PortInUseError, ToolHiveError
 from toolhive.proxy.server import bind_socket, http_implementation
 
@@ -134,3 +135,32 @@ def test_port_busy_before_anything_starts() -> None:
             bind_socket("127.0.0.1", port)
         assert info.value.exit_code != 0
         assert "--proxy-port" in str(info.value)
+
+
+class _CountingSelector(selectors.DefaultSelector):
+    """Counts the times the event loop went to sleep (a ``select`` that may block)."""
+
+    sleeps = 0
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout > 0:
+            _CountingSelector.sleeps += 1
+        return super().select(timeout)
+
+
+def test_an_idle_proxy_wakes_about_once_a_second_and_stops_at_once() -> None:
+    async def scenario() -> tuple[int, float]:
+        async with bridged(RAW_STDIO) as b, httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(f"{b.base}/health")).status_code == 200
+            await asyncio.sleep(0.5)  # let start-up timers run out
+            before = _CountingSelector.sleeps
+            await asyncio.sleep(3)
+            sleeps = _CountingSelector.sleeps - before
+            stopping = time.monotonic()
+        return sleeps, time.monotonic() - stopping
+
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(_CountingSelector())) as r:
+        sleeps, stop_seconds = r.run(scenario())
+    # uvicorn's own loop would wake 30 times in 3 s, the bridge's sweeper 3 more.
+    assert sleeps <= 8, sleeps
+    assert stop_seconds < 3, stop_seconds

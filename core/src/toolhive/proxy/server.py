@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, Literal
 
 import uvicorn
@@ -147,6 +148,8 @@ class ProxyServer(uvicorn.Server):
         self.app = app
         self.sock = sock
         self._handle_signals = handle_signals
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
@@ -157,6 +160,32 @@ class ProxyServer(uvicorn.Server):
 
     def request_stop(self) -> None:
         self.should_exit = True
+        self._wake_up()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        if self._wake is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop, woken once a second (the ``Date`` header) or by a stop request.
+
+        uvicorn itself wakes every 0.1 s to look at ``should_exit``: ten wake-ups a second in
+        every idle workload's supervisor, each costing far more CPU than the check.
+        """
+        self._loop = asyncio.get_running_loop()
+        wake = self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # each tick is uvicorn's once-a-second tick
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await wake.wait()
+            should_exit = await self.on_tick(counter)
 
     async def wait_started(self, serving: asyncio.Task[None], timeout: float = 10.0) -> None:
         """Return once the server accepts connections; raise if ``serving`` ended first."""

@@ -381,12 +381,20 @@ class Relay:
         table.server_requests.clear()
 
     async def _sweep_loop(self) -> None:
-        interval = min(1.0, max(0.01, self.timeout / 4), max(0.01, self._keepalive / 2))
+        # With requests in flight it looks every `busy` seconds (timeouts); otherwise it sleeps
+        # until the next session or keep-alive check is due, but never so long that a request
+        # sent meanwhile could time out unnoticed. Each wake-up of an idle process costs CPU.
+        busy = min(1.0, max(0.01, self.timeout / 4), max(0.01, self._keepalive / 2))
+        idle = max(busy, self.timeout / 2)
         now = time.monotonic()
         next_sessions = now + min(5.0, self._ttl / 4)
         next_keepalive = now + self._keepalive
         while True:
-            await asyncio.sleep(interval)
+            if self.table.pending:
+                delay = busy
+            else:
+                delay = min(idle, next_sessions - now, next_keepalive - now)
+            await asyncio.sleep(max(0.01, delay))
             now = time.monotonic()
             if self.table.pending:
                 self._expire_requests(now)
