@@ -119,6 +119,7 @@ def stdio(ctx: click.Context, workload: str) -> None:
     from toolhive.cli.output import state
     from toolhive.models.workload import WorkloadStatus
     from toolhive.proxy.stdio_client import bridge_stdio
+
     info = state(ctx).workloads().get(workload)
     if info.status not in (WorkloadStatus.RUNNING, WorkloadStatus.UNHEALTHY):
         msg = f"workload {workload!r} is {info.status}; start it with `thv start {workload}`"
