@@ -27,6 +27,19 @@ class NoParameters(MiddlewareParameters):
     pass
 
 
+class _Tracked:
+    """A ``send`` that remembers whether the response has started (then no error can replace it)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class Recovery:
     """Innermost: an exception below answers 500 (if nothing was sent yet) instead of a reset."""
 
@@ -34,19 +47,12 @@ class Recovery:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
             log.exception("internal error while handling %s %s", scope.get("method"), scope["path"])
-            if started or scope["type"] != "http":
+            if tracked.started or scope["type"] != "http":
                 raise
             await send_jsonrpc_error(send, 500, INTERNAL_ERROR, "Internal error")
 
@@ -73,7 +79,7 @@ class BodyLimit:
             await self._too_large(send)
             return
         seen = 0
-        started = False
+        tracked = _Tracked(send)
 
         async def counted() -> Message:
             nonlocal seen
@@ -84,16 +90,10 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, counted, tracking_send)
+            await self.app(scope, counted, tracked)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
