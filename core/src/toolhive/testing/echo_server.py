@@ -1,17 +1,24 @@
-"""A tiny MCP server for the contract suites (built on the official ``mcp`` SDK, 2.x, a dependency
-of core), run as ``python -m toolhive.testing.echo_server [stdio | sse | streamable-http]``.
-
-The same server as the workspace's ``tests/fixtures/echo_server.py`` (which the test images also
-carry), shipped in core so that a plugin's tests outside this repository have one too.
+"""A tiny MCP server for tests and the contract suites (built on the official ``mcp`` SDK, 2.x, a
+dependency of core), shipped in core so that a plugin's tests outside this repository have one too.
+The workspace's ``tests/fixtures/echo_server.py`` is a symlink to this file (the test images carry it).
 
 Tools:
     echo(text: str) -> str       returns ``text`` unchanged
     add(a: int, b: int) -> int   returns ``a + b``
 
+Usage:
+    python -m toolhive.testing.echo_server [stdio | sse | streamable-http]     (default: stdio)
+    python echo_server.py [stdio | sse | streamable-http]
+
 HTTP transports listen on ``$MCP_HOST`` (default 127.0.0.1) and ``$MCP_PORT`` (default 8080).
 Streamable HTTP is served at ``/mcp``; SSE at ``/sse`` (messages are POSTed to ``/messages/``).
-DNS-rebinding protection (Host/Origin checks) is off: requests reach it through ToolHive's proxy
-or a published container port with another Host header.
+
+DNS-rebinding protection (Host/Origin header checks) is turned off on purpose: the SDK enables it by
+default when bound to 127.0.0.1, which would reject requests that reach the server through a proxy
+(ToolHive's) or a published container port with a different Host header.
+
+In the 2.x SDK ``FastMCP`` was renamed ``MCPServer`` (``mcp.server.mcpserver``); ``mcp<2`` is not
+supported by this file.
 """
 
 from __future__ import annotations
