@@ -2,7 +2,7 @@
 
 1Password's cloud cannot be reached from this machine (only PyPI, npm and the Debian archive
 are), and a service-account token cannot be had for tests, so the SDK itself cannot run here.
-``FakeOnePassword`` implements :class:`~toolhive_secrets_onepassword.client.OnePasswordAPI`, the
+``fake_onepassword.FakeOnePassword`` implements :class:`~toolhive_secrets_onepassword.client.OnePasswordAPI`, the
 three calls the provider makes, with the SDK's failure modes (plain exceptions whose messages
 say what went wrong).
 """
@@ -10,59 +10,35 @@ say what went wrong).
 from __future__ import annotations
 
 import pytest
+from fake_onepassword import FakeOnePassword
 from toolhive.contracts import InvalidInputError
 from toolhive.contracts.secrets import SecretNotFoundError, SecretsError, UnsupportedOperationError
-from toolhive_secrets_onepassword.client import Entry, OnePasswordAPI, SdkClient
+from toolhive_secrets_onepassword.client import OnePasswordAPI, SdkClient
 from toolhive_secrets_onepassword.config import OnePasswordConfig
 from toolhive_secrets_onepassword.provider import OnePasswordProvider
 
 
-class FakeOnePassword:
-    """Vault → item → field → value, keyed by titles and IDs as 1Password resolves both."""
-
-    def __init__(self, token: str) -> None:
-        if token != "ops_good":
-            raise RuntimeError("invalid service account token")
-        self.data = {
+def seeded() -> FakeOnePassword:
+    """Two vaults, three items (IDs differ from titles, as in 1Password)."""
+    return FakeOnePassword(
+        data={
             ("v1", "Engineering"): {
                 ("i1", "GitHub"): {"token": "ghp_x", "username": "bot"},
                 ("i2", "Database"): {"password": "hunter2"},
             },
             ("v2", "Personal"): {("i3", "Mail"): {"password": "p"}},
         }
-        self.calls: list[str] = []
-
-    def resolve(self, reference: str) -> str:
-        self.calls.append(reference)
-        vault, item, field = reference.removeprefix("op://").split("/", 2)
-        for (vid, vtitle), items in self.data.items():
-            if vault in {vid, vtitle}:
-                for (iid, ititle), fields in items.items():
-                    if item in {iid, ititle}:
-                        if field in fields:
-                            return fields[field]
-                        raise RuntimeError(
-                            f"error resolving secret reference: field {field} not found"
-                        )
-                raise RuntimeError("error resolving secret reference: no item matched the query")
-        raise RuntimeError("error resolving secret reference: no vault matched the query")
-
-    def vaults(self) -> list[Entry]:
-        return [Entry(i, t) for i, t in self.data]
-
-    def items(self, vault_id: str) -> list[Entry]:
-        for (vid, _), items in self.data.items():
-            if vid == vault_id:
-                return [Entry(i, t) for i, t in items]
-        raise RuntimeError("vault not found")
+    )
 
 
 def make(environ=None, **config) -> tuple[OnePasswordProvider, list[FakeOnePassword]]:
     made: list[FakeOnePassword] = []
 
     def factory(token: str) -> OnePasswordAPI:
-        made.append(FakeOnePassword(token))
-        return made[-1]
+        fake = seeded()
+        client = fake.connect(token)  # a bad token raises before anything is made
+        made.append(fake)
+        return client
 
     env = {"OP_SERVICE_ACCOUNT_TOKEN": "ops_good"} if environ is None else environ
     return OnePasswordProvider(
