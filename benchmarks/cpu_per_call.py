@@ -16,7 +16,11 @@ measured too, because a loop that wakes up while nothing happens costs every wor
 peer venv) and prints where its time goes.
 
     uv run python benchmarks/cpu_per_call.py [--seconds 10] [--sessions 8] [--client sdk|httpx]
-                                             [--rounds 2] [--profile]
+                                             [--rate CALLS_PER_S] [--rounds 2] [--profile]
+
+By default every session calls flat out (the server is the bottleneck, so calls batch up);
+``--rate`` paces the sessions to a total rate, as interactive clients are: each call then wakes
+the processes on its own, which is what a call costs when it does not share a wake-up.
 
 A benchmark, not a test: it prints figures and asserts nothing. Needs bubblewrap + uv (process
 runtime). Load stays on loopback and stops.
@@ -215,14 +219,24 @@ class Result:
     wrong: int
 
 
-async def load(calls: list[Call], seconds: float, groups: dict[str, list[int]]) -> Result:
+async def load(
+    calls: list[Call], seconds: float, groups: dict[str, list[int]], rate: float = 0.0
+) -> Result:
+    """Each session calls in a loop (``rate`` 0), or all together ``rate`` calls a second."""
     done = wrong = 0
-    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    deadline = started + seconds
+    period = len(calls) / rate if rate else 0.0
 
     async def worker(n: int, call: Call) -> None:
         nonlocal done, wrong
         i = 0
         while time.perf_counter() < deadline:
+            if period:  # sessions take turns, evenly spread
+                due = started + (i + n / len(calls)) * period
+                if due > deadline:
+                    return
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             text = f"{n}:{i}"
             if await call(text) != text:
                 wrong += 1
@@ -259,7 +273,7 @@ async def run_direct(args: argparse.Namespace) -> Result:
             p for p in tree_pids(os.getpid()) if p != os.getpid() and "echo_server" in cmdline(p)
         ]
         await warm(calls)
-        return await load(calls, args.seconds, {"server": servers})
+        return await load(calls, args.seconds, {"server": servers}, args.rate)
 
 
 @contextlib.contextmanager
@@ -303,7 +317,7 @@ async def run_toolhive(
             await warm(calls)
             idle_open = await idle(groups, args.idle)
             profiler = start_profile(proxy_pid, args.seconds, home) if args.profile else None
-            result = await load(calls, args.seconds, groups)
+            result = await load(calls, args.seconds, groups, args.rate)
         if profiler is not None:
             print_profile(profiler, home)
         return result, idle_alone, idle_open
@@ -362,7 +376,8 @@ def per_call_us(result: Result, group: str) -> float:
 async def main_async(args: argparse.Namespace) -> None:
     print(
         f"# CPU per tools/call — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-        f"{args.client} client, {args.sessions} sessions, {args.rounds} rounds x "
+        f"{args.client} client, {args.sessions} sessions"
+        f"{f' at {args.rate:g} calls/s' if args.rate else ''}, {args.rounds} rounds x "
         f"{args.seconds:.0f} s, Python {sys.version.split()[0]}"
     )
     direct: list[Result] = []
@@ -420,6 +435,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--client", choices=("sdk", "httpx"), default="sdk")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="calls/s for all sessions together (0: flat out)"
+    )
     parser.add_argument("--idle", type=float, default=3.0, help="idle measurement, seconds")
     parser.add_argument("--profile", action="store_true", help="py-spy the proxy under load")
     asyncio.run(main_async(parser.parse_args()))
