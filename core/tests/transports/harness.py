@@ -1,4 +1,5 @@
-"""Real components for transport and proxy tests: server processes, and apps served by uvicorn."""
+"""Real components for transport and proxy tests: server processes, apps served by uvicorn, and the
+raw MCP-over-HTTP helpers the bridge tests share."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 from mcp.client.session import ClientRequestContext
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 from toolhive.proxy.app import build_proxy_app
@@ -177,3 +180,64 @@ def sampler_for(tag: str) -> Any:
         )
 
     return sampler
+
+
+# --------------------------------------------------------------------------- raw MCP over HTTP
+
+BOTH = "application/json, text/event-stream"
+INIT_PARAMS = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "clientInfo": {"name": "raw", "version": "1"},
+}
+
+
+def text_of(result: Any) -> str:
+    assert not result.is_error, result
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+async def raw_session(
+    http: httpx.AsyncClient, url: str, capabilities: dict[str, Any] | None = None
+) -> str:
+    params = {**INIT_PARAMS, "capabilities": capabilities or {}}
+    response = await http.post(
+        url,
+        json={"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": params},
+        headers={"accept": BOTH},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == "init"
+    sid = response.headers["mcp-session-id"]
+    note = await http.post(
+        url,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers={"accept": BOTH, "mcp-session-id": sid},
+    )
+    assert note.status_code == 202
+    return sid
+
+
+async def rpc(
+    http: httpx.AsyncClient,
+    url: str,
+    sid: str | None,
+    id: Any,
+    method: str,
+    params: dict[str, Any] | None = None,
+    accept: str = BOTH,
+) -> httpx.Response:
+    headers = {"accept": accept}
+    if sid is not None:
+        headers["mcp-session-id"] = sid
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        body["params"] = params
+    return await http.post(url, json=body, headers=headers)
+
+
+async def wait_get_streams(b: Bridged, count: int) -> None:
+    """The official client opens its GET stream in the background: wait until the bridge has it."""
+    with anyio.fail_after(10):
+        while sum(s.stream is not None for s in b.bridge.relay.table.sessions.values()) < count:
+            await asyncio.sleep(0.02)

@@ -12,23 +12,25 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from harness import RAW_STDIO, Bridged, bridged, sampler_for
+from harness import (
+    BOTH,
+    RAW_STDIO,
+    Bridged,
+    bridged,
+    raw_session,
+    rpc,
+    sampler_for,
+    text_of,
+    wait_get_streams,
+)
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp_types import (
     ListRootsResult,
     Root,
 )
-from test_stdio_bridge import BOTH, raw_session, rpc, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
-
-
-async def wait_get_streams(b: Bridged, count: int) -> None:
-    """The official client opens its GET stream in the background: wait until the bridge has it."""
-    with anyio.fail_after(10):
-        while sum(s.stream is not None for s in b.bridge.relay.table.sessions.values()) < count:
-            await asyncio.sleep(0.02)
 
 
 class Listener:

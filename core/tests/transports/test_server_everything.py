@@ -8,10 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-from harness import bridged
+from harness import bridged, sampler_for, text_of, wait_get_streams
 from mcp import Client
-from test_bridge_routing import sampler_for, wait_get_streams
-from test_stdio_bridge import text_of
 
 pytestmark = [
     pytest.mark.anyio,

@@ -11,11 +11,9 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from harness import ECHO_STDIO, RAW_STDIO, Bridged, bridged
+from harness import ECHO_STDIO, INIT_PARAMS, RAW_STDIO, Bridged, bridged, sampler_for, text_of
 from mcp import Client
 from mcp.client.sse import sse_client
-from test_bridge_routing import sampler_for
-from test_stdio_bridge import INIT_PARAMS, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 

@@ -11,7 +11,16 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from harness import ECHO_STDIO, RAW_STDIO, bridged, sampler_for
+from harness import (
+    BOTH,
+    ECHO_STDIO,
+    RAW_STDIO,
+    bridged,
+    raw_session,
+    rpc,
+    sampler_for,
+    text_of,
+)
 from mcp import Client
 from toolhive.builtin.transports import thv_transports
 from toolhive.errors import ToolHiveError
@@ -21,57 +30,6 @@ from toolhive.transports.stdio.legacy_sse import LegacySseFace
 from toolhive.transports.stdio.streamable_http import StreamableHttpFace
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
-
-BOTH = "application/json, text/event-stream"
-INIT_PARAMS = {
-    "protocolVersion": "2025-06-18",
-    "capabilities": {},
-    "clientInfo": {"name": "raw", "version": "1"},
-}
-
-
-def text_of(result: Any) -> str:
-    assert not result.is_error, result
-    return "".join(c.text for c in result.content if c.type == "text")
-
-
-async def raw_session(
-    http: httpx.AsyncClient, url: str, capabilities: dict[str, Any] | None = None
-) -> str:
-    params = {**INIT_PARAMS, "capabilities": capabilities or {}}
-    response = await http.post(
-        url,
-        json={"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": params},
-        headers={"accept": BOTH},
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["id"] == "init"
-    sid = response.headers["mcp-session-id"]
-    note = await http.post(
-        url,
-        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-        headers={"accept": BOTH, "mcp-session-id": sid},
-    )
-    assert note.status_code == 202
-    return sid
-
-
-async def rpc(
-    http: httpx.AsyncClient,
-    url: str,
-    sid: str | None,
-    id: Any,
-    method: str,
-    params: dict[str, Any] | None = None,
-    accept: str = BOTH,
-) -> httpx.Response:
-    headers = {"accept": accept}
-    if sid is not None:
-        headers["mcp-session-id"] = sid
-    body: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
-    if params is not None:
-        body["params"] = params
-    return await http.post(url, json=body, headers=headers)
 
 
 def sse_messages(text: str) -> list[dict[str, Any]]:
