@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy import tree_pids  # benchmarks/proxy.py, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 SDK_SERVER = REPO / "tests" / "fixtures" / "echo_server.py"
 THV = str(Path(sys.executable).with_name("thv"))
@@ -76,21 +78,6 @@ def ticks(pid: int) -> tuple[int, int]:
     except OSError:
         return 0, 0
     return int(fields[11]), int(fields[12])
-
-
-def tree_pids(root: int) -> list[int]:
-    children: dict[int, list[int]] = collections.defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                stat = (entry / "stat").read_text()
-                children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
 
 
 def cmdline(pid: int) -> str:

@@ -52,7 +52,7 @@ async def test_transitions_with_a_stopped_and_resumed_server() -> None:
         loop.settings = HealthSettings(
             interval=0.1, ping_timeout=0.3, retry_delay=0.1, failure_threshold=3
         )
-        os.kill(b.server.proc.pid, signal.SIGSTOP)
+        os.kill(b.server.process.pid, signal.SIGSTOP)
         try:
             assert not await loop.check_once()
             assert not await loop.check_once()
@@ -62,7 +62,7 @@ async def test_transitions_with_a_stopped_and_resumed_server() -> None:
             assert not await loop.check_once()
             assert len(events) == 1  # reported once per run of failures
         finally:
-            os.kill(b.server.proc.pid, signal.SIGCONT)
+            os.kill(b.server.process.pid, signal.SIGCONT)
         loop.settings = HealthSettings(
             interval=0.1, ping_timeout=10, retry_delay=0.1, failure_threshold=3
         )

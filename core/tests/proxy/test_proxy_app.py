@@ -84,7 +84,7 @@ async def test_lifespan_starts_and_closes_the_transport() -> None:
             )
             assert response.status_code == 200, "started by the lifespan"
         # aclose() closed the server's stdin: a stdio server exits on EOF
-        assert await server.proc.wait() == 0
+        assert await server.process.wait() == 0
     finally:
         await server.kill()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ import httpx
 from mcp.client.session import ClientRequestContext
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 from toolhive.proxy.app import build_proxy_app
-from toolhive.proxy.server import ProxyServer, bind_socket
+from toolhive.testing.mcp_servers import StdioServer, free_port, wait_listening
+from toolhive.testing.mcp_servers import served as serve
 from toolhive.transports.base import TransportOptions
 from toolhive.transports.pipes import LINE_LIMIT, PipeChannel
 from toolhive.transports.reverse_proxy import ReverseProxy
@@ -32,18 +32,6 @@ ECHO_STDIO = (sys.executable, str(ECHO_SERVER), "stdio")
 RAW_STDIO = (sys.executable, str(RAW_SERVER))
 
 
-@dataclass
-class StdioServer:
-    proc: asyncio.subprocess.Process
-    channel: PipeChannel
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-        await self.proc.wait()
-
-
 async def start_stdio(*command: str) -> StdioServer:
     proc = await asyncio.create_subprocess_exec(
         *command,
@@ -54,19 +42,6 @@ async def start_stdio(*command: str) -> StdioServer:
     )
     assert proc.stdout is not None and proc.stdin is not None
     return StdioServer(proc, PipeChannel(proc.stdout, proc.stdin))
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on a free 127.0.0.1 port with the real server runner; yield its base URL."""
-    server = ProxyServer(app, bind_socket("127.0.0.1", 0), handle_signals=False)
-    task = asyncio.create_task(server.serve())
-    try:
-        await server.wait_started(task)
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.request_stop()
-        await asyncio.wait_for(task, 15)
 
 
 @dataclass
@@ -102,27 +77,6 @@ async def bridged(
             yield Bridged(f"{base}{path}", base, bridge, server)
     finally:
         await server.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_listening(port: int, proc: asyncio.subprocess.Process, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if proc.returncode is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
 
 
 @contextlib.asynccontextmanager

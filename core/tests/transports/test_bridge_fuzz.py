@@ -223,5 +223,5 @@ def test_arbitrary_traffic_gets_exactly_one_answer_per_request(
 ) -> None:
     b, sid = fuzz_target
     asyncio.run(exchange(b.url, sid, batch))
-    assert b.server.proc.returncode is None
+    assert b.server.process.returncode is None
     assert b.bridge.relay.gone is None

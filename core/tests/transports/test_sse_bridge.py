@@ -180,6 +180,6 @@ async def test_sse_stream_ends_when_the_server_dies() -> None:
         params = {"name": "sleep", "arguments": {"seconds": 30}}
         await sse.post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params})
         await asyncio.sleep(0.2)
-        b.server.proc.kill()
+        b.server.process.kill()
         assert (await sse.message())["error"]["code"] == -32000
         assert (await http.get(b.url)).status_code == 503

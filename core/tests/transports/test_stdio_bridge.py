@@ -341,7 +341,7 @@ async def test_server_killed_mid_call_fails_every_waiting_client_at_once() -> No
         ]
         await asyncio.sleep(0.3)
         started = time.monotonic()
-        b.server.proc.kill()
+        b.server.process.kill()
         responses = await asyncio.gather(*calls)
         assert time.monotonic() - started < 5
         for response in responses:

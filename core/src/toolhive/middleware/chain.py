@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from toolhive.middleware.plan import Resolved, plan_chain, resolve
@@ -10,9 +10,7 @@ from toolhive.middleware.plan import Resolved, plan_chain, resolve
 if TYPE_CHECKING:
     from toolhive.contracts.middleware import ASGIApp, MiddlewareContext, MiddlewareSpec
     from toolhive.models.runconfig import RunConfig
-
-#: What :class:`~toolhive.proxy.app.ProxyApp` takes: ``wrap(app) -> app``.
-Wrapper = Callable[["ASGIApp"], "ASGIApp"]
+    from toolhive.proxy.app import Middleware
 
 
 def checked_chain(config: RunConfig, specs: Mapping[str, MiddlewareSpec[Any]]) -> list[Resolved]:
@@ -20,10 +18,10 @@ def checked_chain(config: RunConfig, specs: Mapping[str, MiddlewareSpec[Any]]) -
     return resolve(plan_chain(config), specs)
 
 
-def wrappers(chain: list[Resolved], context: MiddlewareContext) -> list[Wrapper]:
+def wrappers(chain: list[Resolved], context: MiddlewareContext) -> list[Middleware]:
     """One ``wrap(app)`` per entry, in chain order, calling each plugin's factory."""
 
-    def bind(item: Resolved) -> Wrapper:
+    def bind(item: Resolved) -> Middleware:
         def wrap(app: ASGIApp) -> ASGIApp:
             return item.spec.factory(app, item.config, context)
 

@@ -14,11 +14,10 @@ from typing import Any
 from toolhive import __version__
 from toolhive.proxy.edge import EdgeConfig, EdgeProtection
 from toolhive.transports.base import Transport
-from toolhive.web.asgi import Receive, Scope, Send, send_body
+from toolhive.web.asgi import ASGIApp, Receive, Scope, Send, send_body
 
 log = logging.getLogger("toolhive.proxy")
 
-ASGIApp = Callable[[Scope, Receive, Send], Any]
 #: Wraps an ASGI app in another (``factory(app) -> app``); the first in a chain is outermost.
 Middleware = Callable[[ASGIApp], ASGIApp]
 

@@ -31,8 +31,8 @@ from toolhive.workloads.runtimes import select_runtime
 from toolhive.workloads.urls import client_url
 
 if TYPE_CHECKING:
-    from toolhive.middleware.chain import Wrapper
     from toolhive.middleware.plan import Resolved
+    from toolhive.proxy.app import Middleware
     from toolhive.proxy.server import ProxyServer
 
 log = logging.getLogger("toolhive.supervisor")
@@ -187,7 +187,7 @@ class Supervisor:
                 if task:
                     task.cancel()
 
-    def _middleware(self, chain: list[Resolved]) -> list[Wrapper]:
+    def _middleware(self, chain: list[Resolved]) -> list[Middleware]:
         """The chain's ASGI wrappers, each plugin's factory given what it may know of us."""
         from toolhive.contracts.middleware import MiddlewareContext
         from toolhive.middleware.chain import wrappers
