@@ -14,8 +14,9 @@ Implementing one uses the module of its kind (each lists what it exports in ``__
   ``ImageBuilder`` …), permission profiles, ``BuildError`` and ``parse_ref``;
 - :mod:`toolhive.contracts.pipes` — ``PipeChannel``, a stdio channel over a child's pipes;
 - :mod:`toolhive.contracts.transport` — :class:`Transport`, its factory and options, ASGI types;
-- :mod:`toolhive.contracts.middleware` — :class:`MiddlewareSpec`, :class:`MiddlewareContext` and
-  the parsed MCP request;
+- :mod:`toolhive.contracts.middleware` — :class:`MiddlewareSpec`, :class:`MiddlewareContext`,
+  the parsed MCP request, the caller's :class:`Identity`, JSON-RPC errors;
+  :mod:`toolhive.contracts.rewrite` — rewriting JSON-RPC messages in responses (JSON and SSE);
 - :mod:`toolhive.contracts.secrets` — :class:`SecretsProvider`, :class:`SecretsProviderBase`,
   the secrets errors;
 - :mod:`toolhive.contracts.registry` — :class:`RegistrySource`, ``SourceSettings``, registry
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from toolhive.contracts.config import PluginConfig
     from toolhive.contracts.hookspecs import hookimpl
     from toolhive.contracts.middleware import (
+        Identity,
         MiddlewareContext,
         MiddlewareParameters,
         MiddlewareSpec,
@@ -91,6 +93,7 @@ _EXPORTS: dict[str, str] = {
             "TransportSpec",
         ),
         "toolhive.contracts.middleware": (
+            "Identity",
             "MiddlewareContext",
             "MiddlewareParameters",
             "MiddlewareSpec",
@@ -123,6 +126,7 @@ __all__ = [
     "ClientIntegration",
     "ClientSpec",
     "CommandRef",
+    "Identity",
     "ImageNotFoundError",
     "InvalidInputError",
     "MiddlewareContext",

@@ -26,22 +26,34 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolhive.contracts.config import PluginConfig
 from toolhive.mcp import methods
-from toolhive.web.asgi import ASGIApp, Message, Receive, Scope
+from toolhive.web.asgi import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "IDENTITY_KEY",
     "PARSED_REQUEST_KEY",
     "ASGIApp",
+    "Identity",
     "MiddlewareContext",
     "MiddlewareParameters",
     "MiddlewareSpec",
+    "Mount",
     "ParsedMCPRequest",
     "describe_mcp_request",
+    "identity",
     "parsed_request",
     "read_mcp_request",
+    "send_jsonrpc_error",
+    "set_identity",
 ]
 
 #: Where :func:`parsed_request` finds the decoded request (the ``mcp-parser`` middleware puts it).
 PARSED_REQUEST_KEY = "toolhive.mcp_request"
+#: Where :func:`identity` finds who is calling (the ``auth`` middleware puts it).
+IDENTITY_KEY = "toolhive.identity"
+
+#: Serve an ASGI app at an exact path beside ``/health``, outside the chain (no auth, no audit):
+#: ``mount("/metrics", app)``. Refused (``ValueError``) for a path already taken.
+Mount = Callable[[str, ASGIApp], None]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -70,6 +82,66 @@ class MiddlewareContext:
     resolve_secret: Callable[[str], str] | None = None
     #: Free for later additions without breaking factories (append-only, like the specs).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Serves an app at a path outside the chain (Prometheus ``/metrics``); ``None`` where the
+    #: host has no such routes (then a factory that needs one fails with a clear error).
+    mount: Mount | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who made a request, as the ``auth`` middleware established it (ToolHive's ``Identity``).
+
+    Later middleware read it with :func:`identity`: authorization (``Client::"<subject>"`` with
+    ``claim_*`` attributes), audit (``subjects``), telemetry. The bearer token itself is never
+    kept here, so nothing that logs an identity can leak it.
+    """
+
+    subject: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""
+    email: str = ""
+    groups: tuple[str, ...] = ()
+    #: How it was established: ``jwt``, ``introspection``, ``local`` or ``anonymous``.
+    method: str = "jwt"
+
+
+def identity(scope: Scope) -> Identity | None:
+    """The caller the ``auth`` middleware established for this request, if any."""
+    value = scope.get(IDENTITY_KEY)
+    return value if isinstance(value, Identity) else None
+
+
+def set_identity(scope: Scope, who: Identity) -> None:
+    """Record the caller for the middleware inside this one (the ``auth`` middleware's job)."""
+    scope[IDENTITY_KEY] = who
+
+
+async def send_jsonrpc_error(
+    send: Send,
+    status: int,
+    request_id: str | int | None,
+    code: int,
+    message: str,
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with HTTP ``status`` and a JSON-RPC error object for ``request_id``."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}},
+        separators=(",", ":"),
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class MiddlewareSpec(BaseModel, Generic[C]):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from toolhive.middleware.plan import Resolved, plan_chain, resolve
 
 if TYPE_CHECKING:
-    from toolhive.contracts.middleware import ASGIApp, MiddlewareContext, MiddlewareSpec
+    from toolhive.contracts.middleware import ASGIApp, MiddlewareContext, MiddlewareSpec, Mount
     from toolhive.models.runconfig import RunConfig
     from toolhive.proxy.app import Middleware
 
@@ -16,6 +16,22 @@ if TYPE_CHECKING:
 def checked_chain(config: RunConfig, specs: Mapping[str, MiddlewareSpec[Any]]) -> list[Resolved]:
     """The workload's chain, every entry matched with its plugin (fail closed)."""
     return resolve(plan_chain(config), specs)
+
+
+#: Paths the proxy itself answers; a middleware may not mount over them.
+RESERVED_PATHS = frozenset({"/health"})
+
+
+def mounter(routes: dict[str, ASGIApp]) -> Mount:
+    """``MiddlewareContext.mount`` over ``routes`` (what the proxy serves outside the chain)."""
+
+    def mount(path: str, app: ASGIApp) -> None:
+        if not path.startswith("/") or path in RESERVED_PATHS or path in routes:
+            msg = f"cannot mount a route at {path!r}: it is reserved or already taken"
+            raise ValueError(msg)
+        routes[path] = app
+
+    return mount
 
 
 def wrappers(chain: list[Resolved], context: MiddlewareContext) -> list[Middleware]:

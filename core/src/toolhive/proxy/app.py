@@ -8,7 +8,7 @@ import datetime
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from toolhive import __version__
@@ -46,8 +46,11 @@ class ProxyApp:
         ping_timeout: float = 5.0,
         manage_lifespan: bool = True,
         edge: EdgeConfig | None = None,
+        routes: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.transport = transport
+        # Read per request: middleware factories (called below) may still add to it.
+        self._routes: Mapping[str, ASGIApp] = routes if routes is not None else {}
         self.transport_name = transport_name
         app: ASGIApp = transport
         for wrap in reversed(middleware):
@@ -72,8 +75,11 @@ class ProxyApp:
             await self._app(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] == "/health":
+        path = scope["path"]
+        if path == "/health":
             await self._health(scope, send)
+        elif path in self._routes:
+            await self._routes[path](scope, receive, send)
         else:
             await self._app(scope, receive, send)
 
@@ -170,6 +176,7 @@ def build_proxy_app(
     ping_timeout: float = 5.0,
     manage_lifespan: bool = True,
     edge: EdgeConfig | None = None,
+    routes: Mapping[str, ASGIApp] | None = None,
 ) -> ProxyApp:
     """The raw-ASGI app for one workload: ``/health`` + middleware (first = outermost) + transport.
 
@@ -180,6 +187,7 @@ def build_proxy_app(
 
     ``edge`` configures the Origin/Host/body-limit layer in front of everything (default: a loopback
     bind with no extra origins and the body limit from ``TOOLHIVE_MAX_REQUEST_BODY``).
+    ``routes`` are served beside ``/health``, outside the chain (``MiddlewareContext.mount``).
     """
     return ProxyApp(
         transport,
@@ -189,4 +197,5 @@ def build_proxy_app(
         ping_timeout=ping_timeout,
         manage_lifespan=manage_lifespan,
         edge=edge,
+        routes=routes,
     )

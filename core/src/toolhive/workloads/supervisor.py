@@ -31,6 +31,7 @@ from toolhive.workloads.runtimes import select_runtime
 from toolhive.workloads.urls import client_url
 
 if TYPE_CHECKING:
+    from toolhive.contracts.middleware import ASGIApp
     from toolhive.middleware.plan import Resolved
     from toolhive.proxy.app import Middleware
     from toolhive.proxy.server import ProxyServer
@@ -162,12 +163,14 @@ class Supervisor:
         if target_url is not None and not config.is_remote:
             await self._await_ready(transport)
         edge = EdgeConfig.for_bind(config.host, config.allowed_origins)
+        routes: dict[str, ASGIApp] = {}
         app = build_proxy_app(
             transport,
             transport_name=config.transport,
-            middleware=self._middleware(chain),
+            middleware=self._middleware(chain, routes),
             manage_lifespan=False,
             edge=edge,
+            routes=routes,
         )
         self.server = server = ProxyServer(app, sock, handle_signals=False, lifespan="off")
         if self.stop_requested.is_set():
@@ -187,10 +190,10 @@ class Supervisor:
                 if task:
                     task.cancel()
 
-    def _middleware(self, chain: list[Resolved]) -> list[Middleware]:
+    def _middleware(self, chain: list[Resolved], routes: dict[str, ASGIApp]) -> list[Middleware]:
         """The chain's ASGI wrappers, each plugin's factory given what it may know of us."""
         from toolhive.contracts.middleware import MiddlewareContext
-        from toolhive.middleware.chain import wrappers
+        from toolhive.middleware.chain import mounter, wrappers
 
         if chain:
             log.info("middleware: %s", " > ".join(item.entry.type for item in chain))
@@ -203,6 +206,7 @@ class Supervisor:
             group=config.group or "default",
             remote=config.is_remote,
             resolve_secret=self._resolve_secret,
+            mount=mounter(routes),
         )
         return wrappers(chain, context)
 
