@@ -61,6 +61,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "toolhive.cli.build_config:get_runtime_config",
         "Show builder/runtime images per scheme",
     ),
+    "otel": ("toolhive.cli.otel_config:otel", "Manage OpenTelemetry defaults for thv run"),
     "unset-runtime-config": (
         "toolhive.cli.build_config:unset_runtime_config",
         "Default builder/runtime images again",

@@ -13,6 +13,13 @@ from urllib.parse import urlsplit
 
 import click
 
+from toolhive.cli.go_flags import GoBoolCommand
+from toolhive.cli.protection_flags import (
+    BOOL_FLAGS,
+    given_parameters,
+    protection_options,
+    protection_request_fields,
+)
 from toolhive.errors import InvalidInputError, WorkloadStateError
 
 
@@ -43,7 +50,11 @@ def _setup_logging() -> None:
     )
 
 
-@proxy.command("run")
+class _ProxyRun(GoBoolCommand):
+    go_bool_flags = BOOL_FLAGS
+
+
+@proxy.command("run", cls=_ProxyRun)
 @click.argument("server_name")
 @click.option(
     "--target-uri", required=True, help="URL of the MCP server, e.g. https://mcp.example.com/mcp."
@@ -62,11 +73,14 @@ def _setup_logging() -> None:
     "--trust-proxy-headers", is_flag=True, help="Trust X-Forwarded-Prefix/-Host/-Proto headers."
 )
 @click.option("--stateless", is_flag=True, help="The server keeps no sessions: POST only.")
-def run_proxy(server_name: str, target_uri: str, **opts: Any) -> None:
+@protection_options
+@click.pass_context
+def run_proxy(ctx: click.Context, /, server_name: str, target_uri: str, **opts: Any) -> None:
     """Serve a transparent proxy for SERVER_NAME in front of --target-uri, in the foreground.
 
     The target URL's query string is sent upstream on every request but is not part of the
-    client URL. Stop with Ctrl-C.
+    client URL. The protection flags (--oidc-*, --authz-config, --audit-config, --otel-*,
+    --tools) put the same middleware chain in front as `thv run`. Stop with Ctrl-C.
     """
     from toolhive.models.runconfig import validate_workload_name
     from toolhive.proxy.app import build_proxy_app
@@ -95,18 +109,73 @@ def run_proxy(server_name: str, target_uri: str, **opts: Any) -> None:
             stateless=bool(opts["stateless"]),
         )
     )
-    app = build_proxy_app(transport, transport_name=transport_name, edge=edge)
     sock = bind_socket(host, int(opts["port"]), what="port")
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::", ""):
         shown = "127.0.0.1"
+    url = f"http://{shown}:{port}{target.path or '/'}"
+    routes: dict[str, Any] = {}
+    middleware = _chain(ctx, name, transport_name, target_uri, url, opts, routes)
+    app = build_proxy_app(
+        transport, transport_name=transport_name, edge=edge, middleware=middleware, routes=routes
+    )
     click.echo(
         f"{name}: proxying {target.scheme}://{target.netloc}{target.path} at "
-        f"http://{shown}:{port}{target.path or '/'} (Ctrl-C to stop)",
+        f"{url} (Ctrl-C to stop)",
         err=True,
     )
     run(app, sock)
+
+
+def _chain(
+    ctx: click.Context,
+    name: str,
+    transport: str,
+    target_uri: str,
+    url: str,
+    opts: dict[str, Any],
+    routes: dict[str, Any],
+) -> list[Any]:
+    """The middleware the protection flags ask for, checked (fail closed) and bound."""
+    from toolhive.cli.output import state
+    from toolhive.cli.run_cmd import otel_defaults
+    from toolhive.contracts.middleware import MiddlewareContext
+    from toolhive.middleware.chain import mounter, wrappers
+    from toolhive.models.runconfig import RunConfig
+    from toolhive.workloads.protection import require_enforceable
+    from toolhive.workloads.protection_inputs import protection_fields
+
+    fields = protection_request_fields(opts, given_parameters(ctx), otel_defaults())
+    config = RunConfig(
+        **protection_fields(
+            oidc=fields["oidc"],
+            authz_config=fields["authz_config"],
+            audit_config=fields["audit_config"],
+            enable_audit=fields["enable_audit"],
+            telemetry_config=fields["telemetry_config"],
+            workload=name,
+        ),
+        name=name,
+        transport=transport,
+        remote_url=target_uri,
+        tools_filter=fields["tools"],
+        tools_override=fields["tools_override"],
+    )
+    chain = require_enforceable(state(ctx).hooks, config)
+    if chain:
+        logging.getLogger("toolhive.proxy").info(
+            "middleware: %s", " > ".join(item.entry.type for item in chain)
+        )
+    context = MiddlewareContext(
+        workload=name,
+        transport=transport,
+        proxy_mode=transport,
+        url=url,
+        remote=True,
+        mount=mounter(routes),
+    )
+    return wrappers(chain, context)
 
 
 @proxy.command("stdio")

@@ -12,38 +12,23 @@ from typing import Any
 
 import click
 
+from toolhive.cli.go_flags import GoBoolCommand
 from toolhive.cli.output import state
+from toolhive.cli.protection_flags import (
+    BOOL_FLAGS,
+    PARAMETERS,
+    given_parameters,
+    protection_options,
+    protection_request_fields,
+)
 from toolhive.errors import InvalidInputError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.workloads.request import BuildSettings, RunRequest
 
-#: Go (pflag) boolean flags: alone they mean true, ``--flag=false`` sets false, and the next
-#: argument is never their value (``thv run --isolate-network IMAGE`` runs IMAGE).
-GO_BOOL_FLAGS = frozenset({"--isolate-network"})
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
-
-def go_bool_args(ctx: click.Context, args: list[str]) -> list[str]:
-    """``args`` with every Go boolean flag spelled ``--flag=true|false`` for click."""
-    out: list[str] = []
-    for i, arg in enumerate(args):
-        if arg == "--":
-            return out + args[i:]
-        name, eq, value = arg.partition("=")
-        if name in GO_BOOL_FLAGS:
-            if eq and value not in _GO_TRUE | _GO_FALSE:
-                msg = f'invalid argument "{value}" for "{name}" flag: use true or false'
-                raise click.UsageError(msg, ctx)
-            arg = f"{name}={'false' if eq and value in _GO_FALSE else 'true'}"
-        out.append(arg)
-    return out
-
-
-class RunCommand(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, go_bool_args(ctx, args))
+class RunCommand(GoBoolCommand):
+    go_bool_flags = frozenset({"--isolate-network"}) | BOOL_FLAGS
 
 
 @click.command(cls=RunCommand)
@@ -144,6 +129,7 @@ class RunCommand(click.Command):
     type=click.Path(path_type=Path, dir_okay=False),
     help="Run an exported RunConfig JSON file.",
 )
+@protection_options
 @click.option(
     "--start-timeout",
     type=float,
@@ -161,7 +147,14 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
     cli = state(ctx)
     foreground = bool(opts.pop("foreground"))
     timeout = float(opts.pop("start_timeout"))
-    request = run_request(target, list(args), opts, debug=cli.debug)
+    request = run_request(
+        target,
+        list(args),
+        opts,
+        debug=cli.debug,
+        given=given_parameters(ctx),
+        otel_defaults=otel_defaults(),
+    )
     workloads = cli.workloads(progress=lambda line: click.echo(line, err=True))
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     prompt = _tty_prompt if interactive else None
@@ -178,11 +171,25 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
         )
 
 
+def otel_defaults() -> dict[str, Any]:
+    """``thv config otel`` settings (config.yaml's ``otel``), the ``--otel-*`` fallbacks."""
+    from toolhive.appconfig import load_config
+
+    return dict(load_config().otel)
+
+
 def run_request(
-    target: str | None, args: list[str], opts: dict[str, Any], *, debug: bool = False
+    target: str | None,
+    args: list[str],
+    opts: dict[str, Any],
+    *,
+    debug: bool = False,
+    given: frozenset[str] = frozenset(),
+    otel_defaults: dict[str, Any] | None = None,
 ) -> RunRequest:
-    """The request ``thv run``'s arguments and flags make (parsing only: no file but
-    ``--from-config`` is read, nothing is looked up)."""
+    """The request ``thv run``'s arguments and flags make (parsing only: nothing is looked up;
+    ``--from-config``, ``--tools-override`` and the authz/audit files are read). ``given`` names
+    the flags set on the command line, which win over ``otel_defaults``."""
     from toolhive.models.remote import HeaderForwardConfig, parse_header_flags
     from toolhive.secrets.names import parse_references
     from toolhive.workloads.runconfig_builder import is_remote, parse_key_values
@@ -191,6 +198,11 @@ def run_request(
     if from_config is not None:
         if target:
             msg = "give either a server to run or --from-config, not both"
+            raise InvalidInputError(msg)
+        mixed = sorted(name for name in given & PARAMETERS)
+        if mixed:
+            flag = "--" + mixed[0].replace("_", "-")
+            msg = f"{flag} cannot be combined with --from-config: edit the RunConfig instead"
             raise InvalidInputError(msg)
         return RunRequest(
             from_config=RunConfig.load(Path(from_config)), name=opts["name"] or "", debug=debug
@@ -210,7 +222,9 @@ def run_request(
         additional_packages=list(opts["runtime_add_packages"]),
     )
     target = target.strip()
+    protection = protection_request_fields(opts, given, otel_defaults or {})
     return RunRequest(
+        **protection,
         image="" if is_remote(target) else target,
         url=target if is_remote(target) else "",
         name=opts["name"] or "",
@@ -249,7 +263,7 @@ def request_for(argv: list[str], *, debug: bool = False) -> RunRequest:
     params.pop("foreground")
     params.pop("start_timeout")
     target, args = params.pop("target"), params.pop("args")
-    return run_request(target, list(args), params, debug=debug)
+    return run_request(target, list(args), params, debug=debug, given=given_parameters(ctx))
 
 
 def _tty_prompt(label: str, secret: bool) -> str:

@@ -85,6 +85,9 @@ class RunConfig(BaseModel):
     audit_config: dict[str, Any] | None = None
     audit_config_path: str = ""
     telemetry_config: dict[str, Any] | None = None
+    #: CA bundle and bearer-token file for OIDC discovery/JWKS (``--thv-ca-bundle`` …).
+    thv_ca_bundle: str = ""
+    jwks_auth_token_file: str = ""
     runtime_config: dict[str, Any] | None = None
     #: Remote servers: headers the proxy adds upstream (secret values only by reference).
     header_forward: HeaderForwardConfig | None = None

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from toolhive.models.remote import HeaderForwardConfig
 from toolhive.models.runconfig import RunConfig
 from toolhive.secrets.names import SecretReference
+from toolhive.workloads.protection_inputs import OIDCOptions
 
 
 class BuildSettings(BaseModel):
@@ -72,8 +73,19 @@ class RunRequest(BaseModel):
     header_forward: HeaderForwardConfig | None = None
     ca_cert: str = ""
     runtime_config: BuildSettings | None = None
+    #: Only these tools are listed and callable (ToolHive's ``--tools``).
     tools: list[str] = Field(default_factory=list)
+    #: ``{"<tool>": {"name": …, "description": …}}`` (``--tools-override``'s ``toolsOverride``).
     tools_override: dict[str, Any] = Field(default_factory=dict)
+    #: Inbound OIDC/JWT validation (``--oidc-*``); needs toolhive-middleware-auth.
+    oidc: OIDCOptions | None = None
+    #: Authorization config file, JSON or YAML (``--authz-config``).
+    authz_config: str = ""
+    #: Audit config file (``--audit-config``); ``enable_audit`` audits with the defaults.
+    audit_config: str = ""
+    enable_audit: bool = False
+    #: ToolHive's telemetry config object (``--otel-*`` and ``thv config otel``).
+    telemetry_config: dict[str, Any] | None = None
     #: Debug logs in the supervisor's proxy log (ToolHive's RunConfig ``debug``).
     debug: bool = False
 

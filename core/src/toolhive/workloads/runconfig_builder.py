@@ -161,7 +161,18 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
     profile = None if remote else _registry_profile(request, origin)
     if profile is not None:
         profile_name = "registry"
+    from toolhive.workloads.protection_inputs import protection_fields
+
+    protection = protection_fields(
+        oidc=request.oidc,
+        authz_config=request.authz_config,
+        audit_config=request.audit_config,
+        enable_audit=request.enable_audit,
+        telemetry_config=request.telemetry_config,
+        workload=name,
+    )
     return RunConfig(
+        **protection,
         image="" if remote else target,
         remote_url=target if remote else "",
         cmd_args=list(request.cmd_arguments),
@@ -191,7 +202,7 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
         strict_protocol_validation=request.strict_protocol_validation,
         allowed_origins=split_origins(request.allowed_origins),
         secrets=secrets,
-        tools_filter=list(request.tools),
+        tools_filter=[t.strip() for item in request.tools for t in item.split(",") if t.strip()],
         tools_override=dict(request.tools_override),
         runtime_config=_build_settings(request, target),
         header_forward=_header_forward(request.header_forward, remote),

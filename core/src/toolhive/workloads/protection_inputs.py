@@ -1,0 +1,180 @@
+"""What a front end asks for in protection (auth, authz, audit, telemetry, tools) → RunConfig fields.
+
+The front ends speak ToolHive's request vocabulary (``thv run`` flags, the REST ``createRequest``:
+``oidc{issuer, audience, jwks_url, …}``, ``authz_config`` (a file), ``tools``, ``tools_override``);
+the RunConfig speaks Go's serialization (``oidc_config`` with PascalCase keys, ``authz_config`` +
+``authz_config_path``, ``audit_config``, ``telemetry_config``). The translation follows ToolHive's
+``WithOIDCConfig``/``WithAuditEnabled``/``LoadToolsOverride`` so an export from either side runs
+protected on the other. Files are read here, at ``thv run``, so a bad one fails before any state.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolhive.errors import InvalidInputError
+
+
+class OIDCOptions(BaseModel):
+    """Inbound token validation: ToolHive's ``createRequest.oidc`` plus the CLI-only knobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = ""
+    audience: str = ""
+    jwks_url: str = ""
+    introspection_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    #: Scopes advertised in the RFC 9728 protected-resource metadata.
+    scopes: list[str] = Field(default_factory=list)
+    #: ``--resource-url``: the resource identifier in that metadata (default: the proxy URL).
+    resource_url: str = ""
+    #: ``--oidc-insecure-allow-http``: accept an http:// issuer (local development only).
+    insecure_allow_http: bool = False
+    #: ``--jwks-allow-private-ip``: let discovery and JWKS fetches reach private addresses.
+    jwks_allow_private_ip: bool = False
+    #: ``--thv-ca-bundle``: CA bundle for discovery, JWKS and introspection over https.
+    ca_bundle: str = ""
+    #: ``--jwks-auth-token-file``: bearer token file for the discovery/JWKS requests.
+    jwks_auth_token_file: str = ""
+
+    def validator_config(self) -> dict[str, Any] | None:
+        """RunConfig ``oidc_config`` (Go's TokenValidatorConfig keys), or ``None`` for no auth.
+
+        As ToolHive: any of issuer, audience, JWKS URL, introspection URL, client id or secret
+        turns validation on; a resource URL alone only records the resource.
+        """
+        validating = any(
+            (
+                self.issuer,
+                self.audience,
+                self.jwks_url,
+                self.introspection_url,
+                self.client_id,
+                self.client_secret,
+            )
+        )
+        if not validating:
+            return {"ResourceURL": self.resource_url} if self.resource_url else None
+        for flag, path in (
+            ("--thv-ca-bundle", self.ca_bundle),
+            ("--jwks-auth-token-file", self.jwks_auth_token_file),
+        ):
+            if path and not Path(path).expanduser().is_file():
+                msg = f"{flag} {path}: no such file"
+                raise InvalidInputError(msg)
+        out: dict[str, Any] = {
+            "Issuer": self.issuer,
+            "Audience": self.audience,
+            "JWKSURL": self.jwks_url,
+            "IntrospectionURL": self.introspection_url,
+            "ClientID": self.client_id,
+            "ClientSecret": self.client_secret,
+            "CACertPath": _absolute(self.ca_bundle),
+            "AuthTokenFile": _absolute(self.jwks_auth_token_file),
+            "AllowPrivateIP": self.jwks_allow_private_ip,
+            "InsecureAllowHTTP": self.insecure_allow_http,
+            "ResourceURL": self.resource_url,
+        }
+        if self.scopes:
+            out["Scopes"] = list(self.scopes)
+        return {k: v for k, v in out.items() if v not in ("", None)}
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve()) if path else ""
+
+
+def _read(flag: str, path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"{flag} {path}: no such file"
+        raise InvalidInputError(msg) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{flag} {path}: cannot read it ({exc})"
+        raise InvalidInputError(msg) from None
+
+
+def load_structured(flag: str, path: str) -> dict[str, Any]:
+    """A JSON or YAML object from ``path`` (ToolHive's authz and audit files may be either)."""
+    text = _read(flag, path)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            msg = f"{flag} {path}: neither valid JSON nor valid YAML ({exc})"
+            raise InvalidInputError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{flag} {path}: expected an object at the top level"
+        raise InvalidInputError(msg)
+    return data
+
+
+def load_tools_override(path: str) -> dict[str, Any]:
+    """``--tools-override FILE``: ``{"toolsOverride": {"<tool>": {"name", "description"}}}``."""
+    text = _read("--tools-override", path)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        msg = f"--tools-override {path}: failed to decode tools override file: {exc}"
+        raise InvalidInputError(msg) from None
+    overrides = data.get("toolsOverride") if isinstance(data, dict) else None
+    if not isinstance(overrides, dict) or not overrides:
+        msg = (
+            f"--tools-override {path}: tools override are empty: expected "
+            '{"toolsOverride": {"<tool>": {"name": "...", "description": "..."}}}'
+        )
+        raise InvalidInputError(msg)
+    for tool, override in overrides.items():
+        if not isinstance(override, dict):
+            msg = f"--tools-override {path}: the override of {tool!r} must be an object"
+            raise InvalidInputError(msg)
+    return overrides
+
+
+#: ToolHive's ``audit.DefaultConfig()`` (``--enable-audit`` without ``--audit-config``).
+DEFAULT_AUDIT_CONFIG: dict[str, Any] = {"maxDataSize": 1024, "detectApplicationErrors": True}
+
+
+def protection_fields(
+    *,
+    oidc: OIDCOptions | None,
+    authz_config: str,
+    audit_config: str,
+    enable_audit: bool,
+    telemetry_config: dict[str, Any] | None,
+    workload: str,
+) -> dict[str, Any]:
+    """The RunConfig fields these inputs set (only those they set)."""
+    out: dict[str, Any] = {}
+    if oidc is not None:
+        validator = oidc.validator_config()
+        if validator is not None:
+            out["oidc_config"] = validator
+        out["thv_ca_bundle"] = _absolute(oidc.ca_bundle)
+        out["jwks_auth_token_file"] = _absolute(oidc.jwks_auth_token_file)
+    if authz_config:
+        # Inline as well as by path (as ToolHive does), so an export runs on another machine.
+        out["authz_config"] = load_structured("--authz-config", authz_config)
+        out["authz_config_path"] = _absolute(authz_config)
+    if audit_config:
+        load_structured("--audit-config", audit_config)  # a bad file fails now
+        out["audit_config_path"] = _absolute(audit_config)
+    elif enable_audit:
+        out["audit_config"] = dict(DEFAULT_AUDIT_CONFIG)
+    if telemetry_config is not None:
+        telemetry = dict(telemetry_config)
+        if not telemetry.get("serviceName") and workload:
+            telemetry["serviceName"] = f"thv-{workload}"
+        out["telemetry_config"] = telemetry
+    return out
