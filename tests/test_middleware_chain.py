@@ -111,9 +111,19 @@ def install_test_plugin(root: Path) -> Path:
     return site
 
 
+#: The real distributions providing what this file's tests provide themselves or need absent.
+REAL_PLUGINS = "toolhive-middleware-auth,toolhive-middleware-authz,toolhive-middleware-tools"
+
+
+def without_real_plugins(env: dict[str, str]) -> None:
+    """As if the workspace's middleware distributions were not installed."""
+    env["TOOLHIVE_DISABLE_PLUGINS"] = REAL_PLUGINS
+
+
 def with_plugin(env: dict[str, str], tmp_path: Path) -> None:
     site = str(install_test_plugin(tmp_path))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
+    without_real_plugins(env)  # the test plugin provides tool-filter itself
 
 
 def needs_bwrap() -> None:
@@ -238,6 +248,7 @@ def test_the_toolhive_export_asking_for_auth_authz_and_a_filter_is_refused(
     thv: Thv, thv_env, tmp_path: Path
 ):
     needs_bwrap()
+    without_real_plugins(thv_env)
     config = exported_echo(thv, tmp_path, "export-src")
     config.update(
         name="guarded",

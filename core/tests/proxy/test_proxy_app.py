@@ -115,3 +115,43 @@ async def test_middleware_wraps_the_transport_but_not_health() -> None:
             assert seen == ["outer", "inner"]
     finally:
         await server.kill()
+
+
+async def test_a_middleware_mounts_a_route_served_outside_the_chain() -> None:
+    """`MiddlewareContext.mount` (Prometheus /metrics): served beside /health, never through the
+    chain; /health and taken paths cannot be mounted over."""
+    from toolhive.middleware.chain import mounter
+    from toolhive.web.asgi import send_body
+
+    routes: dict = {}
+    mount = mounter(routes)
+    chain_calls: list[str] = []
+
+    async def metrics(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send_body(send, 200, b"up 1\n", content_type=(b"content-type", b"text/plain"))
+
+    def mounting(app):  # type: ignore[no-untyped-def]
+        mount("/metrics", metrics)  # what a factory does when the chain is built
+
+        async def wrapped(scope, receive, send):  # type: ignore[no-untyped-def]
+            chain_calls.append(scope["path"])
+            await app(scope, receive, send)
+
+        return wrapped
+
+    with pytest.raises(ValueError, match="reserved or already taken"):
+        mount("/health", metrics)
+    server = await start_stdio(*RAW_STDIO)
+    try:
+        bridge = StdioBridge(TransportOptions(workload="t", stdio=server.channel))
+        app = build_proxy_app(bridge, transport_name="stdio", middleware=[mounting], routes=routes)
+        with pytest.raises(ValueError, match="reserved or already taken"):
+            mount("/metrics", metrics)
+        async with serve(app) as base, httpx.AsyncClient() as http:
+            response = await http.get(f"{base}/metrics")
+            assert response.status_code == 200 and response.text == "up 1\n"
+            assert chain_calls == []
+            await http.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            assert chain_calls == ["/mcp"]
+    finally:
+        await server.kill()
