@@ -250,3 +250,47 @@ def test_a_missing_header_secret_is_named(counting_hooks):
 def test_no_references_open_no_provider(counting_hooks):
     assert check_secrets(counting_hooks, RunConfig(name="r", image="img:1")) == {}
     assert CountingProvider.built == 0
+
+
+class SharedMemoryProvider(SecretsProviderBase):
+    """A real writable provider over one dict shared by every instance (like a file would be)."""
+
+    name = "memory"
+    values: dict[str, str] = {}
+
+    def get_secret(self, name: str) -> str:
+        if name not in self.values:
+            raise SecretNotFoundError(name)
+        return self.values[name]
+
+    def set_secret(self, name: str, value: str) -> None:
+        self.values[name] = value
+
+
+def test_a_literal_oidc_client_secret_moves_into_the_secrets_provider(thv_home, monkeypatch):
+    from toolhive.workloads.secrets_check import stash_literal_secrets
+
+    SharedMemoryProvider.values = {}
+    spec = SecretsProviderSpec(
+        name="memory", config_model=PluginConfig, load=lambda _c: SharedMemoryProvider()
+    )
+    plugin = make_plugin("memory-secrets", thv_secrets_providers=lambda: [spec])
+    monkeypatch.setenv("TOOLHIVE_SECRETS_PROVIDER", "memory")
+    hooks = Hooks(build_plugin_manager(autoload=False, plugins=[plugin]))
+    config = RunConfig(
+        name="guarded",
+        base_name="guarded",
+        oidc_config={"Issuer": "https://idp", "ClientID": "c", "ClientSecret": "s3cr3t"},
+    )
+    stashed = stash_literal_secrets(hooks, config)
+    reference = "__thv_oidc_client_secret_guarded,target=oidc_client_secret"
+    assert stashed.oidc_config is not None
+    assert stashed.oidc_config["ClientSecret"] == reference
+    assert "s3cr3t" not in stashed.to_json()  # not in the file, nor in `thv export`
+    assert SharedMemoryProvider.values == {"__thv_oidc_client_secret_guarded": "s3cr3t"}
+    check_secrets(hooks, stashed)  # the reference resolves
+    # A reference is left as it is (thv start, a re-import of our own export).
+    assert stash_literal_secrets(hooks, stashed) == stashed
+    SharedMemoryProvider.values = {}
+    with pytest.raises(SecretNotFoundError, match="the OIDC client secret"):
+        check_secrets(hooks, stashed)

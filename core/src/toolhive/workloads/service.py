@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # the plugins load only for the use cases that need them (not
     from toolhive.workloads.request import RunRequest
 
 S = WorkloadStatus
+log = logging.getLogger("toolhive.workloads")
 Progress = Callable[[str], None]
 #: Asks the user for a value (label, hidden?) — see :mod:`toolhive.registry.run`.
 Prompt = Callable[[str, bool], str]
@@ -148,9 +150,10 @@ class Workloads:
     def _admit(self, config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
         """Refuse what cannot be enforced, check the secrets; the supervisor's extra env."""
         from toolhive.workloads.protection import require_enforceable
-        from toolhive.workloads.secrets_check import check_secrets
+        from toolhive.workloads.secrets_check import check_secrets, stash_literal_secrets
 
         require_enforceable(self.hooks, config)
+        config = stash_literal_secrets(self.hooks, config, self.environ)
         return config, check_secrets(self.hooks, config, self.environ)
 
     def _create(self, config: RunConfig) -> RunConfig:
@@ -245,7 +248,23 @@ class Workloads:
             store.delete_runconfig(base)
             store.delete_status(base)
             store.delete_pid(base)
+        self._forget_stashed_secrets(config)
         self.events.emit(EventType.REMOVED, config)
+
+    def _forget_stashed_secrets(self, config: RunConfig) -> None:
+        """Delete the system secret :func:`stash_literal_secrets` made for this workload."""
+        from toolhive.workloads.secrets_check import OIDC_SECRET_KEY, oidc_secret_name
+
+        reference = str((config.oidc_config or {}).get(OIDC_SECRET_KEY, ""))
+        name = oidc_secret_name(config)
+        if not reference.startswith(f"{name},"):
+            return
+        from toolhive.secrets.selection import open_secrets
+
+        try:
+            open_secrets(self.hooks, environ=self.environ).delete(name)
+        except ToolHiveError as exc:  # the workload is gone either way; say what is left
+            log.warning("could not delete the secret %s: %s", name, exc)
 
     def move(self, name: str, group: str) -> None:
         """Put a workload in another group (its clients follow: see ``updated`` events)."""
