@@ -4,6 +4,8 @@ The same stdio MCP server is reached, in one run, on 127.0.0.1:
 
     direct        over its own stdin/stdout (the floor; concurrent "sessions" share the one pipe)
     toolhive      through our bridge: a real `thv run --runtime process --transport stdio` workload
+    toolhive+chain  the same with every protection on: --oidc-* (a real issuer, RS256 tokens),
+                  --authz-config (Cedar), --audit-config (to a file), Prometheus telemetry
     supergateway  npm supergateway 4.0.0, stdio → streamable HTTP, --stateful
     mcp-proxy     PyPI mcp-proxy 0.13.0 (installed into its own venv, not the workspace)
 
@@ -16,7 +18,7 @@ peak). Medians over interleaved rounds. Then the issue's targets, and — for a 
 py-spy profile of the bridge under load.
 
     uv run python benchmarks/proxy.py [--rounds 2] [--seconds 3] [--servers sdk,raw]
-                                      [--targets direct,toolhive,supergateway,mcp-proxy]
+                                      [--targets direct,toolhive,toolhive+chain,supergateway,mcp-proxy]
 
 Needs scripts/install-node.sh (Node, supergateway), bubblewrap + uv (process runtime). A
 benchmark, not a test: it prints figures and asserts nothing. Load stays on loopback and stops.
@@ -51,7 +53,14 @@ PEER_VENV = Path(
 )
 MCP_PROXY_VERSION = "0.13.0"
 PROTOCOL = "2025-06-18"
-TARGETS = {"p50_added_ms": 0.5, "p50_vs_peer": 0.5, "throughput_vs_peer": 1.5, "rss_mib": 40.0}
+TARGETS = {
+    "p50_added_ms": 0.5,
+    "p50_vs_peer": 0.5,
+    "throughput_vs_peer": 1.5,
+    "rss_mib": 40.0,
+    "chain_p50_added_ms": 0.3,
+    "chain_throughput_ratio": 0.8,
+}
 SIZES = {"32B": 32, "64KiB": 65536}
 CONCURRENCY = (8, 32)
 
@@ -118,8 +127,9 @@ class CallError(Exception):
 class HttpSession:
     """One MCP session over one keep-alive HTTP/1.1 connection; JSON or SSE answers."""
 
-    def __init__(self, host: str, port: int, path: str) -> None:
+    def __init__(self, host: str, port: int, path: str, extra: tuple[str, ...] = ()) -> None:
         self.host, self.port, self.path = host, port, path
+        self.extra = extra  # header lines sent on every request (Authorization)
         self.session_id: str | None = None
         self.protocol: str | None = None
         self.next_id = 0
@@ -146,6 +156,7 @@ class HttpSession:
             "Content-Type: application/json",
             "Accept: application/json, text/event-stream",
             f"Content-Length: {len(body)}",
+            *self.extra,
         ]
         if self.session_id:
             head.append(f"Mcp-Session-Id: {self.session_id}")
@@ -316,15 +327,18 @@ class Target:
 
 
 class HttpTarget(Target):
-    def __init__(self, name: str, url: str, pid: int | None, ready_ms: float) -> None:
+    def __init__(
+        self, name: str, url: str, pid: int | None, ready_ms: float, extra: tuple[str, ...] = ()
+    ) -> None:
         self.name, self.pid, self.ready_ms = name, pid, ready_ms
+        self.extra = extra
         rest = url.split("://", 1)[1]
         hostport, _, path = rest.partition("/")
         host, _, port = hostport.partition(":")
         self.host, self.port, self.path = host, int(port), "/" + path
 
     async def session(self) -> HttpSession:
-        session = HttpSession(self.host, self.port, self.path)
+        session = HttpSession(self.host, self.port, self.path, self.extra)
         await session.open()
         return session
 
@@ -435,9 +449,12 @@ def free_port() -> int:
 
 
 async def wait_ready(
-    url: str, started: float, proc: subprocess.Popen[bytes] | None = None
+    url: str,
+    started: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> float:
-    target = HttpTarget("probe", url, None, 0)
+    target = HttpTarget("probe", url, None, 0, extra)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -498,38 +515,84 @@ def peer_venv() -> Path:
     return PEER_VENV
 
 
+#: The issue-10 chain: OIDC auth (a real issuer, RS256), Cedar authz, audit, telemetry.
+CHAIN_AUTHZ = {
+    "version": "1.0",
+    "type": "cedarv1",
+    "cedar": {
+        "policies": ['permit(principal, action == Action::"call_tool", resource == Tool::"echo");'],
+        "entities_json": "[]",
+    },
+}
+
+
+@contextlib.contextmanager
+def chain_flags(home: Path, on: bool) -> Iterator[tuple[list[str], tuple[str, ...]]]:
+    """`thv run` flags turning every protection on, and the header a client then needs."""
+    if not on:
+        yield [], ()
+        return
+    from toolhive.testing.oidc import OIDCIssuer
+
+    authz = home / "authz.json"
+    authz.write_text(json.dumps(CHAIN_AUTHZ))
+    audit = home / "audit.json"
+    audit.write_text(json.dumps({"logFile": str(home / "audit.log")}))
+    with OIDCIssuer(audience="bench") as issuer:
+        token = issuer.token(sub="bench", lifetime=3600)
+        flags = [
+            *("--oidc-issuer", issuer.url, "--oidc-audience", "bench"),
+            *("--oidc-insecure-allow-http", "--jwks-allow-private-ip"),
+            *("--authz-config", str(authz), "--audit-config", str(audit)),
+            "--otel-enable-prometheus-metrics-path",
+        ]
+        yield flags, (f"Authorization: Bearer {token}",)
+
+
+@contextlib.asynccontextmanager
+async def start_toolhive(
+    name: str, server: str, home: Path, flags: list[str], extra: tuple[str, ...]
+):
+    """A real `thv run --runtime process` workload (with ``flags``) in front of the server."""
+    command = server_command(server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLHIVE_")}
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        env[var] = str(home / var.lower())
+    workload = f"bench-{name.replace('+', '-')}-{server}"
+    started = time.monotonic()
+    subprocess.run(
+        [
+            *(THV, "run", "--runtime", "process", "--name", workload, "--transport", "stdio"),
+            *flags,
+            command[0],
+            "--",
+            *command[1:],
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        listed = json.loads(
+            subprocess.run(
+                [THV, "list", "--format", "json"], env=env, check=True, capture_output=True
+            ).stdout
+        )
+        url = next(w["url"] for w in listed if w["name"] == workload)
+        ready = await wait_ready(url, started, None, extra)
+        pid_file = home / "xdg_data_home" / "toolhive" / "pids" / f"toolhive-{workload}.pid"
+        yield HttpTarget(name, url, int(pid_file.read_text()), ready, extra)
+    finally:
+        subprocess.run([THV, "rm", workload], env=env, capture_output=True, check=False)
+
+
 @contextlib.asynccontextmanager
 async def start_target(name: str, server: str, home: Path):
     command = server_command(server)
-    if name == "toolhive":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLHIVE_")}
-        for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
-            env[var] = str(home / var.lower())
-        workload = f"bench-proxy-{server}"
-        started = time.monotonic()
-        subprocess.run(
-            [
-                *(THV, "run", "--runtime", "process", "--name", workload, "--transport", "stdio"),
-                command[0],
-                "--",
-                *command[1:],
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        try:
-            listed = json.loads(
-                subprocess.run(
-                    [THV, "list", "--format", "json"], env=env, check=True, capture_output=True
-                ).stdout
-            )
-            url = next(w["url"] for w in listed if w["name"] == workload)
-            ready = await wait_ready(url, started)
-            pid_file = home / "xdg_data_home" / "toolhive" / "pids" / f"toolhive-{workload}.pid"
-            yield HttpTarget(name, url, int(pid_file.read_text()), ready)
-        finally:
-            subprocess.run([THV, "rm", workload], env=env, capture_output=True, check=False)
+    if name in ("toolhive", "toolhive+chain"):
+        with chain_flags(home, name == "toolhive+chain") as (flags, extra):
+            async with start_toolhive(name, server, home, flags, extra) as target:
+                yield target
         return
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
@@ -672,7 +735,7 @@ def print_table(server: str, figs: dict[str, Figures]) -> list[str]:
             f"| {f.ready_ms:.0f} | {f.wrong} | {f.errors} | {f.client_cpu_us:.0f} |"
         )
     ours = figs.get("toolhive")
-    peers = {n: f for n, f in figs.items() if n not in ("direct", "toolhive")}
+    peers = {n: f for n, f in figs.items() if n not in ("direct", "toolhive", "toolhive+chain")}
     if not ours or not base:
         return []
     missed: list[str] = []
@@ -713,6 +776,26 @@ def print_table(server: str, figs: dict[str, Figures]) -> list[str]:
         ours.wrong == 0 and ours.errors == 0,
         f"bridge wrong answers {ours.wrong}, errors {ours.errors}",
     )
+    chain = figs.get("toolhive+chain")
+    if chain:
+        bridge_missed = list(missed)
+        print("\nTargets (issue 10: auth + authz + audit + telemetry, over the bare bridge):")
+        added = chain.p50_ms["32B"] - ours.p50_ms["32B"]
+        verdict(
+            added <= TARGETS["chain_p50_added_ms"], f"32B: chain adds p50 {added:.3f} ms ≤ 0.3 ms"
+        )
+        for key in ("32B/8", "32B/32"):
+            ratio = chain.rate[key] / ours.rate[key] if ours.rate[key] else 0.0
+            verdict(
+                ratio >= TARGETS["chain_throughput_ratio"],
+                f"{key} sessions: {chain.rate[key]:.0f} calls/s ≥ 0.8x the bare bridge "
+                f"({ours.rate[key]:.0f}) → {ratio:.2f}x",
+            )
+        verdict(
+            chain.wrong == 0 and chain.errors == 0,
+            f"chain wrong answers {chain.wrong}, errors {chain.errors}",
+        )
+        return bridge_missed  # profiles are of the bare bridge
     return missed
 
 
@@ -819,7 +902,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput point")
     parser.add_argument("--calls", type=int, default=1000, help="sequential calls (32 B)")
     parser.add_argument("--servers", default="sdk,raw")
-    parser.add_argument("--targets", default="direct,toolhive,supergateway,mcp-proxy")
+    parser.add_argument(
+        "--targets", default="direct,toolhive,toolhive+chain,supergateway,mcp-proxy"
+    )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument(
         "--profile-only",
