@@ -1,0 +1,197 @@
+"""A workload's proxy with the audit middleware, for the tests: the chain the supervisor builds from
+a RunConfig's ``audit_config`` (audit > mcp-parser > recovery, from the installed plugin) in front
+of the stdio bridge and a real MCP server, with stand-ins for ``auth`` and ``authorization``
+inside audit (those plugins are built elsewhere; these answer 401/403 the way they do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from toolhive.contracts.middleware import (
+    Identity,
+    MiddlewareContext,
+    read_mcp_request,
+    send_jsonrpc_error,
+    set_identity,
+)
+from toolhive.testing.mcp_servers import ECHO_SERVER, served, stdio_echo_server
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLXZhbHVlLTk4NzY1"
+WORKLOAD = "audited"
+INIT_PARAMS = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {"roots": {"listChanged": True}},
+    "clientInfo": {"name": "audit-tests", "version": "3.1.4"},
+}
+ACCEPT = "application/json, text/event-stream"
+
+
+def fake_auth(app: Any) -> Any:
+    """Inside audit, like ``auth``: the test token → an identity in the scope; else 401."""
+
+    async def auth(scope: Any, receive: Any, send: Any) -> None:
+        headers = dict(scope["headers"])
+        if headers.get(b"authorization") != f"Bearer {TOKEN}".encode():
+            challenge = [(b"www-authenticate", b'Bearer resource_metadata="http://x/.well-known"')]
+            await send_jsonrpc_error(send, 401, None, -32001, "unauthorized", headers=challenge)
+            return
+        claims = {
+            "sub": "user-1",
+            "preferred_username": "alice",
+            "act": {"sub": "agent-2", "act": {"sub": "agent-1", "iss": "https://issuer.test"}},
+        }
+        set_identity(scope, Identity(subject="user-1", claims=claims, name="Alice Doe"))
+        await app(scope, receive, send)
+
+    return auth
+
+
+def fake_authz(app: Any) -> Any:
+    """Inside audit, like ``authorization``: ``tools/call add`` is forbidden (403)."""
+
+    async def authz(scope: Any, receive: Any, send: Any) -> None:
+        parsed, receive = await read_mcp_request(scope, receive)
+        if parsed is not None and parsed.method == "tools/call" and parsed.resource_id == "add":
+            await send_jsonrpc_error(send, 403, parsed.id, 403, "Unauthorized")
+            return
+        await app(scope, receive, send)
+
+    return authz
+
+
+def node_everything() -> list[str] | None:
+    """``node server-everything`` where ``scripts/install-node.sh`` put it, if it did."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    for root in (
+        os.environ.get("TOOLHIVE_NODE_TOOLS", ""),
+        "/var/cache/toolhive-test/node-tools",
+        f"{cache}/toolhive-test/node-tools",
+    ):
+        if not root:
+            continue
+        node = Path(root, "bin", "node")
+        script = Path(root, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+        if node.exists() and script.exists():
+            return [str(node), str(script)]
+    return None
+
+
+@contextlib.asynccontextmanager
+async def audited_proxy(
+    audit_config: dict[str, Any] | None,
+    *,
+    inner: Sequence[Any] = (),
+    server: Sequence[str] = ECHO_SERVER,
+    audit_config_path: str = "",
+) -> AsyncIterator[str]:
+    """Serve the workload's proxy; yield its MCP URL (``…/mcp``)."""
+    from toolhive.contracts.transport import TransportOptions
+    from toolhive.middleware.chain import checked_chain, wrappers
+    from toolhive.models.runconfig import RunConfig
+    from toolhive.proxy.app import build_proxy_app
+    from toolhive.testing.plugin_contract import plugin_hooks_for
+
+    hooks = plugin_hooks_for("middleware-audit")
+    config = RunConfig(
+        name=WORKLOAD,
+        transport="stdio",
+        port=0,
+        target_port=0,
+        audit_config=audit_config,
+        audit_config_path=audit_config_path,
+    )
+    chain = checked_chain(config, hooks.middleware())
+    assert [item.entry.type for item in chain] == ["audit", "mcp-parser", "recovery"]
+    context = MiddlewareContext(
+        workload=WORKLOAD,
+        transport="stdio",
+        proxy_mode="streamable-http",
+        url="http://127.0.0.1/mcp",
+    )
+    outer, *rest = wrappers(chain, context)
+    stdio_bridge = hooks.load("transports", "stdio")
+    async with stdio_echo_server(server) as process:
+        bridge = stdio_bridge(TransportOptions(workload=WORKLOAD, stdio=process.channel))
+        await bridge.start()
+        try:
+            app = build_proxy_app(
+                bridge,
+                transport_name="stdio",
+                middleware=[outer, *inner, *rest],
+                health_interval=0.0,
+                manage_lifespan=False,
+            )
+            async with served(app) as base:
+                yield f"{base}/mcp"
+        finally:
+            await bridge.aclose()
+
+
+@dataclass
+class Client:
+    """Raw MCP over streamable HTTP, one JSON-RPC message per POST (what each event is about)."""
+
+    http: httpx.AsyncClient
+    url: str
+    token: str | None = TOKEN
+    session: str | None = None
+    next_id: int = 0
+
+    def headers(self) -> dict[str, str]:
+        headers = {"accept": ACCEPT, "user-agent": "audit-tests/1.0", "x-request-id": "req-42"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        if self.session:
+            headers["mcp-session-id"] = self.session
+            headers["mcp-protocol-version"] = INIT_PARAMS["protocolVersion"]
+        return headers
+
+    async def post(
+        self, method: str, params: dict[str, Any] | None = None, *, notify: bool = False
+    ):
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if not notify:
+            self.next_id += 1
+            message["id"] = self.next_id
+        if params is not None:
+            message["params"] = params
+        response = await self.http.post(self.url, json=message, headers=self.headers())
+        return response
+
+    async def initialize(self) -> None:
+        response = await self.post("initialize", INIT_PARAMS)
+        assert response.status_code == 200, response.text
+        self.session = response.headers.get("mcp-session-id")
+        done = await self.post("notifications/initialized", notify=True)
+        assert done.status_code == 202, done.text
+
+
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC answer of a POST, whether it came as JSON or as an SSE stream."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        for line in response.text.splitlines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if "id" in message:
+                    return message
+        raise AssertionError(f"no JSON-RPC answer in {response.text!r}")
+    return response.json()
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every event in an NDJSON file (each line must be one JSON object)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def of_type(events: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == event_type]
