@@ -21,6 +21,7 @@ fi
 
 say "container engines"
 bash scripts/install-engines.sh "${YES[@]}"
+bash scripts/install-prometheus.sh "${YES[@]}"
 say "test images"
 bash scripts/build-test-images.sh
 

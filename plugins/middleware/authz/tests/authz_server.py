@@ -1,0 +1,67 @@
+"""An MCP server for the authorization tests: tools (some annotated), prompts, resources and a
+resource template, over stdio (``python authz_server.py stdio``)."""
+
+from __future__ import annotations
+
+import sys
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+
+server = MCPServer(name="toolhive-authz-test", version="1.0.0")
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the given text unchanged."""
+    return text
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Return the sum of two integers."""
+    return a + b
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def lookup(key: str) -> str:
+    """Read-only: look a key up."""
+    return f"value of {key}"
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
+def wipe(target: str) -> str:
+    """Destructive: wipe a target."""
+    return f"wiped {target}"
+
+
+@server.prompt()
+def greeting(name: str) -> str:
+    """Greet someone."""
+    return f"Hello, {name}!"
+
+
+@server.prompt()
+def secret_plan() -> str:
+    """A prompt most callers may not get."""
+    return "the plan"
+
+
+@server.resource("file:///public/readme.txt")
+def readme() -> str:
+    return "public readme"
+
+
+@server.resource("file:///private/keys.txt")
+def keys() -> str:
+    return "private keys"
+
+
+@server.resource("file:///public/notes/{name}")
+def note(name: str) -> str:
+    return f"note {name}"
+
+
+if __name__ == "__main__":
+    server.run("stdio")
+    sys.exit(0)
