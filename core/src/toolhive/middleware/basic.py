@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from toolhive.contracts.middleware import ASGIApp, MiddlewareContext, MiddlewareParameters
 from toolhive.mcp.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, error_bytes
+from toolhive.models.remote import is_restricted_header
 from toolhive.proxy.edge import normalize_origin
 from toolhive.web.asgi import Message, Receive, Scope, Send, header, send_body
 
@@ -138,23 +139,6 @@ def origin_factory(app: ASGIApp, config: OriginParameters, _ctx: MiddlewareConte
     return OriginCheck(app, config.allowed_origins)
 
 
-#: Headers ToolHive's header-forward never sets (routing, framing, identity of the hop).
-_BLOCKED = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "upgrade",
-        "transfer-encoding",
-        "content-length",
-        "forwarded",
-        "x-real-ip",
-    }
-)
-
-
 class HeaderForwardParameters(MiddlewareParameters):
     add_headers: dict[str, str] = Field(default_factory=dict)
 
@@ -162,8 +146,7 @@ class HeaderForwardParameters(MiddlewareParameters):
     @classmethod
     def _allowed(cls, headers: dict[str, str]) -> dict[str, str]:
         for name in headers:
-            lowered = name.lower()
-            if lowered in _BLOCKED or lowered.startswith(("proxy-", "x-forwarded-")):
+            if is_restricted_header(name):
                 msg = f"header-forward cannot set the {name!r} header"
                 raise ValueError(msg)
         return headers
@@ -180,6 +163,7 @@ class HeaderForward:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             kept = [(k, v) for k, v in scope["headers"] if k not in self.names]
+            # A copy: the values (perhaps secrets) are for upstream, not for outer middleware.
             scope = {**scope, "headers": kept + self.pairs}
         await self.app(scope, receive, send)
 

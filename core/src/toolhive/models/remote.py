@@ -19,12 +19,16 @@ from toolhive.errors import InvalidInputError
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 #: Control characters other than horizontal tab: CR/LF would let a value inject headers.
 _BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-#: ToolHive's list (pkg/transport/middleware): hop-by-hop, framing, routing and client identity.
+#: ToolHive's list (pkg/transport/middleware/header_forward.go): hop-by-hop, framing, routing and
+#: client identity. :func:`is_restricted_header` also refuses every ``Proxy-*`` and
+#: ``X-Forwarded-*`` name, not only the ones listed.
 RESTRICTED_HEADERS: Final = frozenset(
     {
         "connection",
         "content-length",
+        "forwarded",
         "host",
+        "http2-settings",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",
@@ -39,6 +43,14 @@ RESTRICTED_HEADERS: Final = frozenset(
         "x-real-ip",
     }
 )
+
+
+def is_restricted_header(name: str) -> bool:
+    """A header a configured forward may never set (it would reroute or reframe the request)."""
+    lowered = name.strip().lower()
+    return lowered in RESTRICTED_HEADERS or lowered.startswith(("proxy-", "x-forwarded-"))
+
+
 DEFAULT_CALLBACK_PORT: Final = 8666
 
 
@@ -47,7 +59,7 @@ def check_header_name(name: str) -> str:
     if not _TOKEN.match(name):
         msg = f"invalid header name {name!r}: use letters, digits and -"
         raise InvalidInputError(msg)
-    if name.lower() in RESTRICTED_HEADERS:
+    if is_restricted_header(name):
         msg = f"header {name!r} is restricted and cannot be configured for forwarding"
         raise InvalidInputError(msg)
     return name
