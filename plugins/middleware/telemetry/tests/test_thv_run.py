@@ -1,0 +1,134 @@
+"""End to end through the real ``thv`` CLI on the process runtime: an exported RunConfig with a
+``telemetry_config`` (``enablePrometheusMetricsPath``) runs with the telemetry middleware in the
+detached supervisor's chain, and ``/metrics`` on the workload's own port shows the session's
+requests labelled with the workload and its transport; ``--otel-*`` flags do the same."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from toolhive.testing import echo_server
+from toolhive.testing.fixtures import ThvHome
+from toolhive.testing.mcp_servers import echo_session
+
+pytestmark = pytest.mark.timeout(300)
+
+ECHO = [sys.executable, "--transport", "stdio", "--", echo_server.__file__, "stdio"]
+
+
+class Thv:
+    """The installed ``thv`` console script, in a subprocess, with the test's own home."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.exe = str(Path(sys.executable).with_name("thv"))
+
+    def __call__(self, *args: str) -> str:
+        proc = subprocess.run(
+            [self.exe, *args], env=self.env, capture_output=True, text=True, timeout=240
+        )
+        assert proc.returncode == 0, (
+            f"thv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+        return proc.stdout
+
+
+@pytest.fixture
+def thv(thv_home: ThvHome) -> Iterator[Thv]:
+    if shutil.which("bwrap") is None or shutil.which("uv") is None:
+        reason = "the process runtime needs bubblewrap and uv"
+        if os.environ.get("TOOLHIVE_TEST_REQUIRE_ENGINES"):
+            pytest.fail(f"required component missing: {reason}")
+        pytest.skip(reason)
+    runner = Thv({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
+    yield runner
+    subprocess.run([runner.exe, "rm", "--all"], env=runner.env, capture_output=True, timeout=120)
+
+
+def scrape_after_a_session(url: str) -> str:
+    """Run an MCP session against ``url`` (the workload's …/mcp), then GET /metrics there."""
+    parts = urlsplit(url)
+
+    async def go() -> str:
+        result = await echo_session(url, text="end to end")
+        assert result.echoed == "end to end"
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.get(f"{parts.scheme}://{parts.netloc}/metrics")
+        assert response.status_code == 200, response.text
+        return response.text
+
+    return asyncio.run(go())
+
+
+def requests_of(text: str, workload: str) -> list[str]:
+    """The toolhive_mcp_requests_total samples of the echo tool call."""
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("toolhive_mcp_requests_total{")
+        and 'mcp_resource_id="echo"' in line
+        and f'server="{workload}"' in line
+        and 'transport="stdio"' in line
+    ]
+
+
+def test_an_exported_runconfig_with_prometheus_telemetry_serves_metrics_on_its_port(
+    thv: Thv, tmp_path: Path
+):
+    thv("run", "--name", "tele-src", "--runtime", "process", *ECHO)
+    exported = json.loads(thv("export", "tele-src", "-"))
+    thv("rm", "tele-src")
+    # ToolHive's telemetry.Config as its `thv export` writes it (Go json tags).
+    exported.update(
+        name="tele-e2e",
+        base_name="tele-e2e",
+        container_name="tele-e2e",
+        port=0,
+        telemetry_config={
+            "endpoint": "",
+            "serviceName": "thv-tele-e2e",
+            "tracingEnabled": True,
+            "metricsEnabled": True,
+            "samplingRate": "0.1",
+            "enablePrometheusMetricsPath": True,
+            "useLegacyAttributes": True,
+        },
+    )
+    path = tmp_path / "tele-e2e.json"
+    path.write_text(json.dumps(exported))
+    thv("run", "--from-config", str(path))
+    status = json.loads(thv("status", "tele-e2e", "--format", "json"))
+
+    text = scrape_after_a_session(status["url"])
+    (line,) = requests_of(text, "tele-e2e")
+    assert line.endswith(" 1.0"), line
+    assert 'service_name="thv-tele-e2e"' in text  # target_info carries the resource
+    assert "middleware: mcp-parser > telemetry > recovery" in thv("logs", "tele-e2e", "--proxy")
+
+
+def test_the_otel_flags_of_thv_run_turn_the_metrics_path_on(thv: Thv):
+    thv(
+        "run",
+        "--name",
+        "tele-flags",
+        "--runtime",
+        "process",
+        "--otel-enable-prometheus-metrics-path",
+        "--otel-custom-attributes",
+        "team=platform",
+        *ECHO,
+    )
+    status = json.loads(thv("status", "tele-flags", "--format", "json"))
+    text = scrape_after_a_session(status["url"])
+    assert requests_of(text, "tele-flags")
+    assert 'team="platform"' in text
