@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from toolhive.errors import InvalidInputError
 from toolhive.middleware.plan import Entry, resolve
-from toolhive.models.runconfig import RunConfig
 from toolhive.testing.plugin_contract import plugin_hooks_for
 from toolhive_middleware_authz import AuthzParameters
 
@@ -144,30 +143,3 @@ def test_file_problems_are_refused(specs, tmp_path: Path):
     assert "failed to parse YAML" in refusal(specs, {"config_path": str(tmp_path / "broken.yaml")})
     assert "directory traversal" in refusal(specs, {"config_path": "../authz.json"})
     assert "failed to read" in refusal(specs, {"config_path": str(tmp_path / "missing.json")})
-
-
-def test_thv_run_from_config_refuses_an_invalid_policy_before_any_state(
-    thv_cli, thv_home, tmp_path: Path
-):
-    from toolhive.plugins import Hooks, build_plugin_manager
-
-    config = RunConfig(
-        name="guarded",
-        image="ghcr.io/example/server:1",
-        transport="stdio",
-        authz_config={
-            "version": "1.0",
-            "type": "cedarv1",
-            "cedar": {"policies": ['permit(principal, action == Action::"call_tool" resource);']},
-        },
-    )
-    path = tmp_path / "guarded.json"
-    path.write_text(config.model_dump_json())
-    hooks = Hooks(build_plugin_manager(autoload=True))
-    result = thv_cli("run", "--from-config", str(path), hooks=hooks)
-    assert result.exit_code != 0
-    message = str(result.exception)
-    assert "authz_config (authorization middleware)" in message
-    assert "failed to parse policy 0" in message and "unexpected token" in message
-    state = thv_home.state / "toolhive"
-    assert not any(state.rglob("guarded*")), "a refused workload left state behind"

@@ -144,22 +144,43 @@ class Ask:
     attributes: dict[str, Any]
     #: Cedar JSON ``arg_*`` entries for the context.
     arguments: dict[str, Any]
+    #: Everything above, hashable: the ask's part of a decision's cache key.
+    key: tuple[Any, ...]
+
+
+def _frozen(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    # The type is part of the key: True == 1 in Python, not in Cedar.
+    return tuple(
+        sorted(
+            (k, type(v).__name__, json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+            for k, v in values.items()
+        )
+    )
 
 
 def tool_call(name: str, arguments: dict[str, Any], annotations: Mapping[str, bool]) -> Ask:
     # Annotations first and the standard attributes last, so neither can be overridden.
     attributes = {**annotations, **arguments, "name": name, "operation": "call", "feature": "tool"}
-    return Ask("call_tool", "Tool", name, attributes, arguments)
+    key = ("call_tool", name, _frozen(arguments), _frozen(annotations))
+    return Ask("call_tool", "Tool", name, attributes, arguments, key)
 
 
 def prompt_get(name: str, arguments: dict[str, Any]) -> Ask:
     attributes = {"name": name, "operation": "get", "feature": "prompt", **arguments}
-    return Ask("get_prompt", "Prompt", name, attributes, arguments)
+    return Ask(
+        "get_prompt",
+        "Prompt",
+        name,
+        attributes,
+        arguments,
+        ("get_prompt", name, _frozen(arguments)),
+    )
 
 
 def resource_read(uri: str, arguments: dict[str, Any]) -> Ask:
     attributes = {"name": uri, "uri": uri, "operation": "read", "feature": "resource", **arguments}
-    return Ask("read_resource", "Resource", uri, attributes, arguments)
+    key = ("read_resource", uri, _frozen(arguments))
+    return Ask("read_resource", "Resource", uri, attributes, arguments, key)
 
 
 def _local_username() -> str:
@@ -203,8 +224,9 @@ class CedarAuthorizer:
         self._base_handle = (
             cedarpy.Entities.from_json_str(json.dumps(self._base)) if self._base else None
         )
-        self._decisions: dict[tuple[str, str], bool] = {}
+        self._decisions: dict[tuple[str, tuple[Any, ...]], bool] = {}
         self._principals: dict[int, tuple[object, Principal | None]] = {}
+        self._by_claims: dict[str, Principal | None] = {}
         self._local: tuple[int, Principal | None] | None = None
         self._username = ""
 
@@ -259,7 +281,21 @@ class CedarAuthorizer:
         if entry is not None and entry[0] is who:
             return entry[1]
         claims = getattr(who, "claims", None) or {}
-        principal = self.principal(claims, getattr(who, "subject", "") or "")
+        subject = getattr(who, "subject", "") or ""
+        # A new Identity per request is likely (one per validated token): the claims' JSON
+        # finds the principal already built for the same claims.
+        try:
+            key = subject + "\0" + json.dumps(claims, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            key = ""
+        if key and key in self._by_claims:
+            principal = self._by_claims[key]
+        else:
+            principal = self.principal(claims, subject)
+            if key:
+                if len(self._by_claims) >= 1024:
+                    del self._by_claims[next(iter(self._by_claims))]
+                self._by_claims[key] = principal
         if len(self._principals) >= 256:
             self._principals.clear()
         # The identity is kept with its entry, so its id cannot be reused while cached.
@@ -280,7 +316,7 @@ class CedarAuthorizer:
 
     def allowed(self, principal: Principal, asks: Sequence[Ask]) -> list[bool]:
         """One decision per ask, from the cache or from Cedar (one call for all misses)."""
-        keys = [(principal.key, self._ask_key(ask)) for ask in asks]
+        keys = [(principal.key, ask.key) for ask in asks]
         decisions = self._decisions
         out: list[bool | None] = [decisions.get(k) for k in keys]
         missing = [i for i, d in enumerate(out) if d is None]
@@ -293,14 +329,6 @@ class CedarAuthorizer:
                     del decisions[next(iter(decisions))]
                 decisions[keys[index]] = value
         return [bool(d) for d in out]
-
-    @staticmethod
-    def _ask_key(ask: Ask) -> str:
-        return json.dumps(
-            [ask.action, ask.resource_type, ask.resource_id, ask.attributes, ask.arguments],
-            sort_keys=True,
-            separators=(",", ":"),
-        )
 
     def _evaluate(self, principal: Principal, asks: Sequence[Ask]) -> Iterable[bool]:
         # One Cedar call needs one entity set: asks naming the same resource uid with different

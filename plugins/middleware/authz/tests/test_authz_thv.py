@@ -1,0 +1,98 @@
+"""End to end through ``thv``: an exported RunConfig carrying ``authz_config`` runs on the process
+runtime with the authorization middleware in the detached supervisor's chain (list filtered, a
+denied call answered 403); one with a policy Cedar cannot parse is refused at ``thv run
+--from-config`` with Cedar's message, before any state is saved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from authz_harness import authz_config, raw_session, sdk_client
+from toolhive.testing import ThvCli, ThvHome
+from toolhive.testing import echo_server as echo_module
+
+pytestmark = pytest.mark.timeout(240)
+
+ECHO = [sys.executable, "--transport", "stdio", "--", str(Path(echo_module.__file__)), "stdio"]
+ECHO_ONLY = authz_config(
+    'permit(principal, action == Action::"call_tool", resource == Tool::"echo");'
+)
+
+
+@pytest.fixture
+def thv_autoload() -> bool:
+    return True  # the CLI and its supervisor find this plugin (and the process runtime) installed
+
+
+@pytest.fixture
+def thv(thv_cli: ThvCli) -> Iterator[ThvCli]:
+    yield thv_cli
+    thv_cli("rm", "--all")
+
+
+def ok(thv: ThvCli, *args: str) -> str:
+    result = thv(*args)
+    assert result.exit_code == 0, f"thv {' '.join(args)}: {result.output}"
+    return result.stdout
+
+
+def exported_echo(thv: ThvCli, name: str) -> dict[str, Any]:
+    """A RunConfig as `thv export` writes it, for the echo server on the process runtime."""
+    ok(thv, "run", "--name", f"{name}-src", "--runtime", "process", *ECHO)
+    exported = json.loads(ok(thv, "export", f"{name}-src", "-"))
+    ok(thv, "rm", f"{name}-src")
+    return {**exported, "name": name, "base_name": name, "container_name": name, "port": 0}
+
+
+def saved_runconfigs(home: ThvHome) -> list[str]:
+    folder = home.state / "toolhive" / "runconfigs"
+    return sorted(p.stem for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(thv: ThvCli, tmp_path: Path):
+    config = exported_echo(thv, "guarded")
+    config["authz_config"] = ECHO_ONLY
+    path = tmp_path / "guarded.json"
+    path.write_text(json.dumps(config))
+    ok(thv, "run", "--from-config", str(path))
+    url = json.loads(ok(thv, "status", "guarded", "--format", "json"))["url"]
+    base = url.removesuffix("/mcp")
+
+    async def session() -> tuple[set[str], str, tuple[int, dict[str, Any]]]:
+        async with sdk_client(base, None) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            echoed = (await client.call_tool("echo", {"text": "e2e ✓"})).content[0].text
+        async with raw_session(base, None) as raw:
+            denied = await raw.rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+        return tools, echoed, denied
+
+    tools, echoed, (status, answer) = asyncio.run(session())
+    assert tools == {"echo"}
+    assert echoed == "e2e ✓"
+    assert status == 403 and answer["error"] == {"code": 403, "message": "Unauthorized"}
+    assert "mcp-parser > authorization > recovery" in ok(thv, "logs", "guarded", "--proxy")
+
+
+def test_an_invalid_policy_is_refused_at_run_with_cedars_message_and_no_state(
+    thv: ThvCli, thv_home: ThvHome, tmp_path: Path
+):
+    config = exported_echo(thv, "refused")
+    config["authz_config"] = authz_config(
+        'permit(principal, action == Action::"call_tool", resource == Tool::"echo");',
+        'permit(principal, action == Action::"call_tool" resource);',
+    )
+    path = tmp_path / "refused.json"
+    path.write_text(json.dumps(config))
+    result = thv("run", "--from-config", str(path))
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "authz_config (authorization middleware) has invalid parameters" in message, message
+    assert "failed to parse policy 1" in message and "unexpected token" in message, message
+    assert "Traceback" not in result.output
+    assert saved_runconfigs(thv_home) == []
