@@ -149,16 +149,24 @@ class AuditParameters(MiddlewareParameters):
 
 
 def load_config_file(path: str) -> AuditConfig:
-    """An audit config file (JSON, as ToolHive's ``LoadFromFile``); ``ValueError`` saying why not
-    (so a parameters check reports it as an invalid ``config_path``)."""
+    """An audit config file (JSON as ToolHive's ``LoadFromFile``, or YAML as ``--audit-config``
+    also takes); ``ValueError`` saying why not (so a parameters check reports it as an invalid
+    ``config_path``)."""
     try:
-        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        msg = f"cannot read the audit config file {path}: {exc.strerror or exc}"
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read the audit config file {path}: {getattr(exc, 'strerror', None) or exc}"
         raise ValueError(msg) from None
-    except ValueError as exc:
-        msg = f"the audit config file {path} is not valid JSON: {exc}"
-        raise ValueError(msg) from None
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        import yaml  # only for a file that is not JSON
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            msg = f"the audit config file {path} is neither JSON nor YAML: {exc}"
+            raise ValueError(msg) from None
     try:
         return AuditConfig.model_validate(data)
     except ValidationError as exc:
