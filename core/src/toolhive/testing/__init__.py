@@ -54,6 +54,8 @@ kind's protocol promises::
 all built on :class:`PluginContract` (:mod:`~toolhive.testing.plugin_contract`). Each class's
 docstring lists what a subclass sets. Real MCP traffic in the suites goes to a small server on the
 official SDK, :mod:`toolhive.testing.echo_server` (``python -m toolhive.testing.echo_server stdio``).
+Tests of bearer-token validation use :class:`OIDCIssuer` (:mod:`toolhive.testing.oidc`): a real
+issuer on 127.0.0.1 (discovery, JWKS, introspection) that signs its own tokens.
 
 This package is imported by pytest at start-up, so it imports nothing here: names are loaded on
 first use (PEP 562), and the fixtures come from ``pytest_plugins`` below.
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from toolhive.testing.client_contract import ClientIntegrationContract
     from toolhive.testing.fixtures import Distributions, ThvCli, ThvHome, make_plugin
     from toolhive.testing.middleware_contract import MiddlewareContract
+    from toolhive.testing.oidc import OIDCIssuer
     from toolhive.testing.packaging import ThvVenv, build_wheel, write_plugin_project
     from toolhive.testing.plugin_contract import PluginContract, plugin_hooks_for
     from toolhive.testing.registry_contract import RegistrySourceContract
@@ -92,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "RuntimeContract": "runtime_contract",
     "TransportContract": "transport_contract",
     "MiddlewareContract": "middleware_contract",
+    "OIDCIssuer": "oidc",
     "SecretsProviderContract": "secrets_contract",
     "RegistrySourceContract": "registry_contract",
     "ClientIntegrationContract": "client_contract",
@@ -101,6 +105,7 @@ __all__ = [
     "ClientIntegrationContract",
     "Distributions",
     "MiddlewareContract",
+    "OIDCIssuer",
     "PluginContract",
     "RegistrySourceContract",
     "RuntimeContract",

@@ -66,7 +66,9 @@ class MiddlewareContract(SettingsContract):
     ``invalid_parameters``
         Objects the middleware must refuse (besides unknown keys, always checked).
     ``request_headers``
-        Headers a request needs to be let through (a token for an auth middleware …).
+        Headers a request needs to be let through (a token for an auth middleware …); a suite
+        whose headers are made per test (a token from a test issuer) overrides the
+        ``middleware_request_headers`` fixture instead.
     ``rewrites_requests``
         True if the middleware may change the body it passes on.
     """
@@ -96,6 +98,10 @@ class MiddlewareContract(SettingsContract):
         )
 
     @pytest.fixture
+    def middleware_request_headers(self) -> dict[str, str]:
+        return dict(self.request_headers)
+
+    @pytest.fixture
     def resolved(self, plugin_hooks: Hooks, plugin_config: dict[str, Any]) -> Resolved:
         return self.load_with(plugin_hooks, plugin_config)
 
@@ -123,7 +129,9 @@ class MiddlewareContract(SettingsContract):
         assert inspect.iscoroutinefunction(call), "an ASGI app is an async callable"
         assert inner.requests == []
 
-    def test_an_acceptable_request_passes_through(self, resolved: Resolved) -> None:
+    def test_an_acceptable_request_passes_through(
+        self, resolved: Resolved, middleware_request_headers: dict[str, str]
+    ) -> None:
         import httpx
 
         inner = InnerApp()
@@ -131,7 +139,7 @@ class MiddlewareContract(SettingsContract):
         headers = {
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
-            **self.request_headers,
+            **middleware_request_headers,
         }
 
         async def post() -> httpx.Response:
@@ -156,7 +164,10 @@ class MiddlewareContract(SettingsContract):
     # -- a real chain -------------------------------------------------------------------------
 
     def test_it_runs_in_a_workloads_chain(
-        self, plugin_hooks: Hooks, plugin_config: dict[str, Any]
+        self,
+        plugin_hooks: Hooks,
+        plugin_config: dict[str, Any],
+        middleware_request_headers: dict[str, str],
     ) -> None:
         """``middleware_configs`` names it; the supervisor's chain (with core's parser and
         recovery) wraps the stdio bridge; an MCP client session goes through."""
@@ -192,7 +203,7 @@ class MiddlewareContract(SettingsContract):
                     )
                     async with served(app) as base:
                         result = await echo_session(
-                            f"{base}/mcp", headers=self.request_headers, text="chained ✓"
+                            f"{base}/mcp", headers=middleware_request_headers, text="chained ✓"
                         )
                         return result.echoed
                 finally:

@@ -1,0 +1,23 @@
+"""Fixtures of the auth plugin's tests: a real OIDC issuer on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from toolhive.testing.oidc import OIDCIssuer
+
+# ToolHive's pytest plugin: its fixtures (thv_home, thv_hooks, thv_cli …) and contract suites.
+pytest_plugins = ["toolhive.testing"]
+
+
+@pytest.fixture
+def issuer() -> Iterator[OIDCIssuer]:
+    """A fresh issuer per test (its counters start at zero)."""
+    from toolhive.testing.oidc import OIDCIssuer
+
+    with OIDCIssuer() as started:
+        yield started

@@ -1,0 +1,257 @@
+"""The ``auth`` middleware in a workload's real chain (checked from a RunConfig, core's parser and
+recovery around it) in front of the stdio bridge and the SDK echo server, served on a real port:
+an MCP session with a token, a 401 without one, the RFC 9728 metadata an MCP client follows, and
+ToolHive's local-user mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from toolhive.contracts.middleware import MiddlewareContext, identity
+from toolhive.testing.mcp_servers import echo_session, served, stdio_echo_server
+from toolhive.testing.oidc import OIDCIssuer
+from toolhive.testing.plugin_contract import plugin_hooks_for
+
+pytestmark = pytest.mark.timeout(120)
+
+WORKLOAD = "auth-chain"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "auth-chain-test", "version": "1"},
+    },
+}
+
+
+def whoami(app: Any) -> Any:
+    """Innermost: reports the caller the chain established as response headers."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        who = identity(scope)
+
+        async def tag(message: Any) -> None:
+            if message["type"] == "http.response.start" and who is not None:
+                extra = [(b"x-caller", who.subject.encode()), (b"x-method", who.method.encode())]
+                message["headers"] = [*message["headers"], *extra]
+            await send(message)
+
+        await app(scope, receive, tag)
+
+    return wrapped
+
+
+@contextlib.asynccontextmanager
+async def proxied(**run_config: Any) -> AsyncIterator[str]:
+    """The proxy's base URL for a workload with these RunConfig fields."""
+    from toolhive.contracts.transport import TransportOptions
+    from toolhive.middleware.chain import checked_chain, wrappers
+    from toolhive.models.runconfig import RunConfig
+    from toolhive.proxy.app import build_proxy_app
+
+    hooks = plugin_hooks_for("middleware-auth")
+    config = RunConfig(name=WORKLOAD, transport="stdio", port=0, target_port=0, **run_config)
+    chain = checked_chain(config, hooks.middleware())
+    assert [item.entry.type for item in chain] == ["auth", "mcp-parser", "recovery"]
+    bridge_factory = hooks.load("transports", "stdio")
+    async with stdio_echo_server() as server:
+        bridge = bridge_factory(TransportOptions(workload=WORKLOAD, stdio=server.channel))
+        await bridge.start()
+        try:
+
+            def app_for(url: str) -> Any:
+                context = MiddlewareContext(
+                    workload=WORKLOAD, transport="stdio", proxy_mode="streamable-http", url=url
+                )
+                return build_proxy_app(
+                    bridge,
+                    transport_name="stdio",
+                    middleware=[*wrappers(chain, context), whoami],
+                    health_interval=0.0,
+                    manage_lifespan=False,
+                )
+
+            # The URL is only known once served: route through a holder the factory fills.
+            holder: dict[str, Any] = {}
+
+            async def late(scope: Any, receive: Any, send: Any) -> None:
+                if scope["type"] == "lifespan":  # before the app exists; it manages none
+                    while (await receive())["type"] != "lifespan.shutdown":
+                        await send({"type": "lifespan.startup.complete"})
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+                await holder["app"](scope, receive, send)
+
+            async with served(late) as base:
+                holder["app"] = app_for(f"{base}/mcp")
+                yield base
+        finally:
+            await bridge.aclose()
+
+
+def test_an_mcp_session_with_a_token_goes_through_the_chain(issuer: OIDCIssuer) -> None:
+    token = issuer.token({"name": "Alice"}, sub="alice")
+
+    async def session() -> tuple[str, httpx.Response]:
+        async with proxied(oidc_config=issuer.oidc_config()) as base:
+            result = await echo_session(
+                f"{base}/mcp", headers={"authorization": f"Bearer {token}"}, text="authed ✓"
+            )
+            async with httpx.AsyncClient() as http:
+                init = await http.post(
+                    f"{base}/mcp",
+                    json=INIT,
+                    headers={
+                        "authorization": f"Bearer {token}",
+                        "accept": "application/json, text/event-stream",
+                    },
+                )
+            return result.echoed, init
+
+    echoed, init = asyncio.run(session())
+    assert echoed == "authed ✓"
+    assert init.status_code == 200, init.text
+    assert (init.headers["x-caller"], init.headers["x-method"]) == ("alice", "jwt")
+    assert issuer.jwks_fetches == 1  # every request of the session after the first: cached
+
+
+def test_without_a_token_the_proxy_answers_401_and_points_to_its_metadata(
+    issuer: OIDCIssuer,
+) -> None:
+    async def probe() -> tuple[str, httpx.Response, httpx.Response, httpx.Response]:
+        async with (
+            proxied(oidc_config=issuer.oidc_config(Scopes=["openid", "mcp"])) as base,
+            httpx.AsyncClient() as http,
+        ):
+            refused = await http.post(
+                f"{base}/mcp", json=INIT, headers={"accept": "application/json, text/event-stream"}
+            )
+            # What an MCP client does next (MCP authorization, RFC 9728 §5): follow the link.
+            link = re.search(r'resource_metadata="([^"]+)"', refused.headers["www-authenticate"])
+            assert link is not None
+            metadata = await http.get(link.group(1))
+            health = await http.get(f"{base}/health")
+            return base, refused, metadata, health
+
+    base, refused, metadata, health = asyncio.run(probe())
+    assert refused.status_code == 401
+    assert refused.json() == {
+        "error": "invalid_request",
+        "error_description": "authorization header required",
+    }
+    assert refused.headers["www-authenticate"] == (
+        f'Bearer realm="{issuer.url}", '
+        f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp", '
+        'scope="openid mcp", error="invalid_request", '
+        'error_description="authorization header required"'
+    )
+    assert metadata.status_code == 200
+    assert metadata.json() == {
+        "resource": f"{base}/mcp",
+        "authorization_servers": [issuer.url],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["openid", "mcp"],
+    }
+    assert health.status_code == 200  # /health stays outside the chain, as in ToolHive
+
+
+def test_the_protected_resource_metadata_follows_rfc_9728(issuer: OIDCIssuer) -> None:
+    config = issuer.oidc_config(ResourceURL="https://mcp.example.com/servers/fetch")
+
+    async def fetch() -> dict[str, httpx.Response]:
+        async with proxied(oidc_config=config) as base, httpx.AsyncClient() as http:
+            well_known = f"{base}/.well-known/oauth-protected-resource"
+            return {
+                "plain": await http.get(well_known),
+                "suffixed": await http.get(f"{well_known}/servers/fetch"),
+                # (A browser's Origin would meet the proxy's Origin check first: core's edge.)
+                "preflight": await http.options(well_known),
+                "other": await http.get(f"{base}/.well-known/oauth-authorization-server"),
+                "refused": await http.post(f"{base}/mcp", json=INIT),
+            }
+
+    answers = asyncio.run(fetch())
+    for name in ("plain", "suffixed"):
+        response = answers[name]
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["access-control-allow-origin"] == "*"
+        document = response.json()
+        assert document == {
+            "resource": "https://mcp.example.com/servers/fetch",
+            "authorization_servers": [issuer.url],
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": ["openid"],  # Go's default
+        }
+        assert "jwks_uri" not in document  # Go leaves it out (omitempty, never set)
+    preflight = answers["preflight"]
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-methods"] == "GET, OPTIONS"
+    assert answers["other"].status_code == 404 and answers["other"].json() == {"error": "not_found"}
+    assert (
+        'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/'
+        in (answers["refused"].headers["www-authenticate"])
+    )
+    assert issuer.jwks_fetches == 0 and issuer.discovery_fetches == 0
+
+
+def test_an_auth_entry_without_oidc_config_is_the_local_user() -> None:
+    async def session() -> httpx.Response:
+        async with (
+            proxied(middleware_configs=[{"type": "auth", "parameters": {}}]) as base,
+            httpx.AsyncClient() as http,
+        ):
+            return await http.post(
+                f"{base}/mcp", json=INIT, headers={"accept": "application/json, text/event-stream"}
+            )
+
+    response = asyncio.run(session())
+    assert response.status_code == 200, response.text
+    assert response.headers["x-caller"] == getpass.getuser()
+    assert response.headers["x-method"] == "local"
+
+
+def test_a_go_exported_oidc_config_validates_unchanged(issuer: OIDCIssuer) -> None:
+    """What the Go ``thv export`` writes: every field of TokenValidatorConfig, empty ones too."""
+    from toolhive_middleware_auth import AuthParameters
+
+    exported = json.loads(
+        json.dumps(
+            {
+                "oidc_config": {
+                    "Issuer": "https://accounts.example.com",
+                    "Audience": "mcp",
+                    "JWKSURL": "",
+                    "ClientID": "",
+                    "ClientSecret": "",
+                    "CACertPath": "",
+                    "AuthTokenFile": "",
+                    "AllowPrivateIP": False,
+                    "InsecureAllowHTTP": False,
+                    "IntrospectionURL": "",
+                    "ResourceURL": "",
+                    "Scopes": None,
+                }
+            }
+        )
+    )
+    parameters = AuthParameters.model_validate(exported)
+    assert parameters.oidc_config is not None
+    assert parameters.oidc_config.issuer == "https://accounts.example.com"
+    assert parameters.oidc_config.scopes == ()
+    with_secret = AuthParameters.model_validate(
+        {"oidc_config": {**exported["oidc_config"], "ClientSecret": "s3cret-value"}}
+    )
+    assert "s3cret-value" not in repr(with_secret)  # a logged config shows no secret
