@@ -50,20 +50,35 @@ def with_identity(app: ASGIApp) -> ASGIApp:
 
 @contextlib.asynccontextmanager
 async def proxied(
-    config: Mapping[str, Any], *, proxy_mode: str = "streamable-http"
+    config: Mapping[str, Any],
+    *,
+    proxy_mode: str = "streamable-http",
+    oidc_config: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[str]:
-    """The proxy's base URL, with ``config`` as the workload's ``authz_config``."""
+    """The proxy's base URL, with ``config`` as the workload's ``authz_config`` (and, with
+    ``oidc_config``, the real ``auth`` plugin outside it)."""
     from toolhive.contracts.transport import TransportOptions
     from toolhive.middleware.chain import checked_chain, wrappers
     from toolhive.models.runconfig import RunConfig
+    from toolhive.plugins import Hooks, build_plugin_manager
     from toolhive.proxy.app import build_proxy_app
 
-    hooks = plugin_hooks_for("middleware-authz")
+    if oidc_config is None:
+        hooks = plugin_hooks_for("middleware-authz")
+    else:
+        allow = {"TOOLHIVE_LOAD_PLUGINS": "middleware-authz,middleware-auth"}
+        hooks = Hooks(build_plugin_manager(autoload=True, environ=allow))
     run_config = RunConfig(
-        name=WORKLOAD, transport="stdio", port=0, target_port=0, authz_config=dict(config)
+        name=WORKLOAD,
+        transport="stdio",
+        port=0,
+        target_port=0,
+        authz_config=dict(config),
+        oidc_config=dict(oidc_config) if oidc_config else None,
     )
     chain = checked_chain(run_config, hooks.middleware())
-    assert [item.entry.type for item in chain] == ["mcp-parser", "authorization", "recovery"]
+    expected = ["mcp-parser", "authorization", "recovery"]
+    assert [item.entry.type for item in chain] == (["auth"] if oidc_config else []) + expected
     context = MiddlewareContext(
         workload=WORKLOAD, transport="stdio", proxy_mode=proxy_mode, url="http://127.0.0.1/mcp"
     )
@@ -92,7 +107,11 @@ def claims_header(claims: Mapping[str, Any] | None) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def sdk_client(
-    base: str, claims: Mapping[str, Any] | None, *, sse: bool = False
+    base: str,
+    claims: Mapping[str, Any] | None,
+    *,
+    sse: bool = False,
+    headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Any]:
     """An initialized official MCP client session through the proxy."""
     import httpx2
@@ -100,7 +119,7 @@ async def sdk_client(
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
 
-    headers = claims_header(claims)
+    headers = {**claims_header(claims), **(headers or {})}
     async with contextlib.AsyncExitStack() as stack:
         if sse:
             transport = sse_client(f"{base}/sse", headers=headers)
@@ -115,13 +134,20 @@ async def sdk_client(
 class RawSession:
     """A streamable-HTTP MCP session by hand, to see statuses and bodies as they are."""
 
-    def __init__(self, http: httpx.AsyncClient, base: str, claims: Mapping[str, Any] | None):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        claims: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None = None,
+    ):
         self.http = http
         self.url = f"{base}/mcp"
         self.headers = {
             "accept": "application/json, text/event-stream",
             "content-type": "application/json",
             **claims_header(claims),
+            **(headers or {}),
         }
 
     async def start(self) -> None:
@@ -161,8 +187,10 @@ def answer_of(response: httpx.Response) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def raw_session(base: str, claims: Mapping[str, Any] | None) -> AsyncIterator[RawSession]:
+async def raw_session(
+    base: str, claims: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
+) -> AsyncIterator[RawSession]:
     async with httpx.AsyncClient(timeout=30) as http:
-        session = RawSession(http, base, claims)
+        session = RawSession(http, base, claims, headers)
         await session.start()
         yield session

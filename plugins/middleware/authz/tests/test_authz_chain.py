@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib.util
 import json
 from typing import Any
 
@@ -322,3 +323,37 @@ def test_on_the_legacy_sse_transport_answers_on_the_event_stream_are_filtered():
                     assert denied.json() == {"jsonrpc": "2.0", "id": 8, "error": DENIED}
 
     run(go())
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("toolhive_middleware_auth") is None,
+    reason="the auth plugin (toolhive-middleware-auth) is not installed",
+)
+def test_through_the_real_auth_middleware_the_tokens_claims_decide():
+    from toolhive.testing.oidc import OIDCIssuer
+
+    config = authz_config(
+        'permit(principal in THVGroup::"eng", action == Action::"call_tool", resource) '
+        'when { principal.claim_email like "*@example.com" };'
+    )
+    with OIDCIssuer() as issuer:
+        alice = issuer.token(sub="alice", claims={"groups": ["eng"], "email": "a@example.com"})
+        bob = issuer.token(sub="bob", claims={"groups": ["sales"], "email": "b@example.com"})
+
+        async def go() -> None:
+            async with proxied(config, oidc_config=issuer.oidc_config()) as base:
+                as_alice = {"authorization": f"Bearer {alice}"}
+                async with sdk_client(base, None, headers=as_alice) as client:
+                    assert await tool_names(client) == ALL_TOOLS
+                async with sdk_client(base, None, headers={"authorization": f"Bearer {bob}"}) as c:
+                    assert await tool_names(c) == set()
+                async with raw_session(base, None, {"authorization": f"Bearer {bob}"}) as raw:
+                    status, answer = await raw.rpc("tools/call", {"name": "echo"})
+                    assert (status, answer["error"]) == (403, DENIED)
+                async with httpx.AsyncClient() as http:
+                    anonymous = await http.post(
+                        f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+                    )
+                    assert anonymous.status_code == 401  # the auth middleware, before authz
+
+        run(go())

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,17 +183,13 @@ def resource_read(uri: str, arguments: dict[str, Any]) -> Ask:
 
 
 def _local_username() -> str:
+    # The auth plugin's local-user mode names the user the same way.
+    import getpass
+
     try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name or "local"
-    except (ImportError, KeyError, OSError):
-        import getpass
-
-        try:
-            return getpass.getuser() or "local"
-        except OSError:
-            return "local"
+        return getpass.getuser() or "local"
+    except (OSError, KeyError):
+        return "local"
 
 
 def local_user_claims(username: str, now: float) -> dict[str, Any]:
