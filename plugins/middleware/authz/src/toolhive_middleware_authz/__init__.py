@@ -48,7 +48,11 @@ class AuthzParameters(MiddlewareParameters):
 
     @property
     def cedar(self) -> CedarConfig:
-        assert self._cedar is not None  # set by the validator
+        """The checked config (loaded again if these parameters skipped validation)."""
+        if self._cedar is None:
+            from toolhive_middleware_authz.config import load
+
+            self._cedar = load(self.config_data, self.config_path)
         return self._cedar
 
 

@@ -29,6 +29,7 @@ with the claims ToolHive's local-user mode gives (``sub``, ``name: "Local User: 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -172,8 +173,6 @@ class AuthzMiddleware:
     async def _undescribed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A JSON POST that is not one JSON-RPC request: a client's response passes, the rest
         (batches, garbage) is refused — nothing reaches the server undecided."""
-        import json
-
         first = await receive()
         if first["type"] != "http.request":
             return  # the client is gone
