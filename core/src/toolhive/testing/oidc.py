@@ -11,6 +11,9 @@ it alike:
 - ``POST /introspect`` — RFC 7662 introspection of the opaque tokens :meth:`OIDCIssuer.opaque`
   issued (HTTP Basic with ``client_id``/``client_secret``).
 
+``OIDCIssuer(tls=True)`` serves HTTPS with a certificate from a CA made for it
+(:attr:`OIDCIssuer.ca_pem`, what ``CACertPath`` points to).
+
 ::
 
     with OIDCIssuer() as issuer:
@@ -34,6 +37,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -202,9 +206,14 @@ class OIDCIssuer:
         jwks_bearer: str | None = None,
         alg: str = "RS256",
         port: int = 0,
+        tls: bool = False,
     ) -> None:
         self.audience = audience
         self._port = port
+        self.tls = tls
+        #: With ``tls``: the PEM of the CA that signed the issuer's certificate (``CACertPath``).
+        self.ca_pem = b""
+        self._tls: ssl.SSLContext | None = None
         self.client_id = client_id
         self.client_secret = client_secret
         self.jwks_bearer = jwks_bearer
@@ -226,6 +235,10 @@ class OIDCIssuer:
         # Keep the port: a stopped issuer starts again at the same URL (an outage, then recovery).
         self._port = int(server.server_address[1])
         server.daemon_threads = True
+        if self.tls:
+            if self._tls is None:
+                self._tls = self._tls_context()
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -261,8 +274,8 @@ class OIDCIssuer:
 
     @property
     def url(self) -> str:
-        """The issuer identifier (``iss``), e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """The issuer identifier (``iss``), e.g. ``http://127.0.0.1:PORT`` (``https`` with TLS)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def discovery_url(self) -> str:
@@ -291,12 +304,13 @@ class OIDCIssuer:
     def oidc_config(self, **overrides: Any) -> dict[str, Any]:
         """ToolHive's ``oidc_config`` (``TokenValidatorConfig``, Go's field names) for this issuer.
 
-        Loopback over plain HTTP needs ``InsecureAllowHTTP`` and ``AllowPrivateIP``; both are set.
+        A loopback issuer needs ``AllowPrivateIP``, and over plain HTTP ``InsecureAllowHTTP``;
+        they are set. With TLS, pass ``CACertPath`` (a file holding :attr:`ca_pem`).
         """
         return {
             "Issuer": self.url,
             "Audience": self.audience,
-            "InsecureAllowHTTP": True,
+            "InsecureAllowHTTP": not self.tls,
             "AllowPrivateIP": True,
             **overrides,
         }
@@ -315,6 +329,87 @@ class OIDCIssuer:
     @property
     def introspections(self) -> int:
         return self._counters.introspection
+
+    # -- TLS ---------------------------------------------------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """A one-off CA and a server certificate for 127.0.0.1/localhost signed by it."""
+        import datetime
+        import ipaddress
+        import tempfile
+        from pathlib import Path
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "toolhive test CA")])
+        ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(ca_ski, critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                critical=False,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        self.ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as folder:  # load_cert_chain reads files only
+            chain, private = Path(folder, "cert.pem"), Path(folder, "key.pem")
+            chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            private.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            context.load_cert_chain(chain, private)
+        return context
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -534,3 +534,28 @@ def test_without_a_resource_url_there_is_no_metadata_to_presume(issuer: OIDCIssu
     assert response.status_code == 404
     (refused,) = call(app, None)
     assert "resource_metadata" not in challenge(refused)
+
+
+def test_an_https_issuer_is_trusted_through_the_ca_bundle(tmp_path: Path) -> None:
+    with OIDCIssuer(tls=True) as issuer:
+        bundle = tmp_path / "ca.pem"
+        bundle.write_bytes(issuer.ca_pem)
+        assert issuer.oidc_config()["InsecureAllowHTTP"] is False
+        trusted, inner = protect(issuer.oidc_config(CACertPath=str(bundle)))
+        (response,) = call(trusted, issuer.token(sub="tls-user"))
+        assert response.status_code == 200, response.text
+        assert inner.callers[0] is not None and inner.callers[0].subject == "tls-user"
+        # The system roots do not know the issuer's CA: discovery fails, the token is refused.
+        untrusted, _ = protect(issuer.oidc_config())
+        assert call(untrusted, issuer.token())[0].status_code == 401
+        assert issuer.jwks_fetches == 1
+
+
+def test_introspection_over_https_uses_the_same_bundle(tmp_path: Path) -> None:
+    with OIDCIssuer(tls=True) as issuer:
+        bundle = tmp_path / "ca.pem"
+        bundle.write_bytes(issuer.ca_pem)
+        app, inner = protect(introspecting(issuer, CACertPath=str(bundle)))
+        (response,) = call(app, issuer.opaque(sub="opaque-tls"))
+        assert response.status_code == 200, response.text
+        assert inner.callers[0] is not None and inner.callers[0].method == "introspection"
