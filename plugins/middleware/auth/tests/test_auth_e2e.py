@@ -1,0 +1,99 @@
+"""End to end: `thv run --from-config` with an exported RunConfig that carries an ``oidc_config``
+runs the echo server on the process runtime behind this plugin, in the detached supervisor that
+finds it through its entry point — 401 without a token, an MCP session with one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from toolhive.testing import ThvHome
+from toolhive.testing.mcp_servers import echo_session
+from toolhive.testing.oidc import OIDCIssuer
+
+pytestmark = pytest.mark.timeout(240)
+
+THV = str(Path(sys.executable).with_name("thv"))
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "auth-e2e", "version": "1"},
+    },
+}
+
+
+@pytest.fixture
+def thv(thv_home: ThvHome) -> Iterator[ThvRunner]:
+    if shutil.which("bwrap") is None or shutil.which("uv") is None:
+        pytest.skip("the process runtime needs bubblewrap and uv")
+    runner = ThvRunner({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
+    yield runner
+    runner("rm", "--all", check=False)
+
+
+class ThvRunner:
+    """The real `thv` console script in a subprocess, in the test's ToolHive home."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [THV, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"thv {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
+        return proc
+
+
+def test_thv_run_from_an_exported_config_with_oidc_is_protected(
+    thv: ThvRunner, issuer: OIDCIssuer, tmp_path: Path
+) -> None:
+    from toolhive.testing import echo_server
+
+    # A RunConfig as `thv export` writes it, for the echo server on the process runtime ...
+    thv("run", "--name", "plain-echo", "--runtime", "process", sys.executable,
+        "--transport", "stdio", "--", str(Path(echo_server.__file__)), "stdio")  # fmt: skip
+    exported = json.loads(thv("export", "plain-echo", "-").stdout)
+    thv("rm", "plain-echo")
+    # ... given the oidc_config ToolHive's --oidc-* flags write (Go's keys).
+    exported.update(
+        name="guarded",
+        base_name="guarded",
+        container_name="guarded",
+        port=0,
+        oidc_config=issuer.oidc_config(),
+    )
+    path = tmp_path / "guarded.json"
+    path.write_text(json.dumps(exported))
+    thv("run", "--from-config", str(path))
+    url = json.loads(thv("status", "guarded", "--format", "json").stdout)["url"]
+
+    accept = {"accept": "application/json, text/event-stream"}
+    refused = httpx.post(url, json=INIT, headers=accept, timeout=30)
+    assert refused.status_code == 401, refused.text
+    assert 'error="invalid_request"' in refused.headers["www-authenticate"]
+    assert f'realm="{issuer.url}"' in refused.headers["www-authenticate"]
+    forged = httpx.post(
+        url, json=INIT, headers={**accept, "authorization": f"Bearer {issuer.unsigned()}"}
+    )
+    assert forged.status_code == 401
+
+    token = issuer.token(sub="e2e-user")
+    result = asyncio.run(
+        echo_session(url, headers={"authorization": f"Bearer {token}"}, text="guarded ✓")
+    )
+    assert result.echoed == "guarded ✓"
+    assert result.added == "42"
+    assert issuer.jwks_fetches == 1  # fetched by the supervisor on the first token, then cached
