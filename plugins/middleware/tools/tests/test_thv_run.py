@@ -1,0 +1,111 @@
+"""End to end through ``thv``: a RunConfig exported with ``tools_filter`` / ``tools_override`` (what
+ToolHive's ``--tools`` / ``--tools-override`` write) runs on the process runtime with the filters
+in the detached supervisor's chain; a config the filters refuse fails at ``thv run`` with the
+reason, before any state is saved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import sdk_session
+from toolhive.testing import ThvCli, ThvHome
+from toolhive.testing import echo_server as echo_module
+
+pytestmark = pytest.mark.timeout(240)
+
+ECHO = [sys.executable, "--transport", "stdio", "--", str(Path(echo_module.__file__)), "stdio"]
+
+
+@pytest.fixture
+def thv_autoload() -> bool:
+    return True  # the CLI and its supervisor find this plugin (and the process runtime) installed
+
+
+@pytest.fixture
+def thv(thv_cli: ThvCli) -> Iterator[ThvCli]:
+    yield thv_cli
+    thv_cli("rm", "--all")
+
+
+def ok(thv: ThvCli, *args: str) -> str:
+    result = thv(*args)
+    assert result.exit_code == 0, f"thv {' '.join(args)}: {result.output}"
+    return result.stdout
+
+
+def exported_echo(thv: ThvCli, name: str) -> dict[str, Any]:
+    """A RunConfig as `thv export` writes it, for the echo server on the process runtime."""
+    ok(thv, "run", "--name", f"{name}-src", "--runtime", "process", *ECHO)
+    exported = json.loads(ok(thv, "export", f"{name}-src", "-"))
+    ok(thv, "rm", f"{name}-src")
+    return {**exported, "name": name, "base_name": name, "container_name": name, "port": 0}
+
+
+def saved_runconfigs(home: ThvHome) -> list[str]:
+    folder = home.state / "toolhive" / "runconfigs"
+    return sorted(p.stem for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: ThvCli, tmp_path: Path):
+    config = exported_echo(thv, "filtered")
+    config["tools_filter"] = ["say"]
+    config["tools_override"] = {"echo": {"name": "say", "description": "Say it back"}}
+    path = tmp_path / "filtered.json"
+    path.write_text(json.dumps(config))
+    ok(thv, "run", "--from-config", str(path))
+    url = json.loads(ok(thv, "status", "filtered", "--format", "json"))["url"]
+    base = url.removesuffix("/mcp")
+
+    async def session() -> tuple[dict[str, str | None], Any, Any]:
+        async with sdk_session(base) as s:
+            return (
+                await s.tools(),
+                await s.call("say", {"text": "e2e ✓"}),
+                await s.call("add", {"a": 1, "b": 2}),
+            )
+
+    tools, say, add = asyncio.run(session())
+    assert tools == {"say": "Say it back"}
+    assert say.text == "e2e ✓"
+    assert add.error_message == "tool not found"
+    proxy_log = ok(thv, "logs", "filtered", "--proxy")
+    assert "tool-filter > tool-call-filter > mcp-parser" in proxy_log
+
+
+@pytest.mark.parametrize(
+    ("tools_filter", "tools_override", "reason"),
+    [
+        ([], {"echo": {"name": "", "description": ""}},
+         "tool override for 'echo' must set a name or a description"),
+        ([], {"echo": {"name": "same"}, "add": {"name": "same"}},
+         "tools 'echo' and 'add' are both renamed to 'same'"),
+        (["echo"], {"echo": {"name": "say"}},
+         "the filter lists 'echo', which is renamed to 'say'"),
+        ([""], {}, "a tool name in the filter cannot be empty"),
+    ],
+)  # fmt: skip
+def test_a_config_the_filters_refuse_fails_at_run_and_leaves_no_state(
+    thv: ThvCli,
+    thv_home: ThvHome,
+    tmp_path: Path,
+    tools_filter: list[str],
+    tools_override: dict[str, Any],
+    reason: str,
+):
+    config = exported_echo(thv, "refused")
+    config["tools_filter"] = tools_filter
+    config["tools_override"] = tools_override
+    path = tmp_path / "refused.json"
+    path.write_text(json.dumps(config))
+    result = thv("run", "--from-config", str(path))
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert reason in message and "middleware) has invalid parameters" in message, message
+    assert "Traceback" not in result.output
+    assert saved_runconfigs(thv_home) == []
