@@ -8,6 +8,7 @@ plugin and one from ToolHive's proxy read the same to a log pipeline.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -231,6 +232,14 @@ def delegation_chain(act: Any, max_depth: int) -> dict[str, Any] | None:
         current = nested
 
 
+def _zone(offset: int) -> str:
+    if not offset:
+        return "Z"
+    sign = "+" if offset > 0 else "-"
+    offset = abs(offset)
+    return f"{sign}{offset // 3600:02d}:{offset % 3600 // 60:02d}"
+
+
 def rfc3339_nano(ns: int, *, local: bool = False) -> str:
     """A Unix time in nanoseconds as Go's ``time.RFC3339Nano`` (trailing zeros dropped; ``Z`` for
     UTC), in UTC or the local zone."""
@@ -239,9 +248,46 @@ def rfc3339_nano(ns: int, *, local: bool = False) -> str:
     text = time.strftime("%Y-%m-%dT%H:%M:%S", parts)
     if fraction:
         text += "." + f"{fraction:09d}".rstrip("0")
-    offset = parts.tm_gmtoff if local else 0
-    if not offset:
-        return text + "Z"
-    sign = "+" if offset > 0 else "-"
-    offset = abs(offset)
-    return f"{text}{sign}{offset // 3600:02d}:{offset % 3600 // 60:02d}"
+    return text + _zone(parts.tm_gmtoff if local else 0)
+
+
+class Clock:
+    """``(time, logged_at)`` of an event — local and UTC RFC 3339 of one instant — with the
+    seconds part formatted once per second, not once per event."""
+
+    __slots__ = ("_local", "_second", "_utc")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._local = ("", "")
+        self._utc = ""
+
+    def now(self) -> tuple[str, str]:
+        seconds, fraction = divmod(time.time_ns(), 1_000_000_000)
+        if seconds != self._second:
+            local = time.localtime(seconds)
+            self._local = (time.strftime("%Y-%m-%dT%H:%M:%S", local), _zone(local.tm_gmtoff))
+            self._utc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            self._second = seconds
+        frac = "." + f"{fraction:09d}".rstrip("0") if fraction else ""
+        return f"{self._local[0]}{frac}{self._local[1]}", f"{self._utc}{frac}Z"
+
+
+class AuditIds:
+    """Random (version 4) UUID strings like ``uuid.uuid4()``'s, from ``os.urandom`` read 4 KiB at a
+    time instead of one system call and one ``UUID`` object per event."""
+
+    __slots__ = ("_hex", "_next")
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._next = 0
+
+    def new(self) -> str:
+        if self._next >= len(self._hex):
+            self._hex = os.urandom(4096).hex()
+            self._next = 0
+        h = self._hex[self._next : self._next + 32]
+        self._next += 32
+        variant = "89ab"[int(h[16], 16) & 3]
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"

@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from toolhive.contracts.middleware import identity, read_mcp_request
@@ -37,9 +36,10 @@ from toolhive_middleware_audit.events import (
     META_CLIENT_INFO,
     SSE_CONNECTION,
     TARGET_TYPE_FOR_EVENT,
+    AuditIds,
+    Clock,
     client_info,
     delegation_chain,
-    rfc3339_nano,
     subjects,
     target_name,
 )
@@ -62,6 +62,10 @@ MAX_ERROR_MESSAGE = 256
 MAX_SSE_LINE = 65536
 #: MCP sessions whose client info is remembered (oldest forgotten first).
 MAX_SESSIONS = 10000
+
+#: One encoder for every event (``json.dumps`` with options builds a new one per call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ENCODE_NAN = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _outcome(status: int) -> str:
@@ -312,7 +316,13 @@ class AuditMiddleware:
         self.sse_transport = transport_type == "sse"
         self.transport_label = "sse" if self.sse_transport else "http"
         self.cap = config.data_cap
+        self.include_request = config.include_request_data
+        self.include_response = config.include_response_data
+        self.detect = config.detects_application_errors
+        self.delegation_cap = config.delegation_cap
         self.sessions = _Sessions()
+        self.clock = Clock()
+        self.ids = AuditIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -333,13 +343,12 @@ class AuditMiddleware:
             event_type = MCP_REQUEST
         else:
             event_type = HTTP_REQUEST
-        config = self.config
-        if not config.audits(event_type):
+        if not self.config.audits(event_type):
             await self.app(scope, receive, send)
             return
 
         request_data: Any = None
-        if config.include_request_data:
+        if self.include_request:
             if parsed is not None:
                 body = parsed.body
                 request_data = parsed.message if len(body) <= self.cap else _text(body[: self.cap])
@@ -347,11 +356,7 @@ class AuditMiddleware:
                 body, receive = await _read_body(receive)
                 request_data = _json_or_text(body, self.cap) if body else None
 
-        response = _Response(
-            capture=config.include_response_data,
-            detect=config.detects_application_errors,
-            cap=self.cap,
-        )
+        response = _Response(capture=self.include_response, detect=self.detect, cap=self.cap)
 
         async def watching(message: Message) -> None:
             kind = message["type"]
@@ -472,7 +477,7 @@ class AuditMiddleware:
         client: tuple[str, str] | None,
     ) -> dict[str, Any]:
         """The parts every event has, in ToolHive's ``slog`` order."""
-        now = time.time_ns()
+        local_time, logged_at = self.clock.now()
         who = identity(scope)
         source_extra: dict[str, str] = {}
         if headers.request_id:
@@ -480,12 +485,12 @@ class AuditMiddleware:
         if headers.user_agent:
             source_extra["user_agent"] = headers.user_agent
         event: dict[str, Any] = {
-            "time": rfc3339_nano(now, local=True),
+            "time": local_time,
             "level": "AUDIT",
             "msg": "audit_event",
-            "audit_id": str(uuid.uuid4()),
+            "audit_id": self.ids.new(),
             "type": event_type,
-            "logged_at": rfc3339_nano(now),
+            "logged_at": logged_at,
             "outcome": outcome,
             "component": self.component,
             "source": {
@@ -498,17 +503,17 @@ class AuditMiddleware:
             event["subjects"] = subjects("", "", "", {}, client)
         else:
             event["subjects"] = subjects(who.subject, who.name, who.email, who.claims, client)
-            chain = delegation_chain(who.claims.get("act"), self.config.delegation_cap)
+            chain = delegation_chain(who.claims.get("act"), self.delegation_cap)
             if chain is not None:
                 event["delegation"] = chain
         return event
 
     def _write(self, event: dict[str, Any]) -> None:
         try:
-            line = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            line = _ENCODE(event)
         except ValueError:  # NaN/Infinity in a logged body: keep the event, say so
             event["data"] = {key: "<not JSON>" for key in event.get("data", {})}
-            line = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+            line = _ENCODE_NAN(event)
         # A lone surrogate (from a \\ud800 escape in a body) stays a JSON escape, not bad UTF-8.
         self.sink.write(line.encode("utf-8", "backslashreplace") + b"\n")
 
