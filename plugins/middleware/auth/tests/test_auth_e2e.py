@@ -5,6 +5,7 @@ finds it through its entry point — 401 without a token, an MCP session with on
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import shutil
 import subprocess
@@ -37,6 +38,10 @@ INIT = {
 def thv(thv_home: ThvHome) -> Iterator[ThvRunner]:
     if shutil.which("bwrap") is None or shutil.which("uv") is None:
         pytest.skip("the process runtime needs bubblewrap and uv")
+    try:
+        importlib.metadata.distribution("toolhive-runtime-process")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("toolhive-runtime-process is not installed (this plugin tested alone)")
     runner = ThvRunner({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
     yield runner
     runner("rm", "--all", check=False)
