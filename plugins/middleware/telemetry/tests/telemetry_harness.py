@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from toolhive.contracts.middleware import ASGIApp, MiddlewareContext
 from toolhive.testing.mcp_servers import served, stdio_echo_server
+from toolhive_middleware_telemetry.histograms import InMemoryReader
 from toolhive_middleware_telemetry.middleware import TelemetryMiddleware, build
 
 WORKLOAD = "echo-telemetry"
@@ -30,7 +31,7 @@ class Proxy:
     base: str
     telemetry: TelemetryMiddleware
     spans_exporter: InMemorySpanExporter
-    reader: InMemoryMetricReader
+    reader: InMemoryReader
     routes: dict[str, ASGIApp] = field(default_factory=dict)
 
     @property
@@ -101,7 +102,7 @@ async def telemetry_proxy(
     if parameters is not None:
         telemetry_config_model = telemetry_entry.spec.config_model.model_validate(parameters)
     exporter = InMemorySpanExporter()
-    reader = InMemoryMetricReader()
+    reader = InMemoryReader()
     built: list[TelemetryMiddleware] = []
 
     def telemetry(app: ASGIApp) -> ASGIApp:

@@ -17,7 +17,8 @@ from telemetry_harness import WORKLOAD, Proxy, telemetry_proxy
 from toolhive.contracts.middleware import MiddlewareContext
 from toolhive.testing.mcp_servers import echo_session
 from toolhive_middleware_telemetry import TelemetryParameters
-from toolhive_middleware_telemetry.middleware import MCP_BUCKETS, build
+from toolhive_middleware_telemetry.histograms import MCP_BUCKETS, InMemoryReader
+from toolhive_middleware_telemetry.middleware import build
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -484,3 +485,115 @@ def test_tool_arguments_on_spans_redact_sensitive_keys_and_are_bounded():
     assert text == "url=https://x, api_key=[REDACTED], Password=[REDACTED], n=<nil>"
     long = sanitize_arguments({f"k{i}": "v" * 150 for i in range(5)})
     assert len(long) == 203 and long.endswith("...")
+
+
+# -- the middleware's own aggregation -----------------------------------------------------------
+
+
+def test_the_duration_histogram_buckets_values_as_the_sdk_does():
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from toolhive_middleware_telemetry.histograms import DurationHistogram, HistogramStore
+
+    values = [0.0, 0.005, 0.01, 0.0100001, 0.3, 0.3, 299.9, 300.0, 400.0]
+    reader = InMemoryMetricReader()
+    sdk = MeterProvider(metric_readers=[reader]).get_meter("t")
+    histogram = sdk.create_histogram("h", unit="s", explicit_bucket_boundaries_advisory=MCP_BUCKETS)
+    ours = HistogramStore(InstrumentationScope("t")).add(DurationHistogram("h", "", dict, ()))
+    for value in values:
+        histogram.record(value, {"k": "v"})
+        ours.record((("k", "v"),), value)
+    data = reader.get_metrics_data()
+    assert data is not None
+    (expected,) = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    metric = ours.metric(0)
+    assert metric is not None
+    (point,) = metric.data.data_points
+    assert list(point.bucket_counts) == list(expected.bucket_counts)
+    assert (point.count, point.min, point.max) == (expected.count, expected.min, expected.max)
+    assert point.sum == pytest.approx(expected.sum)
+    assert dict(point.attributes) == {"k": "v"}
+
+
+def test_past_1999_label_sets_new_ones_share_one_overflow_series_with_every_label():
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    parameters = TelemetryParameters.model_validate(
+        {"config": {"enablePrometheusMetricsPath": True}}
+    )
+    context = MiddlewareContext(
+        workload="w", transport="stdio", proxy_mode="sse", url="http://x", mount=lambda p, a: None
+    )
+    reader = InMemoryReader()
+    app = build(inner, parameters, context, metric_readers=[reader])
+
+    async def call(tool: str) -> None:
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}
+        ).encode()
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            return None
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/mcp",
+            "headers": [(b"content-type", b"application/json")],
+        }
+        await app(scope, receive, send)
+
+    async def go() -> None:
+        for i in range(2002):
+            await call(f"tool-{i}")
+
+    asyncio.run(go())
+    points = {
+        p.attributes["mcp_resource_id"]: p
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "toolhive_mcp_requests"
+        for p in m.data.data_points
+    }
+    assert len(points) == 2000  # the SDK's limit: it never has to add an unlabelled overflow
+    assert points["_overflow"].value == 3
+    assert points["_overflow"].attributes["transport"] == "stdio"
+    assert points["_overflow"].attributes["server"] == "w"
+    tools = [
+        p
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "toolhive_mcp_tool_calls"
+        for p in m.data.data_points
+    ]
+    assert len(tools) == 2000
+    durations = [
+        p
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "toolhive_mcp_request_duration"
+        for p in m.data.data_points
+    ]
+    assert len(durations) == 2000
+    app.shutdown()
+
+
+def test_a_reader_that_would_miss_the_histograms_is_refused():
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    parameters = TelemetryParameters.model_validate({"config": {"tracingEnabled": True}})
+    context = MiddlewareContext(workload="w", transport="stdio", proxy_mode="sse", url="http://x")
+    with pytest.raises(TypeError, match="would miss the duration histograms"):
+        build(lambda *a: None, parameters, context, metric_readers=[InMemoryMetricReader()])

@@ -17,11 +17,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from toolhive_middleware_telemetry.histograms import (
+    HistogramStore,
+    PeriodicReader,
+    attach,
+    prometheus_reader,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Meter
@@ -46,6 +54,8 @@ class Providers:
     #: The ``/metrics`` app over this workload's own registry (Prometheus text format).
     prometheus_app: ASGIApp | None = None
     registry: CollectorRegistry | None = None
+    #: Where the middleware aggregates its duration histograms (``None`` without a meter).
+    histograms: HistogramStore | None = None
     _shutdowns: list[Callable[[], object]] = field(default_factory=list)
     _flushes: list[Callable[[], object]] = field(default_factory=list)
 
@@ -105,7 +115,8 @@ def build_providers(
     metric_readers: Sequence[MetricReader] = (),
 ) -> Providers:
     """This workload's providers. ``span_processors`` and ``metric_readers`` are extra
-    destinations (in-memory ones in tests); spans still need ``tracingEnabled``."""
+    destinations (in-memory ones in tests); spans still need ``tracingEnabled``, and a metric
+    reader must be a :class:`~toolhive_middleware_telemetry.histograms.MergingReader`."""
     out = Providers()
     resource = make_resource(config, server_name)
     headers = dict(config.headers)
@@ -137,7 +148,7 @@ def build_providers(
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         readers.append(
-            PeriodicExportingMetricReader(
+            PeriodicReader(
                 OTLPMetricExporter(
                     endpoint=otlp_url(config.endpoint, config.insecure, METRICS_PATH),
                     headers=headers,
@@ -146,7 +157,6 @@ def build_providers(
             )
         )
     if config.enable_prometheus_metrics_path:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import (
             CollectorRegistry,
             GCCollector,
@@ -160,11 +170,13 @@ def build_providers(
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-        readers.append(PrometheusMetricReader(registry=registry))
+        readers.append(prometheus_reader(registry))
         out.registry = registry
         out.prometheus_app = make_asgi_app(registry)
     readers.extend(metric_readers)
     if readers:
+        out.histograms = HistogramStore(InstrumentationScope(INSTRUMENTATION_NAME, version))
+        attach(readers, out.histograms)
         # No exemplars: looking up the current span for each measurement costs more than the
         # histograms' own aggregation, and ToolHive records none either.
         meter_provider = MeterProvider(
