@@ -50,6 +50,17 @@ _DECIMAL_MAX: Final = 922337203685477.5807
 _RESERVED: Final = frozenset({"__entity", "__extn", "__expr"})
 
 
+#: The action entities (ToolHive gives each an ``operation`` attribute).
+_ACTIONS: Final = {
+    ("Action", name): {
+        "uid": {"type": "Action", "id": name},
+        "attrs": {"operation": name},
+        "parents": [],
+    }
+    for name in ("call_tool", "get_prompt", "read_resource")
+}
+
+
 def cedar_value(value: Any, depth: int = 0) -> Any:
     """``value`` (decoded JSON) as a Cedar JSON value, or ``None`` when Cedar cannot hold it.
 
@@ -216,9 +227,7 @@ class CedarAuthorizer:
         self._server_parent = [{"type": "MCP", "id": server_name}] if server_name else []
         self._base = list(config.entities)
         self._base_uids = {(e["uid"]["type"], e["uid"]["id"]) for e in self._base}
-        self._base_handle = (
-            cedarpy.Entities.from_json_str(json.dumps(self._base)) if self._base else None
-        )
+        self._handles: dict[str, cedarpy.Entities] = {}
         self._decisions: dict[tuple[str, tuple[Any, ...]], bool] = {}
         self._principals: dict[int, tuple[object, Principal | None]] = {}
         self._by_claims: dict[str, Principal | None] = {}
@@ -333,33 +342,37 @@ class CedarAuthorizer:
             return [self._batch(principal, [ask])[0] for ask in asks]
         return self._batch(principal, asks)
 
+    def _principal_entities(self, principal: Principal) -> cedarpy.Entities:
+        """``entities_json`` + the principal + the actions, parsed once per principal: a decision
+        then parses only its resource entities (Cedar's JSON parsing is most of its cost)."""
+        handle = self._handles.get(principal.key)
+        if handle is None:
+            own = {("Client", principal.uid["id"]): principal.entity, **_ACTIONS}
+            # A request entity replaces the configured one with its uid (ToolHive's merge).
+            kept = [e for e in self._base if (e["uid"]["type"], e["uid"]["id"]) not in own]
+            handle = cedarpy.Entities.from_json_str(json.dumps([*kept, *own.values()]))
+            if len(self._handles) >= 256:
+                del self._handles[next(iter(self._handles))]
+            self._handles[principal.key] = handle
+        return handle
+
     def _batch(self, principal: Principal, asks: Sequence[Ask]) -> list[bool]:
-        request_entities: dict[tuple[str, str], dict[str, Any]] = {
-            ("Client", principal.uid["id"]): principal.entity
-        }
-        for ask in asks:
-            request_entities[("Action", ask.action)] = {
-                "uid": {"type": "Action", "id": ask.action},
-                "attrs": {"operation": ask.action},
-                "parents": [],
-            }
-            request_entities[(ask.resource_type, ask.resource_id)] = {
+        resources = {
+            (ask.resource_type, ask.resource_id): {
                 "uid": {"type": ask.resource_type, "id": ask.resource_id},
                 "attrs": ask.attributes,
                 "parents": self._server_parent,
             }
+            for ask in asks
+        }
         entities: str | cedarpy.Entities
-        delta = list(request_entities.values())
-        if self._base_handle is None:
-            entities = json.dumps(delta)
-        elif self._base_uids.isdisjoint(request_entities):
-            entities = self._base_handle.with_added_json_str(json.dumps(delta))
+        if self._base_uids.isdisjoint(resources):
+            delta = json.dumps(list(resources.values()))
+            entities = self._principal_entities(principal).with_added_json_str(delta)
         else:
-            # A request entity replaces the configured one with its uid (ToolHive's merge).
-            kept = [
-                e for e in self._base if (e["uid"]["type"], e["uid"]["id"]) not in request_entities
-            ]
-            entities = json.dumps(kept + delta)
+            own = {("Client", principal.uid["id"]): principal.entity, **_ACTIONS, **resources}
+            kept = [e for e in self._base if (e["uid"]["type"], e["uid"]["id"]) not in own]
+            entities = json.dumps([*kept, *own.values()])
         requests = [
             {
                 "principal": principal.uid,
