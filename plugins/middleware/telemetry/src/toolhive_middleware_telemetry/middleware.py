@@ -522,8 +522,10 @@ class TelemetryMiddleware:
         self._count(key)
         self.duration.record(key, elapsed)
         if not method:
+            # ToolHive warns here; a client's POSTed JSON-RPC *response* (to a server's roots/list
+            # or sampling request) has no method either, so a warning per such POST is noise.
             if scope["method"] == "POST":
-                log.warning(
+                log.debug(
                     "the MCP method of a POST to %s could not be determined (not JSON-RPC, or "
                     "telemetry is not inside mcp-parser)",
                     scope["path"],
