@@ -136,3 +136,17 @@ def test_non_scalar_arguments_only_show_as_present():
         "arg_tags_present": True,
         "arg_none_present": True,
     }
+
+
+def test_a_configured_principal_or_action_entity_is_replaced_by_the_requests_own():
+    configured = [
+        {"uid": {"type": "Client", "id": "alice"}, "attrs": {"department": "eng"}, "parents": []},
+        {"uid": {"type": "Action", "id": "call_tool"}, "attrs": {}, "parents": []},
+    ]
+    auth = authorizer(
+        "permit(principal, action, resource) when { principal has department };",
+        'permit(principal, action, resource == Tool::"echo") when { action.operation == "call_tool" };',
+        entities_json=json.dumps(configured),
+    )
+    assert may_call(auth, {"sub": "alice"}, "echo")  # the request's action entity, as ToolHive
+    assert not may_call(auth, {"sub": "alice"}, "add")  # the configured department is not seen

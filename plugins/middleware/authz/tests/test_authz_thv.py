@@ -96,3 +96,33 @@ def test_an_invalid_policy_is_refused_at_run_with_cedars_message_and_no_state(
     assert "failed to parse policy 1" in message and "unexpected token" in message, message
     assert "Traceback" not in result.output
     assert saved_runconfigs(thv_home) == []
+
+
+def test_the_authz_config_flag_takes_a_yaml_file_and_refuses_a_bad_policy(
+    thv: ThvCli, thv_home: ThvHome, tmp_path: Path
+):
+    good = tmp_path / "authz.yaml"
+    good.write_text(
+        'version: "1.0"\n'
+        "type: cedarv1\n"
+        "cedar:\n"
+        "  policies:\n"
+        '    - \'permit(principal, action == Action::"call_tool", resource == Tool::"add");\'\n'
+    )
+    ok(thv, "run", "--name", "flagged", "--runtime", "process", "--authz-config", str(good), *ECHO)
+    base = json.loads(ok(thv, "status", "flagged", "--format", "json"))["url"].removesuffix("/mcp")
+
+    async def tools() -> set[str]:
+        async with sdk_client(base, None) as client:
+            return {t.name for t in (await client.list_tools()).tools}
+
+    assert asyncio.run(tools()) == {"add"}
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace(");'", ")'"))
+    result = thv(
+        "run", "--name", "refused", "--runtime", "process", "--authz-config", str(bad), *ECHO
+    )
+    assert result.exit_code != 0
+    assert "failed to parse policy 0" in str(result.exception), result.output
+    assert "refused" not in saved_runconfigs(thv_home)
