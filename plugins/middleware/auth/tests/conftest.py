@@ -10,9 +10,6 @@ import pytest
 if TYPE_CHECKING:
     from toolhive.testing.oidc import OIDCIssuer
 
-# ToolHive's pytest plugin: its fixtures (thv_home, thv_hooks, thv_cli …) and contract suites.
-pytest_plugins = ["toolhive.testing"]
-
 
 @pytest.fixture
 def issuer() -> Iterator[OIDCIssuer]:
