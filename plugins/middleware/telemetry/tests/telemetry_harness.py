@@ -2,16 +2,24 @@
 from a RunConfig's ``telemetry_config`` (mcp-parser > telemetry > recovery, from the installed
 plugin) in front of the stdio bridge and the real echo MCP server, ``/metrics`` mounted beside
 ``/health`` as the supervisor mounts it; the tests' in-memory span processor and metric reader
-are added to the workload's own providers.
+are added to the workload's own providers. And an OTLP/HTTP receiver: a small HTTP server on
+127.0.0.1 accepting ``/v1/traces`` and ``/v1/metrics``, decoding them with ``opentelemetry-proto``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -140,3 +148,57 @@ async def telemetry_proxy(
                     middleware.shutdown()
         finally:
             await bridge.aclose()
+
+
+@dataclass
+class Receiver:
+    port: int
+    traces: list[ExportTraceServiceRequest] = field(default_factory=list)
+    metrics: list[ExportMetricsServiceRequest] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def otlp_receiver(base_path: str = "") -> Iterator[Receiver]:
+    """An OTLP/HTTP protobuf receiver on a free loopback port."""
+    receiver = Receiver(0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            if self.path == f"{base_path}/v1/traces":
+                receiver.traces.append(ExportTraceServiceRequest.FromString(body))
+            elif self.path == f"{base_path}/v1/metrics":
+                receiver.metrics.append(ExportMetricsServiceRequest.FromString(body))
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            del format, args
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def attrs(values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in values:
+        assert isinstance(kv, KeyValue)
+        kind = kv.value.WhichOneof("value")
+        out[kv.key] = getattr(kv.value, kind) if kind else None
+    return out

@@ -5,77 +5,13 @@ and decodes the protobuf bodies with ``opentelemetry-proto``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from telemetry_harness import WORKLOAD, telemetry_proxy
+from telemetry_harness import WORKLOAD, Receiver, attrs, otlp_receiver, telemetry_proxy
 from toolhive.testing.mcp_servers import echo_session
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class Receiver:
-    port: int
-    traces: list[ExportTraceServiceRequest] = field(default_factory=list)
-    metrics: list[ExportMetricsServiceRequest] = field(default_factory=list)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def otlp_receiver(base_path: str = "") -> Iterator[Receiver]:
-    """An OTLP/HTTP protobuf receiver on a free loopback port."""
-    receiver = Receiver(0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-            if self.path == f"{base_path}/v1/traces":
-                receiver.traces.append(ExportTraceServiceRequest.FromString(body))
-            elif self.path == f"{base_path}/v1/metrics":
-                receiver.metrics.append(ExportMetricsServiceRequest.FromString(body))
-            else:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("content-type", "application/x-protobuf")
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            del format, args
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
-def attrs(values: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in values:
-        assert isinstance(kv, KeyValue)
-        kind = kv.value.WhichOneof("value")
-        out[kv.key] = getattr(kv.value, kind) if kind else None
-    return out
 
 
 def export_one_session(receiver: Receiver, base_path: str = "") -> None:

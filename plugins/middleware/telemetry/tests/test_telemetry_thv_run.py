@@ -1,7 +1,8 @@
 """End to end through the real ``thv`` CLI on the process runtime: an exported RunConfig with a
 ``telemetry_config`` (``enablePrometheusMetricsPath``) runs with the telemetry middleware in the
 detached supervisor's chain, and ``/metrics`` on the workload's own port shows the session's
-requests labelled with the workload and its transport; ``--otel-*`` flags do the same."""
+requests labelled with the workload and its transport; ``--otel-*`` flags do the same; and spans
+still waiting in the batch exporter reach the collector when the workload is stopped."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from telemetry_harness import attrs, otlp_receiver
 from toolhive.testing import echo_server
 from toolhive.testing.fixtures import ThvHome
 from toolhive.testing.mcp_servers import echo_session
@@ -132,3 +134,49 @@ def test_the_otel_flags_of_thv_run_turn_the_metrics_path_on(thv: Thv):
     text = scrape_after_a_session(status["url"])
     assert requests_of(text, "tele-flags")
     assert 'team="platform"' in text
+
+
+def test_spans_still_batched_reach_the_collector_when_the_workload_stops(thv: Thv):
+    with otlp_receiver() as receiver:
+        # Nothing would be sent on schedule within the test: only the flush at exit can.
+        thv.env.update(OTEL_BSP_SCHEDULE_DELAY="600000", OTEL_METRIC_EXPORT_INTERVAL="600000")
+        thv(
+            "run",
+            "--name",
+            "tele-otlp",
+            "--runtime",
+            "process",
+            "--otel-endpoint",
+            f"127.0.0.1:{receiver.port}",
+            "--otel-insecure",
+            "--otel-sampling-rate",
+            "1",
+            "--otel-env-vars",
+            "OTEL_BSP_SCHEDULE_DELAY",
+            *ECHO,
+        )
+        status = json.loads(thv("status", "tele-otlp", "--format", "json"))
+        result = asyncio.run(echo_session(status["url"], text="flushed"))
+        assert result.echoed == "flushed"
+        assert receiver.traces == []
+        thv("stop", "tele-otlp")
+
+    spans = {
+        span.name: attrs(span.attributes)
+        for request in receiver.traces
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    }
+    assert "tools/call echo" in spans, sorted(spans)
+    echo = spans["tools/call echo"]
+    assert echo["mcp.server.name"] == "tele-otlp"
+    assert echo["environment.OTEL_BSP_SCHEDULE_DELAY"] == "600000"
+    metrics = {
+        metric.name
+        for request in receiver.metrics
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    assert {"toolhive_mcp_requests", "mcp.server.operation.duration"} <= metrics
