@@ -129,6 +129,17 @@ def test_an_allowed_call_by_its_own_name_is_forwarded_byte_for_byte():
     assert inner.seen[0]["body"] == body
 
 
+def test_an_argument_called_name_is_not_mistaken_for_a_second_tool_name():
+    inner = Recorder({"content": []})
+    body = rpc("tools/call", name="get", arguments={"name": "n", "path": "a\\b"})
+    response = asyncio.run(post(call_filter_factory(inner, PARAMS, context()), body))
+    assert response.status_code == 200
+    assert json.loads(inner.seen[0]["body"])["params"] == {
+        "name": "fetch",
+        "arguments": {"name": "n", "path": "a\\b"},
+    }
+
+
 @pytest.mark.parametrize("sse", [False, True])
 def test_a_tool_list_answer_is_rewritten_as_json_or_as_an_event_stream(sse: bool):
     inner = Recorder(TOOLS, sse=sse)

@@ -48,6 +48,7 @@ TOOLS_LIST: Final = "tools/list"
 TOOLS_CALL: Final = "tools/call"
 PARSE_ERROR: Final = -32700
 _BOM: Final = b"\xef\xbb\xbf"
+_DECIDING_KEYS: Final = (b'"method"', b'"params"', b'"name"')
 #: How much of a legacy SSE stream may pass before its ``endpoint`` event must have been seen.
 _ENDPOINT_WINDOW: Final = 16 * 1024
 
@@ -84,7 +85,11 @@ class ToolListFilter:
         method = scope["method"]
         if method == "POST":
             parsed, receive = await read_mcp_request(scope, receive)
-            if parsed is not None and parsed.method != TOOLS_LIST:
+            if (
+                parsed is not None
+                and parsed.method != TOOLS_LIST
+                and not _maybe_ambiguous(parsed.body)
+            ):
                 await self._app(scope, receive, send)  # the common case: nothing to rewrite
                 return
             # A whole list (no cursor) answering this very request: worth checking the names.
@@ -196,8 +201,10 @@ class ToolCallFilter:
         if body is None:  # the client went away before its body arrived
             await self._app(scope, after, send)
             return
+        # The parse read_mcp_request made serves unless keys that decide the call may repeat.
+        known = parsed.message if parsed is not None and not _may_repeat_keys(body) else None
         try:
-            new_body = self._checked(body)
+            new_body = self._checked(body, known)
         except _Refused as refused:
             await self._refuse(scope, send, refused)
             return
@@ -206,13 +213,14 @@ class ToolCallFilter:
             body = new_body
         await self._app(scope, _replaying(body, after), send)
 
-    def _checked(self, body: bytes) -> bytes | None:
+    def _checked(self, body: bytes, decoded: Any = None) -> bytes | None:
         """The body to forward instead (a renamed call), ``None`` to forward it as is.
 
         Raises :class:`_Refused` for what must not reach the server: a refused call, a body
         that is not JSON or not a JSON-RPC object or array, duplicate keys.
         """
-        decoded = _decode(body)
+        if decoded is None:
+            decoded = _decode(body)
         if isinstance(decoded, list):
             return self._checked_batch(decoded)
         if not isinstance(decoded, dict):
@@ -332,6 +340,12 @@ def _decode(body: bytes) -> Any:
         return json.loads(body.removeprefix(_BOM), object_pairs_hook=_no_duplicate_keys)
     except (ValueError, UnicodeDecodeError):
         raise _Refused(Refusal(400, PARSE_ERROR, "Parse error"), None) from None
+
+
+def _may_repeat_keys(body: bytes) -> bool:
+    """Whether a key that decides which tool is called (``method``, ``params``, ``name``) may
+    occur twice, so that only a strict decode can tell (an escape could spell any of them)."""
+    return b"\\" in body or any(body.count(key) > 1 for key in _DECIDING_KEYS)
 
 
 def _maybe_ambiguous(body: bytes) -> bool:
