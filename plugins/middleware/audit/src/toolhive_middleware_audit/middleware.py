@@ -45,7 +45,7 @@ from toolhive_middleware_audit.events import (
 )
 
 if TYPE_CHECKING:
-    from toolhive.contracts.middleware import ASGIApp, ParsedMCPRequest
+    from toolhive.contracts.middleware import ASGIApp, Identity, ParsedMCPRequest
     from toolhive.contracts.transport import Message, Receive, Scope, Send
 
     from toolhive_middleware_audit import AuditConfig
@@ -278,19 +278,22 @@ class _Response:
 
 
 class _Sessions:
-    """Client info (``clientInfo`` of ``initialize``) per MCP session id, bounded."""
+    """Client info (``clientInfo`` of ``initialize``) per MCP session id, bounded. Kept with the
+    caller who initialized the session and given only to requests by the same caller, so a
+    request naming someone else's session id is not labelled with their client."""
 
     def __init__(self) -> None:
-        self.known: dict[bytes, tuple[str, str]] = {}
+        self.known: dict[bytes, tuple[str, tuple[str, str]]] = {}
 
-    def remember(self, session: bytes, info: tuple[str, str]) -> None:
+    def remember(self, session: bytes, caller: str, info: tuple[str, str]) -> None:
         self.known.pop(session, None)
-        self.known[session] = info
+        self.known[session] = (caller, info)
         if len(self.known) > MAX_SESSIONS:
             del self.known[next(iter(self.known))]
 
-    def get(self, session: bytes) -> tuple[str, str] | None:
-        return self.known.get(session) if session else None
+    def get(self, session: bytes, caller: str) -> tuple[str, str] | None:
+        found = self.known.get(session) if session else None
+        return found[1] if found is not None and found[0] == caller else None
 
     def forget(self, session: bytes) -> None:
         self.known.pop(session, None)
@@ -403,7 +406,7 @@ class AuditMiddleware:
                 self._log_stream_open(scope, headers, 500)
 
     def _log_stream_open(self, scope: Scope, headers: _Headers, status: int) -> None:
-        event = self._event(SSE_CONNECTION, _outcome(status), scope, headers, None)
+        event = self._event(SSE_CONNECTION, _outcome(status), scope, headers, None, identity(scope))
         event["target"] = {"endpoint": scope["path"], "method": "GET", "type": "sse_endpoint"}
         event["metadata"] = {
             "extra": {"transport": self.transport_type, "user_agent": headers.user_agent}
@@ -428,6 +431,8 @@ class AuditMiddleware:
             outcome = "application_error"
 
         session = headers.session or _session_from_query(scope.get("query_string", b""))
+        who = identity(scope)
+        caller = who.subject if who is not None else ""
         client = None
         if parsed is not None:
             params = parsed.params
@@ -435,15 +440,15 @@ class AuditMiddleware:
             if parsed.method == "initialize":
                 client = client_info(params.get("clientInfo"))
                 if client is not None and 200 <= response.status < 300:
-                    self.sessions.remember(response.session or session, client)
+                    self.sessions.remember(response.session or session, caller, client)
             elif isinstance(meta, dict) and META_CLIENT_INFO in meta:
                 client = client_info(meta[META_CLIENT_INFO])
         if client is None:
-            client = self.sessions.get(session)
-        if scope["method"] == "DELETE" and session:
+            client = self.sessions.get(session, caller)
+        if scope["method"] == "DELETE" and session and 200 <= response.status < 300:
             self.sessions.forget(session)
 
-        event = self._event(event_type, outcome, scope, headers, client)
+        event = self._event(event_type, outcome, scope, headers, client, who)
         target = {"endpoint": scope["path"], "method": scope["method"]}
         if parsed is not None:
             target["method"] = parsed.method
@@ -475,10 +480,10 @@ class AuditMiddleware:
         scope: Scope,
         headers: _Headers,
         client: tuple[str, str] | None,
+        who: Identity | None,
     ) -> dict[str, Any]:
         """The parts every event has, in ToolHive's ``slog`` order."""
         local_time, logged_at = self.clock.now()
-        who = identity(scope)
         source_extra: dict[str, str] = {}
         if headers.request_id:
             source_extra["request_id"] = headers.request_id
