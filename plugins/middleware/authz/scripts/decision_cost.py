@@ -115,8 +115,8 @@ def main() -> None:
     print(row.format("the app alone", *bare))
     wrapped = factory(answer, PARAMETERS, CONTEXT)
     for label, same in (
-        ("same Identity object (auth's token cache)", True),
-        ("new Identity each request", False),
+        ("same Identity", True),
+        ("new Identity each time", False),
     ):
         cost = through(wrapped, same)
         print(row.format(f"authz, decision cached, {label}", *cost))
