@@ -102,3 +102,41 @@ def test_thv_run_from_an_exported_config_with_oidc_is_protected(
     assert result.echoed == "guarded ✓"
     assert result.added == "42"
     assert issuer.jwks_fetches == 1  # fetched by the supervisor on the first token, then cached
+
+
+def test_thv_run_with_toolhives_oidc_flags_introspects_with_a_stored_client_secret(
+    thv: ThvRunner, issuer: OIDCIssuer, thv_home: ThvHome
+) -> None:
+    """`--oidc-*` flags fill oidc_config; `thv run` keeps the client secret in the secrets
+    provider and the RunConfig holds a reference the supervisor resolves for introspection."""
+    from toolhive.testing import echo_server
+
+    try:
+        importlib.metadata.distribution("toolhive-secrets-encrypted")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("toolhive-secrets-encrypted is not installed (this plugin tested alone)")
+    thv.env["TOOLHIVE_SECRETS_PASSWORD"] = "auth-e2e-password"
+    thv.env.pop("TOOLHIVE_SECRETS_PROVIDER", None)
+    thv("secret", "provider", "encrypted")
+    thv("run", "--name", "flagged", "--runtime", "process",
+        "--oidc-issuer", issuer.url, "--oidc-audience", issuer.audience,
+        "--oidc-insecure-allow-http", "--jwks-allow-private-ip",
+        "--oidc-introspection-url", issuer.introspection_url,
+        "--oidc-client-id", issuer.client_id, "--oidc-client-secret", issuer.client_secret,
+        sys.executable, "--transport", "stdio", "--", str(Path(echo_server.__file__)), "stdio",
+    )  # fmt: skip
+    exported = json.loads(thv("export", "flagged", "-").stdout)["oidc_config"]
+    assert exported["ClientSecret"].endswith(",target=oidc_client_secret")
+    url = json.loads(thv("status", "flagged", "--format", "json").stdout)["url"]
+
+    accept = {"accept": "application/json, text/event-stream"}
+    assert httpx.post(url, json=INIT, headers=accept, timeout=30).status_code == 401
+    opaque = issuer.opaque(sub="flag-user")
+    answered = httpx.post(
+        url, json=INIT, headers={**accept, "authorization": f"Bearer {opaque}"}, timeout=30
+    )
+    assert answered.status_code == 200, answered.text
+    assert issuer.introspections == 1  # with the client's Basic credentials (else 401 above)
+    for path in thv_home.root.rglob("*"):
+        if path.is_file():
+            assert issuer.client_secret.encode() not in path.read_bytes(), path

@@ -98,7 +98,10 @@ class OIDCConfig(MiddlewareParameters):
     def _usable(self) -> OIDCConfig:
         # Go refuses the same at start-up (ErrMissingIssuerAndJWKSURL).
         if not self.issuer and not self.jwks_url:
-            raise ValueError("either Issuer or JWKSURL must be provided")
+            raise ValueError(
+                "either Issuer or JWKSURL must be provided (--oidc-issuer or --oidc-jwks-url; "
+                "ToolHive validates no token without one)"
+            )
         _check_url(self.issuer, "Issuer", self.insecure_allow_http)
         _check_url(self.jwks_url, "JWKSURL", self.insecure_allow_http)
         _check_url(self.introspection_url, "IntrospectionURL", self.insecure_allow_http)
