@@ -137,3 +137,29 @@ def test_a_client_response_to_a_server_request_passes():
     response = ask(app, reply)
     assert response.status_code == 202
     assert json.loads(seen[0]) == reply
+
+
+def test_a_call_the_parser_did_not_decode_is_still_decided():
+    """``Application/JSON`` is JSON to a server, though the parser only decodes ``…json``."""
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    wrapped = factory(app, CONFIG, CONTEXT)
+
+    async def call(tool: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=wrapped)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": tool}}
+            return await http.post(
+                "/mcp", content=json.dumps(body), headers={"content-type": "Application/JSON"}
+            )
+
+    denied = asyncio.run(call("add"))
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == 403
+    assert seen == []
+    assert asyncio.run(call("echo")).status_code == 200
+    assert json.loads(seen[0])["params"]["name"] == "echo"

@@ -33,7 +33,12 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from toolhive.contracts.middleware import identity, read_mcp_request, send_jsonrpc_error
+from toolhive.contracts.middleware import (
+    describe_mcp_request,
+    identity,
+    read_mcp_request,
+    send_jsonrpc_error,
+)
 from toolhive.contracts.rewrite import rewriting_send
 
 from toolhive_middleware_authz.engine import (
@@ -107,6 +112,29 @@ def _is_client_response(message: Any) -> bool:
     )
 
 
+async def _whole_body(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The request body (``None`` if the client left first) and a ``receive`` replaying it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    replayed: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return replayed
+        return await receive()
+
+    return replayed["body"], replay
+
+
 def _hints(tool: dict[str, Any]) -> dict[str, bool]:
     annotations = tool.get("annotations")
     if not isinstance(annotations, dict):
@@ -141,8 +169,15 @@ class AuthzMiddleware:
             return
         request, receive = await read_mcp_request(scope, receive)
         if request is None:
-            await self._undescribed(scope, receive, send)
-            return
+            # Not decoded by the parser (a batch, garbage, a client's response, or a JSON type
+            # the parser did not recognize): read it here; only a client's response passes.
+            body, receive = await _whole_body(receive)
+            if body is None:
+                return  # the client is gone
+            request = describe_mcp_request(body)
+            if request is None:
+                await self._undescribed(body, scope, receive, send)
+                return
         method = request.method
         if method in ALWAYS_ALLOWED:
             await self.app(scope, receive, send)
@@ -170,35 +205,22 @@ class AuthzMiddleware:
             return resource_read(request.resource_id, {})
         return None  # unknown: denied
 
-    async def _undescribed(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _undescribed(self, body: bytes, scope: Scope, receive: Receive, send: Send) -> None:
         """A JSON POST that is not one JSON-RPC request: a client's response passes, the rest
         (batches, garbage) is refused — nothing reaches the server undecided."""
-        first = await receive()
-        if first["type"] != "http.request":
-            return  # the client is gone
-        body = first.get("body", b"")
         try:
             message = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             message = None
-        if not _is_client_response(message):
-            text = (
-                "JSON-RPC batch requests are not supported"
-                if isinstance(message, list)
-                else "Invalid or malformed MCP request"
-            )
-            await send_jsonrpc_error(send, 400, None, INVALID_REQUEST, text)
+        if _is_client_response(message):
+            await self.app(scope, receive, send)
             return
-        pending = True
-
-        async def replay() -> Message:
-            nonlocal pending
-            if pending:
-                pending = False
-                return first
-            return await receive()
-
-        await self.app(scope, replay, send)
+        text = (
+            "JSON-RPC batch requests are not supported"
+            if isinstance(message, list)
+            else "Invalid or malformed MCP request"
+        )
+        await send_jsonrpc_error(send, 400, None, INVALID_REQUEST, text)
 
     # -- list answers ---------------------------------------------------------------------------
 
