@@ -99,7 +99,7 @@ def test_a_rename_to_the_same_name_is_a_description_override():
 
 
 def test_names_a_complete_list_does_not_have_are_reported():
-    p = policy(["get", "nope"], fetch={"name": "get"}, missing={"description": "x"})
+    p = policy(["get", "nope", "missing"], fetch={"name": "get"}, missing={"description": "x"})
     assert p.unknown_names(TOOLS) == ["missing", "nope"]
 
 

@@ -88,6 +88,9 @@ def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: ThvCl
         (["echo"], {"echo": {"name": "say"}},
          "the filter lists 'echo', which is renamed to 'say'"),
         ([""], {}, "a tool name in the filter cannot be empty"),
+        # ToolHive's e2e "filtering out an overridden tool" (there: --tools non-existent-tool).
+        (["non-existent-tool"], {"echo": {"name": "overridden_but_filtered_out"}},
+         "tool 'echo' has an override, but the filter hides it"),
     ],
 )  # fmt: skip
 def test_a_config_the_filters_refuse_fails_at_run_and_leaves_no_state(

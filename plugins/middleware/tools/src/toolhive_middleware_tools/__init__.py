@@ -136,6 +136,17 @@ class ToolsParameters(MiddlewareParameters):
                     name=name,
                     new=override.name,
                 )
+        listed = set(names)
+        for tool, override in overrides.items() if names else ():
+            visible = override.name or tool
+            if visible not in listed:
+                # ToolHive's e2e expects "filtering out an overridden tool" to fail at `thv run`.
+                raise _invalid(
+                    "tool {tool!r} has an override, but the filter hides it: list {visible!r} "
+                    "or drop the override",
+                    tool=tool,
+                    visible=visible,
+                )
         return tuple(dict.fromkeys(names))
 
 

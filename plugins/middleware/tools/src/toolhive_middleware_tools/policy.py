@@ -146,4 +146,4 @@ class ToolPolicy:
         missing = [n for n in self._overrides if n not in backend]
         if self._allowed is not None:
             missing += sorted(n for n in self._allowed if n not in visible)
-        return missing
+        return list(dict.fromkeys(missing))
