@@ -559,3 +559,37 @@ def test_introspection_over_https_uses_the_same_bundle(tmp_path: Path) -> None:
         (response,) = call(app, issuer.opaque(sub="opaque-tls"))
         assert response.status_code == 200, response.text
         assert inner.callers[0] is not None and inner.callers[0].method == "introspection"
+
+
+def test_a_websocket_is_refused_and_the_lifespan_passes(issuer: OIDCIssuer) -> None:
+    app, _ = protect(issuer.oidc_config())
+    sent: list[dict[str, object]] = []
+    lifespan: list[str] = []
+
+    async def record(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def inner_lifespan(scope: dict[str, object], receive_: object, send_: object) -> None:
+        lifespan.append(str(scope["type"]))
+
+    asyncio.run(app({"type": "websocket", "path": "/mcp", "headers": []}, receive, record))
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    middleware = OIDCMiddleware(
+        inner_lifespan,
+        TokenValidator(issuer=issuer.url, policy=LOOPBACK),
+        resource=CONTEXT.url,
+    )
+    asyncio.run(middleware({"type": "lifespan"}, receive, record))
+    assert lifespan == ["lifespan"]
+
+
+def test_a_non_ascii_resource_url_still_gives_a_valid_challenge(issuer: OIDCIssuer) -> None:
+    app, _ = protect(issuer.oidc_config(ResourceURL="https://mcp.example.com/servers/日本"))
+    (refused,) = call(app, None)
+    assert refused.status_code == 401
+    assert challenge(refused)["resource_metadata"] == (
+        "https://mcp.example.com/.well-known/oauth-protected-resource/servers/%E6%97%A5%E6%9C%AC"
+    )

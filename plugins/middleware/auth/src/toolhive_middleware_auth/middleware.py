@@ -32,7 +32,7 @@ import os
 import ssl
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from toolhive.contracts import Identity, InvalidInputError
 from toolhive.contracts.middleware import set_identity
@@ -68,6 +68,10 @@ def metadata_url(resource: str) -> str:
     """RFC 9728 §3.1: the well-known path goes between the host and the resource's path."""
     parts = urlsplit(resource)
     return f"{parts.scheme}://{parts.netloc}{PRM_PATH}{parts.path.rstrip('/')}"
+
+
+def _ascii_url(url: str) -> str:
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def _quote(value: str) -> str:
@@ -118,12 +122,14 @@ class OIDCMiddleware:
         self.validator = validator
         self.resource = resource
         parts = []
+        # A header value must be ASCII whatever the configuration holds: URLs are
+        # percent-encoded (RFC 3987 §3.1), anything else made printable.
         if validator.issuer:
-            parts.append(f'realm="{_quote(printable(validator.issuer, 2048))}"')
+            parts.append(f'realm="{_quote(_ascii_url(validator.issuer))}"')
         if resource:
-            parts.append(f'resource_metadata="{_quote(metadata_url(resource))}"')
+            parts.append(f'resource_metadata="{_quote(_ascii_url(metadata_url(resource)))}"')
         if scopes:
-            parts.append(f'scope="{_quote(" ".join(scopes))}"')
+            parts.append(f'scope="{_quote(printable(" ".join(scopes), 2048))}"')
         self._challenge = parts
         metadata: dict[str, Any] = {"resource": resource}
         if validator.issuer:
