@@ -597,3 +597,38 @@ def test_a_reader_that_would_miss_the_histograms_is_refused():
     context = MiddlewareContext(workload="w", transport="stdio", proxy_mode="sse", url="http://x")
     with pytest.raises(TypeError, match="would miss the duration histograms"):
         build(lambda *a: None, parameters, context, metric_readers=[InMemoryMetricReader()])
+
+
+def test_the_sampling_rate_is_the_share_of_root_requests_that_get_a_span():
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    def spans_out_of(requests: int, rate: str, sse: bool = False) -> int:
+        exporter = InMemorySpanExporter()
+        parameters = TelemetryParameters.model_validate(
+            {"config": {"tracingEnabled": True, "samplingRate": rate}}
+        )
+        context = MiddlewareContext(workload="w", transport="stdio", proxy_mode="sse", url="x")
+        app = build(inner, parameters, context, span_processors=[SimpleSpanProcessor(exporter)])
+        scope = {"type": "http", "method": "GET", "path": "/sse" if sse else "/x", "headers": []}
+
+        async def go() -> None:
+            for _ in range(requests):
+                await app(dict(scope), receive, send)
+
+        asyncio.run(go())
+        app.shutdown()
+        return len(exporter.get_finished_spans())
+
+    # 1000 requests at 0.3: 300 expected, sd ~14.5; a rate applied twice would give ~90.
+    assert 230 < spans_out_of(1000, "0.3") < 370
+    assert 230 < spans_out_of(1000, "0.3", sse=True) < 370
+    assert spans_out_of(200, "0") == 0
+    assert spans_out_of(200, "1") == 200

@@ -1,7 +1,7 @@
 """One workload's OpenTelemetry providers, built from ToolHive's ``telemetry.Config``.
 
 As ToolHive's ``providers.NewCompositeProvider``: a tracer provider only when spans go somewhere
-(an OTLP endpoint with tracing on), sampled ``ParentBased(TraceIdRatioBased(samplingRate))`` and
+(an OTLP endpoint with tracing on), sampled as ``ParentBased(TraceIdRatioBased(samplingRate))`` and
 batched to an OTLP/HTTP exporter; a meter provider only when metrics go somewhere (OTLP metrics,
 Prometheus ``/metrics``), with one reader per destination. Nothing is installed as the process-wide
 global: each workload start gets its own providers and its own Prometheus ``CollectorRegistry``,
@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from toolhive_middleware_telemetry.histograms import (
@@ -124,10 +124,10 @@ def build_providers(
     version = service_version()
 
     if config.tracing_enabled and (config.endpoint or span_processors):
-        tracer_provider = TracerProvider(
-            resource=resource,
-            sampler=ParentBased(TraceIdRatioBased(config.sampling_ratio)),
-        )
+        # Roots are sampled at samplingRate by the middleware itself, before any SDK call (a
+        # sampled-out request then costs nothing); what reaches the SDK is kept, unless a parent
+        # says otherwise. Together: ToolHive's ParentBased(TraceIdRatioBased(samplingRate)).
+        tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
         if config.endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
