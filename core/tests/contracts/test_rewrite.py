@@ -100,3 +100,13 @@ def test_a_batch_body_is_rewritten_item_by_item():
     assert decoded[0]["result"]["tools"] == [{"name": "echo"}]
     assert decoded[1] == batch[1]
     assert rewrite_body(b"[1, 2]", only_echo) is None
+
+
+def test_an_sse_stream_opening_with_a_bom_is_still_rewritten():
+    event = b"data: " + json.dumps(LIST).encode() + b"\n\n"
+    sent, _ = replay([(b"content-type", b"text/event-stream")], [b"\xef\xbb\xbf" + event])
+    body = body_of(sent)
+    assert body.startswith(b"\xef\xbb\xbf")
+    assert json.loads(body[3:].split(b"\n")[0].removeprefix(b"data: "))["result"]["tools"] == [
+        {"name": "echo"}
+    ]

@@ -257,7 +257,7 @@ def _is_json_post(scope: Scope) -> bool:
         return False
     for key, value in scope["headers"]:
         if key == b"content-type":
-            return b"json" in value
+            return b"json" in value.lower()  # media types are case-insensitive (RFC 9110)
     return False
 
 

@@ -82,9 +82,10 @@ def rewriting_send(send: Send, rewrite: MessageRewriter) -> Send:
     start: Message | None = None
     buffered: list[bytes] = []
     pending = b""
+    streamed = False  # whether any SSE body arrived yet (a BOM may only open the stream)
 
     async def wrapped(message: Message) -> None:
-        nonlocal mode, start, pending
+        nonlocal mode, start, pending, streamed
         kind = message["type"]
         if kind == "http.response.start":
             ctype = _content_type(message)
@@ -116,6 +117,11 @@ def rewriting_send(send: Send, rewrite: MessageRewriter) -> Send:
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": whole, "more_body": False})
             return
+        if not streamed and body.startswith(b"\xef\xbb\xbf"):
+            # A BOM may open the stream (the SSE spec ignores it); keep it, parse past it.
+            await send({"type": "http.response.body", "body": body[:3], "more_body": True})
+            body = body[3:]
+        streamed = True
         pending += body
         out: list[bytes] = []
         while True:
