@@ -14,7 +14,12 @@ from typing import Any
 
 import httpx
 from toolhive.contracts import MiddlewareContext
-from toolhive.testing.mcp_servers import STARTUP_TIMEOUT, served, stdio_echo_server
+from toolhive.testing.mcp_servers import (
+    STARTUP_TIMEOUT,
+    http_echo_server,
+    served,
+    stdio_echo_server,
+)
 
 INIT_PARAMS: dict[str, Any] = {
     "protocolVersion": "2025-06-18",
@@ -30,8 +35,12 @@ async def filtered_proxy(
     tools_filter: list[str] | None = None,
     tools_override: dict[str, Any] | None = None,
     proxy_mode: str = "streamable-http",
+    transport: str = "stdio",
 ) -> AsyncIterator[str]:
-    """Serve the echo server behind the chain the RunConfig asks for; yield the base URL."""
+    """Serve the echo server behind the chain the RunConfig asks for; yield the base URL.
+
+    ``transport="sse"``: the server speaks legacy SSE itself, behind core's reverse proxy (a
+    ``--transport sse`` workload; clients then speak SSE too)."""
     from toolhive.middleware.chain import checked_chain, wrappers
     from toolhive.models.runconfig import RunConfig
     from toolhive.plugins import Hooks, build_plugin_manager
@@ -40,7 +49,7 @@ async def filtered_proxy(
 
     config = RunConfig(
         name="tools",
-        transport="stdio",
+        transport=transport,  # type: ignore[arg-type]
         proxy_mode=proxy_mode,  # type: ignore[arg-type]
         port=0,
         target_port=0,
@@ -53,15 +62,21 @@ async def filtered_proxy(
     assert types[:2] == ["tool-filter", "tool-call-filter"], types
     context = MiddlewareContext(
         workload="tools",
-        transport="stdio",
-        proxy_mode=proxy_mode,
+        transport=transport,
+        proxy_mode=config.effective_proxy_mode,
         url="http://127.0.0.1/mcp",
     )
-    bridge_factory = hooks.load("transports", "stdio")
-    async with stdio_echo_server() as server:
-        bridge = bridge_factory(
-            TransportOptions(workload="tools", stdio=server.channel, proxy_mode=proxy_mode)
-        )
+    factory = hooks.load("transports", transport)
+    async with contextlib.AsyncExitStack() as stack:
+        if transport == "stdio":
+            server = await stack.enter_async_context(stdio_echo_server())
+            options = TransportOptions(
+                workload="tools", stdio=server.channel, proxy_mode=proxy_mode
+            )
+        else:
+            http = await stack.enter_async_context(http_echo_server(transport))
+            options = TransportOptions(workload="tools", transport=transport, target_url=http.url)
+        bridge = factory(options)
         await bridge.start()
         try:
             app = build_proxy_app(

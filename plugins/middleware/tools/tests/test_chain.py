@@ -112,6 +112,28 @@ def test_legacy_sse_lists_filtered_tools_and_answers_refusals_on_the_stream():
     assert (add.error_code, add.error_message) == (-32602, "tool not found")
 
 
+def test_a_server_speaking_sse_itself_is_filtered_through_the_reverse_proxy():
+    """A ``--transport sse`` workload: the SDK server's own stream (CRLF framing, its own
+    endpoint event) carries the filtered list and the injected refusal."""
+
+    async def session() -> tuple[dict[str, str | None], Any, Any]:
+        async with (
+            filtered_proxy(
+                transport="sse",
+                tools_filter=["say"],
+                tools_override={"echo": {"name": "say", "description": "Say it back"}},
+            ) as base,
+            sdk_session(base, sse=True) as s,
+        ):
+            return (await s.tools(), await s.call("say", {"text": "proxied"}),
+                    await s.call("add", {"a": 1, "b": 2}))  # fmt: skip
+
+    tools, say, add = run(session())
+    assert tools == {"say": "Say it back"}
+    assert say.text == "proxied"
+    assert (add.error_code, add.error_message) == (-32602, "tool not found")
+
+
 # --- what the SDK client never sends: raw requests ---------------------------------------------
 
 
