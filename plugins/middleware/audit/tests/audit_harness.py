@@ -91,8 +91,9 @@ async def audited_proxy(
     inner: Sequence[Any] = (),
     server: Sequence[str] = ECHO_SERVER,
     audit_config_path: str = "",
+    proxy_mode: str = "streamable-http",
 ) -> AsyncIterator[str]:
-    """Serve the workload's proxy; yield its MCP URL (``…/mcp``)."""
+    """Serve the workload's proxy; yield its MCP URL (``…/mcp``, or ``…/sse`` in SSE mode)."""
     from toolhive.contracts.transport import TransportOptions
     from toolhive.middleware.chain import checked_chain, wrappers
     from toolhive.models.runconfig import RunConfig
@@ -113,13 +114,14 @@ async def audited_proxy(
     context = MiddlewareContext(
         workload=WORKLOAD,
         transport="stdio",
-        proxy_mode="streamable-http",
+        proxy_mode=proxy_mode,
         url="http://127.0.0.1/mcp",
     )
     outer, *rest = wrappers(chain, context)
     stdio_bridge = hooks.load("transports", "stdio")
     async with stdio_echo_server(server) as process:
-        bridge = stdio_bridge(TransportOptions(workload=WORKLOAD, stdio=process.channel))
+        options = TransportOptions(workload=WORKLOAD, stdio=process.channel, proxy_mode=proxy_mode)
+        bridge = stdio_bridge(options)
         await bridge.start()
         try:
             app = build_proxy_app(
@@ -130,7 +132,7 @@ async def audited_proxy(
                 manage_lifespan=False,
             )
             async with served(app) as base:
-                yield f"{base}/mcp"
+                yield f"{base}/sse" if proxy_mode == "sse" else f"{base}/mcp"
         finally:
             await bridge.aclose()
 

@@ -335,3 +335,38 @@ def test_audit_config_path_is_read_when_no_inline_config(tmp_path: Path):
     run(main())
     (event,) = read_events(log)
     assert event["component"] == "from-file"
+
+
+def test_on_the_legacy_sse_endpoint_the_stream_and_each_message_are_audited(tmp_path: Path):
+    """SSE proxy mode: the GET stream is logged when it opens; each POST to the message URL is
+    typed by its method and knows its client through the session named in its query."""
+    from toolhive.testing.mcp_servers import echo_session
+
+    log = tmp_path / "audit.log"
+    headers = {"authorization": f"Bearer {TOKEN}", "user-agent": "sse-client/2"}
+
+    async def main() -> None:
+        async with audited_proxy({"logFile": str(log)}, inner=[fake_auth], proxy_mode="sse") as url:
+            session = await echo_session(url, sse=True, headers=headers, text="over sse")
+            assert session.echoed == "over sse"
+
+    run(main())
+    events = read_events(log)
+    assert events[0]["type"] == "sse_connection" and events[0]["outcome"] == "success"
+    assert events[0]["target"] == {"endpoint": "/sse", "method": "GET", "type": "sse_endpoint"}
+    posts = events[1:]
+    assert [e["type"] for e in posts] == [
+        "mcp_request",  # server/discover: the 2026 SDK client probes first
+        "mcp_initialize",
+        "mcp_request",
+        "mcp_tools_list",
+        "mcp_tool_call",
+        "mcp_tool_call",
+    ]
+    assert posts[0]["target"]["method"] == "server/discover"
+    for event in posts:
+        assert event["target"]["endpoint"] == "/messages"
+        assert event["outcome"] == "success"  # 202 Accepted: the answer goes down the stream
+        assert event["subjects"]["user_id"] == "user-1"
+    for event in posts[1:]:  # from initialize on, through the session in the message URL
+        assert event["subjects"]["client_name"] == "mcp"
