@@ -53,7 +53,7 @@ def whoami(app: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def proxied(**run_config: Any) -> AsyncIterator[str]:
+async def proxied(proxy_mode: str = "streamable-http", **run_config: Any) -> AsyncIterator[str]:
     """The proxy's base URL for a workload with these RunConfig fields."""
     from toolhive.contracts.transport import TransportOptions
     from toolhive.middleware.chain import checked_chain, wrappers
@@ -66,13 +66,14 @@ async def proxied(**run_config: Any) -> AsyncIterator[str]:
     assert [item.entry.type for item in chain] == ["auth", "mcp-parser", "recovery"]
     bridge_factory = hooks.load("transports", "stdio")
     async with stdio_echo_server() as server:
-        bridge = bridge_factory(TransportOptions(workload=WORKLOAD, stdio=server.channel))
+        options = TransportOptions(workload=WORKLOAD, stdio=server.channel, proxy_mode=proxy_mode)
+        bridge = bridge_factory(options)
         await bridge.start()
         try:
 
             def app_for(url: str) -> Any:
                 context = MiddlewareContext(
-                    workload=WORKLOAD, transport="stdio", proxy_mode="streamable-http", url=url
+                    workload=WORKLOAD, transport="stdio", proxy_mode=proxy_mode, url=url
                 )
                 return build_proxy_app(
                     bridge,
@@ -124,6 +125,22 @@ def test_an_mcp_session_with_a_token_goes_through_the_chain(issuer: OIDCIssuer) 
     assert init.status_code == 200, init.text
     assert (init.headers["x-caller"], init.headers["x-method"]) == ("alice", "jwt")
     assert issuer.jwks_fetches == 1  # every request of the session after the first: cached
+
+
+def test_a_legacy_sse_session_with_a_token_goes_through_the_chain(issuer: OIDCIssuer) -> None:
+    """Both the event stream (GET /sse) and the posted messages carry and need the token."""
+    token = issuer.token(sub="sse-user")
+
+    async def session() -> tuple[str, int]:
+        async with proxied("sse", oidc_config=issuer.oidc_config()) as base:
+            result = await echo_session(
+                f"{base}/sse", sse=True, headers={"authorization": f"Bearer {token}"}, text="sse ✓"
+            )
+            async with httpx.AsyncClient() as http:
+                refused = await http.get(f"{base}/sse", headers={"accept": "text/event-stream"})
+            return result.echoed, refused.status_code
+
+    assert asyncio.run(session()) == ("sse ✓", 401)
 
 
 def test_without_a_token_the_proxy_answers_401_and_points_to_its_metadata(
