@@ -255,3 +255,15 @@ def test_a_config_file_may_be_json_or_yaml_and_a_bad_one_is_refused(tmp_path: Pa
         {"config_data": {"component": "inline"}, "config_path": str(yaml_file)}
     )
     assert both.effective_config().component == "inline"
+
+
+def test_a_stream_open_that_fails_before_answering_is_an_error(tmp_path: Path):
+    log = tmp_path / "a.log"
+    response = request(audited(failing_app, log), "GET", headers={"accept": "text/event-stream"})
+    assert response.status_code == 500
+    (event,) = read_events(log)
+    assert (event["type"], event["outcome"]) == ("sse_connection", "error")
+    assert event["metadata"]["extra"] == {"transport": "streamable-http", "user_agent": ANY_AGENT}
+
+
+ANY_AGENT = f"python-httpx/{httpx.__version__}"

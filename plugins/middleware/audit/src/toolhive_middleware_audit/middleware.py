@@ -378,9 +378,12 @@ class AuditMiddleware:
             if not response.status:
                 response.status = 500
             elapsed_ms = int((time.perf_counter() - started) * 1000)
-            self._log_request(
-                scope, headers, parsed, event_type, response, request_data, elapsed_ms
-            )
+            try:
+                self._log_request(
+                    scope, headers, parsed, event_type, response, request_data, elapsed_ms
+                )
+            except Exception:  # a bug here must not turn an answered request into a failure
+                log.exception("could not write the audit event for %s", scope["path"])
 
     # -- stream opens ---------------------------------------------------------------------------
 
@@ -402,10 +405,16 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, on_start)
         finally:
-            if not logged:
+            if not logged:  # it failed, or returned without answering: the server sends a 500
                 self._log_stream_open(scope, headers, 500)
 
     def _log_stream_open(self, scope: Scope, headers: _Headers, status: int) -> None:
+        try:
+            self._write_stream_open(scope, headers, status)
+        except Exception:  # never fail the stream for its audit event
+            log.exception("could not write the audit event for %s", scope["path"])
+
+    def _write_stream_open(self, scope: Scope, headers: _Headers, status: int) -> None:
         event = self._event(SSE_CONNECTION, _outcome(status), scope, headers, None, identity(scope))
         event["target"] = {"endpoint": scope["path"], "method": "GET", "type": "sse_endpoint"}
         event["metadata"] = {
