@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from toolhive.testing.mcp_servers import echo_session, served, stdio_echo_server
+from toolhive.testing.mcp_servers import echo_session
 from toolhive.testing.plugin_contract import SettingsContract
 
 if TYPE_CHECKING:
@@ -171,10 +171,8 @@ class MiddlewareContract(SettingsContract):
     ) -> None:
         """``middleware_configs`` names it; the supervisor's chain (with core's parser and
         recovery) wraps the stdio bridge; an MCP client session goes through."""
-        from toolhive.contracts.transport import TransportOptions
-        from toolhive.middleware.chain import checked_chain, wrappers
         from toolhive.models.runconfig import RunConfig
-        from toolhive.proxy.app import build_proxy_app
+        from toolhive.testing.chains import workload_proxy
 
         config = RunConfig(
             name="contract",
@@ -183,30 +181,13 @@ class MiddlewareContract(SettingsContract):
             target_port=0,
             middleware_configs=[{"type": self.name, "parameters": plugin_config}],
         )
-        chain = checked_chain(config, plugin_hooks.middleware())
-        types = [item.entry.type for item in chain]
-        assert self.name in types and "recovery" in types, types
-
-        stdio_bridge = plugin_hooks.load("transports", "stdio")
 
         async def session() -> str:
-            async with stdio_echo_server() as server:
-                bridge = stdio_bridge(TransportOptions(workload="contract", stdio=server.channel))
-                await bridge.start()
-                try:
-                    app = build_proxy_app(
-                        bridge,
-                        transport_name="stdio",
-                        middleware=wrappers(chain, self.context()),
-                        health_interval=0.0,
-                        manage_lifespan=False,
-                    )
-                    async with served(app) as base:
-                        result = await echo_session(
-                            f"{base}/mcp", headers=middleware_request_headers, text="chained ✓"
-                        )
-                        return result.echoed
-                finally:
-                    await bridge.aclose()
+            async with workload_proxy(plugin_hooks, config) as proxy:
+                assert self.name in proxy.chain and "recovery" in proxy.chain, proxy.chain
+                result = await echo_session(
+                    proxy.url, headers=middleware_request_headers, text="chained ✓"
+                )
+                return result.echoed
 
         assert asyncio.run(session()) == "chained ✓"
