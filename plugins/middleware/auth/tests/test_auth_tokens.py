@@ -593,3 +593,14 @@ def test_a_non_ascii_resource_url_still_gives_a_valid_challenge(issuer: OIDCIssu
     assert challenge(refused)["resource_metadata"] == (
         "https://mcp.example.com/.well-known/oauth-protected-resource/servers/%E6%97%A5%E6%9C%AC"
     )
+
+
+def test_a_host_name_is_checked_by_the_addresses_it_resolves_to() -> None:
+    from toolhive_middleware_auth.fetch import FetchError, FetchPolicy
+
+    guarded = FetchPolicy(insecure_allow_http=True)
+    with pytest.raises(FetchError, match="private address"):
+        asyncio.run(guarded.check("http://localhost:8080/jwks"))
+    with pytest.raises(FetchError, match="plain HTTP"):
+        asyncio.run(FetchPolicy(allow_private_ip=True).check("http://localhost:8080/jwks"))
+    asyncio.run(LOOPBACK.check("http://localhost:8080/jwks"))  # both opt-ins: allowed

@@ -83,10 +83,9 @@ class FetchPolicy:
             addresses = [ipaddress.ip_address(host)]
         except ValueError:
             try:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, parts.port or (443 if parts.scheme == "https" else 80),
-                    type=socket.SOCK_STREAM,
-                )  # fmt: skip
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                loop = asyncio.get_running_loop()
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except OSError as exc:
                 raise FetchError(f"cannot resolve {host}: {exc}") from None
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]

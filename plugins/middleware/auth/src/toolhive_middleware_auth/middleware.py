@@ -158,7 +158,7 @@ class OIDCMiddleware:
             who = await self.validator.validate(token)
         except TokenError as exc:
             reason = str(exc)
-            log.info("request refused: %s", reason)
+            log.debug("request refused: %s", reason)
             await self._unauthorized(send, "invalid_token", reason, f"Invalid token: {reason}")
             return
         set_identity(scope, who)
