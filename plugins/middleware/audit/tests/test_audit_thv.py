@@ -113,3 +113,17 @@ def test_enable_audit_logs_to_the_proxy_log(thv: Any):
     assert {e["component"] for e in events} == {"audit-stdout"}  # the server's name
     assert all("data" not in e for e in events)  # the default config logs no bodies
     assert "stdout-secret-token-5678" not in proxy_log
+
+
+def test_audit_config_flag_reads_a_yaml_file_with_a_filter(thv: Any, tmp_path: Path):
+    log = tmp_path / "calls.ndjson"
+    config = tmp_path / "audit.yaml"
+    config.write_text(f"component: flagged\nlogFile: {log}\neventTypes: [mcp_tool_call]\n")
+    thv("run", "--name", "audit-flag", "--audit-config", str(config), *ECHO)
+    session(url_of(thv, "audit-flag"), "flag-secret-token-9012")
+    (event,) = read_events(log)
+    assert (event["type"], event["component"], event["target"]["name"]) == (
+        "mcp_tool_call",
+        "flagged",
+        "echo",
+    )
