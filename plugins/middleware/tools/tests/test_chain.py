@@ -112,6 +112,24 @@ def test_legacy_sse_lists_filtered_tools_and_answers_refusals_on_the_stream():
     assert (add.error_code, add.error_message) == (-32602, "tool not found")
 
 
+def test_a_streamable_http_server_behind_the_reverse_proxy_is_filtered_and_mapped():
+    async def session() -> tuple[dict[str, str | None], Any, Any]:
+        async with (
+            filtered_proxy(
+                transport="streamable-http",
+                tools_override={"add": {"name": "sum"}, "echo": {"description": "Parrot"}},
+            ) as base,
+            sdk_session(base) as s,
+        ):
+            return (await s.tools(), await s.call("sum", {"a": 40, "b": 2}),
+                    await s.call("add", {"a": 1, "b": 2}))  # fmt: skip
+
+    tools, total, add = run(session())
+    assert tools == {"echo": "Parrot", "sum": ADD_DESCRIPTION}
+    assert total.text == "42"
+    assert add.error_message == "tool not found"
+
+
 def test_a_server_speaking_sse_itself_is_filtered_through_the_reverse_proxy():
     """A ``--transport sse`` workload: the SDK server's own stream (CRLF framing, its own
     endpoint event) carries the filtered list and the injected refusal."""

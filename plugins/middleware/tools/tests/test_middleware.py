@@ -122,6 +122,25 @@ def test_a_renamed_call_reaches_the_inside_with_its_length_and_parse_updated():
     assert seen["parsed"].body == seen["body"]
 
 
+@pytest.mark.parametrize(
+    ("sent", "forwarded"),
+    [
+        ("get", b"fetch"),  # MCP's stateless HTTP revision mirrors the tool name in Mcp-Name
+        ("=?base64?Z2V0?=", b"fetch"),  # "get", base64-wrapped as clients may send it
+        ("search", b"search"),  # a header that disagreed with the body still disagrees
+    ],
+)
+def test_the_mcp_name_header_follows_the_renamed_call(sent: str, forwarded: bytes):
+    inner = Recorder({"content": []})
+    app = call_filter_factory(inner, PARAMS, context())
+    asyncio.run(
+        post(app, rpc("tools/call", name="get"), {"mcp-name": sent, "mcp-method": "tools/call"})
+    )
+    (seen,) = inner.seen
+    assert seen["headers"][b"mcp-name"] == forwarded
+    assert seen["headers"][b"mcp-method"] == b"tools/call"
+
+
 def test_an_allowed_call_by_its_own_name_is_forwarded_byte_for_byte():
     inner = Recorder({"content": []})
     body = rpc("tools/call", name="time")

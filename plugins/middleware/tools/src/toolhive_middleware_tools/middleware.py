@@ -19,9 +19,11 @@ itself would answer a tool that does not exist. Everything else passes straight 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -204,17 +206,18 @@ class ToolCallFilter:
         # The parse read_mcp_request made serves unless keys that decide the call may repeat.
         known = parsed.message if parsed is not None and not _may_repeat_keys(body) else None
         try:
-            new_body = self._checked(body, known)
+            rewritten = self._checked(body, known)
         except _Refused as refused:
             await self._refuse(scope, send, refused)
             return
-        if new_body is not None:
-            _replace_body(scope, new_body)
-            body = new_body
+        if rewritten is not None:
+            body, renames = rewritten
+            _replace_body(scope, body, renames)
         await self._app(scope, _replaying(body, after), send)
 
-    def _checked(self, body: bytes, decoded: Any = None) -> bytes | None:
-        """The body to forward instead (a renamed call), ``None`` to forward it as is.
+    def _checked(self, body: bytes, decoded: Any = None) -> tuple[bytes, dict[str, str]] | None:
+        """The body to forward instead (a renamed call) and its renames (visible -> backend
+        name), ``None`` to forward it as is.
 
         Raises :class:`_Refused` for what must not reach the server: a refused call, a body
         that is not JSON or not a JSON-RPC object or array, duplicate keys.
@@ -222,13 +225,16 @@ class ToolCallFilter:
         if decoded is None:
             decoded = _decode(body)
         if isinstance(decoded, list):
-            return self._checked_batch(decoded)
+            batch = self._checked_batch(decoded)
+            return None if batch is None else (batch, {})
         if not isinstance(decoded, dict):
             raise _Refused(Refusal(400, INVALID_REQUEST, "Invalid Request"), None)
         if decoded.get("method") != TOOLS_CALL:
             return None
         renamed = self._mapped(decoded)
-        return None if renamed is None else _encode(renamed)
+        if renamed is None:
+            return None
+        return _encode(renamed), {decoded["params"]["name"]: renamed["params"]["name"]}
 
     def _checked_batch(self, items: list[Any]) -> bytes | None:
         out: list[Any] = []
@@ -395,10 +401,21 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _replace_body(scope: Scope, body: bytes) -> None:
-    """Make the scope describe ``body``: its length, and the decoded request the parser and
-    authorization inside read (the backend's tool name, not the one the client used)."""
-    headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+def _replace_body(scope: Scope, body: bytes, renames: dict[str, str]) -> None:
+    """Make the scope describe ``body``: its length, the ``Mcp-Name`` header that mirrors the
+    tool name (MCP's stateless HTTP revision: the server checks it against the body), and the
+    decoded request the parser and authorization inside read — the backend's tool name, not the
+    one the client used."""
+    headers: list[tuple[bytes, bytes]] = []
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            continue
+        if key == b"mcp-name":
+            # Only a header that agreed with the body follows it; a mismatch stays one.
+            new = renames.get(_decode_header_value(value) or "")
+            if new is not None:
+                value = _encode_header_value(new)
+        headers.append((key, value))
     headers.append((b"content-length", str(len(body)).encode()))
     scope["headers"] = headers
     parsed = describe_mcp_request(body)
@@ -406,6 +423,29 @@ def _replace_body(scope: Scope, body: bytes) -> None:
         scope.pop(PARSED_REQUEST_KEY, None)
     else:
         scope[PARSED_REQUEST_KEY] = parsed
+
+
+_SENTINEL = re.compile(rb"=\?base64\?(.*)\?=")
+
+
+def _decode_header_value(value: bytes) -> str | None:
+    """An ``Mcp-Name`` value: verbatim ASCII, or UTF-8 in a ``=?base64?…?=`` sentinel."""
+    match = _SENTINEL.fullmatch(value)
+    try:
+        if match is None:
+            return value.decode("ascii")
+        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _encode_header_value(name: str) -> bytes:
+    """As MCP clients encode it: printable ASCII without edge spaces verbatim, else base64."""
+    if name.isascii() and name.isprintable() and name == name.strip():
+        raw = name.encode("ascii")
+        if _SENTINEL.fullmatch(raw) is None:
+            return raw
+    return b"=?base64?" + base64.b64encode(name.encode()) + b"?="
 
 
 async def _send_empty(send: Send, status: int) -> None:
