@@ -85,7 +85,6 @@ def test_renaming_leaves_no_trace_of_the_template(project: Path) -> None:
         "src/toolhive_middleware_hello/__init__.py",
         "src/toolhive_middleware_hello/middleware.py",
         "src/toolhive_middleware_hello/py.typed",
-        "tests/conftest.py",
         "tests/test_hello.py",
         "tests/test_hello_contract.py",
     }
@@ -121,7 +120,6 @@ def test_the_walkthrough_shows_the_renamed_template_exactly(project: Path) -> No
         "pyproject.toml",
         "src/toolhive_middleware_hello/__init__.py",
         "src/toolhive_middleware_hello/middleware.py",
-        "tests/conftest.py",
         "tests/test_hello_contract.py",
     } <= set(shown)
     renamed = files(project)
