@@ -1,7 +1,8 @@
 """A workload's proxy with the audit middleware, for the tests: the chain the supervisor builds from
-a RunConfig's ``audit_config`` (audit > mcp-parser > recovery, from the installed plugin) in front
-of the stdio bridge and a real MCP server, with stand-ins for ``auth`` and ``authorization``
-inside audit (those plugins are built elsewhere; these answer 401/403 the way they do).
+a RunConfig's ``audit_config`` (audit > mcp-parser > recovery, from the installed plugin; served by
+``toolhive.testing.chains.workload_proxy``) in front of the stdio bridge and a real MCP server,
+with stand-ins for ``auth`` and ``authorization`` just inside audit that answer 401/403 the way
+those plugins do (``test_audit_full_chain`` runs the real ones).
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from typing import Any
 import httpx
 from toolhive.contracts.middleware import (
     Identity,
-    MiddlewareContext,
     read_mcp_request,
     send_jsonrpc_error,
     set_identity,
 )
-from toolhive.testing.mcp_servers import ECHO_SERVER, served, stdio_echo_server
+from toolhive.testing.mcp_servers import ECHO_SERVER
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLXZhbHVlLTk4NzY1"
 WORKLOAD = "audited"
@@ -93,14 +93,12 @@ async def audited_proxy(
     audit_config_path: str = "",
     proxy_mode: str = "streamable-http",
 ) -> AsyncIterator[str]:
-    """Serve the workload's proxy; yield its MCP URL (``…/mcp``, or ``…/sse`` in SSE mode)."""
-    from toolhive.contracts.transport import TransportOptions
-    from toolhive.middleware.chain import checked_chain, wrappers
+    """Serve the workload's proxy, ``inner`` stand-ins just inside audit; yield its MCP URL
+    (``…/mcp``, or ``…/sse`` in SSE mode)."""
     from toolhive.models.runconfig import RunConfig
-    from toolhive.proxy.app import build_proxy_app
+    from toolhive.testing.chains import workload_proxy
     from toolhive.testing.plugin_contract import plugin_hooks_for
 
-    hooks = plugin_hooks_for("middleware-audit")
     config = RunConfig(
         name=WORKLOAD,
         transport="stdio",
@@ -109,32 +107,15 @@ async def audited_proxy(
         audit_config=audit_config,
         audit_config_path=audit_config_path,
     )
-    chain = checked_chain(config, hooks.middleware())
-    assert [item.entry.type for item in chain] == ["audit", "mcp-parser", "recovery"]
-    context = MiddlewareContext(
-        workload=WORKLOAD,
-        transport="stdio",
+    async with workload_proxy(
+        plugin_hooks_for("middleware-audit"),
+        config,
+        server=server,
         proxy_mode=proxy_mode,
-        url="http://127.0.0.1/mcp",
-    )
-    outer, *rest = wrappers(chain, context)
-    stdio_bridge = hooks.load("transports", "stdio")
-    async with stdio_echo_server(server) as process:
-        options = TransportOptions(workload=WORKLOAD, stdio=process.channel, proxy_mode=proxy_mode)
-        bridge = stdio_bridge(options)
-        await bridge.start()
-        try:
-            app = build_proxy_app(
-                bridge,
-                transport_name="stdio",
-                middleware=[outer, *inner, *rest],
-                health_interval=0.0,
-                manage_lifespan=False,
-            )
-            async with served(app) as base:
-                yield f"{base}/sse" if proxy_mode == "sse" else f"{base}/mcp"
-        finally:
-            await bridge.aclose()
+        arrange=lambda chain: [chain[0], *inner, *chain[1:]],
+    ) as proxy:
+        assert proxy.chain == ["audit", "mcp-parser", "recovery"]
+        yield proxy.url
 
 
 @dataclass
@@ -174,18 +155,6 @@ class Client:
         self.session = response.headers.get("mcp-session-id")
         done = await self.post("notifications/initialized", notify=True)
         assert done.status_code == 202, done.text
-
-
-def answer(response: httpx.Response) -> dict[str, Any]:
-    """The JSON-RPC answer of a POST, whether it came as JSON or as an SSE stream."""
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        for line in response.text.splitlines():
-            if line.startswith("data:"):
-                message = json.loads(line[5:])
-                if "id" in message:
-                    return message
-        raise AssertionError(f"no JSON-RPC answer in {response.text!r}")
-    return response.json()
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

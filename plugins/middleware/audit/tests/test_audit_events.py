@@ -19,13 +19,13 @@ from audit_harness import (
     TOKEN,
     WORKLOAD,
     Client,
-    answer,
     audited_proxy,
     fake_auth,
     fake_authz,
     of_type,
     read_events,
 )
+from toolhive.testing.chains import answer_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,9 +50,9 @@ def test_each_request_of_an_mcp_session_is_one_event_of_its_type(tmp_path: Path)
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        assert answer(await client.post("ping"))["result"] == {}
-        assert "tools" in answer(await client.post("tools/list"))["result"]
-        called = answer(
+        assert answer_of(await client.post("ping"))["result"] == {}
+        assert "tools" in answer_of(await client.post("tools/list"))["result"]
+        called = answer_of(
             await client.post("tools/call", {"name": "echo", "arguments": {"text": "x"}})
         )
         assert called["result"]["content"][0]["text"] == "x"
@@ -159,7 +159,7 @@ def test_a_jsonrpc_error_inside_a_200_is_an_application_error(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        reply = answer(await client.post("no/such-method"))
+        reply = answer_of(await client.post("no/such-method"))
         assert reply["error"]["code"] == -32601
 
     run(session_through(log, {}, steps))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from audit_harness import Client, answer, audited_proxy, fake_auth, node_everything, read_events
+from audit_harness import Client, audited_proxy, fake_auth, node_everything, read_events
+from toolhive.testing.chains import answer_of
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -52,7 +53,7 @@ def test_every_mcp_method_type_produces_its_event(tmp_path: Path):
                 if notify:
                     assert response.status_code == 202, (method, response.text)
                 else:
-                    assert "result" in answer(response), (method, response.text)
+                    assert "result" in answer_of(response), (method, response.text)
 
     asyncio.run(main())
     seen = {

@@ -13,8 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from audit_harness import ACCEPT, INIT_PARAMS, WORKLOAD, read_events
-from toolhive.contracts.middleware import MiddlewareContext
-from toolhive.testing.mcp_servers import served, stdio_echo_server
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -36,11 +34,9 @@ ONLY_ECHO = {
 
 
 def test_denials_by_the_real_auth_and_authz_plugins_are_audited_without_tokens(tmp_path: Path):
-    from toolhive.contracts.transport import TransportOptions
-    from toolhive.middleware.chain import checked_chain, wrappers
     from toolhive.models.runconfig import RunConfig
     from toolhive.plugins import Hooks, build_plugin_manager
-    from toolhive.proxy.app import build_proxy_app
+    from toolhive.testing.chains import workload_proxy
     from toolhive.testing.oidc import OIDCIssuer
 
     log = tmp_path / "audit.log"
@@ -65,36 +61,14 @@ def test_denials_by_the_real_auth_and_authz_plugins_are_audited_without_tokens(t
             oidc_config=issuer.oidc_config(),
             authz_config=ONLY_ECHO,
         )
-        chain = checked_chain(config, hooks.middleware())
-        assert [item.entry.type for item in chain] == [
-            "audit",
-            "auth",
-            "mcp-parser",
-            "authorization",
-            "recovery",
-        ]
-        context = MiddlewareContext(
-            workload=WORKLOAD, transport="stdio", proxy_mode="streamable-http", url=""
-        )
 
         async def go() -> None:
-            async with stdio_echo_server() as server:
-                bridge = hooks.load("transports", "stdio")(
-                    TransportOptions(workload=WORKLOAD, stdio=server.channel)
-                )
-                await bridge.start()
-                try:
-                    app = build_proxy_app(
-                        bridge,
-                        transport_name="stdio",
-                        middleware=wrappers(chain, context),
-                        health_interval=0.0,
-                        manage_lifespan=False,
-                    )
-                    async with served(app) as base, httpx.AsyncClient(timeout=30) as http:
-                        await exchange(http, f"{base}/mcp", alice, expired, forged)
-                finally:
-                    await bridge.aclose()
+            async with (
+                workload_proxy(hooks, config) as proxy,
+                httpx.AsyncClient(timeout=30) as http,
+            ):
+                assert proxy.chain == ["audit", "auth", "mcp-parser", "authorization", "recovery"]
+                await exchange(http, proxy.url, alice, expired, forged)
 
         asyncio.run(go())
 
