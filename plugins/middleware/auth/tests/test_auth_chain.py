@@ -272,3 +272,17 @@ def test_a_go_exported_oidc_config_validates_unchanged(issuer: OIDCIssuer) -> No
         {"oidc_config": {**exported["oidc_config"], "ClientSecret": "s3cret-value"}}
     )
     assert "s3cret-value" not in repr(with_secret)  # a logged config shows no secret
+
+
+def test_a_refused_oidc_config_never_quotes_the_client_secret() -> None:
+    from pydantic import ValidationError
+    from toolhive_middleware_auth import AuthParameters
+
+    for bad in (
+        {"Audience": "mcp", "ClientSecret": "s3cret-value"},  # neither Issuer nor JWKSURL
+        {"Issuer": "http://issuer.example.com", "ClientSecret": "s3cret-value"},
+        {"Issuer": "https://issuer.example.com", "ClientSecret": "s3cret-value", "Bogus": 1},
+    ):
+        with pytest.raises(ValidationError) as refused:
+            AuthParameters.model_validate({"oidc_config": bad})
+        assert "s3cret-value" not in str(refused.value)

@@ -22,7 +22,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from toolhive.contracts import MiddlewareParameters, MiddlewareSpec, hookimpl
 
 if TYPE_CHECKING:
@@ -54,6 +54,11 @@ class OIDCConfig(MiddlewareParameters):
     Only Go's keys are read (pydantic validates by alias). Go writes every field, empty ones as
     ``""``/``false``/``null``; all are accepted.
     """
+
+    # A validation error must not quote the input: it may hold the client secret.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, hide_input_in_errors=True
+    )
 
     issuer: str = Field("", alias="Issuer", description="The OIDC issuer URL (`iss`).")
     audience: str = Field("", alias="Audience", description="The audience a token must carry.")
@@ -114,6 +119,10 @@ class OIDCConfig(MiddlewareParameters):
 
 class AuthParameters(MiddlewareParameters):
     """The ``parameters`` of an ``auth`` entry (ToolHive's ``auth.MiddlewareParams``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, hide_input_in_errors=True
+    )
 
     oidc_config: OIDCConfig | None = Field(
         None, description="Token validation; none means ToolHive's local-user mode."
