@@ -9,7 +9,8 @@ explicit entry covers is derived the way ToolHive derives it and placed by ToolH
 Fail closed: an entry whose type no installed plugin provides is an error naming the field that
 asked for it and the distribution that would enforce it. Only entries that enforce nothing are
 dropped: ``usagemetrics`` (we never report usage) and an ``auth`` entry without an OIDC config
-(ToolHive's anonymous mode, which is what no auth middleware means).
+(ToolHive's local-user mode: it authenticates nothing, it only names the OS user as the caller —
+with the auth plugin installed it runs, without it authorization names that user itself).
 """
 
 from __future__ import annotations
