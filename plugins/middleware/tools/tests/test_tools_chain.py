@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import answers, filtered_proxy, raw_session, sdk_session
+from tools_harness import answers, filtered_proxy, raw_session, sdk_session
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import sdk_session
+from tools_harness import sdk_session
 from toolhive.testing import ThvCli, ThvHome
 from toolhive.testing import echo_server as echo_module
 
