@@ -311,3 +311,83 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_standalone_proxy_with_toolhives_protection_flags(
+    thv: Thv, upstream: RecordingUpstream, tmp_path
+) -> None:
+    """`thv proxy` takes `thv run`'s protection flags and builds the same checked chain: OIDC
+    (a real issuer), a tool filter and Prometheus metrics in front of a remote server."""
+    from toolhive.testing.oidc import OIDCIssuer
+
+    port = _free_port()
+    with OIDCIssuer(audience="remote-mcp") as issuer:
+        proc = _start_proxy(
+            thv,
+            f"{PREFIX}-guarded",
+            "--target-uri",
+            f"http://127.0.0.1:{upstream.port}/mcp",
+            "--port",
+            str(port),
+            "--oidc-issuer",
+            issuer.url,
+            "--oidc-audience",
+            "remote-mcp",
+            "--oidc-insecure-allow-http",
+            "--jwks-allow-private-ip",
+            "--tools",
+            "echo",
+            "--otel-enable-prometheus-metrics-path",
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_health(base, proc)
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            accept = {"accept": "application/json, text/event-stream"}
+            refused = httpx.post(f"{base}/mcp", json=body, headers=accept, timeout=10)
+            assert refused.status_code == 401
+            assert "resource_metadata=" in refused.headers["www-authenticate"]
+            token = issuer.token(sub="remote-user")
+            auth = {**accept, "authorization": f"Bearer {token}"}
+            init = {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+            started = httpx.post(f"{base}/mcp", json=init, headers=auth, timeout=10)
+            assert started.status_code == 200, started.text
+            if "mcp-session-id" in started.headers:
+                auth["mcp-session-id"] = started.headers["mcp-session-id"]
+            listed = httpx.post(f"{base}/mcp", json=body, headers=auth, timeout=10)
+            text = listed.text
+            payload = json.loads(
+                next(line[5:] for line in text.splitlines() if line.startswith("data:"))
+                if listed.headers["content-type"].startswith("text/event-stream")
+                else text
+            )
+            assert [t["name"] for t in payload["result"]["tools"]] == ["echo"]
+            metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            assert f'server="{PREFIX}-guarded"' in metrics
+        finally:
+            err = _stop(proc)
+    assert token not in err
+
+
+def test_standalone_proxy_refuses_protection_nobody_installed(thv: Thv, tmp_path) -> None:
+    thv.env["TOOLHIVE_DISABLE_PLUGINS"] = "toolhive-middleware-auth"
+    r = thv(
+        "proxy",
+        f"{PREFIX}-open",
+        "--target-uri",
+        "http://127.0.0.1:9/mcp",
+        "--oidc-issuer",
+        "https://idp.example",
+        check=False,
+    )
+    assert r.returncode != 0
+    assert "pip install toolhive-middleware-auth" in r.stderr
