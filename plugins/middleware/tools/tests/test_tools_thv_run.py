@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tools_harness import sdk_session
 from toolhive.testing import ThvCli, ThvHome
 from toolhive.testing import echo_server as echo_module
+from tools_harness import sdk_session
 
 pytestmark = pytest.mark.timeout(240)
 
