@@ -174,6 +174,7 @@ def _chain(
         url=url,
         remote=True,
         mount=mounter(routes),
+        trust_proxy_headers=bool(opts["trust_proxy_headers"]),
     )
     return wrappers(chain, context)
 

@@ -85,6 +85,9 @@ class MiddlewareContext:
     #: Serves an app at a path outside the chain (Prometheus ``/metrics``); ``None`` where the
     #: host has no such routes (then a factory that needs one fails with a clear error).
     mount: Mount | None = None
+    #: ``--trust-proxy-headers``: a reverse proxy in front sets ``X-Forwarded-*`` truthfully, so
+    #: a middleware may take the client's address from them (otherwise they are the client's word).
+    trust_proxy_headers: bool = False
 
 
 @dataclass(frozen=True)

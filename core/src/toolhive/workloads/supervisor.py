@@ -207,6 +207,7 @@ class Supervisor:
             remote=config.is_remote,
             resolve_secret=self._resolve_secret,
             mount=mounter(routes),
+            trust_proxy_headers=config.trust_proxy_headers,
         )
         return wrappers(chain, context)
 

@@ -63,12 +63,16 @@ async def failing_app(scope, receive, send):
     raise RuntimeError("the server broke")
 
 
-def audited(app, log: Path, transport: str = "streamable-http", **config: Any):
+def audited(app, log: Path, transport: str = "streamable-http", trust: bool = False, **config: Any):
     parameters = AuditParameters.model_validate(
         {"config_data": {"logFile": str(log), **config}, "transport_type": transport}
     )
     context = MiddlewareContext(
-        workload="rules", transport=transport, proxy_mode="streamable-http", url="http://x/mcp"
+        workload="rules",
+        transport=transport,
+        proxy_mode="streamable-http",
+        url="http://x/mcp",
+        trust_proxy_headers=trust,
     )
     return factory(app, parameters, context)
 
@@ -174,9 +178,11 @@ def test_on_the_sse_transport_unparsed_posts_are_mcp_requests(tmp_path: Path):
     assert call["metadata"]["extra"]["transport"] == "sse"
 
 
-def test_the_source_is_the_first_forwarded_hop_then_the_real_ip_then_the_peer(tmp_path: Path):
+def test_behind_a_trusted_proxy_the_source_is_the_first_forwarded_hop_then_the_real_ip(
+    tmp_path: Path,
+):
     log = tmp_path / "a.log"
-    app = audited(status_app(200), log)
+    app = audited(status_app(200), log, trust=True)
     request(app, "POST", json=CALL, headers={"x-forwarded-for": "203.0.113.7, 10.0.0.1"})
     request(app, "POST", json=CALL, headers={"x-real-ip": "198.51.100.2"})
     request(app, "POST", json=CALL)
@@ -185,6 +191,14 @@ def test_the_source_is_the_first_forwarded_hop_then_the_real_ip_then_the_peer(tm
         "198.51.100.2",
         "127.0.0.1",
     ]
+
+
+def test_without_trust_proxy_headers_a_client_cannot_fake_its_address(tmp_path: Path):
+    log = tmp_path / "a.log"
+    app = audited(status_app(200), log)
+    request(app, "POST", json=CALL, headers={"x-forwarded-for": "203.0.113.7"})
+    request(app, "POST", json=CALL, headers={"x-real-ip": "198.51.100.2"})
+    assert [e["source"]["value"] for e in read_events(log)] == ["127.0.0.1", "127.0.0.1"]
 
 
 def test_a_component_in_the_config_wins(tmp_path: Path):

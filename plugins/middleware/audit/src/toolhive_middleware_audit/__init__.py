@@ -192,6 +192,7 @@ def factory(app: ASGIApp, parameters: AuditParameters, context: MiddlewareContex
         sink=open_sink(config.log_file),
         component=component,
         transport_type=parameters.transport_type or context.transport,
+        trust_proxy_headers=context.trust_proxy_headers,
     )
 
 

@@ -310,8 +310,10 @@ class AuditMiddleware:
         sink: Sink,
         component: str,
         transport_type: str,
+        trust_proxy_headers: bool = False,
     ) -> None:
         self.app = app
+        self.trust_proxy_headers = trust_proxy_headers
         self.config = config
         self.sink = sink
         self.component = component
@@ -509,7 +511,7 @@ class AuditMiddleware:
             "component": self.component,
             "source": {
                 "type": "network",
-                "value": headers.client_ip(scope),
+                "value": headers.client_ip(scope, trusted=self.trust_proxy_headers),
                 "extra": source_extra,
             },
         }
@@ -558,8 +560,12 @@ class _Headers:
             elif key == b"x-real-ip":
                 self.real_ip = value
 
-    def client_ip(self, scope: Scope) -> str:
-        """ToolHive's ``getClientIP``: the first X-Forwarded-For hop, X-Real-IP, the peer."""
+    def client_ip(self, scope: Scope, *, trusted: bool) -> str:
+        """ToolHive's ``getClientIP`` (the first X-Forwarded-For hop, X-Real-IP, the peer) when
+        the workload trusts proxy headers; otherwise the peer, as a client cannot fake it."""
+        if not trusted:
+            client = scope.get("client")
+            return str(client[0]) if client else ""
         if self.forwarded_for:
             return _text(self.forwarded_for.split(b",", 1)[0].strip())
         if self.real_ip:
