@@ -96,3 +96,27 @@ def test_run_from_a_broken_config_file(thv: Thv, thv_env, tmp_path):
     one_line_error(
         thv("run", "--from-config", str(tmp_path / "missing.json"), check=False), "does not exist"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--tools", "wrong-tool"], "tool wrong-tool not found in registry"),
+        (["--tools-override", "OVERRIDE"], "tool nope not found in registry"),
+        (["--tools-override", "/nonexistent.json"], "no such file"),
+        (["--tools-override", "BADJSON"], "failed to decode tools override file"),
+    ],
+)
+def test_tools_the_registry_entry_does_not_have_are_refused_before_anything_runs(
+    thv: Thv, thv_env, tmp_path: Path, flags: list[str], fragment: str
+):
+    """ToolHive's fetch e2e: `--tools wrong-tool` and an override of an unknown tool fail at
+    `thv run` against the entry's tool list (the built-in catalog's fetch lists `fetch`)."""
+    override = tmp_path / "override.json"
+    override.write_text(json.dumps({"toolsOverride": {"nope": {"name": "x"}}}))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    argv = [str(override) if f == "OVERRIDE" else str(bad) if f == "BADJSON" else f for f in flags]
+    proc = thv("run", "fetch", *argv, check=False)
+    one_line_error(proc, fragment)
+    assert state_files(thv_env) == []

@@ -212,3 +212,16 @@ def test_go_boolean_flags_never_swallow_the_server_argument():
     got = request("--enable-audit", "--oidc-insecure-allow-http")
     assert got.image == "python3"
     assert got.enable_audit is True
+
+
+def test_filtered_and_overridden_tools_are_checked_against_the_registry_entry():
+    from toolhive.workloads.protection_inputs import check_tools_in_registry
+
+    registry = ["fetch", "search"]
+    rename = {"fetch": {"name": "get"}}
+    check_tools_in_registry(["get,search"], rename, registry)  # the new name maps back
+    check_tools_in_registry(["anything"], {}, [])  # an entry listing no tools checks nothing
+    with pytest.raises(InvalidInputError, match="tool wrong not found in registry"):
+        check_tools_in_registry(["fetch", "wrong"], {}, registry)
+    with pytest.raises(InvalidInputError, match="tool gone not found in registry"):
+        check_tools_in_registry([], {"gone": {"description": "d"}}, registry)

@@ -132,6 +132,7 @@ def apply_entry(
     elif source.kind in {"url", "file"}:
         origin["registry_url"] = source.location
     if isinstance(entry, ImageMetadata):
+        origin["tools"] = list(entry.tools)
         update["image"] = entry.image
         update["cmd_arguments"] = list(request.cmd_arguments) or list(entry.args)
         update["target_port"] = request.target_port or entry.target_port or 0

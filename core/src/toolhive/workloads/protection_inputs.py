@@ -142,6 +142,29 @@ def load_tools_override(path: str) -> dict[str, Any]:
     return overrides
 
 
+def check_tools_in_registry(
+    tools: list[str], overrides: dict[str, Any], registry_tools: list[str]
+) -> None:
+    """As ToolHive: with a registry entry that lists its tools, every overridden tool and every
+    filtered one (by its backend name) must be one of them — ``--tools wrong-tool`` fails now,
+    not as a server that silently shows nothing."""
+    if not registry_tools:
+        return
+    known = set(registry_tools)
+    renamed = {
+        str(o.get("name")): backend
+        for backend, o in overrides.items()
+        if isinstance(o, dict) and o.get("name")
+    }
+    wanted = [*overrides]
+    wanted += [renamed.get(t.strip(), t.strip()) for item in tools for t in item.split(",")]
+    for name in wanted:
+        if name and name not in known:
+            available = ", ".join(sorted(known))
+            msg = f"tool {name} not found in registry (the entry lists: {available})"
+            raise InvalidInputError(msg)
+
+
 #: ToolHive's ``audit.DefaultConfig()`` (``--enable-audit`` without ``--audit-config``).
 DEFAULT_AUDIT_CONFIG: dict[str, Any] = {"maxDataSize": 1024, "detectApplicationErrors": True}
 

@@ -114,3 +114,6 @@ class RegistryOrigin(BaseModel):
     registry_server_name: str = ""
     permissions: dict[str, Any] | None = None
     remote_auth_config: dict[str, Any] | None = None
+    #: The tools the entry says its server has (``--tools``/``--tools-override`` are checked
+    #: against them, as ToolHive does); empty when the entry lists none.
+    tools: list[str] = Field(default_factory=list)

@@ -161,7 +161,9 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
     profile = None if remote else _registry_profile(request, origin)
     if profile is not None:
         profile_name = "registry"
-    from toolhive.workloads.protection_inputs import protection_fields
+    from toolhive.workloads.protection_inputs import check_tools_in_registry, protection_fields
+
+    check_tools_in_registry(request.tools, request.tools_override, origin.tools)
 
     protection = protection_fields(
         oidc=request.oidc,
