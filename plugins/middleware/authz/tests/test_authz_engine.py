@@ -150,3 +150,43 @@ def test_a_configured_principal_or_action_entity_is_replaced_by_the_requests_own
     )
     assert may_call(auth, {"sub": "alice"}, "echo")  # the request's action entity, as ToolHive
     assert not may_call(auth, {"sub": "alice"}, "add")  # the configured department is not seen
+
+
+def counting(auth: CedarAuthorizer, monkeypatch) -> list[int]:
+    """How many asks reach Cedar (the real evaluation still runs)."""
+    calls: list[int] = []
+    evaluate = auth._evaluate
+
+    def counted(principal, asks):
+        calls.append(len(asks))
+        return evaluate(principal, asks)
+
+    monkeypatch.setattr(auth, "_evaluate", counted)
+    return calls
+
+
+def test_arguments_no_policy_reads_share_one_cached_decision(monkeypatch):
+    auth = authorizer('permit(principal, action == Action::"call_tool", resource == Tool::"echo");')
+    calls = counting(auth, monkeypatch)
+    for n in range(5):
+        assert may_call(auth, {"sub": "a"}, "echo", text=f"unique {n}")
+    assert not may_call(auth, {"sub": "a"}, "add", a=1)
+    assert calls == [1, 1]  # one decision per tool, whatever the arguments
+
+
+def test_arguments_a_policy_reads_are_part_of_the_decision_and_big_ones_are_not_kept(
+    monkeypatch,
+):
+    auth = authorizer(
+        'permit(principal, action, resource) when { resource has arg_text && resource.arg_text != "no" };'
+    )
+    calls = counting(auth, monkeypatch)
+    assert may_call(auth, {"sub": "a"}, "echo", text="yes")
+    assert not may_call(auth, {"sub": "a"}, "echo", text="no")
+    assert may_call(auth, {"sub": "a"}, "echo", text="yes")  # cached
+    assert calls == [1, 1]
+    big = "x" * 5000
+    assert may_call(auth, {"sub": "a"}, "echo", text=big)
+    assert may_call(auth, {"sub": "a"}, "echo", text=big)
+    assert calls == [1, 1, 1, 1]  # evaluated each time, never cached
+    assert all(len(repr(key)) < 5000 for key in auth._decisions)

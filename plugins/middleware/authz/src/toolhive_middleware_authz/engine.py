@@ -21,7 +21,10 @@ evaluate (ToolHive treats any evaluation error as a denial).
 Cost: one Cedar call is ~40-250 us, too much for every request, so decisions are cached (bounded)
 under a key holding everything the decision reads — principal (uid, attributes, parents), action,
 resource id, resource attributes and context. Policies and ``entities_json`` are fixed for the
-middleware's life and Cedar has no clock, so a decision is a pure function of that key. A list
+middleware's life and Cedar has no clock, so a decision is a pure function of that key. When no
+policy mentions ``arg_`` or ``context`` the arguments cannot change a decision (an argument is only
+reachable as ``resource.arg_*`` or through the context), so they are left out of the key: every
+call of a tool by one caller then shares one decision, however unique its arguments. A list
 response asks for all its items in one Cedar call.
 """
 
@@ -44,6 +47,9 @@ DEFAULT_GROUP_CLAIMS: Final = ("groups", "roles", "cognito:groups")
 MAX_DEPTH: Final = 10
 #: Bound of the decision cache (entries; the oldest go first).
 CACHE_SIZE: Final = 8192
+#: Decisions whose arguments are bigger than this (their JSON, in characters) are not cached:
+#: a cache of large unique arguments would only hold memory.
+CACHE_MAX_ARGUMENTS: Final = 1024
 _I64: Final = 2**63
 _DECIMAL_MAX: Final = 922337203685477.5807
 #: Keys Cedar's JSON format reads as an entity reference or an extension value, never a record.
@@ -228,6 +234,9 @@ class CedarAuthorizer:
         self._base = list(config.entities)
         self._base_uids = {(e["uid"]["type"], e["uid"]["id"]) for e in self._base}
         self._handles: dict[str, cedarpy.Entities] = {}
+        text = "\n".join(config.policies)
+        # See the module docstring: arguments are part of a decision only if a policy can read them.
+        self._reads_arguments = "arg_" in text or "context" in text
         self._decisions: dict[tuple[str, tuple[Any, ...]], bool] = {}
         self._principals: dict[int, tuple[object, Principal | None]] = {}
         self._by_claims: dict[str, Principal | None] = {}
@@ -320,19 +329,31 @@ class CedarAuthorizer:
 
     def allowed(self, principal: Principal, asks: Sequence[Ask]) -> list[bool]:
         """One decision per ask, from the cache or from Cedar (one call for all misses)."""
-        keys = [(principal.key, ask.key) for ask in asks]
+        keys = [self._key(principal, ask) for ask in asks]
         decisions = self._decisions
-        out: list[bool | None] = [decisions.get(k) for k in keys]
+        out: list[bool | None] = [None if k is None else decisions.get(k) for k in keys]
         missing = [i for i, d in enumerate(out) if d is None]
         if missing:
             for index, value in zip(
                 missing, self._evaluate(principal, [asks[i] for i in missing]), strict=True
             ):
                 out[index] = value
+                key = keys[index]
+                if key is None:
+                    continue  # too large to keep
                 if len(decisions) >= CACHE_SIZE:
                     del decisions[next(iter(decisions))]
-                decisions[keys[index]] = value
+                decisions[key] = value
         return [bool(d) for d in out]
+
+    def _key(self, principal: Principal, ask: Ask) -> tuple[str, tuple[Any, ...]] | None:
+        """The decision's cache key (an ask's key holds its arguments at position 2), or
+        ``None`` when its arguments matter and are too large to cache."""
+        if not self._reads_arguments:
+            return (principal.key, ask.key[:2] + ask.key[3:])
+        if ask.arguments and len(repr(ask.key[2])) > CACHE_MAX_ARGUMENTS:
+            return None
+        return (principal.key, ask.key)
 
     def _evaluate(self, principal: Principal, asks: Sequence[Ask]) -> Iterable[bool]:
         # One Cedar call needs one entity set: asks naming the same resource uid with different
