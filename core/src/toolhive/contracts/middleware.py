@@ -42,6 +42,7 @@ __all__ = [
     "identity",
     "parsed_request",
     "read_mcp_request",
+    "replaying_receive",
     "send_jsonrpc_error",
     "set_identity",
 ]
@@ -241,8 +242,9 @@ def describe_mcp_request(body: bytes) -> ParsedMCPRequest | None:
     )
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that yields ``body`` once, then defers to the real one (disconnects)."""
+def replaying_receive(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` (a whole request body, already read) once, then defers to
+    the real one (disconnects): what a middleware that read the body passes to the inner app."""
     pending = True
 
     async def replay() -> Message:
@@ -275,7 +277,7 @@ async def read_mcp_request(
     """
     cached = parsed_request(scope)
     if cached is not None:
-        return cached, _replaying(cached.body, receive)
+        return cached, replaying_receive(cached.body, receive)
     if not _is_json_post(scope):
         return None, receive
     chunks: list[bytes] = []
@@ -290,7 +292,7 @@ async def read_mcp_request(
     parsed = describe_mcp_request(body)
     if parsed is not None:
         scope[PARSED_REQUEST_KEY] = parsed
-    return parsed, _replaying(body, receive)
+    return parsed, replaying_receive(body, receive)
 
 
 def _replaying_disconnect(message: Message) -> Receive:

@@ -3,8 +3,9 @@
 :func:`workload_proxy` builds what the supervisor builds for a RunConfig — the checked chain
 (``checked_chain``: the plugin's entries plus core's ``mcp-parser`` and ``recovery``, in ToolHive's
 order), each factory called with a :class:`MiddlewareContext`, routes a middleware mounts — in
-front of the stdio bridge and a real MCP server on stdio, served on a free loopback port.
-:class:`RawSession` speaks streamable HTTP by hand, so a test sees statuses and bodies exactly::
+front of the stdio bridge and a real MCP server on stdio (or, with ``transport="sse"`` /
+``"streamable-http"``, the server speaking HTTP behind core's reverse proxy), served on a free
+loopback port; the context's ``url`` is the served MCP endpoint. :class:`RawSession` speaks streamable HTTP by hand, so a test sees statuses and bodies exactly::
 
     hooks = plugin_hooks_for("middleware-authz")
     async with workload_proxy(hooks, RunConfig(name="w", authz_config=...)) as proxy:
@@ -20,12 +21,18 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from toolhive.testing.mcp_servers import ECHO_SERVER, INITIALIZE_PARAMS, served, stdio_echo_server
+from toolhive.testing.mcp_servers import (
+    ECHO_SERVER,
+    INITIALIZE_PARAMS,
+    http_echo_server,
+    served,
+    stdio_echo_server,
+)
 
 if TYPE_CHECKING:
     import httpx
 
-    from toolhive.contracts.middleware import ASGIApp
+    from toolhive.contracts.middleware import ASGIApp, MiddlewareContext
     from toolhive.models.runconfig import RunConfig
     from toolhive.plugins import Hooks
 
@@ -33,6 +40,9 @@ __all__ = ["ProxiedWorkload", "RawSession", "answer_of", "raw_session", "workloa
 
 #: ``arrange(chain) -> chain``: insert test stand-ins between the chain's wrappers.
 Arrange = Callable[[list[Callable[["ASGIApp"], "ASGIApp"]]], list[Callable[["ASGIApp"], "ASGIApp"]]]
+#: ``factory(app, config, context) -> app``: builds one chain entry instead of its plugin's factory
+#: (e.g. with test exporters); ``config`` is the entry's validated parameters.
+Factory = Callable[["ASGIApp", Any, "MiddlewareContext"], "ASGIApp"]
 
 
 @dataclass
@@ -52,49 +62,81 @@ async def workload_proxy(
     *,
     server: Sequence[str] = ECHO_SERVER,
     proxy_mode: str = "streamable-http",
+    transport: str = "stdio",
     arrange: Arrange | None = None,
+    factories: Mapping[str, Factory] | None = None,
 ) -> AsyncIterator[ProxiedWorkload]:
-    """Serve ``config``'s chain (from the plugins ``hooks`` load) in front of ``server``."""
+    """Serve ``config``'s chain (from the plugins ``hooks`` load) in front of ``server``.
+
+    ``transport`` other than ``stdio``: ``server`` speaks it on a free port behind core's reverse
+    proxy (clients then speak the server's protocol: ``/sse`` for ``sse``). ``factories`` builds
+    the entries of the named types instead of their plugins' factories."""
     from toolhive.contracts.middleware import MiddlewareContext
     from toolhive.contracts.transport import TransportOptions
     from toolhive.middleware.chain import checked_chain, mounter, wrappers
     from toolhive.proxy.app import build_proxy_app
+    from toolhive.proxy.server import bind_socket
 
     chain = checked_chain(config, hooks.middleware())
+    mode = "sse" if transport == "sse" else proxy_mode if transport == "stdio" else transport
+    # Bound before the chain is built, so the context's url is the endpoint clients use.
+    sock = bind_socket("127.0.0.1", 0)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = f"{base}/sse" if mode == "sse" else f"{base}/mcp"
     routes: dict[str, ASGIApp] = {}
     context = MiddlewareContext(
         workload=config.name,
-        transport="stdio",
-        proxy_mode=proxy_mode,
-        url="http://127.0.0.1/mcp",
+        transport=transport,
+        proxy_mode=mode,
+        url=url,
         group=config.group or "default",
         mount=mounter(routes),
     )
     middleware = wrappers(chain, context)
+    for index, item in enumerate(chain):
+        factory = (factories or {}).get(item.entry.type)
+        if factory is not None:
+            middleware[index] = _bound(factory, item.config, context)
     if arrange is not None:
         middleware = arrange(middleware)
-    stdio_bridge = hooks.load("transports", "stdio")
-    async with stdio_echo_server(server) as process:
-        options = TransportOptions(
-            workload=config.name, stdio=process.channel, proxy_mode=proxy_mode
-        )
-        bridge = stdio_bridge(options)
+    bridge_factory = hooks.load("transports", transport)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(sock.close)
+        if transport == "stdio":
+            process = await stack.enter_async_context(stdio_echo_server(server))
+            options = TransportOptions(
+                workload=config.name, stdio=process.channel, proxy_mode=proxy_mode
+            )
+        else:
+            http = await stack.enter_async_context(http_echo_server(transport, server))
+            options = TransportOptions(
+                workload=config.name, transport=transport, target_url=http.url
+            )
+        bridge = bridge_factory(options)
         await bridge.start()
         try:
             app = build_proxy_app(
                 bridge,
-                transport_name="stdio",
+                transport_name=transport,
                 middleware=middleware,
                 health_interval=0.0,
                 manage_lifespan=False,
                 routes=routes,
             )
-            async with served(app) as base:
-                path = "/sse" if proxy_mode == "sse" else "/mcp"
+            async with served(app, sock=sock):
                 types = [item.entry.type for item in chain]
-                yield ProxiedWorkload(base=base, url=f"{base}{path}", chain=types)
+                yield ProxiedWorkload(base=base, url=url, chain=types)
         finally:
             await bridge.aclose()
+
+
+def _bound(
+    factory: Factory, config: Any, context: MiddlewareContext
+) -> Callable[[ASGIApp], ASGIApp]:
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return factory(app, config, context)
+
+    return wrap
 
 
 def answer_of(response: httpx.Response) -> dict[str, Any]:
@@ -146,19 +188,23 @@ class RawSession:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         return await self.http.post(self.url, content=content, headers={**self.headers, **headers})
 
-    async def request(self, method: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        """POST one request with the next id; the raw response."""
-        self.next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, id: int | None = None
+    ) -> httpx.Response:
+        """POST one request with ``id`` (else the next id); the raw response."""
+        if id is None:
+            self.next_id += 1
+            id = self.next_id
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
         if params is not None:
             message["params"] = params
         return await self.post(message)
 
     async def rpc(
-        self, method: str, params: dict[str, Any] | None = None
+        self, method: str, params: dict[str, Any] | None = None, *, id: int | None = None
     ) -> tuple[int, dict[str, Any]]:
         """``(HTTP status, the JSON-RPC answer)``."""
-        response = await self.request(method, params)
+        response = await self.request(method, params, id=id)
         return response.status_code, answer_of(response)
 
 

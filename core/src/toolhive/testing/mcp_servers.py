@@ -142,11 +142,13 @@ async def http_echo_server(
 
 
 @contextlib.asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port with ToolHive's server runner; yield its base URL."""
+async def served(app: ASGIApp, *, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port (or the bound ``sock``) with ToolHive's server runner;
+    yield its base URL."""
     from toolhive.proxy.server import ProxyServer, bind_socket
 
-    server = ProxyServer(app, bind_socket("127.0.0.1", 0), handle_signals=False)
+    listening = sock if sock is not None else bind_socket("127.0.0.1", 0)
+    server = ProxyServer(app, listening, handle_signals=False)
     task = asyncio.create_task(server.serve())
     try:
         await server.wait_started(task)
