@@ -1,7 +1,7 @@
-"""A real workload chain for the authorization tests: the test MCP server (``authz_server.py``) on
-stdio behind the stdio bridge and the proxy app, the chain built from a RunConfig's
-``authz_config`` the way the supervisor builds it (core's ``mcp-parser`` and ``recovery`` around
-the plugin), on a real port. The ``auth`` plugin is not used: a tiny outer middleware puts the
+"""A real workload chain for the authorization tests (``toolhive.testing.chains``): the test MCP
+server (``authz_server.py``) on stdio behind the stdio bridge and the proxy app, the chain built
+from a RunConfig's ``authz_config`` the way the supervisor builds it (core's ``mcp-parser`` and
+``recovery`` around the plugin), on a real port. The ``auth`` plugin is not used: a tiny outer middleware puts the
 caller's :class:`Identity` in the scope from an ``x-test-claims`` header (JSON claims)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from toolhive.contracts.middleware import Identity, MiddlewareContext, set_identity
-from toolhive.testing.mcp_servers import INITIALIZE_PARAMS, served, stdio_echo_server
+from toolhive.contracts.middleware import Identity, set_identity
+from toolhive.testing import chains
+from toolhive.testing.chains import RawSession, workload_proxy
 from toolhive.testing.plugin_contract import plugin_hooks_for
 
 if TYPE_CHECKING:
@@ -56,12 +56,9 @@ async def proxied(
     oidc_config: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[str]:
     """The proxy's base URL, with ``config`` as the workload's ``authz_config`` (and, with
-    ``oidc_config``, the real ``auth`` plugin outside it)."""
-    from toolhive.contracts.transport import TransportOptions
-    from toolhive.middleware.chain import checked_chain, wrappers
+    ``oidc_config``, the real ``auth`` plugin outside it; else the claims header in front)."""
     from toolhive.models.runconfig import RunConfig
     from toolhive.plugins import Hooks, build_plugin_manager
-    from toolhive.proxy.app import build_proxy_app
 
     if oidc_config is None:
         hooks = plugin_hooks_for("middleware-authz")
@@ -76,29 +73,16 @@ async def proxied(
         authz_config=dict(config),
         oidc_config=dict(oidc_config) if oidc_config else None,
     )
-    chain = checked_chain(run_config, hooks.middleware())
-    expected = ["mcp-parser", "authorization", "recovery"]
-    assert [item.entry.type for item in chain] == (["auth"] if oidc_config else []) + expected
-    context = MiddlewareContext(
-        workload=WORKLOAD, transport="stdio", proxy_mode=proxy_mode, url="http://127.0.0.1/mcp"
-    )
-    bridge_factory = hooks.load("transports", "stdio")
-    async with stdio_echo_server(SERVER) as server:
-        options = TransportOptions(workload=WORKLOAD, stdio=server.channel, proxy_mode=proxy_mode)
-        bridge = bridge_factory(options)
-        await bridge.start()
-        try:
-            app = build_proxy_app(
-                bridge,
-                transport_name="stdio",
-                middleware=[with_identity, *wrappers(chain, context)],
-                health_interval=0.0,
-                manage_lifespan=False,
-            )
-            async with served(app) as base:
-                yield base
-        finally:
-            await bridge.aclose()
+    async with workload_proxy(
+        hooks,
+        run_config,
+        server=SERVER,
+        proxy_mode=proxy_mode,
+        arrange=lambda chain: [with_identity, *chain],
+    ) as proxy:
+        expected = ["mcp-parser", "authorization", "recovery"]
+        assert proxy.chain == (["auth"] if oidc_config else []) + expected
+        yield proxy.base
 
 
 def claims_header(claims: Mapping[str, Any] | None) -> dict[str, str]:
@@ -131,66 +115,12 @@ async def sdk_client(
         yield await stack.enter_async_context(Client(transport))
 
 
-class RawSession:
-    """A streamable-HTTP MCP session by hand, to see statuses and bodies as they are."""
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        base: str,
-        claims: Mapping[str, Any] | None,
-        headers: Mapping[str, str] | None = None,
-    ):
-        self.http = http
-        self.url = f"{base}/mcp"
-        self.headers = {
-            "accept": "application/json, text/event-stream",
-            "content-type": "application/json",
-            **claims_header(claims),
-            **(headers or {}),
-        }
-
-    async def start(self) -> None:
-        response = await self.post(
-            {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE_PARAMS}
-        )
-        assert response.status_code == 200, response.text
-        self.headers["mcp-session-id"] = response.headers["mcp-session-id"]
-        self.headers["mcp-protocol-version"] = INITIALIZE_PARAMS["protocolVersion"]
-        sent = await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        assert sent.status_code == 202, sent.text
-
-    async def post(self, body: Any, **headers: str) -> httpx.Response:
-        content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return await self.http.post(self.url, content=content, headers={**self.headers, **headers})
-
-    async def rpc(
-        self, method: str, params: dict[str, Any] | None = None, id: int = 1
-    ) -> tuple[int, dict[str, Any]]:
-        """``(HTTP status, the JSON-RPC answer)`` (from a JSON body or an SSE stream)."""
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
-        if params is not None:
-            message["params"] = params
-        response = await self.post(message)
-        return response.status_code, answer_of(response)
-
-
-def answer_of(response: httpx.Response) -> dict[str, Any]:
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        for line in response.text.splitlines():
-            if line.startswith("data:"):
-                data = json.loads(line[5:])
-                if "method" not in data:
-                    return data  # type: ignore[no-any-return]
-        raise AssertionError(f"no answer in {response.text!r}")
-    return response.json()  # type: ignore[no-any-return]
-
-
 @contextlib.asynccontextmanager
 async def raw_session(
     base: str, claims: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
 ) -> AsyncIterator[RawSession]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        session = RawSession(http, base, claims, headers)
-        await session.start()
+    """A started :class:`RawSession` on ``base``'s ``/mcp`` as the caller ``claims``."""
+    async with chains.raw_session(
+        f"{base}/mcp", {**claims_header(claims), **(headers or {})}
+    ) as session:
         yield session

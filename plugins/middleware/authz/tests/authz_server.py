@@ -1,26 +1,13 @@
-"""An MCP server for the authorization tests: tools (some annotated), prompts, resources and a
-resource template, over stdio (``python authz_server.py stdio``)."""
+"""An MCP server for the authorization tests: core's test echo server (tools ``echo``, ``add``)
+plus annotated tools, prompts, resources and a resource template, over stdio
+(``python authz_server.py stdio``)."""
 
 from __future__ import annotations
 
 import sys
 
-from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
-
-server = MCPServer(name="toolhive-authz-test", version="1.0.0")
-
-
-@server.tool()
-def echo(text: str) -> str:
-    """Return the given text unchanged."""
-    return text
-
-
-@server.tool()
-def add(a: int, b: int) -> int:
-    """Return the sum of two integers."""
-    return a + b
+from toolhive.testing.echo_server import server  # its tools: echo(text), add(a, b)
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))

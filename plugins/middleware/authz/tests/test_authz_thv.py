@@ -6,20 +6,25 @@ denied call answered 403); one with a policy Cedar cannot parse is refused at ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from authz_harness import authz_config, raw_session, sdk_client
 from toolhive.testing import ThvCli, ThvHome
-from toolhive.testing import echo_server as echo_module
+from toolhive.testing.workloads import (
+    ECHO_STDIO,
+    exported_echo,
+    run_from_config,
+    saved_runconfigs,
+    write_runconfig,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
-ECHO = [sys.executable, "--transport", "stdio", "--", str(Path(echo_module.__file__)), "stdio"]
 ECHO_ONLY = authz_config(
     'permit(principal, action == Action::"call_tool", resource == Tool::"echo");'
 )
@@ -42,27 +47,18 @@ def ok(thv: ThvCli, *args: str) -> str:
     return result.stdout
 
 
-def exported_echo(thv: ThvCli, name: str) -> dict[str, Any]:
-    """A RunConfig as `thv export` writes it, for the echo server on the process runtime."""
-    ok(thv, "run", "--name", f"{name}-src", "--runtime", "process", *ECHO)
-    exported = json.loads(ok(thv, "export", f"{name}-src", "-"))
-    ok(thv, "rm", f"{name}-src")
-    return {**exported, "name": name, "base_name": name, "container_name": name, "port": 0}
+@pytest.fixture
+def run(thv: ThvCli) -> Callable[..., str]:
+    """``thv`` that must succeed; its stdout."""
+    return functools.partial(ok, thv)
 
 
-def saved_runconfigs(home: ThvHome) -> list[str]:
-    folder = home.state / "toolhive" / "runconfigs"
-    return sorted(p.stem for p in folder.iterdir()) if folder.is_dir() else []
-
-
-def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(thv: ThvCli, tmp_path: Path):
-    config = exported_echo(thv, "guarded")
+def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(
+    run: Callable[..., str], tmp_path: Path
+):
+    config = exported_echo(run, "guarded")
     config["authz_config"] = ECHO_ONLY
-    path = tmp_path / "guarded.json"
-    path.write_text(json.dumps(config))
-    ok(thv, "run", "--from-config", str(path))
-    url = json.loads(ok(thv, "status", "guarded", "--format", "json"))["url"]
-    base = url.removesuffix("/mcp")
+    base = run_from_config(run, config, tmp_path).removesuffix("/mcp")
 
     async def session() -> tuple[set[str], str, tuple[int, dict[str, Any]]]:
         async with sdk_client(base, None) as client:
@@ -76,20 +72,18 @@ def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(thv: ThvC
     assert tools == {"echo"}
     assert echoed == "e2e ✓"
     assert status == 403 and answer["error"] == {"code": 403, "message": "Unauthorized"}
-    assert "mcp-parser > authorization > recovery" in ok(thv, "logs", "guarded", "--proxy")
+    assert "mcp-parser > authorization > recovery" in run("logs", "guarded", "--proxy")
 
 
 def test_an_invalid_policy_is_refused_at_run_with_cedars_message_and_no_state(
-    thv: ThvCli, thv_home: ThvHome, tmp_path: Path
+    thv: ThvCli, run: Callable[..., str], thv_home: ThvHome, tmp_path: Path
 ):
-    config = exported_echo(thv, "refused")
+    config = exported_echo(run, "refused")
     config["authz_config"] = authz_config(
         'permit(principal, action == Action::"call_tool", resource == Tool::"echo");',
         'permit(principal, action == Action::"call_tool" resource);',
     )
-    path = tmp_path / "refused.json"
-    path.write_text(json.dumps(config))
-    result = thv("run", "--from-config", str(path))
+    result = thv("run", "--from-config", str(write_runconfig(config, tmp_path)))
     assert result.exit_code != 0
     message = str(result.exception)
     assert "authz_config (authorization middleware) has invalid parameters" in message, message
@@ -109,7 +103,17 @@ def test_the_authz_config_flag_takes_a_yaml_file_and_refuses_a_bad_policy(
         "  policies:\n"
         '    - \'permit(principal, action == Action::"call_tool", resource == Tool::"add");\'\n'
     )
-    ok(thv, "run", "--name", "flagged", "--runtime", "process", "--authz-config", str(good), *ECHO)
+    ok(
+        thv,
+        "run",
+        "--name",
+        "flagged",
+        "--runtime",
+        "process",
+        "--authz-config",
+        str(good),
+        *ECHO_STDIO,
+    )
     base = json.loads(ok(thv, "status", "flagged", "--format", "json"))["url"].removesuffix("/mcp")
 
     async def tools() -> set[str]:
@@ -121,7 +125,7 @@ def test_the_authz_config_flag_takes_a_yaml_file_and_refuses_a_bad_policy(
     bad = tmp_path / "bad.yaml"
     bad.write_text(good.read_text().replace(");'", ")'"))
     result = thv(
-        "run", "--name", "refused", "--runtime", "process", "--authz-config", str(bad), *ECHO
+        "run", "--name", "refused", "--runtime", "process", "--authz-config", str(bad), *ECHO_STDIO
     )
     assert result.exit_code != 0
     assert "failed to parse policy 0" in str(result.exception), result.output

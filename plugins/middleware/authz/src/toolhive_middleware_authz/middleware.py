@@ -37,6 +37,7 @@ from toolhive.contracts.middleware import (
     describe_mcp_request,
     identity,
     read_mcp_request,
+    replaying_receive,
     send_jsonrpc_error,
 )
 from toolhive.contracts.rewrite import rewriting_send
@@ -122,17 +123,8 @@ async def _whole_body(receive: Receive) -> tuple[bytes | None, Receive]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    replayed: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return replayed
-        return await receive()
-
-    return replayed["body"], replay
+    body = b"".join(chunks)
+    return body, replaying_receive(body, receive)
 
 
 def _hints(tool: dict[str, Any]) -> dict[str, bool]:
