@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tools_harness import answers, filtered_proxy, raw_session, sdk_session
+from toolhive.testing.chains import answer_of, raw_session
+from tools_harness import filtered_proxy, sdk_session
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -161,11 +162,11 @@ def call(name: Any, id: Any = 9, **params: Any) -> dict[str, Any]:
 
 
 async def raw(requests: list[dict[str, Any]], **config: Any) -> list[httpx.Response]:
-    async with filtered_proxy(**config) as base, raw_session(base) as session:
+    async with filtered_proxy(**config) as base, raw_session(f"{base}/mcp") as session:
         out = []
         for request in requests:
-            out.append(await session.post(request.get("json"), raw=request.get("raw"),
-                                          headers=request.get("headers")))  # fmt: skip
+            body = request["raw"] if "raw" in request else request["json"]
+            out.append(await session.post(body, **request.get("headers", {})))
         return out
 
 
@@ -188,7 +189,7 @@ def test_a_client_accepting_only_event_streams_gets_the_refusal_as_one():
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
-    assert answers(response)["error"]["message"] == "tool not found"
+    assert answer_of(response)["error"]["message"] == "tool not found"
 
 
 def test_a_call_without_a_tool_name_is_a_bad_request():
@@ -260,7 +261,7 @@ def test_other_methods_pass_through_untouched():
     ping = {"jsonrpc": "2.0", "id": 11, "method": "ping"}
     (response,) = run(raw([{"json": ping}], tools_filter=["echo"]))
     assert response.status_code == 200
-    assert answers(response) == {"jsonrpc": "2.0", "id": 11, "result": {}}
+    assert answer_of(response) == {"jsonrpc": "2.0", "id": 11, "result": {}}
 
 
 def test_the_renamed_call_reaches_the_parser_with_the_backend_name():
@@ -268,4 +269,4 @@ def test_the_renamed_call_reaches_the_parser_with_the_backend_name():
     the server answers it (a wrong content-length or stale parse would break the call)."""
     (response,) = run(raw([{"json": call("say", id=12)}], tools_override={"echo": {"name": "say"}}))
     assert response.status_code == 200
-    assert answers(response)["result"]["content"][0]["text"] == "x"
+    assert answer_of(response)["result"]["content"][0]["text"] == "x"

@@ -6,20 +6,22 @@ reason, before any state is saved."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from toolhive.testing import ThvCli, ThvHome
-from toolhive.testing import echo_server as echo_module
+from toolhive.testing.workloads import (
+    exported_echo,
+    run_from_config,
+    saved_runconfigs,
+    write_runconfig,
+)
 from tools_harness import sdk_session
 
 pytestmark = pytest.mark.timeout(240)
-
-ECHO = [sys.executable, "--transport", "stdio", "--", str(Path(echo_module.__file__)), "stdio"]
 
 
 @pytest.fixture
@@ -39,28 +41,19 @@ def ok(thv: ThvCli, *args: str) -> str:
     return result.stdout
 
 
-def exported_echo(thv: ThvCli, name: str) -> dict[str, Any]:
-    """A RunConfig as `thv export` writes it, for the echo server on the process runtime."""
-    ok(thv, "run", "--name", f"{name}-src", "--runtime", "process", *ECHO)
-    exported = json.loads(ok(thv, "export", f"{name}-src", "-"))
-    ok(thv, "rm", f"{name}-src")
-    return {**exported, "name": name, "base_name": name, "container_name": name, "port": 0}
+@pytest.fixture
+def run(thv: ThvCli) -> Callable[..., str]:
+    """``thv`` that must succeed; its stdout."""
+    return functools.partial(ok, thv)
 
 
-def saved_runconfigs(home: ThvHome) -> list[str]:
-    folder = home.state / "toolhive" / "runconfigs"
-    return sorted(p.stem for p in folder.iterdir()) if folder.is_dir() else []
-
-
-def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: ThvCli, tmp_path: Path):
-    config = exported_echo(thv, "filtered")
+def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(
+    run: Callable[..., str], tmp_path: Path
+):
+    config = exported_echo(run, "filtered")
     config["tools_filter"] = ["say"]
     config["tools_override"] = {"echo": {"name": "say", "description": "Say it back"}}
-    path = tmp_path / "filtered.json"
-    path.write_text(json.dumps(config))
-    ok(thv, "run", "--from-config", str(path))
-    url = json.loads(ok(thv, "status", "filtered", "--format", "json"))["url"]
-    base = url.removesuffix("/mcp")
+    base = run_from_config(run, config, tmp_path).removesuffix("/mcp")
 
     async def session() -> tuple[dict[str, str | None], Any, Any]:
         async with sdk_session(base) as s:
@@ -74,7 +67,7 @@ def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: ThvCl
     assert tools == {"say": "Say it back"}
     assert say.text == "e2e ✓"
     assert add.error_message == "tool not found"
-    proxy_log = ok(thv, "logs", "filtered", "--proxy")
+    proxy_log = run("logs", "filtered", "--proxy")
     assert "tool-filter > tool-call-filter > mcp-parser" in proxy_log
 
 
@@ -95,18 +88,17 @@ def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: ThvCl
 )  # fmt: skip
 def test_a_config_the_filters_refuse_fails_at_run_and_leaves_no_state(
     thv: ThvCli,
+    run: Callable[..., str],
     thv_home: ThvHome,
     tmp_path: Path,
     tools_filter: list[str],
     tools_override: dict[str, Any],
     reason: str,
 ):
-    config = exported_echo(thv, "refused")
+    config = exported_echo(run, "refused")
     config["tools_filter"] = tools_filter
     config["tools_override"] = tools_override
-    path = tmp_path / "refused.json"
-    path.write_text(json.dumps(config))
-    result = thv("run", "--from-config", str(path))
+    result = thv("run", "--from-config", str(write_runconfig(config, tmp_path)))
     assert result.exit_code != 0
     message = str(result.exception)
     assert reason in message and "middleware) has invalid parameters" in message, message

@@ -1,32 +1,19 @@
 """A workload's proxy with the tool filters, in front of the SDK echo server (tools ``echo`` and
 ``add``) through core's stdio bridge, built the way the supervisor builds it: the chain planned
 from a RunConfig's ``tools_filter`` / ``tools_override``, checked against the installed plugins,
-wrapped around the bridge and served on a real port."""
+wrapped around the bridge and served on a real port (``toolhive.testing.chains``); raw requests
+use its ``raw_session``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from toolhive.contracts import MiddlewareContext
-from toolhive.testing.mcp_servers import (
-    STARTUP_TIMEOUT,
-    http_echo_server,
-    served,
-    stdio_echo_server,
-)
-
-INIT_PARAMS: dict[str, Any] = {
-    "protocolVersion": "2025-06-18",
-    "capabilities": {},
-    "clientInfo": {"name": "tools-tests", "version": "1"},
-}
-ACCEPT = "application/json, text/event-stream"
+from toolhive.testing.chains import workload_proxy
+from toolhive.testing.mcp_servers import STARTUP_TIMEOUT
 
 
 @contextlib.asynccontextmanager
@@ -41,11 +28,8 @@ async def filtered_proxy(
 
     ``transport="sse"``: the server speaks legacy SSE itself, behind core's reverse proxy (a
     ``--transport sse`` workload; clients then speak SSE too)."""
-    from toolhive.middleware.chain import checked_chain, wrappers
     from toolhive.models.runconfig import RunConfig
     from toolhive.plugins import Hooks, build_plugin_manager
-    from toolhive.proxy.app import build_proxy_app
-    from toolhive.transports.base import TransportOptions
 
     config = RunConfig(
         name="tools",
@@ -57,39 +41,9 @@ async def filtered_proxy(
         tools_override=tools_override or {},
     )
     hooks = Hooks(build_plugin_manager(autoload=True))
-    chain = checked_chain(config, hooks.middleware())
-    types = [item.entry.type for item in chain]
-    assert types[:2] == ["tool-filter", "tool-call-filter"], types
-    context = MiddlewareContext(
-        workload="tools",
-        transport=transport,
-        proxy_mode=config.effective_proxy_mode,
-        url="http://127.0.0.1/mcp",
-    )
-    factory = hooks.load("transports", transport)
-    async with contextlib.AsyncExitStack() as stack:
-        if transport == "stdio":
-            server = await stack.enter_async_context(stdio_echo_server())
-            options = TransportOptions(
-                workload="tools", stdio=server.channel, proxy_mode=proxy_mode
-            )
-        else:
-            http = await stack.enter_async_context(http_echo_server(transport))
-            options = TransportOptions(workload="tools", transport=transport, target_url=http.url)
-        bridge = factory(options)
-        await bridge.start()
-        try:
-            app = build_proxy_app(
-                bridge,
-                transport_name="stdio",
-                middleware=wrappers(chain, context),
-                health_interval=0.0,
-                manage_lifespan=False,
-            )
-            async with served(app) as base:
-                yield base
-        finally:
-            await bridge.aclose()
+    async with workload_proxy(hooks, config, proxy_mode=proxy_mode, transport=transport) as proxy:
+        assert proxy.chain[:2] == ["tool-filter", "tool-call-filter"], proxy.chain
+        yield proxy.base
 
 
 # --- the official SDK client -------------------------------------------------------------------
@@ -147,48 +101,3 @@ async def sdk_session(base: str, *, sse: bool = False) -> AsyncIterator[SdkSessi
         async with asyncio.timeout(STARTUP_TIMEOUT):
             client = await stack.enter_async_context(Client(transport))
         yield SdkSession(client)
-
-
-# --- raw HTTP, for what the SDK client never sends ---------------------------------------------
-
-
-class RawSession:
-    """A streamable-HTTP session by hand: exact bodies in, raw responses out."""
-
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        self.http = http
-        self.url = url
-        self.session_id = ""
-
-    async def open(self) -> None:
-        response = await self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                                    "params": INIT_PARAMS})  # fmt: skip
-        assert response.status_code == 200, response.text
-        self.session_id = response.headers["mcp-session-id"]
-        await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    async def post(
-        self, body: Any, *, raw: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        sent = {"accept": ACCEPT, "content-type": "application/json", **(headers or {})}
-        if self.session_id:
-            sent["mcp-session-id"] = self.session_id
-        content = raw if raw is not None else json.dumps(body).encode()
-        return await self.http.post(self.url, content=content, headers=sent)
-
-
-def answers(response: httpx.Response) -> Any:
-    """The JSON-RPC message(s) of a response, JSON or SSE."""
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        decoded = [json.loads(d) for d in data if d]
-        return decoded[0] if len(decoded) == 1 else decoded
-    return response.json()
-
-
-@contextlib.asynccontextmanager
-async def raw_session(base: str) -> AsyncIterator[RawSession]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        session = RawSession(http, f"{base}/mcp")
-        await session.open()
-        yield session

@@ -31,6 +31,7 @@ from toolhive.contracts.middleware import (
     PARSED_REQUEST_KEY,
     describe_mcp_request,
     read_mcp_request,
+    replaying_receive,
     send_jsonrpc_error,
 )
 from toolhive.contracts.rewrite import rewriting_send
@@ -213,7 +214,7 @@ class ToolCallFilter:
         if rewritten is not None:
             body, renames = rewritten
             _replace_body(scope, body, renames)
-        await self._app(scope, _replaying(body, after), send)
+        await self._app(scope, replaying_receive(body, after), send)
 
     def _checked(self, body: bytes, decoded: Any = None) -> tuple[bytes, dict[str, str]] | None:
         """The body to forward instead (a renamed call) and its renames (visible -> backend
@@ -386,19 +387,6 @@ def _repeat(message: Message) -> Receive:
         return message
 
     return again
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _replace_body(scope: Scope, body: bytes, renames: dict[str, str]) -> None:
