@@ -189,22 +189,33 @@ class RawSession:
         return await self.http.post(self.url, content=content, headers={**self.headers, **headers})
 
     async def request(
-        self, method: str, params: dict[str, Any] | None = None, *, id: int | None = None
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        id: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """POST one request with ``id`` (else the next id); the raw response."""
+        """POST one request with ``id`` (else the next id) and the session's headers updated by
+        ``headers``; the raw response."""
         if id is None:
             self.next_id += 1
             id = self.next_id
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
         if params is not None:
             message["params"] = params
-        return await self.post(message)
+        return await self.post(message, **(headers or {}))
 
     async def rpc(
-        self, method: str, params: dict[str, Any] | None = None, *, id: int | None = None
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        id: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """``(HTTP status, the JSON-RPC answer)``."""
-        response = await self.request(method, params, id=id)
+        response = await self.request(method, params, id=id, headers=headers)
         return response.status_code, answer_of(response)
 
 

@@ -2,8 +2,9 @@
 ``thv export`` writes it, given extra RunConfig fields and run with ``thv run --from-config``.
 
 ``thv`` is any callable that runs ``thv`` with the given arguments, fails the test on a non-zero
-exit, and returns its stdout (a wrapper around the ``thv_cli`` fixture or a console-script
-subprocess)::
+exit, and returns its stdout: a wrapper around the ``thv_cli`` fixture (in-process), or
+:class:`ThvConsole`, the installed console script in a subprocess (a real detached supervisor
+that finds plugins through their entry points; :func:`require_process_runtime` first)::
 
     config = exported_echo(thv, "guarded")
     config["authz_config"] = {...}
@@ -12,9 +13,13 @@ subprocess)::
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ECHO_STDIO",
+    "ThvConsole",
     "exported_echo",
+    "require_process_runtime",
     "run_from_config",
     "saved_runconfigs",
     "workload_url",
@@ -41,6 +48,49 @@ ECHO_STDIO: tuple[str, ...] = (
 )
 
 Thv = Callable[..., str]
+
+
+class ThvConsole:
+    """The ``thv`` console script beside this interpreter, in a subprocess with ``env`` (e.g. a
+    ``thv_home.env``): ``thv(*args)`` fails the test on a non-zero exit and returns stdout;
+    ``thv.run(*args)`` returns the completed process whatever its exit."""
+
+    def __init__(self, env: Mapping[str, str], *, timeout: float = 180) -> None:
+        self.env = dict(env)
+        self.exe = str(Path(sys.executable).with_name("thv"))
+        self.timeout = timeout
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.exe, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+            check=False,
+        )
+
+    def __call__(self, *args: str) -> str:
+        proc = self.run(*args)
+        if proc.returncode != 0:
+            msg = f"thv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            raise AssertionError(msg)
+        return proc.stdout
+
+
+def require_process_runtime() -> None:
+    """Skip the test unless workloads can run on the process runtime here: its plugin installed
+    (not so when a plugin is tested alone), bubblewrap and uv on PATH. With
+    ``TOOLHIVE_TEST_REQUIRE_ENGINES`` set, missing bubblewrap or uv fails the test instead."""
+    import pytest
+
+    if importlib.util.find_spec("toolhive_runtime_process") is None:
+        pytest.skip("toolhive-runtime-process is not installed (a plugin tested alone)")
+    if shutil.which("bwrap") is None or shutil.which("uv") is None:
+        reason = "the process runtime needs bubblewrap and uv"
+        if os.environ.get("TOOLHIVE_TEST_REQUIRE_ENGINES"):
+            pytest.fail(f"required component missing: {reason}")
+        pytest.skip(reason)
 
 
 def exported_echo(thv: Thv, name: str) -> dict[str, Any]:
