@@ -1,7 +1,7 @@
 """The ``auth`` middleware in a workload's real chain (checked from a RunConfig, core's parser and
 recovery around it) in front of the stdio bridge and the SDK echo server, served on a real port:
 an MCP session with a token, a 401 without one, the RFC 9728 metadata an MCP client follows, and
-ToolHive's local-user mode."""
+ToolHive's local-user mode (``toolhive.testing.chains.workload_proxy``)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-from toolhive.contracts.middleware import MiddlewareContext, identity
-from toolhive.testing.mcp_servers import echo_session, served, stdio_echo_server
+from toolhive.contracts.middleware import identity
+from toolhive.testing.chains import workload_proxy
+from toolhive.testing.mcp_servers import INITIALIZE_PARAMS, echo_session
 from toolhive.testing.oidc import OIDCIssuer
 from toolhive.testing.plugin_contract import plugin_hooks_for
 
 pytestmark = pytest.mark.timeout(120)
 
 WORKLOAD = "auth-chain"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "auth-chain-test", "version": "1"},
-    },
-}
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INITIALIZE_PARAMS}
 
 
 def whoami(app: Any) -> Any:
@@ -54,51 +46,18 @@ def whoami(app: Any) -> Any:
 
 @contextlib.asynccontextmanager
 async def proxied(proxy_mode: str = "streamable-http", **run_config: Any) -> AsyncIterator[str]:
-    """The proxy's base URL for a workload with these RunConfig fields."""
-    from toolhive.contracts.transport import TransportOptions
-    from toolhive.middleware.chain import checked_chain, wrappers
+    """The proxy's base URL for a workload with these RunConfig fields (``whoami`` innermost)."""
     from toolhive.models.runconfig import RunConfig
-    from toolhive.proxy.app import build_proxy_app
 
-    hooks = plugin_hooks_for("middleware-auth")
     config = RunConfig(name=WORKLOAD, transport="stdio", port=0, target_port=0, **run_config)
-    chain = checked_chain(config, hooks.middleware())
-    assert [item.entry.type for item in chain] == ["auth", "mcp-parser", "recovery"]
-    bridge_factory = hooks.load("transports", "stdio")
-    async with stdio_echo_server() as server:
-        options = TransportOptions(workload=WORKLOAD, stdio=server.channel, proxy_mode=proxy_mode)
-        bridge = bridge_factory(options)
-        await bridge.start()
-        try:
-
-            def app_for(url: str) -> Any:
-                context = MiddlewareContext(
-                    workload=WORKLOAD, transport="stdio", proxy_mode=proxy_mode, url=url
-                )
-                return build_proxy_app(
-                    bridge,
-                    transport_name="stdio",
-                    middleware=[*wrappers(chain, context), whoami],
-                    health_interval=0.0,
-                    manage_lifespan=False,
-                )
-
-            # The URL is only known once served: route through a holder the factory fills.
-            holder: dict[str, Any] = {}
-
-            async def late(scope: Any, receive: Any, send: Any) -> None:
-                if scope["type"] == "lifespan":  # before the app exists; it manages none
-                    while (await receive())["type"] != "lifespan.shutdown":
-                        await send({"type": "lifespan.startup.complete"})
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-                await holder["app"](scope, receive, send)
-
-            async with served(late) as base:
-                holder["app"] = app_for(f"{base}/mcp")
-                yield base
-        finally:
-            await bridge.aclose()
+    async with workload_proxy(
+        plugin_hooks_for("middleware-auth"),
+        config,
+        proxy_mode=proxy_mode,
+        arrange=lambda chain: [*chain, whoami],
+    ) as proxy:
+        assert proxy.chain == ["auth", "mcp-parser", "recovery"]
+        yield proxy.base
 
 
 def test_an_mcp_session_with_a_token_goes_through_the_chain(issuer: OIDCIssuer) -> None:

@@ -7,83 +7,44 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from toolhive.testing import ThvHome
-from toolhive.testing.mcp_servers import echo_session
+from toolhive.testing.mcp_servers import INITIALIZE_PARAMS, echo_session
 from toolhive.testing.oidc import OIDCIssuer
+from toolhive.testing.workloads import (
+    ECHO_STDIO,
+    ThvConsole,
+    exported_echo,
+    require_process_runtime,
+    run_from_config,
+    workload_url,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
-THV = str(Path(sys.executable).with_name("thv"))
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "auth-e2e", "version": "1"},
-    },
-}
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INITIALIZE_PARAMS}
 
 
 @pytest.fixture
-def thv(thv_home: ThvHome) -> Iterator[ThvRunner]:
-    if shutil.which("bwrap") is None or shutil.which("uv") is None:
-        pytest.skip("the process runtime needs bubblewrap and uv")
-    try:
-        importlib.metadata.distribution("toolhive-runtime-process")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("toolhive-runtime-process is not installed (this plugin tested alone)")
-    runner = ThvRunner({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
+def thv(thv_home: ThvHome) -> Iterator[ThvConsole]:
+    require_process_runtime()
+    runner = ThvConsole({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
     yield runner
-    runner("rm", "--all", check=False)
-
-
-class ThvRunner:
-    """The real `thv` console script in a subprocess, in the test's ToolHive home."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [THV, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"thv {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
-        return proc
+    runner.run("rm", "--all")
 
 
 def test_thv_run_from_an_exported_config_with_oidc_is_protected(
-    thv: ThvRunner, issuer: OIDCIssuer, tmp_path: Path
+    thv: ThvConsole, issuer: OIDCIssuer, tmp_path: Path
 ) -> None:
-    from toolhive.testing import echo_server
-
-    # A RunConfig as `thv export` writes it, for the echo server on the process runtime ...
-    thv("run", "--name", "plain-echo", "--runtime", "process", sys.executable,
-        "--transport", "stdio", "--", str(Path(echo_server.__file__)), "stdio")  # fmt: skip
-    exported = json.loads(thv("export", "plain-echo", "-").stdout)
-    thv("rm", "plain-echo")
-    # ... given the oidc_config ToolHive's --oidc-* flags write (Go's keys).
-    exported.update(
-        name="guarded",
-        base_name="guarded",
-        container_name="guarded",
-        port=0,
-        oidc_config=issuer.oidc_config(),
-    )
-    path = tmp_path / "guarded.json"
-    path.write_text(json.dumps(exported))
-    thv("run", "--from-config", str(path))
-    url = json.loads(thv("status", "guarded", "--format", "json").stdout)["url"]
+    # A RunConfig as `thv export` writes it, for the echo server on the process runtime, given
+    # the oidc_config ToolHive's --oidc-* flags write (Go's keys).
+    config = exported_echo(thv, "guarded")
+    config["oidc_config"] = issuer.oidc_config()
+    url = run_from_config(thv, config, tmp_path)
 
     accept = {"accept": "application/json, text/event-stream"}
     refused = httpx.post(url, json=INIT, headers=accept, timeout=30)
@@ -105,12 +66,10 @@ def test_thv_run_from_an_exported_config_with_oidc_is_protected(
 
 
 def test_thv_run_with_toolhives_oidc_flags_introspects_with_a_stored_client_secret(
-    thv: ThvRunner, issuer: OIDCIssuer, thv_home: ThvHome
+    thv: ThvConsole, issuer: OIDCIssuer, thv_home: ThvHome
 ) -> None:
     """`--oidc-*` flags fill oidc_config; `thv run` keeps the client secret in the secrets
     provider and the RunConfig holds a reference the supervisor resolves for introspection."""
-    from toolhive.testing import echo_server
-
     try:
         importlib.metadata.distribution("toolhive-secrets-encrypted")
     except importlib.metadata.PackageNotFoundError:
@@ -123,11 +82,11 @@ def test_thv_run_with_toolhives_oidc_flags_introspects_with_a_stored_client_secr
         "--oidc-insecure-allow-http", "--jwks-allow-private-ip",
         "--oidc-introspection-url", issuer.introspection_url,
         "--oidc-client-id", issuer.client_id, "--oidc-client-secret", issuer.client_secret,
-        sys.executable, "--transport", "stdio", "--", str(Path(echo_server.__file__)), "stdio",
+        *ECHO_STDIO,
     )  # fmt: skip
-    exported = json.loads(thv("export", "flagged", "-").stdout)["oidc_config"]
+    exported = json.loads(thv("export", "flagged", "-"))["oidc_config"]
     assert exported["ClientSecret"].endswith(",target=oidc_client_secret")
-    url = json.loads(thv("status", "flagged", "--format", "json").stdout)["url"]
+    url = workload_url(thv, "flagged")
 
     accept = {"accept": "application/json, text/event-stream"}
     assert httpx.post(url, json=INIT, headers=accept, timeout=30).status_code == 401
