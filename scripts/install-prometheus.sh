@@ -10,27 +10,10 @@
 # Usage: scripts/install-prometheus.sh [--yes]
 set -euo pipefail
 
-APPLY=0
-if [[ "${CI:-}" == "true" ]]; then APPLY=1; fi
-for arg in "$@"; do
-  case "$arg" in
-    -y | --yes) APPLY=1 ;;
-    -h | --help)
-      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-      exit 0
-      ;;
-    *)
-      echo "unknown argument: $arg (try --help)" >&2
-      exit 2
-      ;;
-  esac
-done
-
-log() { echo "[install-prometheus] $*"; }
-die() {
-  echo "[install-prometheus] ERROR: $*" >&2
-  exit 1
-}
+LOG_TAG=install-prometheus
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+consent_args "$@"
 
 if command -v prometheus >/dev/null 2>&1; then
   log "prometheus present: $(command -v prometheus)"
@@ -46,21 +29,10 @@ fi
 ((EUID == 0)) || die "installing packages needs root (run as root or via sudo)"
 command -v apt-get >/dev/null 2>&1 || die "no apt-get: install Prometheus (>= 2.x) so that 'prometheus' is on PATH"
 
-# Another apt/dpkg run may hold the locks: wait for it rather than fail.
-waited=0
-while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
-  if ((waited == 0)); then log "waiting for another apt/dpkg process to finish..."; fi
-  if ((waited >= 1800)); then die "apt/dpkg still busy after ${waited}s"; fi
-  sleep 5
-  waited=$((waited + 5))
-done
-
-export DEBIAN_FRONTEND=noninteractive
 # The package enables and starts prometheus.service; the tests need only the binary, and a daemon
 # left on :9090 would be one more thing to clean up. RUNLEVEL=1 makes invoke-rc.d skip the start.
 export RUNLEVEL=1
-log "apt-get update"
-apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt_update
 log "apt-get install prometheus"
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus
 command -v prometheus >/dev/null 2>&1 || die "package installed but 'prometheus' is not on PATH"
