@@ -8,11 +8,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from audit_harness import ACCEPT, INIT_PARAMS, WORKLOAD, read_events
+from audit_harness import INIT_PARAMS, WORKLOAD, read_events
+from toolhive.testing.chains import raw_session
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -63,12 +62,9 @@ def test_denials_by_the_real_auth_and_authz_plugins_are_audited_without_tokens(t
         )
 
         async def go() -> None:
-            async with (
-                workload_proxy(hooks, config) as proxy,
-                httpx.AsyncClient(timeout=30) as http,
-            ):
+            async with workload_proxy(hooks, config) as proxy:
                 assert proxy.chain == ["audit", "auth", "mcp-parser", "authorization", "recovery"]
-                await exchange(http, proxy.url, alice, expired, forged)
+                await exchange(proxy.url, alice, expired, forged)
 
         asyncio.run(go())
 
@@ -97,27 +93,18 @@ def test_denials_by_the_real_auth_and_authz_plugins_are_audited_without_tokens(t
         assert event["subjects"]["user"] == "anonymous" and "user_id" not in event["subjects"]
 
 
-async def exchange(
-    http: httpx.AsyncClient, url: str, alice: str, expired: str, forged: str
-) -> None:
-    headers = {"accept": ACCEPT, "authorization": f"Bearer {alice}"}
-
-    async def rpc(method: str, params: Any = None, *, id: int | None = 1, **extra: str):
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if id is not None:
-            message["id"] = id
-        if params is not None:
-            message["params"] = params
-        return await http.post(url, json=message, headers={**headers, **extra})
-
-    first = await rpc("initialize", INIT_PARAMS)
-    assert first.status_code == 200, first.text
-    headers["mcp-session-id"] = first.headers["mcp-session-id"]
-    assert (await rpc("notifications/initialized", id=None)).status_code == 202
-    echoed = await rpc("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, id=2)
-    assert echoed.status_code == 200 and "hi" in echoed.text
-    added = await rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}}, id=3)
-    assert added.status_code == 403
-    for authorization in ("", f"Bearer {expired}", f"Bearer {forged}"):
-        refused = await rpc("tools/list", id=4, authorization=authorization)
-        assert refused.status_code == 401, refused.text
+async def exchange(url: str, alice: str, expired: str, forged: str) -> None:
+    as_alice = {"authorization": f"Bearer {alice}"}
+    async with raw_session(url, as_alice, init_params=INIT_PARAMS) as mcp:
+        echo = {"name": "echo", "arguments": {"text": "hi"}}
+        echoed = await mcp.request("tools/call", echo, id=2)
+        assert echoed.status_code == 200 and "hi" in echoed.text
+        added = await mcp.request(
+            "tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}}, id=3
+        )
+        assert added.status_code == 403
+        for authorization in ("", f"Bearer {expired}", f"Bearer {forged}"):
+            refused = await mcp.request(
+                "tools/list", id=4, headers={"authorization": authorization}
+            )
+            assert refused.status_code == 401, refused.text
