@@ -1,7 +1,7 @@
 """A workload's proxy with the telemetry middleware, for the tests: the chain the supervisor builds
 from a RunConfig's ``telemetry_config`` (mcp-parser > telemetry > recovery, from the installed
-plugin) in front of the stdio bridge and the real echo MCP server, ``/metrics`` mounted beside
-``/health`` as the supervisor mounts it; the tests' in-memory span processor and metric reader
+plugin, served by ``toolhive.testing.chains.workload_proxy``) in front of the stdio bridge and the
+real echo MCP server, ``/metrics`` mounted beside ``/health`` as the supervisor mounts it; the tests' in-memory span processor and metric reader
 are added to the workload's own providers. And an OTLP/HTTP receiver: a small HTTP server on
 127.0.0.1 accepting ``/v1/traces`` and ``/v1/metrics``, decoding them with ``opentelemetry-proto``.
 """
@@ -25,7 +25,6 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from toolhive.contracts.middleware import ASGIApp, MiddlewareContext
-from toolhive.testing.mcp_servers import served, stdio_echo_server
 from toolhive_middleware_telemetry.histograms import InMemoryReader
 from toolhive_middleware_telemetry.middleware import TelemetryMiddleware, build
 
@@ -40,7 +39,6 @@ class Proxy:
     telemetry: TelemetryMiddleware
     spans_exporter: InMemorySpanExporter
     reader: InMemoryReader
-    routes: dict[str, ASGIApp] = field(default_factory=dict)
 
     @property
     def mcp(self) -> str:
@@ -79,11 +77,10 @@ async def telemetry_proxy(
     span_processors: Sequence[SpanProcessor] = (),
     metric_readers: Sequence[MetricReader] = (),
 ) -> AsyncIterator[Proxy]:
-    """Serve the workload's proxy (the echo server over stdio); yield it."""
-    from toolhive.contracts.transport import TransportOptions
-    from toolhive.middleware.chain import checked_chain, mounter, wrappers
+    """Serve the workload's proxy (the echo server over stdio); yield it. The telemetry entry is
+    built with the tests' exporters (and ``parameters``, when given, instead of the entry's)."""
     from toolhive.models.runconfig import RunConfig
-    from toolhive.proxy.app import build_proxy_app
+    from toolhive.testing.chains import workload_proxy
     from toolhive.testing.plugin_contract import plugin_hooks_for
 
     hooks = plugin_hooks_for("middleware-telemetry")
@@ -95,28 +92,16 @@ async def telemetry_proxy(
         target_port=0,
         telemetry_config=telemetry_config,
     )
-    chain = checked_chain(config, hooks.middleware())
-    assert [item.entry.type for item in chain] == ["mcp-parser", "telemetry", "recovery"]
-    routes: dict[str, ASGIApp] = {}
-    context = MiddlewareContext(
-        workload=workload,
-        transport="stdio",
-        proxy_mode=proxy_mode,
-        url="http://127.0.0.1/mcp",
-        mount=mounter(routes),
-    )
-    telemetry_entry = chain[1]
-    telemetry_config_model = telemetry_entry.config
-    if parameters is not None:
-        telemetry_config_model = telemetry_entry.spec.config_model.model_validate(parameters)
     exporter = InMemorySpanExporter()
     reader = InMemoryReader()
     built: list[TelemetryMiddleware] = []
 
-    def telemetry(app: ASGIApp) -> ASGIApp:
+    def telemetry(app: ASGIApp, entry_config: Any, context: MiddlewareContext) -> ASGIApp:
+        if parameters is not None:
+            entry_config = type(entry_config).model_validate(parameters)
         middleware = build(
             app,
-            telemetry_config_model,
+            entry_config,
             context,
             span_processors=[SimpleSpanProcessor(exporter), *span_processors],
             metric_readers=[reader, *metric_readers],
@@ -124,30 +109,15 @@ async def telemetry_proxy(
         built.append(middleware)
         return middleware
 
-    outer, _, inner = wrappers(chain, context)
-    stdio_bridge = hooks.load("transports", "stdio")
-    async with stdio_echo_server() as server:
-        bridge = stdio_bridge(
-            TransportOptions(workload=workload, stdio=server.channel, proxy_mode=proxy_mode)
-        )
-        await bridge.start()
+    async with workload_proxy(
+        hooks, config, proxy_mode=proxy_mode, factories={"telemetry": telemetry}
+    ) as proxy:
+        assert proxy.chain == ["mcp-parser", "telemetry", "recovery"]
+        (middleware,) = built
         try:
-            app = build_proxy_app(
-                bridge,
-                transport_name="stdio",
-                middleware=[outer, telemetry, inner],
-                health_interval=0.0,
-                manage_lifespan=False,
-                routes=routes,
-            )
-            async with served(app) as base:
-                (middleware,) = built
-                try:
-                    yield Proxy(base, middleware, exporter, reader, routes)
-                finally:
-                    middleware.shutdown()
+            yield Proxy(proxy.base, middleware, exporter, reader)
         finally:
-            await bridge.aclose()
+            middleware.shutdown()
 
 
 @dataclass

@@ -7,11 +7,6 @@ still waiting in the batch exporter reach the collector when the workload is sto
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,42 +14,26 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from telemetry_harness import attrs, otlp_receiver
-from toolhive.testing import echo_server
 from toolhive.testing.fixtures import ThvHome
 from toolhive.testing.mcp_servers import echo_session
+from toolhive.testing.workloads import (
+    ECHO_STDIO,
+    ThvConsole,
+    exported_echo,
+    require_process_runtime,
+    run_from_config,
+    workload_url,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
-ECHO = [sys.executable, "--transport", "stdio", "--", echo_server.__file__, "stdio"]
-
-
-class Thv:
-    """The installed ``thv`` console script, in a subprocess, with the test's own home."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.exe = str(Path(sys.executable).with_name("thv"))
-
-    def __call__(self, *args: str) -> str:
-        proc = subprocess.run(
-            [self.exe, *args], env=self.env, capture_output=True, text=True, timeout=240
-        )
-        assert proc.returncode == 0, (
-            f"thv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        )
-        return proc.stdout
-
 
 @pytest.fixture
-def thv(thv_home: ThvHome) -> Iterator[Thv]:
-    if shutil.which("bwrap") is None or shutil.which("uv") is None:
-        reason = "the process runtime needs bubblewrap and uv"
-        if os.environ.get("TOOLHIVE_TEST_REQUIRE_ENGINES"):
-            pytest.fail(f"required component missing: {reason}")
-        pytest.skip(reason)
-    runner = Thv({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
+def thv(thv_home: ThvHome) -> Iterator[ThvConsole]:
+    require_process_runtime()
+    runner = ThvConsole({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"}, timeout=240)
     yield runner
-    subprocess.run([runner.exe, "rm", "--all"], env=runner.env, capture_output=True, timeout=120)
+    runner.run("rm", "--all")
 
 
 def scrape_after_a_session(url: str) -> str:
@@ -85,17 +64,11 @@ def requests_of(text: str, workload: str) -> list[str]:
 
 
 def test_an_exported_runconfig_with_prometheus_telemetry_serves_metrics_on_its_port(
-    thv: Thv, tmp_path: Path
+    thv: ThvConsole, tmp_path: Path
 ):
-    thv("run", "--name", "tele-src", "--runtime", "process", *ECHO)
-    exported = json.loads(thv("export", "tele-src", "-"))
-    thv("rm", "tele-src")
     # ToolHive's telemetry.Config as its `thv export` writes it (Go json tags).
+    exported = exported_echo(thv, "tele-e2e")
     exported.update(
-        name="tele-e2e",
-        base_name="tele-e2e",
-        container_name="tele-e2e",
-        port=0,
         telemetry_config={
             "endpoint": "",
             "serviceName": "thv-tele-e2e",
@@ -106,19 +79,14 @@ def test_an_exported_runconfig_with_prometheus_telemetry_serves_metrics_on_its_p
             "useLegacyAttributes": True,
         },
     )
-    path = tmp_path / "tele-e2e.json"
-    path.write_text(json.dumps(exported))
-    thv("run", "--from-config", str(path))
-    status = json.loads(thv("status", "tele-e2e", "--format", "json"))
-
-    text = scrape_after_a_session(status["url"])
+    text = scrape_after_a_session(run_from_config(thv, exported, tmp_path))
     (line,) = requests_of(text, "tele-e2e")
     assert line.endswith(" 1.0"), line
     assert 'service_name="thv-tele-e2e"' in text  # target_info carries the resource
     assert "middleware: mcp-parser > telemetry > recovery" in thv("logs", "tele-e2e", "--proxy")
 
 
-def test_the_otel_flags_of_thv_run_turn_the_metrics_path_on(thv: Thv):
+def test_the_otel_flags_of_thv_run_turn_the_metrics_path_on(thv: ThvConsole):
     thv(
         "run",
         "--name",
@@ -128,15 +96,14 @@ def test_the_otel_flags_of_thv_run_turn_the_metrics_path_on(thv: Thv):
         "--otel-enable-prometheus-metrics-path",
         "--otel-custom-attributes",
         "team=platform",
-        *ECHO,
+        *ECHO_STDIO,
     )
-    status = json.loads(thv("status", "tele-flags", "--format", "json"))
-    text = scrape_after_a_session(status["url"])
+    text = scrape_after_a_session(workload_url(thv, "tele-flags"))
     assert requests_of(text, "tele-flags")
     assert 'team="platform"' in text
 
 
-def test_spans_still_batched_reach_the_collector_when_the_workload_stops(thv: Thv):
+def test_spans_still_batched_reach_the_collector_when_the_workload_stops(thv: ThvConsole):
     with otlp_receiver() as receiver:
         # Nothing would be sent on schedule within the test: only the flush at exit can.
         thv.env.update(OTEL_BSP_SCHEDULE_DELAY="600000", OTEL_METRIC_EXPORT_INTERVAL="600000")
@@ -153,10 +120,9 @@ def test_spans_still_batched_reach_the_collector_when_the_workload_stops(thv: Th
             "1",
             "--otel-env-vars",
             "OTEL_BSP_SCHEDULE_DELAY",
-            *ECHO,
+            *ECHO_STDIO,
         )
-        status = json.loads(thv("status", "tele-otlp", "--format", "json"))
-        result = asyncio.run(echo_session(status["url"], text="flushed"))
+        result = asyncio.run(echo_session(workload_url(thv, "tele-otlp"), text="flushed"))
         assert result.echoed == "flushed"
         assert receiver.traces == []
         thv("stop", "tele-otlp")

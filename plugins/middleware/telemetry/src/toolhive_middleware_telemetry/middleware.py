@@ -213,20 +213,21 @@ class TelemetryMiddleware:
 
             server, transport_label = server_name, transport
 
+            def request_labels(key: tuple[str, str, str, str, str]) -> dict[str, str]:
+                """The labels of a request counter key (and of its duration histogram)."""
+                return {
+                    "method": key[0],
+                    "status_code": key[1],
+                    "status": key[2],
+                    "mcp_method": key[3],
+                    "mcp_resource_id": key[4],
+                    "server": server,
+                    "transport": transport_label,
+                }
+
             def requests(options: object) -> list[Observation]:
                 return [
-                    Observation(
-                        count,
-                        {
-                            "method": key[0],
-                            "status_code": key[1],
-                            "status": key[2],
-                            "mcp_method": key[3],
-                            "mcp_resource_id": key[4],
-                            "server": server,
-                            "transport": transport_label,
-                        },
-                    )
+                    Observation(count, request_labels(key))
                     for key, count in list(self._requests.items())
                 ]
 
@@ -260,17 +261,6 @@ class TelemetryMiddleware:
             )
             histograms = providers.histograms
             assert histograms is not None
-
-            def request_labels(key: tuple[str, str, str, str, str]) -> dict[str, str]:
-                return {
-                    "method": key[0],
-                    "status_code": key[1],
-                    "status": key[2],
-                    "mcp_method": key[3],
-                    "mcp_resource_id": key[4],
-                    "server": server,
-                    "transport": transport_label,
-                }
 
             self.duration = histograms.add(
                 DurationHistogram(
