@@ -13,18 +13,19 @@ that finds plugins through their entry points; :func:`require_process_runtime` f
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from toolhive.testing.fixtures import ThvHome
+    from toolhive.testing.fixtures import ThvCli, ThvHome
 
 __all__ = [
     "ECHO_STDIO",
@@ -33,6 +34,8 @@ __all__ = [
     "require_process_runtime",
     "run_from_config",
     "saved_runconfigs",
+    "succeeding",
+    "thv_console",
     "workload_url",
     "write_runconfig",
 ]
@@ -76,6 +79,30 @@ class ThvConsole:
             msg = f"thv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
             raise AssertionError(msg)
         return proc.stdout
+
+
+def succeeding(thv_cli: ThvCli) -> Thv:
+    """The in-process ``thv_cli`` as a ``thv`` that fails the test on a non-zero exit and returns
+    its stdout."""
+
+    def run(*args: str) -> str:
+        result = thv_cli(*args)
+        assert result.exit_code == 0, f"thv {' '.join(args)}: {result.output}"
+        return result.stdout
+
+    return run
+
+
+@contextlib.contextmanager
+def thv_console(env: Mapping[str, str], *, timeout: float = 180) -> Iterator[ThvConsole]:
+    """A :class:`ThvConsole` with ``env`` once :func:`require_process_runtime` passed; every
+    workload is removed afterwards."""
+    require_process_runtime()
+    runner = ThvConsole(env, timeout=timeout)
+    try:
+        yield runner
+    finally:
+        runner.run("rm", "--all")
 
 
 def require_process_runtime() -> None:
