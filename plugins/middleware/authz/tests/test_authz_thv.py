@@ -6,9 +6,7 @@ denied call answered 403); one with a policy Cedar cannot parse is refused at ``
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,12 @@ from authz_harness import authz_config, raw_session, sdk_client
 from toolhive.testing import ThvCli, ThvHome
 from toolhive.testing.workloads import (
     ECHO_STDIO,
+    Thv,
     exported_echo,
     run_from_config,
     saved_runconfigs,
+    succeeding,
+    workload_url,
     write_runconfig,
 )
 
@@ -36,29 +37,16 @@ def thv_autoload() -> bool:
 
 
 @pytest.fixture
-def thv(thv_cli: ThvCli) -> Iterator[ThvCli]:
-    yield thv_cli
+def thv(thv_cli: ThvCli) -> Iterator[Thv]:
+    """``thv`` that must succeed (its stdout); every workload is removed afterwards."""
+    yield succeeding(thv_cli)
     thv_cli("rm", "--all")
 
 
-def ok(thv: ThvCli, *args: str) -> str:
-    result = thv(*args)
-    assert result.exit_code == 0, f"thv {' '.join(args)}: {result.output}"
-    return result.stdout
-
-
-@pytest.fixture
-def run(thv: ThvCli) -> Callable[..., str]:
-    """``thv`` that must succeed; its stdout."""
-    return functools.partial(ok, thv)
-
-
-def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(
-    run: Callable[..., str], tmp_path: Path
-):
-    config = exported_echo(run, "guarded")
+def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(thv: Thv, tmp_path: Path):
+    config = exported_echo(thv, "guarded")
     config["authz_config"] = ECHO_ONLY
-    base = run_from_config(run, config, tmp_path).removesuffix("/mcp")
+    base = run_from_config(thv, config, tmp_path).removesuffix("/mcp")
 
     async def session() -> tuple[set[str], str, tuple[int, dict[str, Any]]]:
         async with sdk_client(base, None) as client:
@@ -72,18 +60,18 @@ def test_an_exported_config_with_authz_config_runs_with_cedar_deciding(
     assert tools == {"echo"}
     assert echoed == "e2e ✓"
     assert status == 403 and answer["error"] == {"code": 403, "message": "Unauthorized"}
-    assert "mcp-parser > authorization > recovery" in run("logs", "guarded", "--proxy")
+    assert "mcp-parser > authorization > recovery" in thv("logs", "guarded", "--proxy")
 
 
 def test_an_invalid_policy_is_refused_at_run_with_cedars_message_and_no_state(
-    thv: ThvCli, run: Callable[..., str], thv_home: ThvHome, tmp_path: Path
+    thv_cli: ThvCli, thv: Thv, thv_home: ThvHome, tmp_path: Path
 ):
-    config = exported_echo(run, "refused")
+    config = exported_echo(thv, "refused")
     config["authz_config"] = authz_config(
         'permit(principal, action == Action::"call_tool", resource == Tool::"echo");',
         'permit(principal, action == Action::"call_tool" resource);',
     )
-    result = thv("run", "--from-config", str(write_runconfig(config, tmp_path)))
+    result = thv_cli("run", "--from-config", str(write_runconfig(config, tmp_path)))
     assert result.exit_code != 0
     message = str(result.exception)
     assert "authz_config (authorization middleware) has invalid parameters" in message, message
@@ -93,7 +81,7 @@ def test_an_invalid_policy_is_refused_at_run_with_cedars_message_and_no_state(
 
 
 def test_the_authz_config_flag_takes_a_yaml_file_and_refuses_a_bad_policy(
-    thv: ThvCli, thv_home: ThvHome, tmp_path: Path
+    thv_cli: ThvCli, thv: Thv, thv_home: ThvHome, tmp_path: Path
 ):
     good = tmp_path / "authz.yaml"
     good.write_text(
@@ -103,18 +91,9 @@ def test_the_authz_config_flag_takes_a_yaml_file_and_refuses_a_bad_policy(
         "  policies:\n"
         '    - \'permit(principal, action == Action::"call_tool", resource == Tool::"add");\'\n'
     )
-    ok(
-        thv,
-        "run",
-        "--name",
-        "flagged",
-        "--runtime",
-        "process",
-        "--authz-config",
-        str(good),
-        *ECHO_STDIO,
-    )
-    base = json.loads(ok(thv, "status", "flagged", "--format", "json"))["url"].removesuffix("/mcp")
+    flags = ["--runtime", "process", "--authz-config", str(good), *ECHO_STDIO]
+    thv("run", "--name", "flagged", *flags)
+    base = workload_url(thv, "flagged").removesuffix("/mcp")
 
     async def tools() -> set[str]:
         async with sdk_client(base, None) as client:
@@ -124,9 +103,8 @@ def test_the_authz_config_flag_takes_a_yaml_file_and_refuses_a_bad_policy(
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(good.read_text().replace(");'", ")'"))
-    result = thv(
-        "run", "--name", "refused", "--runtime", "process", "--authz-config", str(bad), *ECHO_STDIO
-    )
+    flags = ["--runtime", "process", "--authz-config", str(bad), *ECHO_STDIO]
+    result = thv_cli("run", "--name", "refused", *flags)
     assert result.exit_code != 0
     assert "failed to parse policy 0" in str(result.exception), result.output
     assert "refused" not in saved_runconfigs(thv_home)
