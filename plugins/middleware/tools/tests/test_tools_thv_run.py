@@ -6,17 +6,18 @@ reason, before any state is saved."""
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from toolhive.testing import ThvCli, ThvHome
 from toolhive.testing.workloads import (
+    Thv,
     exported_echo,
     run_from_config,
     saved_runconfigs,
+    succeeding,
     write_runconfig,
 )
 from tools_harness import sdk_session
@@ -30,30 +31,17 @@ def thv_autoload() -> bool:
 
 
 @pytest.fixture
-def thv(thv_cli: ThvCli) -> Iterator[ThvCli]:
-    yield thv_cli
+def thv(thv_cli: ThvCli) -> Iterator[Thv]:
+    """``thv`` that must succeed (its stdout); every workload is removed afterwards."""
+    yield succeeding(thv_cli)
     thv_cli("rm", "--all")
 
 
-def ok(thv: ThvCli, *args: str) -> str:
-    result = thv(*args)
-    assert result.exit_code == 0, f"thv {' '.join(args)}: {result.output}"
-    return result.stdout
-
-
-@pytest.fixture
-def run(thv: ThvCli) -> Callable[..., str]:
-    """``thv`` that must succeed; its stdout."""
-    return functools.partial(ok, thv)
-
-
-def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(
-    run: Callable[..., str], tmp_path: Path
-):
-    config = exported_echo(run, "filtered")
+def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: Thv, tmp_path: Path):
+    config = exported_echo(thv, "filtered")
     config["tools_filter"] = ["say"]
     config["tools_override"] = {"echo": {"name": "say", "description": "Say it back"}}
-    base = run_from_config(run, config, tmp_path).removesuffix("/mcp")
+    base = run_from_config(thv, config, tmp_path).removesuffix("/mcp")
 
     async def session() -> tuple[dict[str, str | None], Any, Any]:
         async with sdk_session(base) as s:
@@ -67,7 +55,7 @@ def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(
     assert tools == {"say": "Say it back"}
     assert say.text == "e2e ✓"
     assert add.error_message == "tool not found"
-    proxy_log = run("logs", "filtered", "--proxy")
+    proxy_log = thv("logs", "filtered", "--proxy")
     assert "tool-filter > tool-call-filter > mcp-parser" in proxy_log
 
 
@@ -87,18 +75,18 @@ def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(
     ],
 )  # fmt: skip
 def test_a_config_the_filters_refuse_fails_at_run_and_leaves_no_state(
-    thv: ThvCli,
-    run: Callable[..., str],
+    thv_cli: ThvCli,
+    thv: Thv,
     thv_home: ThvHome,
     tmp_path: Path,
     tools_filter: list[str],
     tools_override: dict[str, Any],
     reason: str,
 ):
-    config = exported_echo(run, "refused")
+    config = exported_echo(thv, "refused")
     config["tools_filter"] = tools_filter
     config["tools_override"] = tools_override
-    result = thv("run", "--from-config", str(write_runconfig(config, tmp_path)))
+    result = thv_cli("run", "--from-config", str(write_runconfig(config, tmp_path)))
     assert result.exit_code != 0
     message = str(result.exception)
     assert reason in message and "middleware) has invalid parameters" in message, message
