@@ -19,8 +19,8 @@ from toolhive.testing.workloads import (
     ECHO_STDIO,
     ThvConsole,
     exported_echo,
-    require_process_runtime,
     run_from_config,
+    thv_console,
     workload_url,
 )
 
@@ -31,10 +31,8 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INITIALIZE_
 
 @pytest.fixture
 def thv(thv_home: ThvHome) -> Iterator[ThvConsole]:
-    require_process_runtime()
-    runner = ThvConsole({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"})
-    yield runner
-    runner.run("rm", "--all")
+    with thv_console({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"}) as runner:
+        yield runner
 
 
 def test_thv_run_from_an_exported_config_with_oidc_is_protected(
