@@ -17,8 +17,8 @@ from toolhive.testing.workloads import (
     ECHO_STDIO,
     ThvConsole,
     exported_echo,
-    require_process_runtime,
     run_from_config,
+    thv_console,
     workload_url,
 )
 
@@ -30,10 +30,8 @@ ECHO = ["--runtime", "process", *ECHO_STDIO]
 @pytest.fixture
 def thv(thv_home: ThvHome) -> Iterator[ThvConsole]:
     """Runs ``thv`` (this environment's console script) in a subprocess with ``thv_home``."""
-    require_process_runtime()
-    runner = ThvConsole(thv_home.env)
-    yield runner
-    runner.run("rm", "--all")
+    with thv_console(thv_home.env) as runner:
+        yield runner
 
 
 def session(url: str, token_like: str) -> None:
