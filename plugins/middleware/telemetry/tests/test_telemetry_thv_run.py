@@ -20,8 +20,8 @@ from toolhive.testing.workloads import (
     ECHO_STDIO,
     ThvConsole,
     exported_echo,
-    require_process_runtime,
     run_from_config,
+    thv_console,
     workload_url,
 )
 
@@ -30,10 +30,9 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def thv(thv_home: ThvHome) -> Iterator[ThvConsole]:
-    require_process_runtime()
-    runner = ThvConsole({**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"}, timeout=240)
-    yield runner
-    runner.run("rm", "--all")
+    env = {**thv_home.env, "TOOLHIVE_STRICT_PLUGINS": "1"}
+    with thv_console(env, timeout=240) as runner:
+        yield runner
 
 
 def scrape_after_a_session(url: str) -> str:
