@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from toolhive.contracts.middleware import (
     send_jsonrpc_error,
     set_identity,
 )
+from toolhive.testing.chains import RawSession
 from toolhive.testing.mcp_servers import ECHO_SERVER
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLXZhbHVlLTk4NzY1"
@@ -118,43 +118,40 @@ async def audited_proxy(
         yield proxy.url
 
 
-@dataclass
-class Client:
-    """Raw MCP over streamable HTTP, one JSON-RPC message per POST (what each event is about)."""
+class Client(RawSession):
+    """Raw MCP over streamable HTTP, one JSON-RPC message per POST (what each event is about), with
+    the headers events record (user agent, request id) and the test token unless ``token`` is
+    ``None``; ``session``: join an open session (another caller's)."""
 
-    http: httpx.AsyncClient
-    url: str
-    token: str | None = TOKEN
-    session: str | None = None
-    next_id: int = 0
-
-    def headers(self) -> dict[str, str]:
-        headers = {"accept": ACCEPT, "user-agent": "audit-tests/1.0", "x-request-id": "req-42"}
-        if self.token:
-            headers["authorization"] = f"Bearer {self.token}"
-        if self.session:
-            headers["mcp-session-id"] = self.session
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        token: str | None = TOKEN,
+        session: str | None = None,
+    ) -> None:
+        headers = {"user-agent": "audit-tests/1.0", "x-request-id": "req-42"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if session:
+            headers["mcp-session-id"] = session
             headers["mcp-protocol-version"] = INIT_PARAMS["protocolVersion"]
-        return headers
+        super().__init__(http, url, headers, INIT_PARAMS)
 
-    async def post(
-        self, method: str, params: dict[str, Any] | None = None, *, notify: bool = False
-    ):
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if not notify:
-            self.next_id += 1
-            message["id"] = self.next_id
-        if params is not None:
-            message["params"] = params
-        response = await self.http.post(self.url, json=message, headers=self.headers())
-        return response
+    @property
+    def session(self) -> str | None:
+        return self.headers.get("mcp-session-id")
 
     async def initialize(self) -> None:
-        response = await self.post("initialize", INIT_PARAMS)
+        response = await self.start()
         assert response.status_code == 200, response.text
-        self.session = response.headers.get("mcp-session-id")
-        done = await self.post("notifications/initialized", notify=True)
-        assert done.status_code == 202, done.text
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        return await self.post(message)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -50,13 +50,13 @@ def test_each_request_of_an_mcp_session_is_one_event_of_its_type(tmp_path: Path)
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        assert answer_of(await client.post("ping"))["result"] == {}
-        assert "tools" in answer_of(await client.post("tools/list"))["result"]
+        assert answer_of(await client.request("ping"))["result"] == {}
+        assert "tools" in answer_of(await client.request("tools/list"))["result"]
         called = answer_of(
-            await client.post("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+            await client.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
         )
         assert called["result"]["content"][0]["text"] == "x"
-        gone = await client.http.delete(client.url, headers=client.headers())
+        gone = await client.http.delete(client.url, headers=client.headers)
         assert gone.status_code in (200, 204), gone.text
 
     run(session_through(log, {}, steps))
@@ -137,10 +137,12 @@ def test_a_401_and_a_403_from_inside_the_chain_are_denied(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        forbidden = await client.post("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+        forbidden = await client.request(
+            "tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}}
+        )
         assert forbidden.status_code == 403
         stranger = Client(client.http, client.url, token="not-the-token", session=client.session)
-        assert (await stranger.post("tools/list")).status_code == 401
+        assert (await stranger.request("tools/list")).status_code == 401
 
     run(session_through(log, {}, steps))
     forbidden, unauthenticated = read_events(log)[-2:]
@@ -159,7 +161,7 @@ def test_a_jsonrpc_error_inside_a_200_is_an_application_error(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        reply = answer_of(await client.post("no/such-method"))
+        reply = answer_of(await client.request("no/such-method"))
         assert reply["error"]["code"] == -32601
 
     run(session_through(log, {}, steps))
@@ -175,7 +177,7 @@ def test_application_error_detection_can_be_turned_off(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        await client.post("no/such-method")
+        await client.request("no/such-method")
 
     run(session_through(log, {"detectApplicationErrors": False}, steps))
     assert read_events(log)[-1]["outcome"] == "success"
@@ -186,7 +188,7 @@ def test_a_stream_open_is_logged_while_the_stream_is_still_open(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        headers = {**client.headers(), "accept": "text/event-stream"}
+        headers = {**client.headers, "accept": "text/event-stream"}
         async with client.http.stream("GET", client.url, headers=headers) as stream:
             assert stream.status_code == 200
             opened = of_type(read_events(log), "sse_connection")
@@ -210,9 +212,9 @@ def test_event_type_filters_include_and_exclude(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        await client.post("ping")
-        await client.post("tools/list")
-        await client.post("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+        await client.request("ping")
+        await client.request("tools/list")
+        await client.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
 
     run(session_through(only, {"eventTypes": ["mcp_tool_call", "mcp_ping"]}, steps))
     assert [e["type"] for e in read_events(only)] == ["mcp_ping", "mcp_tool_call"]
@@ -229,7 +231,9 @@ def test_request_and_response_data_are_logged_when_asked(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        reply = await client.post("tools/call", {"name": "echo", "arguments": {"text": "data ✓"}})
+        reply = await client.request(
+            "tools/call", {"name": "echo", "arguments": {"text": "data ✓"}}
+        )
         received.append(len(reply.content))
 
     run(session_through(log, config, steps))
@@ -237,11 +241,11 @@ def test_request_and_response_data_are_logged_when_asked(tmp_path: Path):
     assert call["data"]["request"] == {
         "jsonrpc": "2.0",
         "method": "tools/call",
-        "id": 2,
+        "id": 1,
         "params": {"name": "echo", "arguments": {"text": "data ✓"}},
     }
     response = call["data"]["response"]
-    assert response["id"] == 2 and response["result"]["content"][0]["text"] == "data ✓"
+    assert response["id"] == 1 and response["result"]["content"][0]["text"] == "data ✓"
     assert call["metadata"]["extra"]["response_size_bytes"] == received[0]
 
 
@@ -252,7 +256,7 @@ def test_request_and_response_data_are_capped_at_max_data_size(tmp_path: Path):
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        await client.post("tools/call", {"name": "echo", "arguments": {"text": long_text}})
+        await client.request("tools/call", {"name": "echo", "arguments": {"text": long_text}})
 
     run(session_through(log, config, steps))
     call = read_events(log)[-1]
@@ -282,14 +286,14 @@ def test_no_event_carries_the_token_or_any_header_but_the_user_agent(tmp_path: P
 
     async def steps(client: Client) -> None:
         await client.initialize()
-        await client.post("tools/list")
-        await client.post("tools/call", {"name": "echo", "arguments": {"text": "x"}})
-        await client.post("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
-        headers = {**client.headers(), "accept": "text/event-stream"}
+        await client.request("tools/list")
+        await client.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+        await client.request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+        headers = {**client.headers, "accept": "text/event-stream"}
         async with client.http.stream("GET", client.url, headers=headers):
             pass
         wrong = Client(client.http, client.url, token=TOKEN[::-1])
-        await wrong.post("tools/list")
+        await wrong.request("tools/list")
 
     run(session_through(log, config, steps))
     text = log.read_text()

@@ -49,7 +49,8 @@ def test_every_mcp_method_type_produces_its_event(tmp_path: Path):
             client = Client(http, url)
             await client.initialize()
             for method, params, notify in calls:
-                response = await client.post(method, params, notify=notify)
+                send = client.notify if notify else client.request
+                response = await send(method, params)
                 if notify:
                     assert response.status_code == 202, (method, response.text)
                 else:
