@@ -49,22 +49,27 @@ class Proxy:
 
     def points(self, name: str) -> list[Any]:
         """Every data point of metric ``name`` (one per attribute set), collected now."""
-        data = self.reader.get_metrics_data()
-        if data is None:
-            return []
-        return [
-            point
-            for rm in data.resource_metrics
-            for sm in rm.scope_metrics
-            for metric in sm.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        ]
+        return metric_points(self.reader, name)
 
     def resource(self) -> dict[str, Any]:
         data = self.reader.get_metrics_data()
         assert data is not None
         return dict(data.resource_metrics[0].resource.attributes)
+
+
+def metric_points(reader: InMemoryReader, name: str) -> list[Any]:
+    """Every data point of metric ``name`` in ``reader`` (one per attribute set), collected now."""
+    data = reader.get_metrics_data()
+    if data is None:
+        return []
+    return [
+        point
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_harness import WORKLOAD, Proxy, telemetry_proxy
+from telemetry_harness import WORKLOAD, Proxy, metric_points, telemetry_proxy
 from toolhive.contracts.middleware import MiddlewareContext
 from toolhive.testing.mcp_servers import echo_session
 from toolhive_middleware_telemetry import TelemetryParameters
@@ -558,34 +558,15 @@ def test_past_1999_label_sets_new_ones_share_one_overflow_series_with_every_labe
 
     asyncio.run(go())
     points = {
-        p.attributes["mcp_resource_id"]: p
-        for rm in reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == "toolhive_mcp_requests"
-        for p in m.data.data_points
+        p.attributes["mcp_resource_id"]: p for p in metric_points(reader, "toolhive_mcp_requests")
     }
     assert len(points) == 2000  # the SDK's limit: it never has to add an unlabelled overflow
     assert points["_overflow"].value == 3
     assert points["_overflow"].attributes["transport"] == "stdio"
     assert points["_overflow"].attributes["server"] == "w"
-    tools = [
-        p
-        for rm in reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == "toolhive_mcp_tool_calls"
-        for p in m.data.data_points
-    ]
+    tools = metric_points(reader, "toolhive_mcp_tool_calls")
     assert len(tools) == 2000
-    durations = [
-        p
-        for rm in reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == "toolhive_mcp_request_duration"
-        for p in m.data.data_points
-    ]
+    durations = metric_points(reader, "toolhive_mcp_request_duration")
     assert len(durations) == 2000
     app.shutdown()
 
