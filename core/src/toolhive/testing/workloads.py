@@ -29,13 +29,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ECHO_STDIO",
+    "Thv",
     "ThvConsole",
     "exported_echo",
     "require_process_runtime",
     "run_from_config",
     "saved_runconfigs",
-    "succeeding",
     "thv_console",
+    "thv_in_process",
     "workload_url",
     "write_runconfig",
 ]
@@ -50,6 +51,7 @@ ECHO_STDIO: tuple[str, ...] = (
     "stdio",
 )
 
+#: ``thv(*args) -> stdout``, failing the test on a non-zero exit.
 Thv = Callable[..., str]
 
 
@@ -81,16 +83,20 @@ class ThvConsole:
         return proc.stdout
 
 
-def succeeding(thv_cli: ThvCli) -> Thv:
+@contextlib.contextmanager
+def thv_in_process(thv_cli: ThvCli) -> Iterator[Thv]:
     """The in-process ``thv_cli`` as a ``thv`` that fails the test on a non-zero exit and returns
-    its stdout."""
+    its stdout; every workload is removed afterwards."""
 
     def run(*args: str) -> str:
         result = thv_cli(*args)
         assert result.exit_code == 0, f"thv {' '.join(args)}: {result.output}"
         return result.stdout
 
-    return run
+    try:
+        yield run
+    finally:
+        thv_cli("rm", "--all")
 
 
 @contextlib.contextmanager
