@@ -17,7 +17,7 @@ from toolhive.testing.workloads import (
     exported_echo,
     run_from_config,
     saved_runconfigs,
-    succeeding,
+    thv_in_process,
     write_runconfig,
 )
 from tools_harness import sdk_session
@@ -32,9 +32,8 @@ def thv_autoload() -> bool:
 
 @pytest.fixture
 def thv(thv_cli: ThvCli) -> Iterator[Thv]:
-    """``thv`` that must succeed (its stdout); every workload is removed afterwards."""
-    yield succeeding(thv_cli)
-    thv_cli("rm", "--all")
+    with thv_in_process(thv_cli) as run:
+        yield run
 
 
 def test_an_exported_config_with_a_filter_and_overrides_runs_filtered(thv: Thv, tmp_path: Path):
