@@ -41,6 +41,7 @@ __all__ = [
     "describe_mcp_request",
     "identity",
     "parsed_request",
+    "read_body",
     "read_mcp_request",
     "replaying_receive",
     "send_jsonrpc_error",
@@ -280,22 +281,30 @@ async def read_mcp_request(
         return cached, replaying_receive(cached.body, receive)
     if not _is_json_post(scope):
         return None, receive
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None, _replaying_disconnect(message)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
+    body, rest = await read_body(receive)
+    if body is None:
+        return None, rest
     parsed = describe_mcp_request(body)
     if parsed is not None:
         scope[PARSED_REQUEST_KEY] = parsed
     return parsed, replaying_receive(body, receive)
 
 
-def _replaying_disconnect(message: Message) -> Receive:
+async def read_body(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The whole request body and the ``receive`` that follows it; ``(None, receive)`` answering
+    the disconnect again when the client leaves before its body arrived. Pass
+    :func:`replaying_receive` ``(body, receive)`` to an inner app that must read the body too."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, _repeating(message)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), receive
+
+
+def _repeating(message: Message) -> Receive:
     async def again() -> Message:
         return message
 
