@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from toolhive.contracts.middleware import (
     PARSED_REQUEST_KEY,
     describe_mcp_request,
+    read_body,
     read_mcp_request,
     replaying_receive,
     send_jsonrpc_error,
@@ -200,7 +201,7 @@ class ToolCallFilter:
         if parsed is not None and parsed.method != TOOLS_CALL and not _maybe_ambiguous(parsed.body):
             await self._app(scope, receive, send)  # the common case: not a tool call
             return
-        body, after = await _drain(receive)
+        body, after = await read_body(receive)
         if body is None:  # the client went away before its body arrived
             await self._app(scope, after, send)
             return
@@ -368,25 +369,6 @@ def _accepts_json(accept: bytes) -> bool:
         if media in (b"application/json", b"application/*", b"*/*"):
             return True
     return False
-
-
-async def _drain(receive: Receive) -> tuple[bytes | None, Receive]:
-    """The whole request body, and the ``receive`` that follows it (disconnects)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None, _repeat(message)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), receive
-
-
-def _repeat(message: Message) -> Receive:
-    async def again() -> Message:
-        return message
-
-    return again
 
 
 def _replace_body(scope: Scope, body: bytes, renames: dict[str, str]) -> None:
