@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from toolhive.contracts.middleware import (
     describe_mcp_request,
     identity,
+    read_body,
     read_mcp_request,
     replaying_receive,
     send_jsonrpc_error,
@@ -115,15 +116,9 @@ def _is_client_response(message: Any) -> bool:
 
 async def _whole_body(receive: Receive) -> tuple[bytes | None, Receive]:
     """The request body (``None`` if the client left first) and a ``receive`` replaying it."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None, receive
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
+    body, rest = await read_body(receive)
+    if body is None:
+        return None, rest
     return body, replaying_receive(body, receive)
 
 
