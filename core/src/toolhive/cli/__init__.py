@@ -50,6 +50,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("toolhive.cli.search_cmd:search", "Search the registry for MCP servers"),
     "proxy": ("toolhive.cli.proxy_cmd:proxy", "Standalone proxy to an MCP URL; stdio bridge"),
     "secret": ("toolhive.cli.secret_cmd:secret", "Manage secrets and the secrets provider"),
+    "serve": ("toolhive.cli.serve_cmd:serve", "Serve the REST API (/api/v1beta)"),
     "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
     "completion": (
         "toolhive.cli.completion_cmd:completion",

@@ -1,0 +1,125 @@
+"""The ``thv serve`` ASGI app: security headers > ``/health`` | auth > the ``/api`` routes.
+
+``/health`` answers before authentication (as ToolHive's does); everything else goes through the
+``auth`` middleware plugin when OIDC is configured — the same validator that protects workloads,
+with its RFC 9728 metadata at ``/.well-known/oauth-protected-resource``. With ``openapi`` the
+document is served at ``/api/openapi.json`` and readable at ``/api/doc``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from toolhive.api.openapi import openapi_document
+from toolhive.api.routes import all_endpoints
+from toolhive.api.routing import Endpoint, starlette_endpoint
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from toolhive.api.state import ApiState
+    from toolhive.web.asgi import ASGIApp, Message, Receive, Scope, Send
+
+#: Sent with every answer (ToolHive's ``headersMiddleware``).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class _Split:
+    """``/health`` to ``open_app``, everything else to ``guarded`` (the auth-wrapped app)."""
+
+    def __init__(self, open_app: ASGIApp, guarded: ASGIApp) -> None:
+        self.open_app = open_app
+        self.guarded = guarded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/health":
+            await self.open_app(scope, receive, send)
+        else:
+            await self.guarded(scope, receive, send)
+
+
+def _doc_page(document: Mapping[str, Any]) -> str:
+    """A self-contained page listing the operations (no CDN: this machine may be offline)."""
+    rows = []
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            codes = ", ".join(op["responses"])
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{html.escape(op['summary'])}</td><td>{codes}</td></tr>"
+            )
+    return (
+        "<!doctype html><meta charset=utf-8><title>ToolHive API</title>"
+        "<h1>ToolHive API</h1><p>The machine-readable document: "
+        "<a href=/api/openapi.json>/api/openapi.json</a></p>"
+        "<table border=1 cellpadding=4><tr><th>method</th><th>path</th><th>what</th>"
+        "<th>answers</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (no such path, wrong method) in the API's error shape."""
+    from starlette.exceptions import HTTPException
+
+    from toolhive.api.errors import ApiError
+    from toolhive.api.routing import error_response
+
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    what = "no such endpoint" if status == 404 else f"{request.method} is not allowed here"
+    return error_response(ApiError(status, f"{what}: {request.url.path}"))
+
+
+def build_app(
+    state: ApiState,
+    *,
+    openapi: bool = False,
+    protect: Any = None,
+    endpoints: list[Endpoint] | None = None,
+) -> ASGIApp:
+    """The app; ``protect(app) -> app`` wraps everything but ``/health`` (the auth middleware)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    declared = endpoints if endpoints is not None else all_endpoints()
+    routes = [Route(e.path, starlette_endpoint(e, state), methods=[e.method]) for e in declared]
+    if openapi:
+        document = openapi_document(declared)
+        body = json.dumps(document, indent=2)
+
+        async def openapi_json(_request: Request) -> Response:
+            return Response(body, media_type="application/json")
+
+        async def doc(_request: Request) -> Response:
+            return HTMLResponse(_doc_page(document))
+
+        routes += [Route("/api/openapi.json", openapi_json), Route("/api/doc", doc)]
+    app: ASGIApp = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
+    guarded = protect(app) if protect is not None else app
+    return SecurityHeaders(_Split(app, guarded))
