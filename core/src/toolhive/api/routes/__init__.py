@@ -7,7 +7,7 @@ import importlib
 from toolhive.api.routing import Endpoint
 
 #: The modules that declare a ``router``, in the order the OpenAPI document lists their tags.
-MODULES = ("system",)
+MODULES = ("system", "workloads", "groups", "clients", "secrets", "registry", "events")
 
 
 def all_endpoints() -> list[Endpoint]:
