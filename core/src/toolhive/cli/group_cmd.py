@@ -47,28 +47,26 @@ def list_(fmt: str) -> None:
 @click.pass_context
 def rm(ctx: click.Context, name: str, with_workloads: bool, yes: bool) -> None:
     """Remove a group; its workloads move to 'default' unless --with-workloads."""
+    from toolhive.groups.service import members, remove_group
     from toolhive.groups.store import DEFAULT_GROUP, delete_group, get_group
 
     get_group(name)
     if name == DEFAULT_GROUP:
         delete_group(name)  # raises: default cannot be removed
     workloads = state(ctx).workloads()
-    members = workloads.select([], group=name)
-    if members and not yes:
+    found = members(workloads, name)
+    if found and not yes:
         action = "remove" if with_workloads else f"move to {DEFAULT_GROUP!r}"
         click.confirm(
-            f"Group {name!r} has {len(members)} workload(s) ({', '.join(members)}); "
+            f"Group {name!r} has {len(found)} workload(s) ({', '.join(found)}); "
             f"{action} them and delete the group?",
             abort=True,
         )
-    if with_workloads:
-        for member in members:
-            workloads.remove(member)
-            click.echo(f"Removed {member}")
-    else:
-        for member in members:
-            # Clients of the old group lose it, the new group's gain it (workload events).
-            workloads.move(member, DEFAULT_GROUP)
-            click.echo(f"Moved {member} to {DEFAULT_GROUP!r}")
-    delete_group(name)
+
+    def report(member: str, action: str) -> None:
+        click.echo(
+            f"Removed {member}" if action == "removed" else f"Moved {member} to {DEFAULT_GROUP!r}"
+        )
+
+    remove_group(workloads, name, with_workloads=with_workloads, done=report)
     click.echo(f"Group {name!r} removed")
