@@ -3,44 +3,17 @@ code, and delete moving (or removing) a group's workloads as ``thv group rm`` do
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import httpx
 import pytest
-from toolhive.api.app import build_app
-from toolhive.api.state import api_state
+from api_in_process import InProcess
 
 GROUPS = "/api/v1beta/groups"
 
 
-class InProcess:
-    """A synchronous face over the in-process app (one event loop per request)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://thv") as client:
-                return await client.request(method, url, **kwargs)
-
-        return asyncio.run(go())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", url, **kwargs)
-
-
 @pytest.fixture
 def api(thv_home, thv_hooks) -> InProcess:
-    return InProcess(build_app(api_state(thv_hooks)))
+    return InProcess(thv_hooks)
 
 
 def save_stopped_workload(name: str, group: str) -> None:
