@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from toolhive.api.openapi import openapi_document
@@ -32,8 +32,15 @@ SECURITY_HEADERS = (
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, on_drain: Callable[[], None] | None = None) -> None:
         self.app = app
+        self._on_drain = on_drain
+
+    async def drain(self) -> None:
+        """End long-lived streams (the event stream) so shutdown need not wait for their
+        clients; :class:`~toolhive.proxy.server.ProxyServer` calls it on the way out."""
+        if self._on_drain is not None:
+            self._on_drain()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,4 +129,6 @@ def build_app(
         routes += [Route("/api/openapi.json", openapi_json), Route("/api/doc", doc)]
     app: ASGIApp = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
     guarded = protect(app) if protect is not None else app
-    return SecurityHeaders(_Split(app, guarded))
+    from toolhive.api.routes.events import close_streams
+
+    return SecurityHeaders(_Split(app, guarded), on_drain=lambda: close_streams(app))

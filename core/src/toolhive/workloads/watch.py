@@ -1,0 +1,344 @@
+"""Watching every workload's status through the state files, whichever process changes them.
+
+Workloads change in other processes than the one that watches (``thv run``/``stop``/``rm`` from a
+shell, the detached supervisors that record ``running`` and ``unhealthy``), so in-process
+:class:`~toolhive.workloads.events.WorkloadEvents` do not see everything. The files do: a
+workload is its RunConfig, its status is its status file (:mod:`toolhive.state.store`).
+
+:class:`StateScanner` reads the state cheaply: it lists the two folders and re-reads only a file
+whose inode, mtime or size changed (status files are replaced atomically, so each write is a new
+inode); the status shown is :func:`~toolhive.workloads.status.merged_status`, as ``thv list`` shows
+it (a supervisor found dead turns ``running`` into ``unhealthy``).
+
+:class:`StatusWatcher` scans every ``interval`` seconds in ONE task shared by all subscribers,
+started with the first and stopped with the last, and fans the differences out as
+:class:`StatusChange` s. :meth:`StatusWatcher.poke` scans at once (the API's own use cases poke it
+through its event bus, so a change made through the API is seen without waiting for the tick).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from toolhive.models.runconfig import RunConfig
+from toolhive.models.workload import WorkloadStatus
+from toolhive.state import paths
+from toolhive.state.store import StatusRecord, WorkloadRecord, now_rfc3339
+from toolhive.workloads.status import merged_status
+from toolhive.workloads.urls import client_url
+
+#: What a change is: part of the first snapshot, a new workload, a changed one, a removed one.
+ChangeKind = Literal["snapshot", "created", "changed", "removed"]
+#: The status a removed workload is reported with.
+REMOVED = "removed"
+#: A RunConfig this young without a status file is being created (the status file follows it).
+CREATING_GRACE_S = 2.0
+
+_Stamp = tuple[int, int, int]  # inode, mtime_ns, size
+
+log = logging.getLogger("toolhive.workloads.watch")
+
+
+@dataclass(frozen=True)
+class WorkloadView:
+    """What a watcher tells of one workload."""
+
+    name: str
+    status: str
+    status_context: str = ""
+    group: str = "default"
+    url: str = ""
+    #: When the status was set: the status file's ``updated_at``, or when the watcher saw it.
+    time: str = ""
+
+    def same(self, other: WorkloadView) -> bool:
+        """Whether a client would see no difference (``time`` aside)."""
+        return (self.status, self.status_context, self.group, self.url) == (
+            other.status,
+            other.status_context,
+            other.group,
+            other.url,
+        )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One workload's change: ``status`` now (``"removed"`` once gone), ``previous`` before it
+    (``None`` for a workload the client had not seen)."""
+
+    kind: ChangeKind
+    workload: WorkloadView
+    previous: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        view = self.workload
+        out: dict[str, Any] = {
+            "type": self.kind,
+            "name": view.name,
+            "status": view.status,
+            "previous": self.previous,
+        }
+        if view.status_context:
+            out["status_context"] = view.status_context
+        out["group"] = view.group
+        if view.url:
+            out["url"] = view.url
+        out["time"] = view.time
+        return out
+
+
+def _stamp(entry: os.DirEntry[str]) -> _Stamp | None:
+    try:
+        st = entry.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _listing(folder: Path) -> dict[str, tuple[Path, _Stamp]]:
+    """``{stem: (path, stamp)}`` of the folder's ``*.json`` files (none when it is missing)."""
+    out: dict[str, tuple[Path, _Stamp]] = {}
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                stamp = _stamp(entry)
+                if stamp is not None:
+                    out[name[:-5]] = (Path(entry.path), stamp)
+    except FileNotFoundError:
+        pass
+    return out
+
+
+class StateScanner:
+    """The workloads as the state files hold them, re-reading only files that changed."""
+
+    def __init__(self) -> None:
+        self._configs: dict[str, tuple[_Stamp, RunConfig | None]] = {}
+        self._statuses: dict[str, tuple[_Stamp, StatusRecord | None]] = {}
+        self._views: dict[str, WorkloadView] = {}
+
+    def scan(self) -> dict[str, WorkloadView]:
+        """``{base_name: view}`` of every workload now (blocking: run it in a thread)."""
+        configs = _listing(paths.runconfig_path("x").parent)
+        statuses = _listing(paths.status_path("x").parent)
+        self._configs = {k: v for k, v in self._configs.items() if k in configs}
+        self._statuses = {k: v for k, v in self._statuses.items() if k in statuses}
+        views: dict[str, WorkloadView] = {}
+        for base, (path, stamp) in configs.items():
+            config = self._config(base, path, stamp)
+            if config is None:
+                continue  # unreadable: `thv status NAME` says why
+            status = None
+            if base in statuses:
+                status = self._status(base, *statuses[base])
+            elif time.time_ns() - stamp[1] < CREATING_GRACE_S * 1e9:
+                continue  # being created: its status file is written right after the RunConfig
+            views[base] = self._view(base, config, status)
+        self._views = views
+        return dict(views)
+
+    def _config(self, base: str, path: Path, stamp: _Stamp) -> RunConfig | None:
+        cached = self._configs.get(base)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        config: RunConfig | None
+        try:
+            config = RunConfig.from_json(path.read_text(), source=str(path))
+        except FileNotFoundError:
+            return None  # removed since the listing: the next scan drops it
+        except Exception:  # unreadable until rewritten
+            config = None
+        self._configs[base] = (stamp, config)
+        return config
+
+    def _status(self, base: str, path: Path, stamp: _Stamp) -> StatusRecord | None:
+        cached = self._statuses.get(base)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        record: StatusRecord | None
+        try:
+            record = StatusRecord.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            record = StatusRecord(
+                status=WorkloadStatus.UNKNOWN, status_context=f"unreadable {path}"
+            )
+        self._statuses[base] = (stamp, record)
+        return record
+
+    def _view(self, base: str, config: RunConfig, status: StatusRecord | None) -> WorkloadView:
+        merged, context = merged_status(WorkloadRecord(config, status))
+        view = WorkloadView(
+            name=config.name or base,
+            status=str(merged),
+            status_context=context,
+            group=config.group or "default",
+            url=client_url(config),
+        )
+        before = self._views.get(base)
+        if before is not None and before.same(view):
+            return before  # unchanged: keeps the time it changed
+        from_file = status is not None and status.status == merged and status.updated_at
+        return replace(view, time=status.updated_at if from_file and status else now_rfc3339())
+
+
+def diff(before: dict[str, WorkloadView], after: dict[str, WorkloadView]) -> list[StatusChange]:
+    """What changed from ``before`` to ``after`` (both keyed by base name), in name order."""
+    changes: list[StatusChange] = []
+    for base in sorted(before.keys() | after.keys()):
+        old, new = before.get(base), after.get(base)
+        if old is None and new is not None:
+            changes.append(StatusChange("created", new))
+        elif new is None and old is not None:
+            gone = replace(old, status=REMOVED, status_context="", time=now_rfc3339())
+            changes.append(StatusChange("removed", gone, previous=old.status))
+        elif old is not None and new is not None and not old.same(new):
+            changes.append(StatusChange("changed", new, previous=old.status))
+    return changes
+
+
+class Closed(Exception):
+    """The subscription ended: the watcher closed, or the subscriber fell too far behind (it
+    reconnects and starts again from a snapshot)."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One subscriber: ``snapshot`` (every workload when it subscribed), then :meth:`next`."""
+
+    snapshot: list[StatusChange]
+    maxsize: int = 10_000
+    _queue: asyncio.Queue[StatusChange | None] = field(default_factory=asyncio.Queue)
+    _closed: bool = False
+
+    def _offer(self, change: StatusChange) -> None:
+        if self._closed:
+            return
+        if self._queue.qsize() >= self.maxsize:
+            self.close()
+            return
+        self._queue.put_nowait(change)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put_nowait(None)
+
+    async def next(self, timeout: float | None = None) -> StatusChange | None:
+        """The next change; ``None`` when ``timeout`` passes first; :class:`Closed` once closed."""
+        try:
+            async with asyncio.timeout(timeout):
+                change = await self._queue.get()
+        except TimeoutError:
+            return None
+        if change is None:
+            raise Closed
+        return change
+
+
+class StatusWatcher:
+    """One scanning task for every subscriber of an event loop (see the module)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self._subscribers: set[Subscription] = set()
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._scanner = StateScanner()
+        self._current: dict[str, WorkloadView] = {}
+        #: Scans done since the task started (tests and the benchmark read it).
+        self.scans = 0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        """A subscription starting from a snapshot of every workload; the first subscriber starts
+        the scanning task, the last one out stops it."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self.running:
+                self._loop = asyncio.get_running_loop()
+                self._wake = asyncio.Event()
+                self._scanner = StateScanner()
+                self._current = await asyncio.to_thread(self._scanner.scan)
+                self.scans = 1
+                self._task = asyncio.create_task(self._run(), name="toolhive-status-watcher")
+            views = sorted(self._current.values(), key=lambda v: v.name)
+            subscription = Subscription([StatusChange("snapshot", v) for v in views])
+            self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscription.close()
+            await self._leave(subscription)
+
+    async def _leave(self, subscription: Subscription) -> None:
+        assert self._lock is not None
+        # Shielded: a cancelled stream (its client left) must still stop the task when last.
+        await asyncio.shield(self._stop_if_unused(subscription))
+
+    async def _stop_if_unused(self, subscription: Subscription) -> None:
+        assert self._lock is not None
+        async with self._lock:
+            self._subscribers.discard(subscription)
+            if self._subscribers or self._task is None:
+                return
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def poke(self) -> None:
+        """Scan now rather than at the next tick; callable from any thread."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed() or not self.running:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(wake.set)
+
+    def close(self) -> None:
+        """End every subscription (the server is shutting down); the task stops with the last."""
+        for subscription in list(self._subscribers):
+            subscription.close()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await wake.wait()
+            wake.clear()
+            try:
+                after = await asyncio.to_thread(self._scanner.scan)
+            except Exception:  # e.g. a state folder made unreadable: keep watching, say why
+                log.exception("scanning the workload state failed")
+                continue
+            self.scans += 1
+            changes = diff(self._current, after)
+            self._current = after
+            for change in changes:
+                for subscription in list(self._subscribers):
+                    subscription._offer(change)
