@@ -11,11 +11,10 @@ import sys
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
-from toolhive.contracts.secrets import UnsupportedOperationError
 from toolhive.errors import InvalidInputError
 from toolhive.plugins import Hooks
 from toolhive.secrets.names import check_user_name, is_system
-from toolhive.secrets.selection import PROVIDER_ENV, Secrets, open_secrets, provider_spec
+from toolhive.secrets.selection import PROVIDER_ENV, open_secrets, require_capability
 
 
 def _hooks(ctx: click.Context) -> Hooks:
@@ -23,30 +22,13 @@ def _hooks(ctx: click.Context) -> Hooks:
     return hooks
 
 
-def _require(secrets: Secrets, capability: str, what: str) -> None:
-    if not getattr(secrets.spec.capabilities, capability):
-        msg = (
-            f"the {secrets.name} secrets provider cannot {what} secrets; "
-            "choose another with `thv secret provider <name>`"
-        )
-        raise UnsupportedOperationError(msg)
-
-
 def activate(hooks: Hooks, name: str) -> None:
     """Check that provider ``name`` works, then make it the configured one."""
     import os
 
-    from toolhive.appconfig import AppConfig, update_config
+    from toolhive.secrets.selection import activate as activate_provider
 
-    provider_spec(hooks, name)  # unknown names fail before anything is asked
-    secrets = open_secrets(hooks, name)
-    secrets.extra("check")
-
-    def change(config: AppConfig) -> None:
-        config.secrets.provider_type = name
-        config.secrets.setup_completed = True
-
-    update_config(change)
+    activate_provider(hooks, name)
     click.echo(f"Secrets provider set to {name}.")
     override = os.environ.get(PROVIDER_ENV)
     if override and override != name:
@@ -114,7 +96,7 @@ def set_cmd(ctx: click.Context, name: str, extra: tuple[str, ...]) -> None:
         raise InvalidInputError(msg)
     check_user_name(name)
     secrets = open_secrets(_hooks(ctx))
-    _require(secrets, "can_write", "write")
+    require_capability(secrets, "can_write", "write")
     secrets.set(name, _read_value())
     click.echo(f"Secret {name} saved.", err=True)
 
@@ -136,7 +118,7 @@ def get(ctx: click.Context, name: str) -> None:
 def list_cmd(ctx: click.Context, system: bool, fmt: str) -> None:
     """List secret names (never values)."""
     secrets = open_secrets(_hooks(ctx))
-    _require(secrets, "can_list", "list")
+    require_capability(secrets, "can_list", "list")
     entries = [d for d in secrets.list() if is_system(d.key) == system]
     if fmt == "json":
         echo_json([{"key": d.key, "description": d.description} for d in entries])
@@ -157,7 +139,7 @@ def delete(ctx: click.Context, name: str, system: bool) -> None:
     """Delete a secret."""
     check_user_name(name, system=system)
     secrets = open_secrets(_hooks(ctx))
-    _require(secrets, "can_delete", "delete")
+    require_capability(secrets, "can_delete", "delete")
     secrets.delete(name)
     click.echo(f"Secret {name} deleted.", err=True)
 

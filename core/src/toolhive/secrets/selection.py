@@ -18,6 +18,7 @@ from toolhive.contracts.secrets import (
     SecretNotFoundError,
     SecretsNotSetUpError,
     SecretsProvider,
+    UnsupportedOperationError,
 )
 from toolhive.contracts.specs import SecretsProviderSpec
 from toolhive.errors import NotFoundError
@@ -125,3 +126,38 @@ def open_secrets(
     env = os.environ if environ is None else environ
     spec, provider = load_provider(hooks, name or configured_name(env))
     return Secrets(spec, provider, env)
+
+
+def require_capability(secrets: Secrets, capability: str, what: str) -> None:
+    """:class:`UnsupportedOperationError` unless the provider's spec declares ``capability``
+    (``can_list``, ``can_write`` …); ``what`` is the verb for the message."""
+    if not getattr(secrets.spec.capabilities, capability):
+        msg = (
+            f"the {secrets.name} secrets provider cannot {what} secrets; "
+            "choose another with `thv secret provider <name>`"
+        )
+        raise UnsupportedOperationError(msg)
+
+
+def activate(hooks: Hooks, name: str, *, password: str | None = None) -> Secrets:
+    """Check that provider ``name`` works, then make it the configured one (``thv secret
+    provider``, ``POST /api/v1beta/secrets``).
+
+    ``password`` unlocks (or creates) a password-protected store without a prompt, through the
+    provider's optional ``use_password``; providers without one ignore it. Returns the opened
+    provider (its ``child_environment()`` carries a given password to workloads started later).
+    """
+    from toolhive.appconfig import AppConfig, update_config
+
+    provider_spec(hooks, name)  # unknown names fail before anything is asked
+    secrets = open_secrets(hooks, name)
+    if password:
+        secrets.extra("use_password", password)
+    secrets.extra("check")
+
+    def change(config: AppConfig) -> None:
+        config.secrets.provider_type = name
+        config.secrets.setup_completed = True
+
+    update_config(change)
+    return secrets

@@ -1,8 +1,9 @@
 """The ``encrypted`` provider: secrets in one AES-256-GCM file, read and rewritten per operation.
 
 Where the password comes from, in order: ``TOOLHIVE_SECRETS_PASSWORD``; the OS keyring; a hidden
-prompt on the terminal (then kept in the keyring, if there is one). A detached supervisor cannot
-prompt, so ``child_environment`` hands it a typed password through its environment (never a file).
+prompt on the terminal (then kept in the keyring, if there is one) — or ``use_password`` from a front
+end that cannot prompt (the REST API). A detached supervisor cannot prompt, so
+``child_environment`` hands it a typed or given password through its environment (never a file).
 
 Every change re-reads the file under a lock and replaces it atomically, so concurrent ``thv``
 processes do not lose each other's writes and a crash leaves the old store. A file that cannot be
@@ -231,9 +232,32 @@ class EncryptedProvider(SecretsProviderBase):
                 assert self._key is not None
                 write_atomic(self.path, crypto.encrypt(secrets, self._key))
 
+    def use_password(self, password: str) -> None:
+        """Unlock the store with ``password`` (creating it if missing) for a front end that cannot
+        prompt (the REST API's ``POST /secrets``); kept in the OS keyring when there is one.
+        A password that does not decrypt an existing store is an error; the file is untouched."""
+        if not password:
+            msg = "the secrets password cannot be empty"
+            raise SecretsError(msg)
+        with locked(self.path):
+            data = self._read()
+            self._try(data, password, "given", self._wrong_given)
+            if data is None:
+                assert self._key is not None
+                write_atomic(self.path, crypto.encrypt({}, self._key))
+        if keyrings.backend() is not None and keyrings.set_password(password):
+            self.password_source = "keyring"
+
+    def _wrong_given(self) -> SecretsError:
+        return SecretsError(
+            f"the password given does not decrypt {self.path} (wrong password, or the file is "
+            "damaged); the file was left untouched"
+        )
+
     def child_environment(self) -> dict[str, str]:
-        """A typed password, for a detached supervisor that cannot prompt (environment only)."""
-        if self.password_source == "prompt" and self._password:
+        """A typed or given password, for a detached supervisor that cannot prompt (environment
+        only)."""
+        if self.password_source in {"prompt", "given"} and self._password:
             return {PASSWORD_ENV: self._password}
         return {}
 
