@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import socket as socketlib
 import subprocess
 import sys
 import tempfile
@@ -34,10 +35,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["ApiServer", "ApiServerError", "api_server", "isolated_env", "thv_executable"]
+__all__ = [
+    "ApiServer",
+    "ApiServerError",
+    "EventStream",
+    "SseEvent",
+    "api_server",
+    "isolated_env",
+    "thv_executable",
+]
 
 
 class ApiServerError(RuntimeError):
@@ -268,6 +278,13 @@ class ApiServer:
             kwargs.setdefault("transport", httpx.AsyncHTTPTransport(uds=str(self.socket_path)))
         return httpx.AsyncClient(base_url=self.base_url, **kwargs)
 
+    def events(self, path: str = "/api/v1beta/events", *, query: str = "") -> EventStream:
+        """An open server-sent-event stream on ``path`` (a context manager; close it)."""
+        assert self.base_url, "not started"
+        if self.socket_path is not None:
+            return EventStream(path, query=query, unix=str(self.socket_path))
+        return EventStream(path, query=query, url=self.base_url)
+
     def log(self) -> str:
         """What the server wrote so far (stdout and stderr)."""
         if self.log_path is None or not self.log_path.exists():
@@ -296,3 +313,167 @@ def api_server(
     )
     with server:
         yield server
+
+
+class SseEvent:
+    """One server-sent event (or comment block): ``event`` (``"message"`` when unnamed), ``data``
+    (JSON-decoded when it is JSON), ``comment``, ``retry``."""
+
+    def __init__(self) -> None:
+        self.event = "message"
+        self.data: Any = None
+        self.comment = ""
+        self.retry: int | None = None
+
+    def __repr__(self) -> str:
+        return f"SseEvent({self.event!r}, data={self.data!r}, comment={self.comment!r})"
+
+
+class EventStream:
+    """A ``text/event-stream`` read over a plain socket with per-read timeouts (an HTTP client's
+    stream cannot time out one read without ending the response), TCP or unix socket.
+
+    ``next(timeout)`` gives the next event; :meth:`close` disconnects at once (the server sees
+    the client leave).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        query: str = "",
+        url: str = "",
+        unix: str = "",
+        headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if unix:
+            self._sock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+            self._sock.settimeout(connect_timeout)
+            self._sock.connect(unix)
+            host = "localhost"
+        else:
+            parts = urlsplit(url)
+            host = parts.netloc
+            self._sock = socketlib.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or 80), timeout=connect_timeout
+            )
+        target = f"{path}?{query}" if query else path
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        request = (
+            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n{extra}\r\n"
+        )
+        self._sock.sendall(request.encode())
+        self._raw = b""  # bytes received, not yet de-chunked
+        self._text = ""  # de-chunked text, not yet parsed into events
+        self._ended = False
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._read_head(connect_timeout)
+
+    def _recv(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no event in time")
+        self._sock.settimeout(remaining)
+        try:
+            data = self._sock.recv(65536)
+        except TimeoutError:
+            raise TimeoutError("no event in time") from None
+        if not data:
+            self._ended = True
+            raise EOFError("the server closed the stream")
+        self._raw += data
+
+    def _read_head(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self._raw:
+            self._recv(deadline)
+        head, self._raw = self._raw.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        self.status = int(status_line.split()[1])
+        for line in lines:
+            key, _, value = line.partition(":")
+            self.headers[key.strip().lower()] = value.strip()
+        self._chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
+
+    def body(self, timeout: float = 10.0) -> str:
+        """The whole body of a non-streaming answer (an error)."""
+        deadline = time.monotonic() + timeout
+        length = int(self.headers.get("content-length", "0"))
+        while len(self._raw) < length:
+            self._recv(deadline)
+        return self._raw[:length].decode()
+
+    def _dechunk(self) -> None:
+        if not self._chunked:
+            self._text += self._raw.decode()
+            self._raw = b""
+            return
+        while b"\r\n" in self._raw:
+            size_line, rest = self._raw.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                self._ended = True
+                self._raw = b""
+                return
+            if len(rest) < size + 2:
+                return
+            self._text += rest[:size].decode()
+            self._raw = rest[size + 2 :]
+
+    def next(self, timeout: float = 10.0) -> SseEvent:
+        """The next event or comment; :class:`TimeoutError` after ``timeout`` seconds,
+        :class:`EOFError` once the server ended the stream."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._dechunk()
+            if "\n\n" in self._text:
+                block, self._text = self._text.split("\n\n", 1)
+                return self._parse(block)
+            if self._ended:
+                raise EOFError("the server ended the stream")
+            self._recv(deadline)
+
+    @staticmethod
+    def _parse(block: str) -> SseEvent:
+        event = SseEvent()
+        data: list[str] = []
+        for line in block.split("\n"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if not name:
+                event.comment = value
+            elif name == "event":
+                event.event = value
+            elif name == "data":
+                data.append(value)
+            elif name == "retry":
+                event.retry = int(value)
+        if data:
+            text = "\n".join(data)
+            try:
+                event.data = json.loads(text)
+            except ValueError:
+                event.data = text
+        return event
+
+    def until(self, predicate: Any, timeout: float = 10.0) -> list[SseEvent]:
+        """Events read until one satisfies ``predicate`` (the last one returned)."""
+        deadline = time.monotonic() + timeout
+        seen: list[SseEvent] = []
+        while True:
+            seen.append(self.next(max(0.0, deadline - time.monotonic())))
+            if predicate(seen[-1]):
+                return seen
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socketlib.SHUT_RDWR)
+        self._sock.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
