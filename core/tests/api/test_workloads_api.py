@@ -5,16 +5,14 @@ CLI and the API building the same RunConfig from the same request."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
 
 import httpx
 import pytest
-from toolhive.api.app import build_app
+from api_in_process import InProcess
 from toolhive.api.models.workloads import CreateRequest, run_request
-from toolhive.api.state import api_state
 from toolhive.cli.run_cmd import request_for
 from toolhive.models.runconfig import RunConfig
 from toolhive.state import store
@@ -23,33 +21,9 @@ from toolhive.workloads.service import Workloads
 WORKLOADS = "/api/v1beta/workloads"
 
 
-class InProcess:
-    """A synchronous face over the in-process app (one event loop per request)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://thv") as client:
-                return await client.request(method, url, **kwargs)
-
-        return asyncio.run(go())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", url, **kwargs)
-
-
 @pytest.fixture
 def api(thv_home, thv_hooks) -> InProcess:
-    return InProcess(build_app(api_state(thv_hooks)))
+    return InProcess(thv_hooks)
 
 
 def save_stopped_workload(name: str, **fields: Any) -> RunConfig:
