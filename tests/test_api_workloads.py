@@ -4,6 +4,7 @@ Docker and the process runtime, each reached through its proxy with the official
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -218,3 +219,33 @@ def test_the_server_stops_with_no_process_left_after_deleting(thv_env: dict[str,
     assert server.process is not None and server.process.returncode == 0
     thv = Thv(thv_env)
     assert "brief" not in thv("list", "--all", "--format", "json").stdout
+
+
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_a_registry_server_is_created_with_the_entrys_settings(
+    engine: str, thv: Thv, thv_env: dict[str, str], tmp_path
+):
+    from tests.test_registry_run import NO_NETWORK, entry
+
+    if not engine_available(engine):
+        require_or_skip(f"{engine} engine with {MCP_IMAGE}")
+    thv_env["TOOLHIVE_RUNTIME"] = engine
+    thv_env["TOOLHIVE_PODMAN_SOCKET"] = ENGINE_SOCKETS["podman"]
+    registry = tmp_path / "test-registry.json"
+    server = "io.github.rega-test/rega-time"
+    servers = [entry(server, {"type": "stdio"}, ["mcp-server-time"], permissions=NO_NETWORK)]
+    registry.write_text(json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": servers}}))
+    thv("config", "set-registry", str(registry))
+    with api_server(thv_env) as api:
+        unknown = {"registry": "default", "server": "io.github.rega-test/none"}
+        assert api.client.post(WORKLOADS, json=unknown).status_code == 404
+        created = create(api.client, {"registry": "default", "server": server})
+        name = created["name"]
+        wait_status(api.client, name, "running")
+        utc_time(listed(api.client)[name]["url"])
+        exported = api.client.get(f"{WORKLOADS}/{name}/export").json()
+        assert exported["registry_server_name"] == server
+        assert exported["transport"] == "stdio" and exported["cmd_args"] == ["mcp-server-time"]
+        assert exported["permission_profile"]["network"]["outbound"]["insecure_allow_all"] is False
+        assert api.client.delete(f"{WORKLOADS}/{name}").status_code == 202
+        wait_gone(api.client, name)
