@@ -22,7 +22,8 @@ from toolhive.state.atomic import locked, write_atomic
 DEFAULT_GROUP = "default"
 NAME_MAX = 100
 #: ToolHive's rule: lowercase letters, digits, '_', '-' and single inner spaces.
-_NAME_RE = re.compile(r"^[a-z0-9_-]+( [a-z0-9_-]+)*$")
+NAME_PATTERN = r"^[a-z0-9_-]+( [a-z0-9_-]+)*$"
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class Group(BaseModel):

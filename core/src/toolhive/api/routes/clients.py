@@ -36,7 +36,7 @@ class ClientRequest(BaseModel):
 
 
 class BulkClientRequest(BaseModel):
-    names: list[str]
+    names: list[str] = Field(json_schema_extra={"minItems": 1})
     groups: list[str] = Field(default_factory=list, description="Default: ['default']")
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from toolhive.api.routing import Call, Router
+from toolhive.groups.store import NAME_MAX, NAME_PATTERN
 
 router = Router(tag="groups")
 
@@ -31,8 +33,16 @@ class GroupList(BaseModel):
     groups: list[Group]
 
 
+#: The rule :func:`toolhive.groups.store.validate_group_name` applies, documented (it checks it
+#: itself, so a bad name gets its message rather than a pattern's).
+NAME_SCHEMA: JsonDict = {"minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
+
+
 class CreateGroupRequest(BaseModel):
-    name: str = Field(description="lowercase letters, digits, '_', '-', single inner spaces")
+    name: str = Field(
+        description="lowercase letters, digits, '_', '-', single inner spaces",
+        json_schema_extra=NAME_SCHEMA,
+    )
 
 
 class CreateGroupResponse(BaseModel):

@@ -34,7 +34,10 @@ KEYS = "/api/v1beta/secrets/default/keys"
 
 
 class SetupSecretsRequest(BaseModel):
-    provider_type: str = Field(description="encrypted, 1password, environment, or a plugin's")
+    provider_type: str = Field(
+        description="encrypted, 1password, environment, or a plugin's",
+        json_schema_extra={"minLength": 1},
+    )
     password: str | None = Field(
         default=None,
         description="For the encrypted provider: the store's password (never prompted for here).",
