@@ -227,3 +227,32 @@ def test_a_registry_file_that_breaks_later_is_a_502_on_read(api, local_file):
         answer = api.get(path)
         assert answer.status_code == 502, path
         assert str(local_file) in answer.json()["message"]
+
+
+def test_a_configured_registry_that_stops_answering_is_a_503_on_read(api, thv_home):
+    from toolhive.appconfig import update_config
+
+    url = f"http://127.0.0.1:{free_port()}"
+
+    def point_at_nothing(config) -> None:
+        config.registry_api_url = url
+        config.allow_private_registry_ip = True
+
+    update_config(point_at_nothing)
+    for path in [REGISTRY, f"{DEFAULT}/servers", V01]:
+        answer = api.get(path)
+        assert answer.status_code == 503, path
+        assert url in answer.json()["message"]
+
+
+def test_an_ambiguous_short_name_is_a_400_listing_the_candidates(api, tmp_path):
+    path = tmp_path / "twins.json"
+    servers = [
+        image_server("com.a/fetch", "localhost/a:1"),
+        image_server("org.b/fetch", "localhost/b:1"),
+    ]
+    path.write_text(json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": servers}}))
+    api.put(DEFAULT, json={"local_path": str(path)})
+    answer = api.get(f"{DEFAULT}/servers/fetch")
+    assert answer.status_code == 400
+    assert "com.a/fetch, org.b/fetch" in answer.json()["message"]
