@@ -36,7 +36,13 @@ def listed(thv: Thv) -> dict[str, dict]:
     return {w["name"]: w for w in json.loads(thv("list", "--all", "--format", "json").stdout)}
 
 
-def test_duplicate_and_invalid_group_names(api: ApiServer):
+@pytest.mark.parametrize("socket", [False, True], ids=["tcp", "unix-socket"])
+def test_duplicate_and_invalid_group_names(thv_env: dict[str, str], socket: bool):
+    with api_server(thv_env, socket=socket) as api:
+        check_duplicate_and_invalid_names(api)
+
+
+def check_duplicate_and_invalid_names(api: ApiServer) -> None:
     assert api.client.post(GROUPS, json={"name": "team"}).status_code == 201
     duplicate = api.client.post(GROUPS, json={"name": "team"})
     assert duplicate.status_code == 409 and "already exists" in duplicate.json()["message"]
