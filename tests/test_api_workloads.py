@@ -184,6 +184,9 @@ def test_an_http_server_from_an_image_or_command_answers_through_its_url(
     case: Case, api: httpx.Client
 ):
     name = f"echo-{case.runtime}"
+    # Something that cannot be an image (or a command) is the client's mistake, never a 500.
+    bad = api.post(WORKLOADS, json={"name": name, "image": "Not An/Image!"})
+    assert bad.status_code == (404 if case.runtime == "process" else 400), bad.text
     created = create(api, {"name": name, **case.http})
     wait_status(api, name, "running")
     url = listed(api)[name]["url"]

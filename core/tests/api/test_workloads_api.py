@@ -104,6 +104,27 @@ def test_a_bad_field_is_a_400_naming_its_path(api):
     assert body["field"] == "target_port"
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"image": "x\u0000y"}, "image"),
+        ({"cmd_arguments": ["ok", "n\u0000ul"]}, "cmd_arguments.1"),
+        ({"authz_config": "/tmp/\u0000"}, "authz_config"),
+        ({"env_vars": {"A=B": "1"}}, "env_vars.A=B"),
+        ({"env_vars": {"": "1"}}, "env_vars."),
+        ({"host": "not a host"}, "host"),
+        ({"host": "192.0.2.1"}, "host"),  # TEST-NET-1: never an address of this machine
+        ({"url": "ftp://files.example", "image": ""}, "url"),
+        ({"url": "https://", "image": ""}, "url"),
+        ({"oauth_config": {"resource": "not a uri"}}, "oauth_config.resource"),
+    ],
+)
+def test_input_the_machine_cannot_use_is_a_400_naming_the_field(api, fields, field):
+    body = error(api.post(WORKLOADS, json={"image": "example/echo:1", **fields}), 400)
+    assert body["field"] == field
+    assert store.list_runconfig_names() == []
+
+
 def test_an_invalid_name_is_a_400_naming_the_field(api):
     assert (
         error(api.post(WORKLOADS, json={"image": "x/y:1", "name": "a b"}), 400)["field"] == "name"

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toolhive.api.errors import ApiError
 from toolhive.errors import InvalidInputError
 from toolhive.models.permissions import PermissionProfile
 from toolhive.models.remote import RemoteAuthConfig
@@ -251,6 +253,62 @@ def _build_settings(runtime_config: RuntimeConfig | None) -> BuildSettings | Non
     return build if build != BuildSettings() else None
 
 
+def _no_nul(value: Any, where: str = "") -> None:
+    """NUL cannot be in a path, an argument or an environment variable: refuse it anywhere."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(400, f"{where or 'body'}: contains a NUL character", where or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where)
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _no_nul(item, f"{where}.{index}" if where else str(index))
+
+
+def _check_shape(body: UpdateRequest) -> None:
+    """What the RunConfig builder cannot be asked about: it trusts ``thv run``'s parsing."""
+    _no_nul(body.model_dump())
+    for key in body.env_vars or {}:
+        if not key or "=" in key:
+            msg = f"env_vars: {key!r} is not an environment variable name"
+            raise ApiError(400, msg, f"env_vars.{key}")
+    if body.url.strip():
+        parts = urlsplit(body.url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = f"url {body.url!r}: expected an http:// or https:// URL of a remote MCP server"
+            raise ApiError(400, msg, "url")
+    resource = body.oauth_config.resource
+    if resource:
+        parts = urlsplit(resource)
+        if not parts.scheme or not parts.netloc or parts.fragment:
+            msg = "oauth_config.resource: expected an absolute URI without a fragment (RFC 8707)"
+            raise ApiError(400, msg, "oauth_config.resource")
+    if body.host:
+        _check_host(body.host)
+    if body.group:
+        from toolhive.groups.store import validate_group_name
+
+        try:
+            validate_group_name(body.group)
+        except InvalidInputError as exc:
+            raise ApiError(400, str(exc), "group") from None
+
+
+def _check_host(host: str) -> None:
+    """The proxy's bind address must be one this machine can bind (else a 400, not a crash)."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as sock:
+            sock.bind((host, 0))
+    except (OSError, ValueError) as exc:
+        msg = f"host {host!r} cannot be bound on this machine ({exc}); use 127.0.0.1 or 0.0.0.0"
+        raise ApiError(400, msg, "host") from None
+
+
 def run_request(
     body: UpdateRequest, *, name: str = "", runtime: str = ""
 ) -> tuple[RunRequest, ConfigPatch]:
@@ -266,6 +324,7 @@ def run_request(
 
     create = body if isinstance(body, CreateRequest) else None
     name = name or (create.name if create else "")
+    _check_shape(body)
     if create is not None and create.from_config is not None:
         mixed = [
             n

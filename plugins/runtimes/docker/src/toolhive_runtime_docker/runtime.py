@@ -26,6 +26,7 @@ import requests.exceptions
 from toolhive.contracts import (
     AlreadyExistsError,
     ImageNotFoundError,
+    InvalidInputError,
     NotFoundError,
     PermissionProfileError,
     PluginError,
@@ -113,6 +114,9 @@ def _api_reason(exc: BaseException) -> str:
         return _one_line(str(exc.explanation or exc))
     return _one_line(str(exc)) or type(exc).__name__
 
+
+#: How an engine says an image reference cannot be one (Docker: 400; Podman: 500 with these).
+_BAD_REFERENCE = ("invalid reference format", "normalizing name", "repository name must")
 
 #: A build step's resulting image in the build output: Docker " ---> 3f2a…", Podman "--> 3f2a…".
 _STEP_IMAGE = re.compile(r"^\s*-+>\s*(?:Using cache\s*)?([0-9a-f]{10,64})\s*$")
@@ -287,6 +291,11 @@ class DockerRuntime:
         except docker.errors.APIError as exc:
             if exc.status_code == 404:
                 return False
+            # The user's input, not the engine's fault (Podman answers it with a 500).
+            reason = _api_reason(exc)
+            if exc.status_code == 400 or any(m in reason for m in _BAD_REFERENCE):
+                msg = f"invalid image reference {ref!r}: {reason}"
+                raise InvalidInputError(msg) from None
             raise
         return True
 
