@@ -25,7 +25,12 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from toolhive.errors import NotFoundError, RuntimeUnavailableError, ToolHiveError
+from toolhive.errors import (
+    NotFoundError,
+    RuntimeUnavailableError,
+    ToolHiveError,
+    WorkloadStateError,
+)
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import Workload, WorkloadStatus
 from toolhive.state import store
@@ -130,10 +135,19 @@ class Workloads:
         config, child_env = self._admit(self.resolve(request, prompt=prompt))
         config = self._create(config)
         try:
-            self._launch(config, child_env, debug=config.debug)
+            # Spawned and its PID recorded under the lock: a concurrent remove (the REST API
+            # accepts one as soon as the workload is saved) then finds the supervisor and stops
+            # it, instead of deleting the state under a supervisor it cannot see, which would
+            # recreate the status file and run on.
+            with workload_lock(config.base_name):
+                if not store.runconfig_exists(config.base_name):
+                    msg = f"workload {config.name!r} was removed while it was being created"
+                    raise WorkloadStateError(msg)
+                self._launch(config, child_env, debug=config.debug)
             record = await_start(config, wait)
         except ToolHiveError:
-            self.remove(config.base_name)
+            with contextlib.suppress(NotFoundError):  # removed meanwhile: nothing left to undo
+                self.remove(config.base_name)
             raise
         return workload_row(record)
 
