@@ -99,7 +99,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     what = "no such endpoint" if status == 404 else f"{request.method} is not allowed here"
-    return error_response(ApiError(status, f"{what}: {request.url.path}"))
+    response = error_response(ApiError(status, f"{what}: {request.url.path}"))
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # 405's Allow
+    return response
 
 
 def build_app(

@@ -13,15 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from toolhive.errors import (
-    AlreadyExistsError,
-    InvalidInputError,
-    NotFoundError,
-    PortInUseError,
-    RuntimeUnavailableError,
-    ToolHiveError,
-    WorkloadStateError,
-)
+from toolhive.errors import ToolHiveError
 
 log = logging.getLogger("toolhive.api")
 
@@ -46,24 +38,13 @@ class ApiError(Exception):
 
 
 def _status_of(exc: ToolHiveError) -> int:
-    # Most specific first: ImageNotFoundError is a NotFoundError, PermissionProfileError an
-    # InvalidInputError.
-    from toolhive.contracts.secrets import SecretNotFoundError, UnsupportedOperationError
+    """The error's own ``http_status`` (each ToolHive error class declares one); what a secrets
+    provider cannot do is a 405, as ToolHive answers."""
+    from toolhive.contracts.secrets import UnsupportedOperationError
 
-    table: tuple[tuple[type[Exception], int], ...] = (
-        (UnsupportedOperationError, 405),
-        (SecretNotFoundError, 404),
-        (NotFoundError, 404),
-        (AlreadyExistsError, 409),
-        (PortInUseError, 409),
-        (WorkloadStateError, 409),
-        (RuntimeUnavailableError, 503),
-        (InvalidInputError, 400),
-    )
-    for kind, status in table:
-        if isinstance(exc, kind):
-            return status
-    return 400
+    if isinstance(exc, UnsupportedOperationError):
+        return 405
+    return int(getattr(exc, "http_status", 400))
 
 
 def field_path(location: tuple[Any, ...]) -> str:

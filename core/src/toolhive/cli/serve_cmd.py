@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from typing import Any
 
 import click
@@ -78,6 +79,8 @@ def serve(ctx: click.Context, /, **opts: Any) -> None:
             "or pass --insecure-no-auth"
         )
         raise InvalidInputError(msg)
+    # A server has no terminal to prompt on: providers must fail rather than wait for input.
+    os.environ["TOOLHIVE_DETACHED"] = "1"
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
