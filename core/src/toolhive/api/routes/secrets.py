@@ -110,8 +110,13 @@ def _setup(hooks: Hooks, provider_type: str, password: str | None) -> bool:
         provider_spec(hooks, provider_type)
     except NotFoundError as exc:
         raise InvalidInputError(str(exc)) from None
+    from toolhive.contracts.secrets import SecretsError
+
     before = load_config().secrets.setup_completed
-    secrets = activate(hooks, provider_type, password=password)
+    try:
+        secrets = activate(hooks, provider_type, password=password)
+    except SecretsError as exc:  # set-up input that does not work (no or wrong password): 400
+        raise InvalidInputError(str(exc)) from None
     # A given password the keyring did not keep: this server (and what it starts) needs it.
     os.environ.update(secrets.child_environment())
     return before

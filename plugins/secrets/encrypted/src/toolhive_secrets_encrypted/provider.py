@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
-from toolhive.contracts import storage
+from toolhive.contracts import InvalidInputError, ToolHiveError, storage
 from toolhive.contracts.secrets import SecretDescription, SecretsError, SecretsProviderBase
 from toolhive.contracts.storage import locked, write_atomic
 
@@ -115,7 +115,7 @@ class EncryptedProvider(SecretsProviderBase):
         return self._ask(data)
 
     def _try(
-        self, data: bytes | None, password: str, source: str, wrong: Callable[[], SecretsError]
+        self, data: bytes | None, password: str, source: str, wrong: Callable[[], ToolHiveError]
     ) -> dict[str, str]:
         key = crypto.derive_key(password)
         try:
@@ -238,7 +238,7 @@ class EncryptedProvider(SecretsProviderBase):
         A password that does not decrypt an existing store is an error; the file is untouched."""
         if not password:
             msg = "the secrets password cannot be empty"
-            raise SecretsError(msg)
+            raise InvalidInputError(msg)
         with locked(self.path):
             data = self._read()
             self._try(data, password, "given", self._wrong_given)
@@ -248,8 +248,9 @@ class EncryptedProvider(SecretsProviderBase):
         if keyrings.backend() is not None and keyrings.set_password(password):
             self.password_source = "keyring"
 
-    def _wrong_given(self) -> SecretsError:
-        return SecretsError(
+    def _wrong_given(self) -> InvalidInputError:
+        # The caller's input, not the provider's state: a 400 from the API, not a 503.
+        return InvalidInputError(
             f"the password given does not decrypt {self.path} (wrong password, or the file is "
             "damaged); the file was left untouched"
         )
