@@ -25,14 +25,13 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.state import paths
 from toolhive.state.store import StatusRecord, WorkloadRecord, now_rfc3339
-from toolhive.workloads.status import merged_status
+from toolhive.workloads.status import SUPERVISED, merged_status
 from toolhive.workloads.urls import client_url
 
 #: What a change is: part of the first snapshot, a new workload, a changed one, a removed one.
@@ -95,66 +94,104 @@ class StatusChange:
         return out
 
 
-def _stamp(entry: os.DirEntry[str]) -> _Stamp | None:
-    try:
-        st = entry.stat()
-    except OSError:
-        return None
+def _stamp(st: os.stat_result) -> _Stamp:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def _listing(folder: Path) -> dict[str, tuple[Path, _Stamp]]:
+def _listing(folder: str) -> dict[str, tuple[str, _Stamp]]:
     """``{stem: (path, stamp)}`` of the folder's ``*.json`` files (none when it is missing)."""
-    out: dict[str, tuple[Path, _Stamp]] = {}
+    out: dict[str, tuple[str, _Stamp]] = {}
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
                 if not name.endswith(".json") or name.startswith("."):
                     continue
-                stamp = _stamp(entry)
-                if stamp is not None:
-                    out[name[:-5]] = (Path(entry.path), stamp)
+                try:
+                    out[name[:-5]] = (entry.path, _stamp(entry.stat()))
+                except OSError:
+                    continue  # removed since the listing
     except FileNotFoundError:
         pass
     return out
 
 
-class StateScanner:
-    """The workloads as the state files hold them, re-reading only files that changed."""
+def _folder_stamp(folder: str) -> _Stamp | None:
+    try:
+        return _stamp(os.stat(folder))
+    except OSError:
+        return None
 
-    def __init__(self) -> None:
+
+class StateScanner:
+    """The workloads as the state files hold them, reading as little as it can.
+
+    State files are replaced by renaming (:func:`~toolhive.state.atomic.write_atomic`) and removed
+    by unlinking, so a write changes its folder's mtime: while neither folder changed, a scan is
+    two ``stat`` calls. The files are listed anyway while a folder changed recently (two writes
+    within the clock's granularity share an mtime) and every ``full_every`` scans (an in-place
+    edit; a supervisor that died, which no file records); a file is re-read only when its inode,
+    mtime or size changed.
+    """
+
+    def __init__(self, *, full_every: int = 5, recent_s: float = 2.0) -> None:
+        self.full_every = full_every
+        self.recent_s = recent_s
+        self._folders: tuple[_Stamp | None, _Stamp | None] | None = None
+        self._since_full = 0
         self._configs: dict[str, tuple[_Stamp, RunConfig | None]] = {}
         self._statuses: dict[str, tuple[_Stamp, StatusRecord | None]] = {}
-        self._views: dict[str, WorkloadView] = {}
+        #: base name → (RunConfig stamp, status stamp, view)
+        self._views: dict[str, tuple[_Stamp, _Stamp | None, WorkloadView]] = {}
 
     def scan(self) -> dict[str, WorkloadView]:
         """``{base_name: view}`` of every workload now (blocking: run it in a thread)."""
-        configs = _listing(paths.runconfig_path("x").parent)
-        statuses = _listing(paths.status_path("x").parent)
+        config_dir = str(paths.runconfig_path("x").parent)
+        status_dir = str(paths.status_path("x").parent)
+        folders = (_folder_stamp(config_dir), _folder_stamp(status_dir))
+        now_ns = time.time_ns()
+        recent = any(f is not None and now_ns - f[1] < self.recent_s * 1e9 for f in folders)
+        self._since_full += 1
+        if folders == self._folders and not recent and self._since_full < self.full_every:
+            return {base: view for base, (_, _, view) in self._views.items()}
+        self._folders, self._since_full = folders, 0
+        return self._full_scan(config_dir, status_dir, now_ns)
+
+    def _full_scan(self, config_dir: str, status_dir: str, now_ns: int) -> dict[str, WorkloadView]:
+        configs = _listing(config_dir)
+        statuses = _listing(status_dir)
         self._configs = {k: v for k, v in self._configs.items() if k in configs}
         self._statuses = {k: v for k, v in self._statuses.items() if k in statuses}
-        views: dict[str, WorkloadView] = {}
-        for base, (path, stamp) in configs.items():
-            config = self._config(base, path, stamp)
+        views: dict[str, tuple[_Stamp, _Stamp | None, WorkloadView]] = {}
+        for base, (path, config_stamp) in configs.items():
+            status_stamp = statuses[base][1] if base in statuses else None
+            if status_stamp is None and now_ns - config_stamp[1] < CREATING_GRACE_S * 1e9:
+                continue  # being created: its status file is written right after the RunConfig
+            before = self._views.get(base)
+            if (
+                before is not None
+                and before[:2] == (config_stamp, status_stamp)
+                and before[2].status not in SUPERVISED
+            ):
+                views[base] = before  # no file changed, no process to check
+                continue
+            config = self._config(base, path, config_stamp)
             if config is None:
                 continue  # unreadable: `thv status NAME` says why
-            status = None
-            if base in statuses:
-                status = self._status(base, *statuses[base])
-            elif time.time_ns() - stamp[1] < CREATING_GRACE_S * 1e9:
-                continue  # being created: its status file is written right after the RunConfig
-            views[base] = self._view(base, config, status)
+            status = self._status(base, *statuses[base]) if base in statuses else None
+            view = self._view(config, status, before[2] if before is not None else None)
+            views[base] = (config_stamp, status_stamp, view)
         self._views = views
-        return dict(views)
+        return {base: view for base, (_, _, view) in views.items()}
 
-    def _config(self, base: str, path: Path, stamp: _Stamp) -> RunConfig | None:
+    def _config(self, base: str, path: str, stamp: _Stamp) -> RunConfig | None:
         cached = self._configs.get(base)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         config: RunConfig | None
         try:
-            config = RunConfig.from_json(path.read_text(), source=str(path))
+            with open(path) as file:
+                config = RunConfig.from_json(file.read(), source=path)
         except FileNotFoundError:
             return None  # removed since the listing: the next scan drops it
         except Exception:  # unreadable until rewritten
@@ -162,13 +199,14 @@ class StateScanner:
         self._configs[base] = (stamp, config)
         return config
 
-    def _status(self, base: str, path: Path, stamp: _Stamp) -> StatusRecord | None:
+    def _status(self, base: str, path: str, stamp: _Stamp) -> StatusRecord | None:
         cached = self._statuses.get(base)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         record: StatusRecord | None
         try:
-            record = StatusRecord.model_validate_json(path.read_bytes())
+            with open(path, "rb") as file:
+                record = StatusRecord.model_validate_json(file.read())
         except FileNotFoundError:
             return None
         except ValueError:
@@ -178,16 +216,18 @@ class StateScanner:
         self._statuses[base] = (stamp, record)
         return record
 
-    def _view(self, base: str, config: RunConfig, status: StatusRecord | None) -> WorkloadView:
+    @staticmethod
+    def _view(
+        config: RunConfig, status: StatusRecord | None, before: WorkloadView | None
+    ) -> WorkloadView:
         merged, context = merged_status(WorkloadRecord(config, status))
         view = WorkloadView(
-            name=config.name or base,
+            name=config.name or config.base_name,
             status=str(merged),
             status_context=context,
             group=config.group or "default",
             url=client_url(config),
         )
-        before = self._views.get(base)
         if before is not None and before.same(view):
             return before  # unchanged: keeps the time it changed
         from_file = status is not None and status.status == merged and status.updated_at
