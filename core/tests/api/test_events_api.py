@@ -272,6 +272,21 @@ def test_group_filter_keeps_only_that_groups_workloads(app: Any) -> None:
     assert change.data["name"] == "in-team" and change.data["status"] == "error"
 
 
+def test_an_invalid_group_name_is_a_400_naming_the_field(app: Any) -> None:
+    async def scenario() -> tuple[int, dict[str, Any]]:
+        async with open_stream(app, "group=Not%20Valid%21") as stream:
+            async with asyncio.timeout(5):
+                await stream.ended.wait()
+            body = b""
+            while not stream._chunks.empty():
+                body += stream._chunks.get_nowait()
+            return stream.status, json.loads(body)
+
+    status, body = asyncio.run(scenario())
+    assert status == 400 and body["field"] == "group" and "invalid group name" in body["message"]
+    assert watcher(app) is None  # refused before any watcher started
+
+
 def test_clients_share_one_watcher_that_stops_with_the_last_disconnect(app: Any) -> None:
     async def scenario() -> None:
         async with open_stream(app) as first:

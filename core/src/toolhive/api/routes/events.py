@@ -88,6 +88,7 @@ async def event_stream(watcher: StatusWatcher, group: str | None) -> AsyncGenera
     summary="Stream workload status changes (server-sent events)",
     content="sse",
     query=EventsQuery,
+    errors={400: "Invalid group name"},
 )
 async def stream_workload_events(call: Call[EventsQuery, None]) -> Response:
     """A ``text/event-stream``: first every workload's current state, then ``event: ready``,
@@ -96,8 +97,18 @@ async def stream_workload_events(call: Call[EventsQuery, None]) -> Response:
     time}`` — ``status`` is ``removed`` once the workload is gone, ``previous`` is ``null`` for a
     workload not seen before. ``: keep-alive`` comments every 15 s. Reconnect for a fresh
     snapshot (no ``Last-Event-ID`` needed)."""
+    group = call.query.group
+    if group is not None:
+        from toolhive.api.errors import ApiError
+        from toolhive.errors import InvalidInputError
+        from toolhive.groups.store import validate_group_name
+
+        try:
+            validate_group_name(group)
+        except InvalidInputError as exc:
+            raise ApiError(400, str(exc), "group") from None
     watcher = watcher_of(call.request.app, call.state)
-    return _event_stream_response(event_stream(watcher, call.query.group))
+    return _event_stream_response(event_stream(watcher, group))
 
 
 def _event_stream_response(stream: AsyncGenerator[str, None]) -> Response:
