@@ -23,6 +23,7 @@ def thv(thv_env: dict[str, str]) -> Iterator[ThvConsole]:
 
 @pytest.fixture(params=["tcp", "unix-socket"])
 def api(request: pytest.FixtureRequest, thv_env: dict[str, str]) -> Iterator[ApiServer]:
+    thv_env["TOOLHIVE_RUNTIME"] = "process"  # what POST /workloads runs on
     with api_server(thv_env, socket=request.param == "unix-socket") as server:
         yield server
 
@@ -68,6 +69,25 @@ def test_the_stream_sees_a_cli_workload_go_starting_running_stopped_removed(
     seen = started + stopped + removed
     assert in_order(["starting", "running", "stopped", "removed"], seen), seen
     assert seen[0] == "starting"
+
+
+def test_the_stream_sees_a_workload_created_and_deleted_through_the_api_itself(
+    api: ApiServer, thv: ThvConsole
+) -> None:
+    body = {
+        "name": "via-api",
+        "image": ECHO_STDIO[0],
+        "transport": "stdio",
+        "cmd_arguments": [ECHO_STDIO[-2], "stdio"],
+    }
+    with api.events(query="group=default") as stream:
+        snapshot(stream)
+        created = api.client.post("/api/v1beta/workloads", json=body)
+        assert created.status_code == 201, created.text
+        started = statuses_until(stream, "via-api", "running")
+        assert api.client.delete("/api/v1beta/workloads/via-api").status_code == 202
+        removed = statuses_until(stream, "via-api", "removed")
+    assert in_order(["starting", "running", "removed"], started + removed), started + removed
 
 
 def test_a_reconnecting_client_starts_from_a_snapshot_of_the_current_state(
