@@ -19,6 +19,16 @@ from toolhive.api.routing import Endpoint
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+#: One server-sent event as a client parses it (``data`` is the event's text, JSON here).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 class _Schemas:
@@ -63,7 +73,8 @@ def _success(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     elif endpoint.content == "text":
         answer["content"] = {"text/plain": {"schema": {"type": "string"}}}
     elif endpoint.content == "sse":
-        answer["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+        # OpenAPI 3.1 has an event stream's ``schema`` describe each event (3.2's itemSchema).
+        answer["content"] = {"text/event-stream": {"schema": SSE_EVENT}}
     return answer
 
 
