@@ -377,3 +377,16 @@ def test_the_endpoint_is_in_the_openapi_document_as_an_event_stream(state: ApiSt
     assert operation["operationId"] == "stream_workload_events"
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert [p["name"] for p in operation.get("parameters", [])] == ["group"]
+
+
+def test_one_app_serves_streams_from_one_event_loop_after_another(app: Any) -> None:
+    save_workload("iota", S.STOPPED)
+
+    async def scenario() -> list[str]:
+        async with open_stream(app) as first, open_stream(app) as second:
+            rows = await first.snapshot()
+            await second.snapshot()
+            return [r["name"] for r in rows]
+
+    assert asyncio.run(scenario()) == ["iota"]
+    assert asyncio.run(scenario()) == ["iota"]  # a new loop: the watcher starts again in it

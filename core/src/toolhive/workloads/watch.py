@@ -300,8 +300,6 @@ class StatusWatcher:
         self._wake: asyncio.Event | None = None
         self._scanner = StateScanner()
         self._current: dict[str, WorkloadView] = {}
-        #: Scans done since the task started (tests and the benchmark read it).
-        self.scans = 0
 
     @property
     def running(self) -> bool:
@@ -315,15 +313,15 @@ class StatusWatcher:
     async def subscribe(self) -> AsyncIterator[Subscription]:
         """A subscription starting from a snapshot of every workload; the first subscriber starts
         the scanning task, the last one out stops it."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or (self._loop is not loop and not self.running):
+            self._lock = asyncio.Lock()  # an asyncio lock belongs to one event loop
         async with self._lock:
             if not self.running:
-                self._loop = asyncio.get_running_loop()
+                self._loop = loop
                 self._wake = asyncio.Event()
                 self._scanner = StateScanner()
                 self._current = await asyncio.to_thread(self._scanner.scan)
-                self.scans = 1
                 self._task = asyncio.create_task(self._run(), name="toolhive-status-watcher")
             views = sorted(self._current.values(), key=lambda v: v.name)
             subscription = Subscription([StatusChange("snapshot", v) for v in views])
@@ -376,7 +374,6 @@ class StatusWatcher:
             except Exception:  # e.g. a state folder made unreadable: keep watching, say why
                 log.exception("scanning the workload state failed")
                 continue
-            self.scans += 1
             changes = diff(self._current, after)
             self._current = after
             for change in changes:
