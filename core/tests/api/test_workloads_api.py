@@ -116,12 +116,26 @@ def test_a_bad_field_is_a_400_naming_its_path(api):
         ({"host": "192.0.2.1"}, "host"),  # TEST-NET-1: never an address of this machine
         ({"url": "ftp://files.example", "image": ""}, "url"),
         ({"url": "https://", "image": ""}, "url"),
+        ({"url": "http://[unbalanced", "image": ""}, "url"),
+        ({"oauth_config": {"resource": "https://[x"}}, "oauth_config.resource"),
         ({"oauth_config": {"resource": "not a uri"}}, "oauth_config.resource"),
+        ({"host": "h\u00e9\U0001f600st"}, "host"),  # IDNA cannot encode it
+        ({"group": "Not A Group!"}, "group"),
     ],
 )
 def test_input_the_machine_cannot_use_is_a_400_naming_the_field(api, fields, field):
-    body = error(api.post(WORKLOADS, json={"image": "example/echo:1", **fields}), 400)
+    # json.dumps escapes what httpx's encoder would refuse (a lone surrogate), as JSON allows.
+    raw = json.dumps({"image": "example/echo:1", **fields})
+    answer = api.post(WORKLOADS, content=raw, headers={"content-type": "application/json"})
+    body = error(answer, 400)
     assert body["field"] == field
+    assert store.list_runconfig_names() == []
+
+
+def test_a_lone_surrogate_is_a_400(api):
+    raw = '{"image": "example/echo:1", "env_vars": {"A": "lone \\ud800"}}'
+    answer = api.post(WORKLOADS, content=raw, headers={"content-type": "application/json"})
+    assert error(answer, 400)
     assert store.list_runconfig_names() == []
 
 
@@ -211,8 +225,9 @@ def test_editing_an_unknown_workload_is_a_404(api):
     assert error(api.post(f"{WORKLOADS}/ghost/edit", json={"image": "x/y:1"}), 404)
 
 
-def test_a_workload_name_that_could_not_be_a_file_name_is_a_400(api):
-    assert error(api.get(f"{WORKLOADS}/a%20b/export"), 400)["field"] == "name"
+def test_a_workload_name_no_workload_can_have_is_not_found_and_touches_no_file(api):
+    assert "no workload named 'a b'" in error(api.get(f"{WORKLOADS}/a%20b/export"), 404)["message"]
+    assert error(api.delete(f"{WORKLOADS}/..%2F..%2Fetc"), 404)
 
 
 def test_get_answers_the_configuration_as_a_create_request_with_secret_references(api):
@@ -297,7 +312,8 @@ def test_bulk_operations_take_names_or_a_group_not_both_nor_neither(api, op):
     assert "both" in error(api.post(f"{WORKLOADS}/{op}", json=both), 400)["message"]
     assert "either" in error(api.post(f"{WORKLOADS}/{op}", json={}), 400)["message"]
     missing = {"group": "nope"}
-    assert error(api.post(f"{WORKLOADS}/{op}", json=missing), 400)["field"] == "group"
+    assert "nope" in error(api.post(f"{WORKLOADS}/{op}", json=missing), 404)["message"]
+    assert error(api.post(f"{WORKLOADS}/{op}", json={"group": "Bad!"}), 400)["field"] == "group"
     invalid = {"names": ["ok", "not ok"]}
     assert error(api.post(f"{WORKLOADS}/{op}", json=invalid), 400)["field"] == "names.1"
 

@@ -20,12 +20,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from toolhive.api.errors import ApiError
 from toolhive.errors import InvalidInputError
+from toolhive.groups.store import NAME_MAX as GROUP_MAX
+from toolhive.groups.store import NAME_PATTERN as GROUP_PATTERN
 from toolhive.models.permissions import PermissionProfile
 from toolhive.models.remote import RemoteAuthConfig
-from toolhive.models.runconfig import RunConfig
+from toolhive.models.runconfig import NAME_MAX, RunConfig
 from toolhive.models.workload import Workload, WorkloadStatus
 
 if TYPE_CHECKING:
@@ -37,11 +41,25 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# The rules the handlers check, documented (they check them themselves, so a bad value gets a
+# message that says what to do rather than a pattern's).
+#: A workload name, or "" for one derived from what runs.
+WORKLOAD_NAME: JsonDict = {"maxLength": NAME_MAX, "pattern": r"^(?!\.{1,2}$)[a-zA-Z0-9._-]*$"}
+#: A group name, or "" for ``default``.
+GROUP_NAME: JsonDict = {"maxLength": GROUP_MAX, "pattern": f"^$|{GROUP_PATTERN}"}
+#: The built-in transports (a transport plugin adds its own name; see ``thv plugins``).
+TRANSPORTS: JsonDict = {"enum": ["", "stdio", "sse", "streamable-http"]}
+#: ``/host/path:/container/path[:ro|:rw]`` or ``/same/path``, no ``..`` segment.
+VOLUME: JsonDict = {"pattern": r"^(?!.*(^|[/:])\.\.([/:]|$))([^:]+:)?/[^:]*(:(ro|rw))?$"}
+#: An environment variable's name as a container or process can take it.
+ENV_NAMES: JsonDict = {"propertyNames": {"pattern": "^[^=\\x00]+$"}}
+
+
 class SecretParameter(_Body):
     """``--secret NAME,target=ENV``: secret ``name`` in the server's environment as ``target``."""
 
-    name: str
-    target: str
+    name: str = Field(json_schema_extra={"minLength": 1, "pattern": "^(?!__thv_)[^,]+$"})
+    target: str = Field(json_schema_extra={"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"})
 
 
 class ToolOverride(_Body):
@@ -98,8 +116,20 @@ class RuntimeConfig(_Body):
     runtime_env: dict[str, str] | None = None
 
 
+def _one_of_these(*alternatives: tuple[str, ...]) -> JsonDict:
+    """The body must give each field of one alternative, non-empty."""
+    return {
+        "anyOf": [
+            {"required": list(names), "properties": {n: {"minLength": 1} for n in names}}
+            for names in alternatives
+        ]
+    }
+
+
 class UpdateRequest(_Body):
     """A workload's whole configuration (``POST …/workloads/{name}/edit`` replaces it)."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_one_of_these(("image",), ("url",)))
 
     image: str = ""
     runtime_config: RuntimeConfig | None = None
@@ -107,23 +137,25 @@ class UpdateRequest(_Body):
     cmd_arguments: list[str] | None = None
     target_port: int = Field(default=0, ge=0, le=65535)
     proxy_port: int = Field(default=0, ge=0, le=65535)
-    env_vars: dict[str, str] | None = None
+    env_vars: dict[str, str] | None = Field(default=None, json_schema_extra=ENV_NAMES)
     secrets: list[SecretParameter] | None = None
-    volumes: list[str] | None = None
-    transport: str = ""
+    volumes: list[str] | None = Field(default=None, json_schema_extra={"items": VOLUME})
+    #: stdio, sse, streamable-http, or a transport plugin's name.
+    transport: str = Field(default="", json_schema_extra=TRANSPORTS)
     #: Authorization config file (JSON or YAML) on the server's machine.
     authz_config: str = ""
     oidc: OIDCOptions = Field(default_factory=OIDCOptions)
     permission_profile: PermissionProfile | None = None
-    proxy_mode: str = ""
+    proxy_mode: str = Field(default="", json_schema_extra={"enum": ["", "sse", "streamable-http"]})
     #: Omitted means on (as ``thv run``); send ``false`` to turn it off.
     network_isolation: bool | None = None
     trust_proxy_headers: bool = False
     allow_docker_gateway: bool = False
     tools: list[str] | None = None
     tools_override: dict[str, ToolOverride] | None = None
-    group: str = ""
-    url: str = ""
+    group: str = Field(default="", json_schema_extra=GROUP_NAME)
+    #: A remote MCP server: http(s) with a host.
+    url: str = Field(default="", json_schema_extra={"pattern": r"^$|^https?://[^/?#:@\s]+"})
     oauth_config: RemoteOAuthConfig = Field(default_factory=RemoteOAuthConfig)
     #: A remote registry entry's header definitions (recorded with its OAuth settings).
     headers: list[dict[str, Any]] | None = None
@@ -135,13 +167,18 @@ class CreateRequest(UpdateRequest):
     command), ``url`` (a remote server), ``registry`` + ``server`` (a registry entry), or
     ``from_config`` (an exported RunConfig)."""
 
-    name: str = ""
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra=_one_of_these(("image",), ("url",), ("registry", "server")),
+    )
+
+    name: str = Field(default="", json_schema_extra=WORKLOAD_NAME)
     #: The registry to resolve ``server`` in; only ``default`` exists.
-    registry: str = ""
+    registry: str = Field(default="", json_schema_extra={"enum": ["", "default"]})
     server: str = ""
-    #: Not in ToolHive's API: a RunConfig from ``GET …/export`` (or ``thv export``) to run again;
-    #: only ``name`` may be given with it.
-    from_config: dict[str, Any] | None = None
+    #: Not in ToolHive's API (so not in the OpenAPI document either): a RunConfig from
+    #: ``GET …/export`` (or ``thv export``) to run again; only ``name`` may be given with it.
+    from_config: SkipJsonSchema[dict[str, Any] | None] = None
 
 
 class CreateWorkloadResponse(BaseModel):
@@ -157,17 +194,38 @@ class WorkloadStatusResponse(BaseModel):
     status: WorkloadStatus
 
 
+_NAMES: JsonDict = {"items": {"minLength": 1, **WORKLOAD_NAME}}
+#: Exactly one of a non-empty ``names`` and a ``group``.
+_NAMES_XOR_GROUP: JsonDict = {
+    "oneOf": [
+        {
+            "required": ["names"],
+            "properties": {"names": {"type": "array", "minItems": 1}, "group": {"const": ""}},
+        },
+        {
+            "required": ["group"],
+            "properties": {
+                "group": {"type": "string", "minLength": 1},
+                "names": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]},
+            },
+        },
+    ]
+}
+
+
 class BulkOperationRequest(_Body):
     """``names`` or ``group``, not both."""
 
-    names: list[str] | None = None
-    group: str = ""
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_NAMES_XOR_GROUP)
+
+    names: list[str] | None = Field(default=None, json_schema_extra=_NAMES)
+    group: str = Field(default="", json_schema_extra=GROUP_NAME)
 
 
 class ListQuery(BaseModel):
     #: Include stopped workloads.
     all: bool = False
-    group: str = ""
+    group: str = Field(default="", json_schema_extra=GROUP_NAME)
 
 
 # --- createRequest → RunRequest -----------------------------------------------------------------
@@ -253,36 +311,50 @@ def _build_settings(runtime_config: RuntimeConfig | None) -> BuildSettings | Non
     return build if build != BuildSettings() else None
 
 
-def _no_nul(value: Any, where: str = "") -> None:
-    """NUL cannot be in a path, an argument or an environment variable: refuse it anywhere."""
+def _check_text(value: Any, where: str = "") -> None:
+    """Every string goes to a file, an argument or an environment variable: NUL cannot, and
+    neither can a lone surrogate (JSON allows ``\\ud800``; UTF-8 does not). Refused anywhere."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ApiError(400, f"{where or 'body'}: contains a NUL character", where or None)
+        problem = "contains a NUL character" if "\x00" in value else ""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "is not valid Unicode text (a lone surrogate)"
+        if problem:
+            raise ApiError(400, f"{where or 'body'}: {problem}", where or None)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key, where)
-            _no_nul(item, f"{where}.{key}" if where else str(key))
+            _check_text(key, where)
+            _check_text(item, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _no_nul(item, f"{where}.{index}" if where else str(index))
+            _check_text(item, f"{where}.{index}" if where else str(index))
 
 
 def _check_shape(body: UpdateRequest) -> None:
     """What the RunConfig builder cannot be asked about: it trusts ``thv run``'s parsing."""
-    _no_nul(body.model_dump())
+    _check_text(body.model_dump())
     for key in body.env_vars or {}:
         if not key or "=" in key:
             msg = f"env_vars: {key!r} is not an environment variable name"
             raise ApiError(400, msg, f"env_vars.{key}")
     if body.url.strip():
-        parts = urlsplit(body.url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(body.url.strip())
+            hostname = parts.hostname
+        except ValueError:  # "Invalid IPv6 URL": an unbalanced [
+            hostname = None
+        if hostname is None or parts.scheme not in ("http", "https"):
             msg = f"url {body.url!r}: expected an http:// or https:// URL of a remote MCP server"
             raise ApiError(400, msg, "url")
     resource = body.oauth_config.resource
     if resource:
-        parts = urlsplit(resource)
-        if not parts.scheme or not parts.netloc or parts.fragment:
+        try:
+            parts = urlsplit(resource)
+            valid = bool(parts.scheme and parts.netloc and not parts.fragment)
+        except ValueError:
+            valid = False
+        if not valid:
             msg = "oauth_config.resource: expected an absolute URI without a fragment (RFC 8707)"
             raise ApiError(400, msg, "oauth_config.resource")
     if body.host:
@@ -304,7 +376,7 @@ def _check_host(host: str) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family) as sock:
             sock.bind((host, 0))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError, UnicodeError) as exc:
         msg = f"host {host!r} cannot be bound on this machine ({exc}); use 127.0.0.1 or 0.0.0.0"
         raise ApiError(400, msg, "host") from None
 

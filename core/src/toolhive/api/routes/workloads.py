@@ -54,11 +54,13 @@ MAX_LOG_LINES = 1000
 
 
 def _name(call: Call[Any, Any]) -> str:
-    """The path's workload name, checked before it names any file (``..`` is a 400)."""
+    """The path's workload name, checked before it names any file: one no workload can have
+    (``..``, a space) is not found."""
+    name = call.params["name"]
     try:
-        return validate_workload_name(call.params["name"])
+        return validate_workload_name(name)
     except InvalidInputError as exc:
-        raise ApiError(400, str(exc), "name") from None
+        raise NotFoundError(f"no workload named {name!r}: {exc}") from None
 
 
 def _accepted() -> Response:
@@ -148,6 +150,7 @@ def _check_registry(call: Call[None, CreateRequest]) -> None:
         400: "Invalid request, or a protection no installed plugin enforces",
         404: "Registry server or image not found",
         409: "A workload with this name exists, or the port is taken",
+        503: "No runtime can run it",
     },
 )
 async def create_workload(call: Call[None, CreateRequest]) -> Response:
@@ -188,12 +191,11 @@ async def _bulk_names(call: Call[None, BulkOperationRequest]) -> list[str]:
         groups.validate_group_name(body.group)
     except InvalidInputError as exc:
         raise ApiError(400, str(exc), "group") from None
-    if not await call.run(groups.exists, body.group):
-        raise ApiError(400, f"group {body.group!r} does not exist", "group")
+    await call.run(groups.get_group, body.group)  # 404 naming the group
     return await call.run(call.state.workloads.select, [], group=body.group)
 
 
-_BULK_ERRORS = {400: "Both or neither of names and group, an invalid name, or no such group"}
+_BULK_ERRORS = {400: "Both or neither of names and group, or an invalid name", 404: "No such group"}
 
 
 @router.post(
@@ -240,7 +242,7 @@ async def delete_workloads(call: Call[None, BulkOperationRequest]) -> Response:
 
 # --- one workload --------------------------------------------------------------------------------
 
-_ONE = {400: "Invalid workload name", 404: "No such workload"}
+_ONE = {404: "No such workload"}
 
 
 @router.get(
@@ -283,7 +285,7 @@ def _edit(
     summary="Replace a workload's configuration",
     response=CreateWorkloadResponse,
     body=UpdateRequest,
-    errors={**_ONE, 400: "Invalid workload name or configuration", 409: "The port is taken"},
+    errors={**_ONE, 400: "Invalid configuration", 409: "The port is taken", 503: "No runtime"},
 )
 async def update_workload(call: Call[None, UpdateRequest]) -> CreateWorkloadResponse:
     """Recreates the workload with the new configuration, on its port unless ``proxy_port``
