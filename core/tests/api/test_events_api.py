@@ -390,3 +390,23 @@ def test_one_app_serves_streams_from_one_event_loop_after_another(app: Any) -> N
 
     assert asyncio.run(scenario()) == ["iota"]
     assert asyncio.run(scenario()) == ["iota"]  # a new loop: the watcher starts again in it
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_a_status_file_written_by_another_process_wakes_the_watcher_at_once(app: Any) -> None:
+    save_workload("kappa", S.STOPPED)
+
+    async def scenario() -> None:
+        async with open_stream(app) as stream:
+            await stream.snapshot()
+            watcher(app).interval = 30.0  # only inotify can make it scan within the test
+            await asyncio.sleep(0.3)  # the tick waiting then began with the old interval
+            code = (
+                "from toolhive.state import store; store.set_status('kappa', 'error', 'elsewhere')"
+            )
+            writer = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+            assert await writer.wait() == 0
+            change = await stream.next(timeout=5)
+            assert change.data["status"] == "error" and change.data["status_context"] == "elsewhere"
+
+    asyncio.run(scenario())

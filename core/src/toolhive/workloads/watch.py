@@ -10,9 +10,9 @@ whose inode, mtime or size changed (status files are replaced atomically, so eac
 inode); the status shown is :func:`~toolhive.workloads.status.merged_status`, as ``thv list`` shows
 it (a supervisor found dead turns ``running`` into ``unhealthy``).
 
-:class:`StatusWatcher` scans every ``interval`` seconds in ONE task shared by all subscribers,
-started with the first and stopped with the last, and fans the differences out as
-:class:`StatusChange` s. :meth:`StatusWatcher.poke` scans at once (the API's own use cases poke it
+:class:`StatusWatcher` scans every ``interval`` seconds — and at once when inotify says a state
+folder changed (:class:`FolderNotify`, Linux) — in ONE task shared by all subscribers, started with
+the first and stopped with the last, and fans the differences out as :class:`StatusChange` s. :meth:`StatusWatcher.poke` scans at once (the API's own use cases poke it
 through its event bus, so a change made through the API is seen without waiting for the tick).
 """
 
@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -362,20 +363,93 @@ class StatusWatcher:
             subscription.close()
 
     async def _run(self) -> None:
-        assert self._wake is not None
-        wake = self._wake
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await wake.wait()
-            wake.clear()
-            try:
-                after = await asyncio.to_thread(self._scanner.scan)
-            except Exception:  # e.g. a state folder made unreadable: keep watching, say why
-                log.exception("scanning the workload state failed")
-                continue
-            changes = diff(self._current, after)
-            self._current = after
-            for change in changes:
-                for subscription in list(self._subscribers):
-                    subscription._offer(change)
+        assert self._wake is not None and self._loop is not None
+        wake, loop = self._wake, self._loop
+        notify = FolderNotify()
+
+        def readable() -> None:
+            if notify.drain():
+                wake.set()
+            else:  # a broken descriptor: back to polling alone
+                loop.remove_reader(notify.fd)
+                notify.close()
+
+        if notify.open():
+            loop.add_reader(notify.fd, readable)
+        try:
+            while True:
+                if notify.fd >= 0:
+                    notify.watch(str(paths.runconfig_path("x").parent))
+                    notify.watch(str(paths.status_path("x").parent))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.interval):
+                        await wake.wait()
+                wake.clear()
+                try:
+                    after = await asyncio.to_thread(self._scanner.scan)
+                except Exception:  # e.g. a state folder made unreadable: keep watching, say why
+                    log.exception("scanning the workload state failed")
+                    continue
+                changes = diff(self._current, after)
+                self._current = after
+                for change in changes:
+                    for subscription in list(self._subscribers):
+                        subscription._offer(change)
+        finally:
+            if notify.fd >= 0:
+                loop.remove_reader(notify.fd)
+            notify.close()
+
+
+class FolderNotify:
+    """inotify on the state folders (Linux, through libc): a write there wakes the watcher at
+    once instead of at its next tick. Polling stays — where inotify is missing, before a folder
+    exists, and for what no file records (a supervisor that died)."""
+
+    #: IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+    MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self._libc: Any = None
+        self._watched: set[str] = set()
+
+    def open(self) -> bool:
+        """Start (``False`` where inotify is not available: polling alone then)."""
+        if not sys.platform.startswith("linux"):
+            return False
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+        except (OSError, AttributeError):
+            return False
+        if fd < 0:
+            return False
+        self._libc, self.fd = libc, fd
+        return True
+
+    def watch(self, folder: str) -> None:
+        """Watch ``folder`` once it exists (a fresh home has none yet)."""
+        if folder in self._watched or not os.path.isdir(folder):
+            return
+        if self._libc.inotify_add_watch(self.fd, os.fsencode(folder), self.MASK) >= 0:
+            self._watched.add(folder)
+
+    def drain(self) -> bool:
+        """Read what is pending (the events themselves do not matter: a scan follows)."""
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self._watched.clear()
