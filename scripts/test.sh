@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite on real components: installs and starts Podman and Docker, builds the test
 # images locally, installs the workspace, then runs every test — the whole suite from the root and
-# each plugin's own tests alone (`uv run --package <dist> --exact`).
+# each plugin's own tests alone (`uv run --isolated --package <dist> --exact`, so the shared venv is left alone).
 #
 # Changes system configuration (packages, /etc/containers, engine daemons) only with --yes or
 # CI=true; otherwise the install step says what is missing and stops.
@@ -48,6 +48,6 @@ for pyproject in plugins/*/*/pyproject.toml; do
   dir=$(dirname "$pyproject")
   dist=$(sed -n 's/^name = "\(.*\)"/\1/p' "$pyproject" | head -1)
   say "$dist"
-  uv run --package "$dist" --exact pytest -p no:cacheprovider "$dir/tests"
+  uv run --isolated --package "$dist" --exact pytest -p no:cacheprovider "$dir/tests"
 done
 say "all tests passed"

@@ -148,6 +148,7 @@ def test_a_restart_refused_before_anything_stops(thv: Thv, thv_env, in_process):
 
     # A saved RunConfig asking for what no installed plugin enforces (uninstalled since).
     thv_env["TOOLHIVE_SECRET_tok"] = "t0k"
+    thv_env["TOOLHIVE_DISABLE_PLUGINS"] = "toolhive-middleware-tools"
     saved = Path(thv_env["XDG_STATE_HOME"]) / "toolhive" / "runconfigs" / "guarded.json"
     saved.write_text(json.dumps({**json.loads(saved.read_text()), "tools_filter": ["echo"]}))
     proc = thv("restart", "guarded", check=False)
