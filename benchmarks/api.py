@@ -12,8 +12,8 @@ leaves it (a RunConfig and a status file each; half ``running`` under a live sup
 ``health`` and ``list`` are interleaved over one keep-alive connection (sequential requests),
 p50/p99 each. Then the event stream: with a client connected (snapshot read), one workload's status
 file is rewritten as another process would (``store.set_status``) at a random moment, and the
-time from the write until its ``event: workload`` arrives is taken, p50/p99 (the watcher scans every
-200 ms, so this is the tick plus the scan). Last, what the watcher costs: one scan of the state,
+time from the write until its ``event: workload`` arrives is taken, p50/p99 (inotify wakes the
+watcher on Linux; elsewhere it is its 200 ms tick plus the scan). Last, what the watcher costs: one scan of the state,
 and the server's CPU while a stream is open and nothing changes.
 
     uv run python benchmarks/api.py [--workloads 50] [--requests 400] [--cli-runs 20]
