@@ -90,6 +90,17 @@ def _doc_page(document: Mapping[str, Any]) -> str:
     )
 
 
+def _dispatch(views: dict[str, Any]) -> Any:
+    if len(views) == 1:
+        return next(iter(views.values()))
+
+    async def by_method(request: Request) -> Response:
+        view = views.get(request.method) or views["GET"]  # HEAD is answered as GET
+        return await view(request)  # type: ignore[no-any-return]
+
+    return by_method
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 (no such path, wrong method) in the API's error shape."""
     from starlette.exceptions import HTTPException
@@ -118,7 +129,12 @@ def build_app(
     from starlette.routing import Route
 
     declared = endpoints if endpoints is not None else all_endpoints()
-    routes = [Route(e.path, starlette_endpoint(e, state), methods=[e.method]) for e in declared]
+    # One route per path, whatever its methods: a wrong method then gets one 405 whose Allow
+    # lists every method of the path (Starlette answers from the first route that matches).
+    by_path: dict[str, dict[str, Any]] = {}
+    for endpoint in declared:
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = starlette_endpoint(endpoint, state)
+    routes = [Route(path, _dispatch(views), methods=list(views)) for path, views in by_path.items()]
     if openapi:
         document = openapi_document(declared)
         body = json.dumps(document, indent=2)
