@@ -71,3 +71,13 @@ def test_a_running_server_serves_the_committed_document() -> None:
 def test_without_openapi_the_document_is_not_served() -> None:
     with api_server() as api:
         assert api.client.get("/api/openapi.json").status_code == 404
+
+
+def test_every_thv_serve_flag_is_in_docs_api_md() -> None:
+    from toolhive.cli.serve_cmd import serve
+
+    page = script.API_MD.read_text()
+    flags = [opt for param in serve.params for opt in param.opts if opt.startswith("--")]
+    assert flags, "thv serve has no flags?"
+    missing = [flag for flag in flags if f"`{flag}`" not in page]
+    assert missing == [], f"docs/api.md does not describe {missing}"
