@@ -68,7 +68,7 @@ def test_an_mcp_session_with_a_token_goes_through_the_chain(issuer: OIDCIssuer) 
             result = await echo_session(
                 f"{base}/mcp", headers={"authorization": f"Bearer {token}"}, text="authed ✓"
             )
-            async with httpx.AsyncClient() as http:
+            async with httpx.AsyncClient(timeout=60) as http:
                 init = await http.post(
                     f"{base}/mcp",
                     json=INIT,
@@ -95,7 +95,7 @@ def test_a_legacy_sse_session_with_a_token_goes_through_the_chain(issuer: OIDCIs
             result = await echo_session(
                 f"{base}/sse", sse=True, headers={"authorization": f"Bearer {token}"}, text="sse ✓"
             )
-            async with httpx.AsyncClient() as http:
+            async with httpx.AsyncClient(timeout=60) as http:
                 refused = await http.get(f"{base}/sse", headers={"accept": "text/event-stream"})
             return result.echoed, refused.status_code
 
@@ -108,7 +108,7 @@ def test_without_a_token_the_proxy_answers_401_and_points_to_its_metadata(
     async def probe() -> tuple[str, httpx.Response, httpx.Response, httpx.Response]:
         async with (
             proxied(oidc_config=issuer.oidc_config(Scopes=["openid", "mcp"])) as base,
-            httpx.AsyncClient() as http,
+            httpx.AsyncClient(timeout=60) as http,
         ):
             refused = await http.post(
                 f"{base}/mcp", json=INIT, headers={"accept": "application/json, text/event-stream"}
@@ -146,7 +146,7 @@ def test_the_protected_resource_metadata_follows_rfc_9728(issuer: OIDCIssuer) ->
     config = issuer.oidc_config(ResourceURL="https://mcp.example.com/servers/fetch")
 
     async def fetch() -> dict[str, httpx.Response]:
-        async with proxied(oidc_config=config) as base, httpx.AsyncClient() as http:
+        async with proxied(oidc_config=config) as base, httpx.AsyncClient(timeout=60) as http:
             well_known = f"{base}/.well-known/oauth-protected-resource"
             return {
                 "plain": await http.get(well_known),
@@ -187,7 +187,7 @@ def test_an_auth_entry_without_oidc_config_is_the_local_user() -> None:
     async def session() -> httpx.Response:
         async with (
             proxied(middleware_configs=[{"type": "auth", "parameters": {}}]) as base,
-            httpx.AsyncClient() as http,
+            httpx.AsyncClient(timeout=60) as http,
         ):
             return await http.post(
                 f"{base}/mcp", json=INIT, headers={"accept": "application/json, text/event-stream"}

@@ -350,7 +350,7 @@ def test_through_the_real_auth_middleware_the_tokens_claims_decide():
                 async with raw_session(base, None, {"authorization": f"Bearer {bob}"}) as raw:
                     status, answer = await raw.rpc("tools/call", {"name": "echo"})
                     assert (status, answer["error"]) == (403, DENIED)
-                async with httpx.AsyncClient() as http:
+                async with httpx.AsyncClient(timeout=60) as http:
                     anonymous = await http.post(
                         f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
                     )

@@ -100,7 +100,7 @@ def outer_parser(app: Any) -> Any:
 
 
 async def post(app: Any, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-    async with served(with_lifespan(app)) as base, httpx.AsyncClient() as http:
+    async with served(with_lifespan(app)) as base, httpx.AsyncClient(timeout=60) as http:
         return await http.post(
             f"{base}/mcp",
             content=body,
