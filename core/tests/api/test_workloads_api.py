@@ -255,9 +255,14 @@ def test_status_and_export_read_the_saved_state(api):
     assert config["secrets"] == ["api-key,target=API_KEY"]  # a reference, never a value
 
 
-def test_a_workload_without_a_proxy_log_yet_is_a_404_for_proxy_logs(api):
+def test_a_workload_with_no_output_yet_has_empty_logs_and_an_unknown_one_is_a_404(api):
+    """Right after a create the workload exists but has written nothing: 200 and no text."""
     save_stopped_workload("echo")
-    assert "no proxy log" in error(api.get(f"{WORKLOADS}/echo/proxy-logs"), 404)["message"]
+    answer = api.get(f"{WORKLOADS}/echo/proxy-logs")
+    assert answer.status_code == 200, answer.text
+    assert answer.text == ""
+    for kind in ("proxy-logs", "logs"):
+        assert "not found" in error(api.get(f"{WORKLOADS}/ghost/{kind}"), 404)["message"]
 
 
 def test_proxy_logs_are_the_last_thousand_lines_as_text(api, thv_home):

@@ -391,8 +391,7 @@ def _proxy_log(config: RunConfig) -> str:
         with path.open("rb") as fh:
             return _last_lines(iter(lambda: fh.read(65536), b""))
     except FileNotFoundError:
-        msg = f"no proxy log for {config.name!r} yet"
-        raise NotFoundError(msg) from None
+        return ""  # the workload exists (checked by the caller); its proxy has written nothing yet
 
 
 def _server_log(workloads: Workloads, config: RunConfig) -> str:
@@ -402,7 +401,10 @@ def _server_log(workloads: Workloads, config: RunConfig) -> str:
 
     runtime = runtime_for(workloads.hooks, config.runtime)
     name = config.container_name or config.base_name
-    return _last_lines(runtime.logs(name, follow=False, tail=MAX_LOG_LINES))
+    try:
+        return _last_lines(runtime.logs(name, follow=False, tail=MAX_LOG_LINES))
+    except NotFoundError:
+        return ""  # saved but not deployed yet (starting) or stopped and gone: no output
 
 
 def _text(text: str) -> Response:
