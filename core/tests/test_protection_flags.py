@@ -219,7 +219,7 @@ def test_filtered_and_overridden_tools_are_checked_against_the_registry_entry():
 
     registry = ["fetch", "search"]
     rename = {"fetch": {"name": "get"}}
-    check_tools_in_registry(["get,search"], rename, registry)  # the new name maps back
+    check_tools_in_registry(["get", "search"], rename, registry)  # the new name maps back
     check_tools_in_registry(["anything"], {}, [])  # an entry listing no tools checks nothing
     with pytest.raises(InvalidInputError, match="tool wrong not found in registry"):
         check_tools_in_registry(["fetch", "wrong"], {}, registry)

@@ -9,11 +9,12 @@ asks for one nobody installed is refused before it starts.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from toolhive.errors import InvalidInputError
+if TYPE_CHECKING:
+    from toolhive.workloads.protection_inputs import OIDCOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,14 +166,9 @@ def _split(items: Collection[str]) -> list[str]:
 
 
 def _pairs(items: Collection[str], flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            msg = f"invalid {flag} {item!r}: expected KEY=VALUE"
-            raise InvalidInputError(msg)
-        out[key.strip()] = value
-    return out
+    from toolhive.workloads.runconfig_builder import parse_key_values
+
+    return parse_key_values(list(items), flag)
 
 
 def _go_float(value: float) -> str:
@@ -225,13 +221,11 @@ def telemetry_config(
     return {k: v for k, v in out.items() if v not in ("", {}, [])}
 
 
-def protection_request_fields(
-    opts: Mapping[str, Any], given: Collection[str], otel_defaults: Mapping[str, Any]
-) -> dict[str, Any]:
-    """:class:`~toolhive.workloads.request.RunRequest` fields for the protection flags."""
-    from toolhive.workloads.protection_inputs import OIDCOptions, load_tools_override
+def oidc_options(opts: Mapping[str, Any]) -> OIDCOptions:
+    """The ``--oidc-*`` (and JWKS/CA) flags a command has; ``thv serve`` has only some."""
+    from toolhive.workloads.protection_inputs import OIDCOptions
 
-    oidc = OIDCOptions(
+    return OIDCOptions(
         issuer=opts["oidc_issuer"],
         audience=opts["oidc_audience"],
         jwks_url=opts["oidc_jwks_url"],
@@ -239,12 +233,21 @@ def protection_request_fields(
         client_id=opts["oidc_client_id"],
         client_secret=opts["oidc_client_secret"],
         scopes=_split(opts["oidc_scopes"]),
-        resource_url=opts["resource_url"],
+        resource_url=opts.get("resource_url", ""),
         insecure_allow_http=opts["oidc_insecure_allow_http"],
         jwks_allow_private_ip=opts["jwks_allow_private_ip"],
-        ca_bundle=opts["thv_ca_bundle"],
-        jwks_auth_token_file=opts["jwks_auth_token_file"],
+        ca_bundle=opts.get("thv_ca_bundle", ""),
+        jwks_auth_token_file=opts.get("jwks_auth_token_file", ""),
     )
+
+
+def protection_request_fields(
+    opts: Mapping[str, Any], given: Collection[str], otel_defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:class:`~toolhive.workloads.request.RunRequest` fields for the protection flags."""
+    from toolhive.workloads.protection_inputs import OIDCOptions, load_tools_override
+
+    oidc = oidc_options(opts)
     return {
         "oidc": oidc if oidc != OIDCOptions() else None,
         "authz_config": opts["authz_config"],

@@ -56,20 +56,10 @@ def serve(ctx: click.Context, /, **opts: Any) -> None:
     from toolhive.api.server import new_nonce, serve, unix_listener
     from toolhive.api.state import api_state
     from toolhive.cli.output import state
+    from toolhive.cli.protection_flags import oidc_options
     from toolhive.proxy.server import bind_socket
-    from toolhive.workloads.protection_inputs import OIDCOptions
 
-    oidc = OIDCOptions(
-        issuer=opts["oidc_issuer"],
-        audience=opts["oidc_audience"],
-        jwks_url=opts["oidc_jwks_url"],
-        introspection_url=opts["oidc_introspection_url"],
-        client_id=opts["oidc_client_id"],
-        client_secret=opts["oidc_client_secret"],
-        scopes=[s for item in opts["oidc_scopes"] for s in item.split(",") if s.strip()],
-        insecure_allow_http=opts["oidc_insecure_allow_http"],
-        jwks_allow_private_ip=opts["jwks_allow_private_ip"],
-    ).validator_config()
+    oidc = oidc_options(opts).validator_config()
     host = str(opts["host"])
     socket_path = str(opts["socket_path"])
     if not socket_path and not _loopback(host) and oidc is None and not opts["insecure_no_auth"]:

@@ -157,7 +157,7 @@ def check_tools_in_registry(
         if isinstance(o, dict) and o.get("name")
     }
     wanted = [*overrides]
-    wanted += [renamed.get(t.strip(), t.strip()) for item in tools for t in item.split(",")]
+    wanted += [renamed.get(t, t) for t in tools]
     for name in wanted:
         if name and name not in known:
             available = ", ".join(sorted(known))

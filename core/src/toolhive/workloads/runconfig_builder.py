@@ -163,7 +163,9 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
         profile_name = "registry"
     from toolhive.workloads.protection_inputs import check_tools_in_registry, protection_fields
 
-    check_tools_in_registry(request.tools, request.tools_override, origin.tools)
+    # Each item may be "a,b" (the REST API passes the list as given, `--tools` repeats).
+    tools = [t.strip() for item in request.tools for t in item.split(",") if t.strip()]
+    check_tools_in_registry(tools, request.tools_override, origin.tools)
 
     protection = protection_fields(
         oidc=request.oidc,
@@ -204,7 +206,7 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
         strict_protocol_validation=request.strict_protocol_validation,
         allowed_origins=split_origins(request.allowed_origins),
         secrets=secrets,
-        tools_filter=[t.strip() for item in request.tools for t in item.split(",") if t.strip()],
+        tools_filter=tools,
         tools_override=dict(request.tools_override),
         runtime_config=_build_settings(request, target),
         header_forward=_header_forward(request.header_forward, remote),
