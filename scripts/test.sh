@@ -22,6 +22,7 @@ fi
 say "container engines"
 bash scripts/install-engines.sh "${YES[@]}"
 bash scripts/install-prometheus.sh "${YES[@]}"
+bash scripts/install-chromium.sh "${YES[@]}"
 say "test images"
 bash scripts/build-test-images.sh
 

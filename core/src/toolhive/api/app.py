@@ -58,17 +58,24 @@ class SecurityHeaders:
 
 
 class _Split:
-    """``/health`` to ``open_app``, everything else to ``guarded`` (the auth-wrapped app)."""
+    """``/health`` and the UI's shell and assets (no data in them) to ``open_app``, everything
+    else to ``guarded`` (the auth-wrapped app)."""
 
     def __init__(self, open_app: ASGIApp, guarded: ASGIApp) -> None:
         self.open_app = open_app
         self.guarded = guarded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/health":
+        if scope["type"] == "http" and (scope["path"] == "/health" or _is_ui_path(scope["path"])):
             await self.open_app(scope, receive, send)
         else:
             await self.guarded(scope, receive, send)
+
+
+def _is_ui_path(path: str) -> bool:
+    from toolhive.ui.routes import is_ui_path
+
+    return is_ui_path(path)
 
 
 def _doc_page(document: Mapping[str, Any]) -> str:
@@ -122,11 +129,13 @@ def build_app(
     openapi: bool = False,
     protect: Any = None,
     endpoints: list[Endpoint] | None = None,
+    ui: bool = True,
 ) -> ASGIApp:
-    """The app; ``protect(app) -> app`` wraps everything but ``/health`` (the auth middleware)."""
+    """The app; ``protect(app) -> app`` wraps everything but ``/health`` and the UI's assets
+    (the auth middleware). ``ui`` serves the web UI at ``/``."""
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import BaseRoute, Route
 
     declared = endpoints if endpoints is not None else all_endpoints()
     # One route per path, whatever its methods: a wrong method then gets one 405 whose Allow
@@ -134,7 +143,9 @@ def build_app(
     by_path: dict[str, dict[str, Any]] = {}
     for endpoint in declared:
         by_path.setdefault(endpoint.path, {})[endpoint.method] = starlette_endpoint(endpoint, state)
-    routes = [Route(path, _dispatch(views), methods=list(views)) for path, views in by_path.items()]
+    routes: list[BaseRoute] = [
+        Route(path, _dispatch(views), methods=list(views)) for path, views in by_path.items()
+    ]
     if openapi:
         document = openapi_document(declared)
         body = json.dumps(document, indent=2)
@@ -146,6 +157,10 @@ def build_app(
             return HTMLResponse(_doc_page(document))
 
         routes += [Route("/api/openapi.json", openapi_json), Route("/api/doc", doc)]
+    if ui:
+        from toolhive.ui.routes import ui_routes
+
+        routes += ui_routes()
     app: ASGIApp = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
     guarded = protect(app) if protect is not None else app
     from toolhive.api.routes.events import close_streams

@@ -50,7 +50,9 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("toolhive.cli.search_cmd:search", "Search the registry for MCP servers"),
     "proxy": ("toolhive.cli.proxy_cmd:proxy", "Standalone proxy to an MCP URL; stdio bridge"),
     "secret": ("toolhive.cli.secret_cmd:secret", "Manage secrets and the secrets provider"),
-    "serve": ("toolhive.cli.serve_cmd:serve", "Serve the REST API (/api/v1beta)"),
+    "serve": ("toolhive.cli.serve_cmd:serve", "Serve the REST API (/api/v1beta) and web UI"),
+    "ui": ("toolhive.cli.ui_cmd:ui", "Open the web UI (serves it when no thv serve is running)"),
+    "inspector": ("toolhive.cli.ui_cmd:inspector", "Try a workload's tools in the UI's playground"),
     "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
     "completion": (
         "toolhive.cli.completion_cmd:completion",

@@ -44,6 +44,13 @@ def _loopback(host: str) -> bool:
     "--jwks-allow-private-ip", is_flag=True, help="Allow JWKS/OIDC endpoints on private addresses."
 )
 @click.option(
+    "--ui/--no-ui",
+    "ui",
+    default=True,
+    show_default=True,
+    help="Serve the web UI at / (its assets are public; its data comes from the API).",
+)
+@click.option(
     "--insecure-no-auth",
     is_flag=True,
     help="Serve a non-loopback address without authentication (anyone who reaches it can run "
@@ -51,7 +58,12 @@ def _loopback(host: str) -> bool:
 )
 @click.pass_context
 def serve(ctx: click.Context, /, **opts: Any) -> None:
-    """Serve ToolHive's REST API until interrupted."""
+    """Serve ToolHive's REST API and web UI until interrupted."""
+    run_server(ctx, opts)
+
+
+def run_server(ctx: click.Context, opts: dict[str, Any], on_ready: Any = None) -> None:
+    """Serve until interrupted; ``on_ready(base_url)`` is called once the socket listens."""
     from toolhive.api.app import build_app
     from toolhive.api.server import new_nonce, serve, unix_listener
     from toolhive.api.state import api_state
@@ -87,8 +99,10 @@ def serve(ctx: click.Context, /, **opts: Any) -> None:
         shown = f"[{host}]" if ":" in host else host
         url = base = f"http://{shown}:{port}"
     protect = _auth(hooks, oidc, base) if oidc is not None else None
-    app = build_app(api, openapi=bool(opts["openapi"]), protect=protect)
+    app = build_app(api, openapi=bool(opts["openapi"]), protect=protect, ui=opts.get("ui", True))
     click.echo(f"ToolHive API at {url} (Ctrl-C to stop)", err=True)
+    if on_ready is not None:
+        on_ready(base)
     serve(app, sock, url, nonce)
 
 
