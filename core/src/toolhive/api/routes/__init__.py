@@ -7,7 +7,17 @@ import importlib
 from toolhive.api.routing import Endpoint
 
 #: The modules that declare a ``router``, in the order the OpenAPI document lists their tags.
-MODULES = ("system", "workloads", "groups", "clients", "secrets", "registry", "events")
+MODULES = (
+    "system",
+    "workloads",
+    "groups",
+    "clients",
+    "secrets",
+    "registry",
+    "events",
+    "logstream",
+    "playground",
+)
 
 
 def all_endpoints() -> list[Endpoint]:
