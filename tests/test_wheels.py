@@ -143,3 +143,17 @@ def test_the_plugin_alone_installs_core_by_name_offline_and_thv_lists_it(
     distributions = {p["name"]: p["distribution"] for p in listed["plugins"]}
     assert distributions["registry-catalog"] == PLUGIN_DIST
     assert {d for p, d in distributions.items() if p != "registry-catalog"} == {DISTRIBUTION}
+
+
+def test_the_core_wheel_carries_every_file_of_the_web_ui(tmp_path: Path) -> None:
+    """The UI is served from the installed package: no CDN, no build step, nothing left behind."""
+    static = REPO / "core" / "src" / "toolhive" / "ui" / "static"
+    wanted = {
+        "toolhive/ui/static/" + p.relative_to(static).as_posix()
+        for p in static.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert "toolhive/ui/static/index.html" in wanted
+    with zipfile.ZipFile(build_wheel(REPO / "core", tmp_path)) as zf:
+        shipped = {n for n in zf.namelist() if n.startswith("toolhive/ui/static/")}
+    assert wanted <= shipped, f"missing from the wheel: {sorted(wanted - shipped)}"
