@@ -85,6 +85,14 @@ def _package_image(config: RunConfig, runtime: Runtime, progress: Progress) -> R
     return ensure_package_image(config, runtime, progress)
 
 
+def prepare_image(hooks: Hooks, config: RunConfig, progress: Progress) -> RunConfig:
+    """A saved workload's (new) image made ready on the runtime it runs on, as :func:`prepare`
+    does for a new one — the request checked, a package built (engines), the image pulled when
+    absent — without touching ports, state or the running server (``thv upgrade``)."""
+    spec, detection = select_runtime(hooks, config.runtime or None)
+    return _prepare_on(hooks, config, spec, detection, progress)
+
+
 def package_image_still_there(hooks: Hooks, config: RunConfig, progress: Progress) -> RunConfig:
     """Before a restart: a package workload's image is still there, else rebuilt (the caller
     saves the RunConfig when the image changed)."""
