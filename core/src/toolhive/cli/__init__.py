@@ -39,6 +39,10 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
         "Show a workload's server or proxy logs; `logs prune` deletes stale ones",
     ),
     "export": ("toolhive.cli.export_cmd:export", "Export a workload's RunConfig"),
+    "upgrade": (
+        "toolhive.cli.upgrade_cmd:upgrade",
+        "Check and apply registry upgrades of workloads",
+    ),
     "mcp": (
         "toolhive.cli.mcp_cmd:mcp",
         "Talk to an MCP server: list tools/resources/prompts, call",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
@@ -18,19 +20,46 @@ from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
 )
 @click.option("-l", "--label", "labels", multiple=True, help="Filter by label KEY=VALUE.")
 @click.option("-g", "--group", default=None, help="Only workloads in this group.")
+@click.option(
+    "--check-upgrades",
+    is_flag=True,
+    help="Check each workload against its registry for an upgrade (reads the registry).",
+)
 @click.pass_context
 def list_cmd(
-    ctx: click.Context, include_all: bool, fmt: str, labels: tuple[str, ...], group: str | None
+    ctx: click.Context,
+    include_all: bool,
+    fmt: str,
+    labels: tuple[str, ...],
+    group: str | None,
+    check_upgrades: bool,
 ) -> None:
     """List workloads (running ones unless --all)."""
+    if check_upgrades and fmt == "mcpservers":
+        msg = "--check-upgrades is not supported with --format mcpservers; use text or json"
+        raise click.UsageError(msg)
     wanted: dict[str, str] = {}
     if labels:  # the RunConfig builder (and the proxy's edge rules) only when filtering
         from toolhive.workloads.runconfig_builder import parse_key_values
 
         wanted = parse_key_values(list(labels), "label")
-    rows = state(ctx).workloads().list(include_all=include_all, labels=wanted, group=group)
+    workloads = state(ctx).workloads()
+    rows = workloads.list(include_all=include_all, labels=wanted, group=group)
+    upgrades: dict[str, Any] | None = None
+    if check_upgrades:  # the only path that imports the registry (and so the plugins)
+        from toolhive.workloads.upgrade import UpgradeChecker, saved_configs
+
+        checked = UpgradeChecker(workloads.hooks).check_all(
+            saved_configs(workloads, [w.name for w in rows])
+        )
+        upgrades = {r.workload_name: r for r in checked}
     if fmt == "json":
-        echo_json([w.model_dump(mode="json") for w in rows])
+        out = [w.model_dump(mode="json") for w in rows]
+        if upgrades is not None:
+            for item in out:
+                if item["name"] in upgrades:
+                    item["upgrade"] = upgrades[item["name"]].to_json()
+        echo_json(out)
     elif fmt == "mcpservers":
         echo_json({"mcpServers": {w.name: {"url": w.url, "type": w.proxy_mode} for w in rows}})
     elif not rows:
@@ -38,10 +67,14 @@ def list_cmd(
             "No MCP servers found" + ("" if include_all else " (use --all for stopped ones)")
         )
     else:
-        echo_table(
-            ["NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED"],
-            [[w.name, w.package, w.status, w.url, w.port, w.group, w.created_at] for w in rows],
-        )
+        headers = ["NAME", "PACKAGE", "STATUS", "URL", "PORT", "GROUP", "CREATED"]
+        table = [[w.name, w.package, w.status, w.url, w.port, w.group, w.created_at] for w in rows]
+        if upgrades is not None:
+            headers.append("UPGRADE")
+            for row, w in zip(table, rows, strict=True):
+                found = upgrades.get(w.name)
+                row.append(found.status if found is not None else "-")
+        echo_table(headers, table)
 
 
 @click.command()
