@@ -7,8 +7,11 @@ import importlib
 from toolhive.api.routing import Endpoint
 
 #: The modules that declare a ``router``, in the order the OpenAPI document lists their tags.
+#: Routes match in this order too: ``upgrades`` (tag workloads) comes before ``workloads`` so
+#: ``/workloads/upgrade-check`` is not taken for ``/workloads/{name}``.
 MODULES = (
     "system",
+    "upgrades",
     "workloads",
     "groups",
     "clients",
