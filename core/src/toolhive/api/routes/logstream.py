@@ -1,7 +1,386 @@
-"""Endpoints being built (see docs/ui.md)."""
+"""``GET /api/v1beta/workloads/{name}/logs/stream``: a workload's log as server-sent events — the
+text it has (the last 1000 lines, as ``GET …/logs``) and then each new line as it is written.
+
+Events (``data`` is JSON):
+
+* ``lines`` — a list of lines (strings, without their newline), oldest first; the existing text
+  comes first, in one or more ``lines`` events, then new lines, batched as they arrive;
+* ``reset`` — ``{"reason": …}``: the log started over (the server started again, the proxy log was
+  truncated or replaced); drop what you have, its text follows as ``lines``;
+* ``removed`` — ``{"name": …}``: the workload is gone; the stream ends.
+
+``: keep-alive`` comments every 15 s. The stream ends when the client leaves, the workload is
+removed or ``thv serve`` stops.
+
+``source=server`` (the default) follows the runtime's own log stream
+(:meth:`~toolhive.contracts.runtime.Runtime.logs` with ``follow=True``), so it works on every
+runtime; that stream ends when the server exits, and at the workload's next status change (from
+the server's :class:`~toolhive.workloads.watch.StatusWatcher`: started again, failed) it is read
+and followed anew, after a ``reset``. A remote workload has no server here: its proxy log is
+followed, as ``thv logs`` shows it. ``source=proxy`` tails the proxy (supervisor) log file.
+
+A runtime's follow mode blocks in its own thread; that thread sees the client left at the next
+line the server writes or when the server exits (the contract has no way to interrupt it).
+"""
 
 from __future__ import annotations
 
-from toolhive.api.routing import Router
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from toolhive.api.routes.events import KEEPALIVE_S, RETRY_MS, watcher_of
+from toolhive.api.routing import Call, Router
+from toolhive.errors import InvalidInputError, NotFoundError, ToolHiveError
+from toolhive.models.runconfig import validate_workload_name
+from toolhive.workloads.watch import REMOVED, Closed, StatusWatcher
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+    from toolhive.contracts.runtime import Runtime
 
 router = Router(tag="logs")
+log = logging.getLogger("toolhive.api.logstream")
+
+#: As ``GET …/logs``: the text a stream starts with is at most this many lines.
+BACKLOG_LINES = 1000
+#: Lines per ``lines`` event at most (a burst is split).
+BATCH_LINES = 500
+#: Seconds between looks at a proxy log file that has not grown.
+FILE_POLL_S = 0.25
+#: Statuses of a workload whose server is (being) started.
+_STARTED = ("starting", "running")
+
+
+class LogStreamQuery(BaseModel):
+    source: Literal["server", "proxy"] = Field(
+        default="server",
+        description="server: the MCP server's output (a remote workload's: its proxy's); "
+        "proxy: the proxy (supervisor) log.",
+    )
+
+
+class _Splitter:
+    """Bytes in, complete decoded lines out; a partial last line waits for its newline."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        parts = (self._pending + chunk).split(b"\n")
+        self._pending = parts.pop()
+        return [_decode(p) for p in parts]
+
+    def flush(self) -> list[str]:
+        rest, self._pending = self._pending, b""
+        return [_decode(rest)] if rest else []
+
+
+def _decode(line: bytes) -> str:
+    return line.removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
+@dataclass
+class _Item:
+    """What the stream's one queue carries: lines, a reset, the end of a server's log stream, a
+    status change of the workload, or the watcher closing."""
+
+    kind: Literal["lines", "reset", "end", "status", "closed"]
+    lines: list[str] = field(default_factory=list)
+    reason: str = ""
+    status: str = ""
+    previous: str | None = None
+
+
+# --- source=server: the runtime's follow mode, in a thread of its own ----------------------------
+
+
+class _RuntimeFollower:
+    """``runtime.logs(follow=True)`` read in a daemon thread (not the worker pool: it may block
+    for as long as the server runs), its lines put on ``queue`` with backpressure; ``end`` last."""
+
+    def __init__(
+        self,
+        open_logs: Callable[[], Iterator[bytes]],
+        queue: asyncio.Queue[_Item],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._open_logs = open_logs
+        self._queue = queue
+        self._loop = loop
+        self._stop = threading.Event()
+
+    def start(self, name: str) -> None:
+        threading.Thread(target=self._run, name=f"thv-api-logs-{name}", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _put(self, item: _Item) -> bool:
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        except RuntimeError:  # the loop closed: the server stopped
+            return False
+        while True:
+            try:
+                future.result(timeout=1.0)
+                return True
+            except concurrent.futures.TimeoutError:
+                if self._stop.is_set():
+                    future.cancel()
+                    return False
+            except (concurrent.futures.CancelledError, RuntimeError):
+                return False
+
+    def _run(self) -> None:
+        splitter = _Splitter()
+        chunks: Iterator[bytes] | None = None
+        try:
+            chunks = self._open_logs()
+            for chunk in chunks:
+                lines = splitter.feed(chunk)
+                if self._stop.is_set() or (lines and not self._put(_Item("lines", lines))):
+                    return
+            rest = splitter.flush()
+            if rest:
+                self._put(_Item("lines", rest))
+        except NotFoundError:
+            pass  # saved but not deployed (starting), or stopped and gone: nothing to follow
+        except ToolHiveError as exc:
+            log.info("following the log stopped: %s", exc)
+        except Exception:
+            log.exception("following the log failed")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+            if not self._stop.is_set():
+                self._put(_Item("end"))
+
+
+# --- source=proxy: the supervisor's log file ------------------------------------------------------
+
+
+def _read_backlog(path: Path) -> tuple[list[str], int, int, bytes] | None:
+    """The file's last lines, how many bytes were read, its inode and a partial last line."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read()
+            inode = os.fstat(fh.fileno()).st_ino
+    except FileNotFoundError:
+        return None
+    head, _, pending = data.rpartition(b"\n")
+    lines = [_decode(p) for p in head.split(b"\n")] if head or data.startswith(b"\n") else []
+    return lines[-BACKLOG_LINES:], len(data), inode, pending
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except FileNotFoundError:
+        return b""
+
+
+async def _follow_file(path: Path, queue: asyncio.Queue[_Item]) -> None:
+    """Tail ``path`` forever (the caller cancels): its last lines, then what is appended; a file
+    that shrinks or is replaced starts over with a ``reset``."""
+    position: int | None = None
+    inode = 0
+    splitter = _Splitter()
+    while True:
+        try:
+            st = await asyncio.to_thread(path.stat)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if position is None or st.st_ino != inode or st.st_size < position:
+                backlog = await asyncio.to_thread(_read_backlog, path)
+                if backlog is not None:
+                    if position is not None:
+                        await queue.put(_Item("reset", reason="the proxy log started over"))
+                    lines, position, inode, pending = backlog
+                    splitter = _Splitter()
+                    splitter.feed(pending)
+                    if lines:
+                        await queue.put(_Item("lines", lines))
+            elif st.st_size > position:
+                data = await asyncio.to_thread(_read_from, path, position)
+                position += len(data)
+                lines = splitter.feed(data)
+                if lines:
+                    await queue.put(_Item("lines", lines))
+                continue  # more may follow at once
+        await asyncio.sleep(FILE_POLL_S)
+
+
+# --- the stream ------------------------------------------------------------------------------------
+
+
+def _event(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _drain_lines(first: _Item, queue: asyncio.Queue[_Item]) -> tuple[list[str], _Item | None]:
+    """``first``'s lines and those of the ``lines`` items already queued behind it (up to a
+    batch); the first other item taken off the queue is handed back."""
+    lines = list(first.lines)
+    while len(lines) < BATCH_LINES and not queue.empty():
+        item = queue.get_nowait()
+        if item.kind != "lines":
+            return lines, item
+        lines.extend(item.lines)
+    return lines, None
+
+
+async def log_events(
+    watcher: StatusWatcher,
+    name: str,
+    *,
+    open_runtime_logs: Callable[[], Iterator[bytes]] | None,
+    proxy_log: Path | None,
+) -> AsyncGenerator[str, None]:
+    """The stream's text (see the module): the runtime's log when ``open_runtime_logs`` is given,
+    else the ``proxy_log`` file."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=256)
+    tasks: list[asyncio.Task[None]] = []
+    follower: _RuntimeFollower | None = None
+    following = False  # a runtime follower is running
+    restarted = False  # the server started again while the follower still read the old one
+
+    def follow() -> None:
+        nonlocal follower, following
+        assert open_runtime_logs is not None
+        follower = _RuntimeFollower(open_runtime_logs, queue, loop)
+        follower.start(name)
+        following = True
+
+    async with watcher.subscribe() as subscription:
+
+        async def pump() -> None:
+            try:
+                while True:
+                    change = await subscription.next()
+                    if change is not None and change.workload.name == name:
+                        await queue.put(
+                            _Item("status", status=change.workload.status, previous=change.previous)
+                        )
+            except Closed:
+                await queue.put(_Item("closed"))
+
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            tasks.append(asyncio.create_task(pump(), name=f"thv-logs-watch-{name}"))
+            if open_runtime_logs is not None:
+                follow()
+            elif proxy_log is not None:
+                tasks.append(asyncio.create_task(_follow_file(proxy_log, queue)))
+            pending: _Item | None = None
+            while True:
+                if pending is not None:
+                    item, pending = pending, None
+                else:
+                    try:
+                        async with asyncio.timeout(KEEPALIVE_S):
+                            item = await queue.get()
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                if item.kind == "lines":
+                    lines, pending = _drain_lines(item, queue)
+                    yield _event("lines", lines)
+                elif item.kind == "reset":
+                    yield _event("reset", {"reason": item.reason})
+                elif item.kind == "closed":
+                    return
+                elif item.kind == "status":
+                    if item.status == REMOVED:
+                        yield _event("removed", {"name": name})
+                        return
+                    if open_runtime_logs is None:
+                        continue
+                    if not following:
+                        # Whatever the change (started again, crashed at startup), the log may
+                        # have more to tell: read it again.
+                        yield _event("reset", {"reason": f"the server is {item.status}"})
+                        follow()
+                    elif item.status in _STARTED and item.previous not in _STARTED:
+                        restarted = True
+                elif item.kind == "end":
+                    following = False
+                    if restarted:
+                        restarted = False
+                        yield _event("reset", {"reason": "the server started again"})
+                        follow()
+        finally:
+            if follower is not None:
+                follower.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _name(call: Call[Any, Any]) -> str:
+    """A name no workload can have is not found (checked before it names any file)."""
+    name = call.params["name"]
+    try:
+        return validate_workload_name(name)
+    except InvalidInputError as exc:
+        raise NotFoundError(f"no workload named {name!r}: {exc}") from None
+
+
+@router.get(
+    "/api/v1beta/workloads/{name}/logs/stream",
+    summary="Follow a workload's logs (server-sent events)",
+    content="sse",
+    query=LogStreamQuery,
+    errors={400: "Unknown source", 404: "No such workload", 503: "Its runtime does not answer"},
+)
+async def stream_workload_logs(call: Call[LogStreamQuery, None]) -> Response:
+    """A ``text/event-stream``: ``event: lines`` (``data``: a JSON list of lines) with the text
+    the log has (its last 1000 lines), then with each new line; ``event: reset`` (``{reason}``)
+    when the log starts over (the server started again) — replace what you have with the lines
+    that follow; ``event: removed`` (``{name}``) when the workload is removed, and the stream
+    ends. ``: keep-alive`` comments every 15 s. ``source=server`` (default) is the MCP server's
+    output (a remote workload's: its proxy's), ``source=proxy`` the proxy log."""
+    from toolhive.api.routes.events import _event_stream_response
+    from toolhive.state import paths
+
+    name = _name(call)
+    workloads = call.state.workloads
+    config = await call.run(workloads.export, name)  # 404 for an unknown workload
+    open_runtime_logs: Callable[[], Iterator[bytes]] | None = None
+    proxy_log: Path | None = None
+    if call.query.source == "proxy" or config.is_remote:
+        proxy_log = paths.proxy_log_path(config.base_name)
+    else:
+        from toolhive.workloads.runtimes import runtime_for
+
+        runtime: Runtime = await call.run(runtime_for, workloads.hooks, config.runtime)
+        container = config.container_name or config.base_name
+
+        def open_logs() -> Iterator[bytes]:
+            return runtime.logs(container, follow=True, tail=BACKLOG_LINES)
+
+        open_runtime_logs = open_logs
+
+    watcher = watcher_of(call.request.app, call.state)
+    return _event_stream_response(
+        log_events(watcher, name, open_runtime_logs=open_runtime_logs, proxy_log=proxy_log)
+    )

@@ -1,0 +1,120 @@
+"""``GET /api/v1beta/workloads/{name}/logs/stream`` on a real ``thv serve`` with core's echo server
+on the process runtime: the log's text first, then a line the server writes when a tool call is
+rejected, live; the proxy log; a restart starts the text over (``reset``); removal ends the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+from toolhive.testing.api import ApiServer, EventStream, SseEvent, api_server
+from toolhive.testing.workloads import ECHO_STDIO, require_process_runtime
+
+from tests.mcp_client import _call
+
+pytestmark = pytest.mark.process_runtime
+
+STREAM = "/api/v1beta/workloads/{}/logs/stream"
+
+
+@pytest.fixture
+def api(thv_env: dict[str, str]) -> Iterator[ApiServer]:
+    require_process_runtime()
+    thv_env["TOOLHIVE_RUNTIME"] = "process"
+    with api_server(thv_env) as server:
+        yield server
+
+
+def start_echo(api: ApiServer, name: str) -> str:
+    """Core's echo server on stdio, running; its URL."""
+    body = {
+        "name": name,
+        "image": ECHO_STDIO[0],
+        "transport": "stdio",
+        "cmd_arguments": list(ECHO_STDIO[4:]),
+    }
+    created = api.client.post("/api/v1beta/workloads", json=body)
+    assert created.status_code == 201, created.text
+    wait_status(api, name, "running")
+    rows = api.client.get("/api/v1beta/workloads").json()["workloads"]
+    return next(r["url"] for r in rows if r["name"] == name)
+
+
+def wait_status(api: ApiServer, name: str, status: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while api.client.get(f"/api/v1beta/workloads/{name}/status").json()["status"] != status:
+        assert time.monotonic() < deadline, f"{name} did not reach {status}"
+        time.sleep(0.2)
+
+
+def rejected_call(url: str) -> None:
+    """A tools/call with an argument of the wrong type: the SDK logs "Tool 'add' rejected
+    arguments" on the server's stderr (its log)."""
+    result = anyio.run(_call, url, "add", {"a": "not a number", "b": 1})
+    assert result.is_error
+
+
+def lines_until(stream: EventStream, text: str, timeout: float = 30) -> list[SseEvent]:
+    return stream.until(
+        lambda e: e.event == "lines" and any(text in line for line in e.data), timeout=timeout
+    )
+
+
+def test_an_unknown_workload_is_404_and_an_unknown_source_400(api: ApiServer) -> None:
+    missing = api.client.get(STREAM.format("ghost"))
+    assert missing.status_code == 404
+    assert "ghost" in missing.json()["message"]
+    start_echo(api, "echo")
+    bad = api.client.get(STREAM.format("echo"), params={"source": "stderr"})
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "source"
+
+
+def test_the_stream_sends_the_text_first_then_each_new_line_live(api: ApiServer) -> None:
+    url = start_echo(api, "echo")
+    rejected_call(url)
+    deadline = time.monotonic() + 30
+    while "rejected arguments" not in api.client.get("/api/v1beta/workloads/echo/logs").text:
+        assert time.monotonic() < deadline, "the server did not log the rejected call"
+        time.sleep(0.2)
+    with api.events(STREAM.format("echo")) as stream:
+        assert stream.status == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        head = lines_until(stream, "rejected arguments")
+        existing = [line for e in head if e.event == "lines" for line in e.data]
+        assert sum("rejected arguments" in line for line in existing) == 1
+        with pytest.raises(TimeoutError):  # nothing new: nothing sent
+            stream.until(lambda e: e.event == "lines", timeout=1.5)
+        rejected_call(url)
+        later = lines_until(stream, "rejected arguments")
+        assert [e.event for e in later if e.event != "message"] == ["lines"]
+
+
+def test_the_proxy_source_follows_the_supervisor_log(api: ApiServer) -> None:
+    start_echo(api, "echo")
+    with api.events(STREAM.format("echo"), query="source=proxy") as stream:
+        lines_until(stream, "echo is running at")
+        api.client.post("/api/v1beta/workloads/echo/restart")
+        # The supervisor of the new run appends to the same file: new lines, no reset.
+        later = lines_until(stream, "deploying")
+        assert "reset" not in [e.event for e in later]
+
+
+def test_a_restart_starts_the_text_over_and_removal_ends_the_stream(api: ApiServer) -> None:
+    url = start_echo(api, "echo")
+    with api.events(STREAM.format("echo")) as stream:
+        stream.next()  # retry:
+        api.client.post("/api/v1beta/workloads/echo/restart")
+        stream.until(lambda e: e.event == "reset", timeout=60)
+        wait_status(api, "echo", "running")
+        rejected_call(url)  # the restarted server is followed
+        lines_until(stream, "rejected arguments")
+        assert api.client.delete("/api/v1beta/workloads/echo").status_code == 202
+        end = stream.until(lambda e: e.event == "removed", timeout=60)
+        assert end[-1].data == {"name": "echo"}
+        with pytest.raises(EOFError):
+            stream.next(10)
+
