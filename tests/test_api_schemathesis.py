@@ -88,6 +88,12 @@ include-operation-id = "stream_workload_events"
 max-stream-events = 1
 request-timeout = 10
 
+# A log stream never ends by itself either (no workload exists while fuzzing: 404s and 400s).
+[[operations]]
+include-operation-id = "stream_workload_logs"
+max-stream-events = 1
+request-timeout = 10
+
 # ToolHive answers POST /registry with 501: it has one registry ("default"), changed with PUT.
 [[operations]]
 include-operation-id = "add_registry"
@@ -238,6 +244,14 @@ def test_one_cheap_workload_answers_as_documented_through_its_whole_lifecycle(
     call("GET", "/api/v1beta/workloads/{name}/export", 200, **one)
     call("GET", "/api/v1beta/workloads/{name}/logs", 200, **one)
     call("GET", "/api/v1beta/workloads/{name}/proxy-logs", 200, **one)
+    # The playground's calls reach the server (the fuzz run has no workload to reach: 400/404).
+    mcp = "/api/v1beta/workloads/{name}/mcp"
+    call("GET", f"{mcp}/capabilities", 200, **one)
+    echo = {"name": "echo", "arguments": {"text": "hi"}}
+    call("POST", f"{mcp}/tools/call", 200, body=echo, **one)
+    # (The echo server has no resources or prompts; the 502 of its MCP error is by design.)
+    call("POST", f"{mcp}/resources/read", 400, body={"uri": ""}, **one)
+    call("POST", f"{mcp}/prompts/get", 400, body={"name": "p", "arguments": {"a": 1}}, **one)
     call("POST", "/api/v1beta/workloads/{name}/stop", 202, **one)
     call("POST", "/api/v1beta/workloads/{name}/restart", 202, **one)
     call("DELETE", "/api/v1beta/workloads/{name}", 202, **one)

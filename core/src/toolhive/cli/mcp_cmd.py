@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from toolhive.cli.output import echo_json, echo_table
-from toolhive.errors import InvalidInputError, ToolHiveError
+from toolhive.errors import InvalidInputError
 
 TRANSPORT = click.option(
     "--transport",
@@ -27,50 +27,20 @@ FORMAT = click.option(
 
 def resolve_server(server: str, transport: str) -> tuple[str, str]:
     """URL and transport for ``--server`` (a URL, or a workload's proxy URL)."""
+    from toolhive.mcp.client import endpoint, workload_endpoint
+
     if server.startswith(("http://", "https://")):
-        url = server
-    else:
-        from toolhive.state import store
-        from toolhive.workloads.urls import client_url
+        return endpoint(server, transport)
+    from toolhive.state import store
 
-        url = client_url(store.load_runconfig(server))
-    url, _, _fragment = url.partition("#")
-    if transport == "auto":
-        transport = "sse" if url.rstrip("/").endswith("/sse") else "streamable-http"
-    return url, transport
-
-
-async def _with_client(url: str, transport: str, timeout: float, action: Any) -> Any:
-    import anyio
-    from mcp import Client
-    from mcp.client.sse import sse_client
-    from mcp.client.streamable_http import streamable_http_client
-
-    target = sse_client(url) if transport == "sse" else streamable_http_client(url)
-    with anyio.fail_after(timeout):
-        async with Client(target, read_timeout_seconds=timeout) as client:
-            return await action(client)
+    url, detected = workload_endpoint(store.load_runconfig(server))
+    return url, detected if transport == "auto" else transport
 
 
 def _run(url: str, transport: str, timeout: float, action: Any) -> Any:
-    import anyio
+    from toolhive.mcp.client import run
 
-    try:
-        return anyio.run(_with_client, url, transport, timeout, action)
-    except TimeoutError:
-        msg = f"no answer from {url} within {timeout:.0f}s"
-        raise ToolHiveError(msg) from None
-    except ToolHiveError:
-        raise
-    except Exception as exc:
-        msg = f"talking to {url} failed: {_describe(exc)}"
-        raise ToolHiveError(msg) from None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _describe(exc.exceptions[0])
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return run(url, transport, timeout, action)
 
 
 @click.group()
