@@ -19,6 +19,10 @@ What is limited, and why (each is explicit in :data:`FUZZ_CONFIG` or :func:`_kee
   they would have opened is covered by one explicit cheap example instead
   (:func:`test_one_cheap_workload_answers_as_documented_through_its_whole_lifecycle`: the echo
   server on stdio, every answer validated against the document).
+* ``POST /workloads/{name}/upgrade`` restarts a workload on a newer registry image, but only an
+  existing registry-sourced one: none exists here (every create is refused), so it answers 404 or
+  400 and needs no rewrite. The cheap lifecycle example checks and "upgrades" its workload (not
+  registry-sourced: a 200 that changes nothing).
 * ``POST /registry`` answers 501 by ToolHive's design (one registry, ``default``).
 * ``PUT /registry/{name}`` answers 501 for ``auth`` (registry OAuth is not implemented here) and
   502/504 when the source it would switch to cannot be read — here every URL, since the proxy
@@ -242,6 +246,12 @@ def test_one_cheap_workload_answers_as_documented_through_its_whole_lifecycle(
         assert time.monotonic() < deadline, "the echo server did not start in 60 s"
         time.sleep(0.2)
     call("GET", "/api/v1beta/workloads/{name}/export", 200, **one)
+    checked = call("GET", "/api/v1beta/workloads/{name}/upgrade-check", 200, **one).json()
+    assert checked["result"]["status"] == "not-registry-sourced"
+    upgraded = call("POST", "/api/v1beta/workloads/{name}/upgrade", 200, body={}, **one).json()
+    assert upgraded == checked
+    listed = call("GET", "/api/v1beta/workloads/upgrade-check", 200, query={"all": "true"})
+    assert listed.json()["results"] == [checked["result"]]
     call("GET", "/api/v1beta/workloads/{name}/logs", 200, **one)
     call("GET", "/api/v1beta/workloads/{name}/proxy-logs", 200, **one)
     # The playground's calls reach the server (the fuzz run has no workload to reach: 400/404).
