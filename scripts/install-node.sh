@@ -5,6 +5,7 @@
 #   <cache>/bin/node, npm         links to that Node (the machine's own Node may be too old)
 #   <cache>/node_modules/.bin/    conformance, mcp-server-everything, supergateway (pinned)
 #   <cache>/node_modules/axe-core the accessibility engine the web UI tests inject into Chromium
+#   <cache>/node_modules/oidc-provider  a real OAuth/OIDC server for the OAuth client's tests
 #
 # <cache> is $TOOLHIVE_NODE_TOOLS, else /var/cache/toolhive-test/node-tools when writable, else
 # ${XDG_CACHE_HOME:-~/.cache}/toolhive-test/node-tools. Idempotent: a second run with the same pins is
@@ -17,6 +18,7 @@ CONFORMANCE_VERSION="${CONFORMANCE_VERSION:-0.1.16}"
 EVERYTHING_VERSION="${EVERYTHING_VERSION:-2026.8.31}"
 SUPERGATEWAY_VERSION="${SUPERGATEWAY_VERSION:-4.0.0}"
 AXE_CORE_VERSION="${AXE_CORE_VERSION:-4.14.1}"
+OIDC_PROVIDER_VERSION="${OIDC_PROVIDER_VERSION:-9.13.3}"
 
 PRINT_DIR=0
 [[ "${1:-}" == "--print-dir" ]] && PRINT_DIR=1
@@ -31,7 +33,7 @@ else
 fi
 mkdir -p "$DIR/bin"
 
-PINS="node-wheel=$NODE_WHEEL_VERSION conformance=$CONFORMANCE_VERSION everything=$EVERYTHING_VERSION supergateway=$SUPERGATEWAY_VERSION axe-core=$AXE_CORE_VERSION"
+PINS="node-wheel=$NODE_WHEEL_VERSION conformance=$CONFORMANCE_VERSION everything=$EVERYTHING_VERSION supergateway=$SUPERGATEWAY_VERSION axe-core=$AXE_CORE_VERSION oidc-provider=$OIDC_PROVIDER_VERSION"
 STAMP="$DIR/.installed"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$PINS" && -x "$DIR/bin/node" && -x "$DIR/node_modules/.bin/conformance" ]]; then
   log "node tools up to date in $DIR"
@@ -54,7 +56,8 @@ EOF
     "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" \
     "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION" \
     "supergateway@$SUPERGATEWAY_VERSION" \
-    "axe-core@$AXE_CORE_VERSION" >&2
+    "axe-core@$AXE_CORE_VERSION" \
+    "oidc-provider@$OIDC_PROVIDER_VERSION" >&2
   echo "$PINS" > "$STAMP"
 fi
 
@@ -66,5 +69,6 @@ else
   echo "server-everything: $DIR/node_modules/.bin/mcp-server-everything ($EVERYTHING_VERSION)"
   echo "supergateway:      $DIR/node_modules/.bin/supergateway ($SUPERGATEWAY_VERSION)"
   echo "axe-core:          $DIR/node_modules/axe-core/axe.min.js ($AXE_CORE_VERSION)"
+  echo "oidc-provider:     $DIR/node_modules/oidc-provider ($OIDC_PROVIDER_VERSION)"
   echo "(run them with PATH=$DIR/bin:\$PATH; tests find them via TOOLHIVE_NODE_TOOLS or this default)"
 fi
