@@ -5,6 +5,7 @@ rejected, live; the proxy log; a restart starts the text over (``reset``); remov
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Iterator
 
@@ -28,13 +29,14 @@ def api(thv_env: dict[str, str]) -> Iterator[ApiServer]:
         yield server
 
 
-def start_echo(api: ApiServer, name: str) -> str:
-    """Core's echo server on stdio, running; its URL."""
+def start_echo(api: ApiServer, name: str, group: str = "") -> str:
+    """Core's echo server on stdio (in ``group``), running; its URL."""
     body = {
         "name": name,
         "image": ECHO_STDIO[0],
         "transport": "stdio",
         "cmd_arguments": list(ECHO_STDIO[4:]),
+        "group": group,
     }
     created = api.client.post("/api/v1beta/workloads", json=body)
     assert created.status_code == 201, created.text
@@ -53,7 +55,9 @@ def wait_status(api: ApiServer, name: str, status: str, timeout: float = 90) -> 
 def rejected_call(url: str) -> None:
     """A tools/call with an argument of the wrong type: the SDK logs "Tool 'add' rejected
     arguments" on the server's stderr (its log)."""
-    result = anyio.run(_call, url, "add", {"a": "not a number", "b": 1})
+    # In a thread of its own: a Playwright test's thread already runs an event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(anyio.run, _call, url, "add", {"a": "not a number", "b": 1}).result()
     assert result.is_error
 
 
@@ -117,4 +121,3 @@ def test_a_restart_starts_the_text_over_and_removal_ends_the_stream(api: ApiServ
         assert end[-1].data == {"name": "echo"}
         with pytest.raises(EOFError):
             stream.next(10)
-
