@@ -172,6 +172,21 @@ def test_moving_a_server_to_another_group_recreates_it_there(ui: Ui):
     listed = ui.server.client.get("/api/v1beta/workloads?group=research").json()["workloads"]
     assert [w["name"] for w in listed] == ["echo"]
 
+    # Copy (ToolHive Studio's "copy to group"): a second workload, a new name and port.
+    page.get_by_role("button", name="Move or copy echo").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Copy: a second server").check()
+    dialog.get_by_label("Name of the copy").fill("echo-2")
+    dialog.get_by_role("button", name="Copy", exact=True).click()
+    default = page.get_by_role("region", name=re.compile(r"^default"))
+    expect(status_of(default, "echo-2", "running")).to_be_visible(timeout=STATUS_MS)
+    expect(status_of(research, "echo", "running")).to_be_visible()
+    ports = {
+        w["name"]: w["port"]
+        for w in ui.server.client.get("/api/v1beta/workloads").json()["workloads"]
+    }
+    assert set(ports) == {"echo", "echo-2"} and ports["echo"] != ports["echo-2"]
+
 
 def test_the_servers_view_is_usable_at_phone_width(ui: Ui):
     start_echo(ui.server, "echo")
