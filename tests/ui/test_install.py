@@ -158,6 +158,12 @@ def test_a_custom_uvx_package_installs_with_its_arguments_and_volume(ui: Ui, tmp
     page.get_by_label("Read only").check()
     assert axe_violations(page) == []
     page.get_by_role("button", name="Install").click()
+    # The package installs (a cold cache: this test's HOME) while the panel shows its progress.
+    expect(page.get_by_role("region", name="Progress")).to_contain_text(
+        re.compile(
+            r"clock is starting: (preparing uvx://mcp-server-time|installing mcp-server-time)"
+        )
+    )
     page.wait_for_url(ui.server.base_url + "/", timeout=120_000)
     wait_running(ui.server, "clock")
     exported = ui.server.client.get(f"{WORKLOADS}/clock/export").json()

@@ -21,11 +21,20 @@ from toolhive.workloads.runconfig_builder import is_package_scheme
 from toolhive.workloads.runtimes import detect_all, select_runtime
 
 Progress = Callable[[str], None]
+#: Told the placed RunConfig (ports and runtime chosen, request checked) before its image is made
+#: present: :class:`toolhive.workloads.preparing.PreparingStatus` lists the workload meanwhile.
+BeforeImage = Callable[[RunConfig], None]
 
 
-def prepare(hooks: Hooks, config: RunConfig, progress: Progress) -> RunConfig:
+def prepare(
+    hooks: Hooks,
+    config: RunConfig,
+    progress: Progress,
+    *,
+    before_image: BeforeImage | None = None,
+) -> RunConfig:
     """``config`` with its proxy/target ports and runtime filled in and its image present;
-    everything that can be refused is refused here."""
+    everything that can be refused is refused here (before ``before_image`` is called)."""
     require_group(config.group or DEFAULT_GROUP)
     if store.runconfig_exists(config.base_name):
         msg = (
@@ -46,7 +55,7 @@ def prepare(hooks: Hooks, config: RunConfig, progress: Progress) -> RunConfig:
     chosen = config.runtime or os.environ.get("TOOLHIVE_RUNTIME") or None
     spec, detection = select_runtime(hooks, chosen, package_scheme=is_package_scheme(config.image))
     try:
-        return _prepare_on(hooks, config, spec, detection, progress)
+        return _prepare_on(hooks, config, spec, detection, progress, before_image)
     except BaseImageUnavailableError as exc:
         # Auto-detected engine that cannot build offline: a sandboxed process runs the
         # package under the same profile, so fall back (saying so) rather than fail.
@@ -54,7 +63,7 @@ def prepare(hooks: Hooks, config: RunConfig, progress: Progress) -> RunConfig:
         if fallback is None:
             raise
         progress(f"{exc}\nFalling back to the {fallback[0].name} runtime.")
-        return _prepare_on(hooks, config, *fallback, progress)
+        return _prepare_on(hooks, config, *fallback, progress, before_image)
 
 
 def _prepare_on(
@@ -63,6 +72,7 @@ def _prepare_on(
     spec: RuntimeSpec[Any],
     detection: RuntimeDetection,
     progress: Progress,
+    before_image: BeforeImage | None = None,
 ) -> RunConfig:
     config = config.model_copy(update={"runtime": spec.name})
     runtime = hooks.load("runtimes", spec.name, detection=detection)
@@ -71,6 +81,8 @@ def _prepare_on(
     runtime.check_request(
         deploy_request(config, in_container=spec.is_container, needs_stdio=needs_stdio)
     )
+    if before_image is not None:
+        before_image(config)
     if spec.is_container:
         config = _package_image(config, runtime, progress)
     runtime.ensure_image(config.image, progress)

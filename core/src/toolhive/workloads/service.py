@@ -171,11 +171,16 @@ class Workloads:
         return config, check_secrets(self.hooks, config, self.environ)
 
     def _create(self, config: RunConfig) -> RunConfig:
-        """Place the workload and save it as ``starting`` (no process yet)."""
+        """Place the workload and save it as ``starting`` (no process yet). While its image is
+        pulled, built or installed it is already listed, the progress as its status context."""
         from toolhive.workloads.prepare import prepare
+        from toolhive.workloads.preparing import PreparingStatus
 
         with workload_lock(config.base_name):
-            config = prepare(self.hooks, config, self.progress)
+            with PreparingStatus(config.base_name, self.progress) as preparing:
+                config = prepare(
+                    self.hooks, config, preparing.progress, before_image=preparing.show
+                )
             store.save_runconfig(config)
             store.delete_pid(config.base_name)
             store.set_status(config.base_name, S.STARTING, process_id=0)
