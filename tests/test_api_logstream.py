@@ -1,6 +1,7 @@
 """``GET /api/v1beta/workloads/{name}/logs/stream`` on a real ``thv serve`` with core's echo server
 on the process runtime: the log's text first, then a line the server writes when a tool call is
 rejected, live; the proxy log; a restart starts the text over (``reset``); removal ends the stream.
+The same on Podman and Docker (the runtime's follow mode), with the echo server in the test image.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import pytest
 from toolhive.testing.api import ApiServer, EventStream, SseEvent, api_server
 from toolhive.testing.workloads import ECHO_STDIO, require_process_runtime
 
+from tests.conftest import ENGINE_SOCKETS, MCP_IMAGE, engine_available, require_or_skip
 from tests.mcp_client import _call
 
-pytestmark = pytest.mark.process_runtime
-
 STREAM = "/api/v1beta/workloads/{}/logs/stream"
+#: Every test but the engines' runs core's echo server on the process runtime.
+process_runtime = pytest.mark.process_runtime
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ def lines_until(stream: EventStream, text: str, timeout: float = 30) -> list[Sse
     )
 
 
+@process_runtime
 def test_an_unknown_workload_is_404_and_an_unknown_source_400(api: ApiServer) -> None:
     missing = api.client.get(STREAM.format("ghost"))
     assert missing.status_code == 404
@@ -77,6 +80,7 @@ def test_an_unknown_workload_is_404_and_an_unknown_source_400(api: ApiServer) ->
     assert bad.json()["field"] == "source"
 
 
+@process_runtime
 def test_the_stream_sends_the_text_first_then_each_new_line_live(api: ApiServer) -> None:
     url = start_echo(api, "echo")
     rejected_call(url)
@@ -97,6 +101,7 @@ def test_the_stream_sends_the_text_first_then_each_new_line_live(api: ApiServer)
         assert [e.event for e in later if e.event != "message"] == ["lines"]
 
 
+@process_runtime
 def test_the_proxy_source_follows_the_supervisor_log(api: ApiServer) -> None:
     start_echo(api, "echo")
     with api.events(STREAM.format("echo"), query="source=proxy") as stream:
@@ -107,6 +112,7 @@ def test_the_proxy_source_follows_the_supervisor_log(api: ApiServer) -> None:
         assert "reset" not in [e.event for e in later]
 
 
+@process_runtime
 def test_a_restart_starts_the_text_over_and_removal_ends_the_stream(api: ApiServer) -> None:
     url = start_echo(api, "echo")
     with api.events(STREAM.format("echo")) as stream:
@@ -121,3 +127,35 @@ def test_a_restart_starts_the_text_over_and_removal_ends_the_stream(api: ApiServ
         assert end[-1].data == {"name": "echo"}
         with pytest.raises(EOFError):
             stream.next(10)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_the_stream_follows_a_container_servers_log_live(
+    engine: str, thv_env: dict[str, str]
+) -> None:
+    if not engine_available(engine):
+        require_or_skip(f"{engine} engine with {MCP_IMAGE}")
+    thv_env["TOOLHIVE_RUNTIME"] = engine
+    thv_env["TOOLHIVE_PODMAN_SOCKET"] = ENGINE_SOCKETS["podman"]
+    body = {
+        "name": "echo",
+        "image": MCP_IMAGE,
+        "transport": "stdio",
+        "cmd_arguments": ["python", "/opt/fixtures/echo_server.py", "stdio"],
+    }
+    with api_server(thv_env) as api:
+        assert api.client.post("/api/v1beta/workloads", json=body).status_code == 201
+        try:
+            wait_status(api, "echo", "running", timeout=180)
+            url = api.client.get("/api/v1beta/workloads").json()["workloads"][0]["url"]
+            with api.events(STREAM.format("echo")) as stream:
+                stream.next()  # retry:
+                rejected_call(url)
+                lines_until(stream, "rejected arguments")
+                api.client.post("/api/v1beta/workloads/echo/restart")
+                stream.until(lambda e: e.event == "reset", timeout=120)
+                api.client.delete("/api/v1beta/workloads/echo")
+                stream.until(lambda e: e.event == "removed", timeout=120)
+        finally:
+            api.client.delete("/api/v1beta/workloads/echo")
