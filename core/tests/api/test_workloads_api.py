@@ -457,5 +457,14 @@ def test_the_openapi_document_describes_every_workloads_operation(thv_home, thv_
         ("post", f"{WORKLOADS}/{{name}}/restart"), ("get", f"{WORKLOADS}/{{name}}/status"),
         ("get", f"{WORKLOADS}/{{name}}/logs"), ("get", f"{WORKLOADS}/{{name}}/proxy-logs"),
         ("get", f"{WORKLOADS}/{{name}}/export"),
+        # ToolHive's upgrades
+        ("get", f"{WORKLOADS}/upgrade-check"), ("get", f"{WORKLOADS}/{{name}}/upgrade-check"),
+        ("post", f"{WORKLOADS}/{{name}}/upgrade"),
+        # ours, for the web UI: the live log tail and the playground
+        ("get", f"{WORKLOADS}/{{name}}/logs/stream"),
+        ("get", f"{WORKLOADS}/{{name}}/mcp/capabilities"),
+        ("post", f"{WORKLOADS}/{{name}}/mcp/tools/call"),
+        ("post", f"{WORKLOADS}/{{name}}/mcp/resources/read"),
+        ("post", f"{WORKLOADS}/{{name}}/mcp/prompts/get"),
     }  # fmt: skip
     assert paths[WORKLOADS]["post"]["responses"].keys() >= {"201", "400", "409"}
