@@ -109,6 +109,10 @@ def test_time_installs_from_its_registry_form_and_reaches_running_without_a_relo
     page.wait_for_url(ui.server.base_url + "/", timeout=120_000)
     assert page.evaluate("window.__sameDocument") is True
     expect(page.get_by_role("status").filter(has_text="time is running")).to_be_visible()
+    # The servers view lists it, running, in its group.
+    group = page.get_by_role("region", name="default")
+    time_row = group.get_by_role("row").filter(has=page.get_by_text("time", exact=True))
+    expect(time_row.get_by_text("running", exact=True)).to_be_visible()
     row = wait_running(ui.server, "time")
     assert row["tools"] == ["get_current_time"]
     exported = ui.server.client.get(f"{WORKLOADS}/time/export").json()

@@ -5,8 +5,12 @@ created, updated and deleted — values never on the page again — the environm
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -133,3 +137,98 @@ def test_a_secret_created_in_the_install_form_reaches_the_workload_by_reference_
     assert VALUE not in exported.text
     assert VALUE not in page.content()
     assert VALUE not in ui.server.log()
+
+
+LEGACY_REGISTRY = {
+    "version": "1.0.0",
+    "last_updated": "2026-12-01T00:00:00Z",
+    "servers": {
+        "clock": {
+            "description": "The time, with a token it does not need",
+            "tier": "Community",
+            "status": "Active",
+            "transport": "stdio",
+            "image": "uvx://mcp-server-time",
+            "tools": ["get_current_time", "convert_time"],
+            "env_vars": [
+                {"name": "CLOCK_TOKEN", "description": "A token", "required": True, "secret": True},
+                {"name": "CLOCK_MODE", "description": "A mode", "default": "fast"},
+            ],
+        }
+    },
+    "remote_servers": {
+        "weather": {
+            "description": "A remote server",
+            "tier": "Community",
+            "transport": "streamable-http",
+            "url": "https://weather.example.com/mcp",
+            "headers": [
+                {"name": "X-Api-Key", "description": "Key", "required": True, "secret": True},
+                {"name": "X-Region", "choices": ["eu", "us"], "default": "eu"},
+            ],
+        }
+    },
+}
+
+
+@pytest.fixture
+def own_registry(server: ApiServer, ui_env: dict[str, str], tmp_path: Path) -> None:
+    """A registry file with a secret env var and a remote entry with headers (converted from
+    the legacy shape by ``thv registry convert``), made the server's registry."""
+    legacy, upstream = tmp_path / "legacy.json", tmp_path / "registry.json"
+    legacy.write_text(json.dumps(LEGACY_REGISTRY))
+    thv = str(Path(sys.executable).with_name("thv"))
+    done = subprocess.run(
+        [thv, "registry", "convert", "--in", str(legacy), "--out", str(upstream)],
+        env=ui_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = server.client.put("/api/v1beta/registry/default", json={"local_path": str(upstream)})
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_registry_entrys_secret_env_var_and_secret_header_take_keys_from_the_store(
+    ui: Ui, own_registry: None
+):
+    client = ui.server.client
+    page = ui.open("/ui/install/server/io.github.stacklok/clock")
+    # No provider yet: the form says so and links to the set-up.
+    expect(page.get_by_role("link", name="set one up")).to_be_visible()
+    assert client.post(
+        "/api/v1beta/secrets", json={"provider_type": "encrypted", "password": "pw"}
+    ).is_success
+    assert client.post(KEYS, json={"key": "clock-key", "value": VALUE}).is_success
+
+    page.reload()
+    expect(page.get_by_label("CLOCK_MODE")).to_have_value("fast")
+    page.get_by_role("combobox", name="CLOCK_TOKEN").select_option("clock-key")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Install").click()
+    page.wait_for_url(ui.server.base_url + "/", timeout=120_000)
+    exported = client.get("/api/v1beta/workloads/clock/export")
+    assert exported.json()["secrets"] == ["clock-key,target=CLOCK_TOKEN"]
+    assert exported.json()["env_vars"] == {"CLOCK_MODE": "fast"}
+    assert VALUE not in exported.text
+
+    page = ui.open("/ui/install/server/io.github.stacklok/weather")
+    about = page.get_by_role("region", name="About")
+    expect(about.get_by_text("https://weather.example.com/mcp")).to_be_visible()
+    expect(page.get_by_role("group", name="Volumes")).to_have_count(0)  # remote: nothing to mount
+    page.get_by_role("combobox", name="Header X-Api-Key").select_option(
+        label="Create a new secret…"
+    )
+    page.get_by_label("New secret's name (Header X-Api-Key)").fill("weather-key")
+    page.get_by_label("New secret's value (Header X-Api-Key)").fill(VALUE + "-w")
+    page.get_by_role("combobox", name="Header X-Region").select_option("us")
+    page.get_by_role("button", name="Install").click()
+    page.wait_for_url(ui.server.base_url + "/", timeout=120_000)
+    exported = client.get("/api/v1beta/workloads/weather/export")
+    assert exported.json()["header_forward"] == {
+        "add_plaintext_headers": {"X-Region": "us"},
+        "add_headers_from_secret": {"X-Api-Key": "weather-key"},
+    }
+    assert VALUE not in exported.text
+    assert {k["key"] for k in client.get(KEYS).json()["keys"]} == {"clock-key", "weather-key"}
