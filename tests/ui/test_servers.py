@@ -175,6 +175,7 @@ def test_moving_a_server_to_another_group_recreates_it_there(ui: Ui):
     expect(status_of(page, "echo", "running")).to_be_visible()
     page.get_by_role("button", name="Move or copy echo").click()
     dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Name of the copy")).to_be_hidden()  # only when copying
     dialog.get_by_label("To group").select_option("research")
     dialog.get_by_role("button", name="Move", exact=True).click()
     expect(page.get_by_role("dialog")).to_have_count(0, timeout=STATUS_MS)

@@ -230,7 +230,7 @@ export async function render(main, _params, ctx) {
         submit.textContent = modeCopy.checked ? "Copy" : "Move";
       });
     }
-    const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId },
+    const dialog = h("dialog", { class: "dialog move-dialog", "aria-labelledby": titleId },
       h("form", { method: "dialog" },
         h("h2", { id: titleId }, `Move or copy ${w.name}`),
         others.length === 0
