@@ -487,10 +487,13 @@ def apply_upgrade(
             if not store.runconfig_exists(old.base_name):
                 msg = f"workload {name!r} was removed while it was being upgraded"
                 raise NotFoundError(msg)
+            if store.load_runconfig(old.base_name) != old:  # no lost update: nothing touched yet
+                msg = f"workload {name!r} was changed while it was being upgraded; try again"
+                raise UpgradePreparationError(msg)
             store.save_runconfig(new)
             status, _ = merged_status(store.read_workload(old.base_name))
         workloads.events.emit(EventType.UPDATED, new, previous=old, status=status)
-    except NotFoundError:
+    except (NotFoundError, UpgradePreparationError):
         raise
     except ToolHiveError as exc:
         msg = f"upgrade of {name!r} could not save the new configuration: {exc}"
