@@ -187,8 +187,10 @@ def test_an_engine_workload_is_checked_and_upgraded_to_the_newer_tag(
 
 @pytest.mark.engine
 def test_stopped_workloads_are_checked_and_unknown_names_fail(
-    engine: str, thv: Thv, tmp_path: Path
+    engine: str, thv: Thv, thv_env: dict[str, str], tmp_path: Path
 ) -> None:
+    thv_env["TOOLHIVE_SECRETS_PROVIDER"] = "environment"
+    thv_env["TOOLHIVE_SECRET_UPG_TOKEN"] = "token-from-the-environment"
     registry = tmp_path / "registry.json"
     write_registry(registry, image_entry(OLD))
     thv("config", "set-registry", str(registry))
@@ -196,7 +198,7 @@ def test_stopped_workloads_are_checked_and_unknown_names_fail(
     plain = ["--name", "upg-plain", "--runtime", engine, "--transport", "stdio"]
     thv("run", MCP_IMAGE, *plain, "--", "mcp-server-time")
     thv("stop", "upg-stopped")
-    write_registry(registry, image_entry(NEW))
+    write_registry(registry, image_entry(NEW, NEW_ENV))
     rows = {
         line.split()[0]: line.split()[1] for line in thv("upgrade", "check").stdout.splitlines()
     }
@@ -213,9 +215,15 @@ def test_stopped_workloads_are_checked_and_unknown_names_fail(
                   check=False)  # fmt: skip
     one_line_error(refused, "no provenance information")
     assert status(thv, "upg-stopped")["status"] == "stopped"
+    missing = thv("upgrade", "apply", "upg-stopped", "-y", "--secret", "NOPE,target=API_TOKEN",
+                  check=False)  # fmt: skip
+    one_line_error(missing, "secret 'NOPE'")
     # An upgrade recreates the workload on the new image: it ends up running, as ToolHive's.
-    thv("upgrade", "apply", "upg-stopped", "-y")
+    thv("upgrade", "apply", "upg-stopped", "-y", "--secret", "UPG_TOKEN,target=API_TOKEN")
     assert wait_running(thv, "upg-stopped")["package"] == NEW
+    after = exported(thv, "upg-stopped")
+    assert after["secrets"] == ["UPG_TOKEN,target=API_TOKEN"]
+    assert after["env_vars"] == {"NEW_FLAG": "on"}  # API_TOKEN comes from the secret
 
 
 def test_list_check_upgrades_is_refused_with_the_mcpservers_format(thv: Thv) -> None:
