@@ -307,6 +307,7 @@ function progressPanel() {
     el,
     start(text) {
       el.hidden = false;
+      el.scrollIntoView({ block: "nearest" });
       log.replaceChildren();
       links.replaceChildren();
       last = "";
@@ -642,7 +643,7 @@ export async function render(main, params, ctx) {
         secret.chooser.created(secret.key);
       }
       const what = out.image || out.url || out.server;
-      progress.start(`Installing ${out.name || what}: the API answers once ${out.url ? "the server is registered" : "the package is installed or the image is present"}…`);
+      progress.start(`Installing ${out.name || what}…`);
       if (out.name) follow(out.name);
       let created;
       try {

@@ -215,10 +215,11 @@ export async function render(main, _params, ctx) {
     keysSection.querySelector("h2").setAttribute("tabindex", "-1");
     if (caps.can_write) {
       const key = field({ label: "Key", name: "key", required: true, attrs: { autocomplete: "off", spellcheck: "false" } });
-      const value = field({ label: "Value", name: "value", kind: "password", required: true, help: "Write-only: it is never shown again.", attrs: { autocomplete: "new-password" } });
+      const value = field({ label: "Value", name: "value", kind: "password", required: true, attrs: { autocomplete: "new-password", "aria-describedby": "value-help" } });
       const create = h("button", { type: "submit", class: "btn btn-primary" }, "Create");
       const form = h("form", { class: "secrets-create", "aria-labelledby": "create-title" },
-        h("h3", { id: "create-title" }, "New secret"), h("div", { class: "toolbar" }, key, value, create));
+        h("h3", { id: "create-title" }, "New secret"), h("div", { class: "toolbar" }, key, value, create),
+        h("p", { class: "help", id: "value-help" }, "Values are write-only: once sent, no page and no API answer shows them again."));
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         fieldError(control(key), null);
