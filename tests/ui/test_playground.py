@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,14 @@ from tests.ui.conftest import PHONE, Ui, axe_violations
 pytestmark = pytest.mark.process_runtime
 
 WORKLOADS = "/api/v1beta/workloads"
+
+
+@pytest.fixture(autouse=True)
+def server_round_trips_may_be_slow() -> Iterator[None]:
+    """Answers that wait on an MCP server (on a loaded 2-core machine) get 30 s, not 5 s."""
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)  # Playwright's default
 
 
 def run_workload(client: httpx.Client, body: dict[str, object]) -> None:
