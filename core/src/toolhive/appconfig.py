@@ -7,6 +7,7 @@ unknown keys are kept so a config written by ToolHive (Go) survives our edits.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +38,27 @@ class RuntimeImageConfig(_Section):
     additional_packages: list[str] = Field(default_factory=list)
 
 
+class RegistryOAuthConfig(_Section):
+    """ToolHive's ``registry_auth.oauth`` (Go's ``oidc.ClientConfig``): where to log in, and the
+    *name* of the secret holding the refresh token plus the access token's expiry — never a
+    token."""
+
+    issuer: str = ""
+    client_id: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    audience: str = ""
+    callback_port: int = 0
+    cached_refresh_token_ref: str = ""
+    cached_token_expiry: datetime | None = None
+
+
+class RegistryAuthConfig(_Section):
+    """``registry_auth``: ``type`` is ``oauth`` or empty (none)."""
+
+    type: str = ""
+    oauth: RegistryOAuthConfig | None = None
+
+
 class AppConfig(_Section):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     clients: ClientsConfig = Field(default_factory=ClientsConfig)
@@ -49,6 +71,7 @@ class AppConfig(_Section):
     build_auth_files: dict[str, str] = Field(default_factory=dict)
     runtime_configs: dict[str, RuntimeImageConfig] = Field(default_factory=dict)
     disable_usage_metrics: bool = False
+    registry_auth: RegistryAuthConfig = Field(default_factory=RegistryAuthConfig)
     otel: dict[str, Any] = Field(default_factory=dict)
     #: Per-plugin settings, keyed by plugin kind then name (e.g. ``runtimes: {docker: {...}}``).
     plugins: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)

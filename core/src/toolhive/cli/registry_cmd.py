@@ -1,4 +1,5 @@
-"""``thv registry list|info|convert``: browse the configured registry, migrate legacy files."""
+"""``thv registry list|info|convert|login|logout``: browse the configured registry, migrate legacy
+files, log in to an authenticated registry (:mod:`toolhive.registry.auth`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
+from toolhive.cli.registry_config import oauth_options, oauth_settings
 
 if TYPE_CHECKING:
     from toolhive.registry.models import ServerEntry
@@ -119,6 +121,54 @@ def info(ctx: click.Context, server: str, fmt: str, refresh: bool) -> None:
         echo_json(entry_json(entry))
     else:
         _text_info(entry)
+
+
+@registry.command("login")
+@click.option(
+    "--registry", "registry_url", default="", help="Registry URL (saved, as set-registry)."
+)
+@oauth_options
+@click.option(
+    "-p",
+    "--allow-private-ip",
+    is_flag=True,
+    help="Allow --registry to reference a private IP address.",
+)
+@click.pass_context
+def login(
+    ctx: click.Context,
+    registry_url: str,
+    issuer: str,
+    client_id: str,
+    audience: str,
+    scopes: tuple[str, ...],
+    allow_private_ip: bool,
+) -> None:
+    """Log in to the configured registry (OAuth with PKCE in your browser).
+
+    Flags not yet in config.yaml (--registry, --issuer, --client-id …) are saved first. Without a
+    display the login URL is printed to open elsewhere; the callback listens on 127.0.0.1.
+    """
+    from toolhive.registry.login import login as registry_login
+
+    settings = oauth_settings(issuer, client_id, audience, scopes)
+    registry_login(
+        state(ctx).hooks,
+        registry=registry_url,
+        settings=settings,
+        allow_private_ip=allow_private_ip,
+    )
+    click.echo("Logged in to the registry", err=True)
+
+
+@registry.command("logout")
+@click.pass_context
+def logout(ctx: click.Context) -> None:
+    """Remove the registry's cached OAuth tokens."""
+    from toolhive.registry.login import logout as registry_logout
+
+    registry_logout(state(ctx).hooks)
+    click.echo("Logged out of the registry", err=True)
 
 
 @registry.command("convert")

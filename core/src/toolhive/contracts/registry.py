@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from pydantic import Field, SecretStr
+
 from toolhive.contracts.config import PluginConfig
-from toolhive.registry.errors import RegistryError, RegistryUnavailableError
+from toolhive.registry.errors import (
+    RegistryAuthRequiredError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 
 if TYPE_CHECKING:
     from toolhive.registry.models import ServerEntry
 
 __all__ = [
+    "RegistryAuthRequiredError",
     "RegistryError",
     "RegistrySource",
     "RegistryUnavailableError",
@@ -34,6 +41,10 @@ class SourceSettings(PluginConfig):
     location: str = ""
     allow_private_ip: bool = False
     refresh: bool = False
+    #: A valid access token when ``registry_auth`` is configured for this (remote) registry: send
+    #: it as ``Authorization: Bearer``; answer a 401/403 with :class:`RegistryAuthRequiredError`,
+    #: and keep authenticated answers off the disk. Never logged or dumped.
+    bearer_token: SecretStr | None = Field(default=None, repr=False, exclude=True)
 
 
 @runtime_checkable

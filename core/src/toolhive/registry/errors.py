@@ -17,6 +17,13 @@ class RegistryUnavailableError(RegistryError):
     http_status = 504
 
 
+class RegistryAuthRequiredError(RegistryError):
+    """The registry needs an OAuth login that is missing, expired or refused; the message says
+    what to run. (HTTP 503: ``thv serve`` itself lacks the registry credential.)"""
+
+    http_status = 503
+
+
 class ServerNotFoundError(NotFoundError):
     """No registry entry has this name."""
 

@@ -4,7 +4,8 @@ The one implementation of ``thv config set-registry|get-registry|unset-registry`
 API's ``PUT``/``GET /api/v1beta/registry/default``. The kind is decided as ToolHive does: an
 http(s) URL ending in ``.json`` is a static registry document, any other URL an MCP Registry API
 v0.1 server, anything else a local file (``file://`` allowed). A new source is loaded once before
-it is saved, so a typo never sticks.
+it is saved, so a typo never sticks. A registry's OAuth settings (``registry_auth``, see
+:mod:`toolhive.registry.auth`) are set with it and cleared whenever it changes.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from toolhive.errors import InvalidInputError
+
 if TYPE_CHECKING:
     from toolhive.appconfig import AppConfig
     from toolhive.contracts.registry import RegistrySource
     from toolhive.plugins import Hooks
+    from toolhive.registry.auth import OAuthSettings
 
 #: config.yaml keys, in ToolHive's priority order.
 KEYS = ("registry_api_url", "registry_url", "local_registry_path")
@@ -67,11 +71,19 @@ def set_registry(
     *,
     allow_private_ip: bool = False,
     key: RegistryKey | None = None,
-) -> tuple[str, RegistrySource, int]:
+    auth: OAuthSettings | None = None,
+) -> tuple[str, RegistrySource, int | None]:
     """Use the registry at ``location`` (kind from ``key``, else guessed); it is loaded (not from
     a cache) before config.yaml changes. Returns the value stored, the source and its server
-    count; a source that cannot be read raises its error (RegistryError and subclasses)."""
+    count; a source that cannot be read raises its error (RegistryError and subclasses).
+
+    Any previous ``registry_auth`` is replaced: by ``auth`` (its issuer checked by OIDC discovery
+    first) or by none, so a token is never sent to another server. With ``auth`` the registry
+    cannot be read before ``thv registry login``: it is opened (URL and address checks) but not
+    listed, as ToolHive skips its probe; the count is then ``None``.
+    """
     from toolhive.appconfig import load_config, update_config
+    from toolhive.registry import auth as registry_auth
     from toolhive.registry.sources import open_registry
 
     if key is None:
@@ -80,15 +92,21 @@ def set_registry(
         value = kind_and_value(location)[1]
     else:
         value = location
+    if auth is not None and key == "local_registry_path":
+        msg = "OAuth (--issuer/--client-id) applies to remote registries, not local files"
+        raise InvalidInputError(msg)
+    oauth = registry_auth.validated(auth) if auth is not None else None
     changes: dict[str, object] = dict.fromkeys(KEYS, "")
     changes |= {key: value, "allow_private_registry_ip": allow_private_ip}
     candidate = load_config().model_copy(update=changes)
-    source = open_registry(hooks, refresh=True, config=candidate)
-    count = len(source.list_servers())
+    registry_auth.apply(candidate, None)
+    source = open_registry(hooks, refresh=True, config=candidate, authenticate=False)
+    count = None if oauth is not None else len(source.list_servers())
 
     def change(config: AppConfig) -> None:
         for name, new in changes.items():
             setattr(config, name, new)
+        registry_auth.apply(config, oauth)
 
     update_config(change)
     return value, source, count
@@ -97,10 +115,12 @@ def set_registry(
 def unset_registry() -> None:
     """Back to the built-in catalog."""
     from toolhive.appconfig import update_config
+    from toolhive.registry.auth import apply
 
     def change(config: AppConfig) -> None:
         for name in KEYS:
             setattr(config, name, "")
         config.allow_private_registry_ip = False
+        apply(config, None)  # auth belongs to the registry it was set for
 
     update_config(change)

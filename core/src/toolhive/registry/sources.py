@@ -29,6 +29,9 @@ CONFIG_KEYS: dict[str, str] = {
     "file": "local_registry_path",
 }
 
+#: config.yaml keys of the remote registries that registry_auth applies to.
+AUTH_KEYS = ("registry_api_url", "registry_url")
+
 
 def resolve(source: RegistrySource, name: str) -> ServerEntry | None:
     """Full name → ``get``; short name → a unique suffix match over the listing."""
@@ -51,13 +54,19 @@ def choose_spec(
 
 
 def open_registry(
-    hooks: Hooks, *, refresh: bool = False, config: AppConfig | None = None
+    hooks: Hooks,
+    *,
+    refresh: bool = False,
+    config: AppConfig | None = None,
+    authenticate: bool = True,
 ) -> RegistrySource:
     """Load the configured registry source (of ``config``, default: config.yaml's).
 
     The source's settings are its own section (``plugins.registry_sources.<name>``) plus, where
     its ``config_model`` has the fields, ``location`` (the config.yaml key that chose it),
-    ``allow_private_ip`` and ``refresh``.
+    ``allow_private_ip``, ``refresh`` and — for a remote registry with ``registry_auth`` (see
+    :mod:`toolhive.registry.auth`), unless ``authenticate`` is false — ``bearer_token``, a valid
+    access token (refreshed when needed; no login is :class:`RegistryAuthRequiredError`).
     """
     if config is None:
         from toolhive.appconfig import load_config
@@ -83,4 +92,11 @@ def open_registry(
         "refresh": refresh,
     }
     raw |= {k: v for k, v in injected.items() if k in fields and (k != "location" or key)}
+    raw.pop("bearer_token", None)  # only the host sets it, never config.yaml
+    if authenticate and key in AUTH_KEYS and "bearer_token" in fields:
+        from toolhive.registry.auth import bearer_token
+
+        token = bearer_token(hooks, config)
+        if token is not None:
+            raw["bearer_token"] = token
     return hooks.load("registry_sources", spec.name, raw)

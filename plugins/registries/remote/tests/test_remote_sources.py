@@ -156,7 +156,14 @@ def test_cli_against_the_api(registry_server, thv_cli, thv_home):
     assert ok.exit_code == 0, ok.output
     assert "(api, 8 servers)" in ok.stdout
     got = json.loads(thv_cli("config", "get-registry", "--format", "json").stdout)
-    assert got == {"type": "api", "source": registry_server.url, "allow_private_ip": True}
+    assert got == {
+        "type": "api",
+        "source": registry_server.url,
+        "allow_private_ip": True,
+        "auth_status": "none",
+        "auth_type": "",
+        "auth_config": None,
+    }
     listed = json.loads(thv_cli("registry", "list", "--format", "json").stdout)
     assert len(listed) == 8
     found = thv_cli("search", "weather")

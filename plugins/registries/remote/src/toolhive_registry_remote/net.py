@@ -1,4 +1,5 @@
-"""HTTP for registries: private-address refusal and JSON GETs with clear errors."""
+"""HTTP for registries: private-address refusal, the bearer token of a registry login, and JSON
+GETs with clear errors (401, or 403 to a token → :class:`RegistryAuthRequiredError`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import SecretStr
 from toolhive.contracts import InvalidInputError
-from toolhive.contracts.registry import RegistryError, RegistryUnavailableError
+from toolhive.contracts.registry import (
+    RegistryAuthRequiredError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 from toolhive.contracts.registry_data import load_json
 
 
@@ -59,6 +65,21 @@ def get_json(
         raise Unreachable(msg) from None
     if response.status_code == 404:
         raise NotFound(url)
+    sent_token = "Authorization" in client.headers
+    # 401 always means "log in"; 403 does only for a login (without one it is just a refusal).
+    if response.status_code == 401 or (response.status_code == 403 and sent_token):
+        if sent_token:
+            msg = (
+                f"{what} at {url} refused the login (HTTP {response.status_code}); "
+                "run `thv registry login` again"
+            )
+        else:
+            msg = (
+                f"{what} at {url} requires authentication (HTTP {response.status_code}); "
+                "configure it with `thv config set-registry <url> --issuer <url> --client-id "
+                "<id>`, then run `thv registry login`"
+            )
+        raise RegistryAuthRequiredError(msg)
     if response.status_code >= 400:
         detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
         msg = f"{what} at {url} answered HTTP {response.status_code}" + (
@@ -69,11 +90,16 @@ def get_json(
     return load_json(response.text, f"{what} at {response.url}")
 
 
-def client(timeout: float) -> httpx.Client:
+def client(timeout: float, bearer_token: SecretStr | None = None) -> httpx.Client:
+    """An HTTP client; with ``bearer_token`` every request carries ``Authorization: Bearer``.
+    Redirects are followed only without a token (a token never goes to another host)."""
+    headers = {"Accept": "application/json", "User-Agent": "toolhive-python"}
+    if bearer_token is not None:
+        headers["Authorization"] = f"Bearer {bearer_token.get_secret_value()}"
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
-        follow_redirects=True,
-        headers={"Accept": "application/json", "User-Agent": "toolhive-python"},
+        follow_redirects=bearer_token is None,
+        headers=headers,
     )
 
 

@@ -3,7 +3,8 @@
 When a remote registry is unreachable (DNS, connection refused, timeout, HTTP 5xx/429) and a cached
 answer exists, the cached copy is used however old (up to the 7-day prune), with one warning line
 on stderr saying how old it is; ``--refresh`` does the same rather than fail. Without a cached copy
-the error stands.
+the error stands. An authenticated registry (a ``bearer_token`` from ``thv registry login``) is
+never cached on disk and has no stale fallback.
 """
 
 from __future__ import annotations
@@ -73,22 +74,26 @@ def url_source(config: RemoteSourceConfig) -> DocumentSource:
 
     def read() -> Registry:
         key = f"url:{url}"
-        doc = None if config.refresh else cache.get(key, config.cache_ttl)
+        cached = not config.refresh and config.bearer_token is None
+        doc = cache.get(key, config.cache_ttl) if cached else None
         if doc is not None:
             with contextlib.suppress(Unreachable):  # still refuse a now-private address
                 check_url(url, allow_private=config.allow_private_ip)
             return parse_document(doc, f"registry {url}")
         try:
             check_url(url, allow_private=config.allow_private_ip)
-            with client(config.timeout) as http:
+            with client(config.timeout, config.bearer_token) as http:
                 doc = get_json(http, url, "registry")
         except NotFound:
             msg = f"registry URL {url} answered 404 Not Found"
             raise RegistryError(msg) from None
         except Unreachable as exc:
+            if config.bearer_token is not None:
+                raise
             return parse_document(stale_copy(key, exc, refresh=config.refresh), f"registry {url}")
         registry = parse_document(doc, f"registry {url}")  # only valid documents are cached
-        cache.put(key, doc)
+        if config.bearer_token is None:
+            cache.put(key, doc)
         return registry
 
     return DocumentSource(kind="url", location=url, read=read)
@@ -136,8 +141,16 @@ class ApiSource:
     def _cache_key(self) -> str:
         return f"api:{self.location}"
 
+    @property
+    def _cached(self) -> bool:
+        """Whether answers go through the disk cache: not for an authenticated registry, whose
+        answers stay off the disk (and need a valid login each time)."""
+        return self.config.bearer_token is None
+
     def _stale_entries(self, error: Unreachable) -> list[ServerEntry]:
         """The cached full listing (however old) in place of an unreachable server."""
+        if not self._cached:
+            raise error
         if self._entries is None:
             raw = stale_copy(self._cache_key, error, refresh=self.config.refresh)
             self._entries = self._parse(raw)
@@ -152,7 +165,7 @@ class ApiSource:
         cursor: str | None = None
         seen: set[str] = set()
         self._check()
-        with client(self.config.timeout) as http:
+        with client(self.config.timeout, self.config.bearer_token) as http:
             for _ in range(MAX_PAGES):
                 params: dict[str, Any] = {"limit": self.config.page_size}
                 if cursor:
@@ -185,14 +198,16 @@ class ApiSource:
     def list_servers(self) -> list[ServerEntry]:
         if self._entries is None:
             key = self._cache_key
-            raw = None if self.config.refresh else cache.get(key, self.config.cache_ttl)
+            fresh = self.config.refresh or not self._cached
+            raw = None if fresh else cache.get(key, self.config.cache_ttl)
             if raw is None:
                 try:
                     raw = self._fetch()
                 except Unreachable as exc:
                     return self._stale_entries(exc)
                 self._entries = self._parse(raw)  # only valid answers are cached
-                cache.put(key, raw)
+                if self._cached:
+                    cache.put(key, raw)
             else:
                 self._entries = self._parse(raw)
         return self._entries
@@ -201,7 +216,7 @@ class ApiSource:
         url = f"{self.servers_url}/{quote(name, safe='')}/versions/latest"
         try:
             self._check()
-            with client(self.config.timeout) as http:
+            with client(self.config.timeout, self.config.bearer_token) as http:
                 data = get_json(http, url, "registry API")
         except NotFound:
             return None
