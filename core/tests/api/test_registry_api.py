@@ -143,7 +143,14 @@ def test_put_a_local_file_then_reset_with_an_empty_body(api, local_file):
 def test_the_cli_sees_what_the_api_set(api, local_file, thv_cli):
     api.put(DEFAULT, json={"local_path": f"file://{local_file}"})
     shown = json.loads(thv_cli("config", "get-registry", "--format", "json").stdout)
-    assert shown == {"type": "file", "source": str(local_file), "allow_private_ip": False}
+    assert shown == {
+        "type": "file",
+        "source": str(local_file),
+        "allow_private_ip": False,
+        "auth_status": "none",
+        "auth_type": "",
+        "auth_config": None,
+    }
 
 
 def test_put_a_broken_or_legacy_file_is_a_502_and_changes_nothing(api, tmp_path):
@@ -178,14 +185,18 @@ def test_put_a_private_address_without_allow_private_ip_is_a_400(api):
         ({"url": ""}, "url cannot be empty"),
         ({"api_url": "ftp://example.com"}, "api_url must be an http"),
         (
-            {"url": "https://e.com/r.json", "auth": {"issuer": "https://i", "client_id": "c"}},
-            "auth",
+            {"url": "https://e.com/r.json", "auth": {"issuer": "", "client_id": "c"}},
+            "auth.issuer and auth.client_id are required",
+        ),
+        (
+            {"local_path": "/tmp/r.json", "auth": {"issuer": "https://i", "client_id": "c"}},
+            "auth applies to a remote registry",
         ),
     ],
 )
-def test_put_refuses_empty_urls_non_http_urls_and_auth(api, body, says):
+def test_put_refuses_empty_urls_non_http_urls_and_incomplete_auth(api, body, says):
     answer = api.put(DEFAULT, json=body)
-    assert answer.status_code in (400, 501) and says in answer.json()["message"]
+    assert answer.status_code == 400 and says in answer.json()["message"]
 
 
 def test_v01_lists_server_json_with_search_and_paging(api, local_file):

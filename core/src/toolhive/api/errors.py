@@ -21,7 +21,9 @@ log = logging.getLogger("toolhive.api")
 class ErrorBody(BaseModel):
     """What every error response carries."""
 
-    code: int
+    #: The HTTP status, or a machine-readable name where ToolHive sends one
+    #: (``registry_auth_required``).
+    code: int | str
     message: str
     #: The offending field's path (``env_vars.KEY``, ``secrets.0.name``) for a 400 on input.
     field: str | None = None
@@ -30,11 +32,15 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """Raised by a handler for an answer that is not a :class:`ToolHiveError`'s (405, 501 …)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None, *, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        #: A machine-readable ``code`` in place of the status (ToolHive's registry errors).
+        self.code = code
 
 
 def _status_of(exc: ToolHiveError) -> int:
@@ -67,6 +73,7 @@ def error_for(exc: BaseException) -> ApiError:
 
 
 def body_of(error: ApiError) -> dict[str, Any]:
-    return ErrorBody(code=error.status, message=error.message, field=error.field).model_dump(
+    code: int | str = error.code or error.status
+    return ErrorBody(code=code, message=error.message, field=error.field).model_dump(
         exclude_none=True
     )

@@ -7,7 +7,11 @@ registry and entries (:mod:`toolhive.registry.models`), and under ``/registry/{n
 upstream ``server.json`` objects. A registry that cannot be read is a 502 (broken document) or
 503 (unreachable); setting one that cannot be read is a 502 or 504, and nothing changes.
 
-Registry OAuth (``auth`` in ``PUT``, ``/registry/auth/login``) is not implemented here: 501.
+Registry OAuth (:mod:`toolhive.registry.auth`) as ToolHive: ``PUT`` with ``auth`` sets it (the
+issuer checked by discovery first), ``PUT`` without ``auth`` clears it; registryInfo reports
+``auth_status``/``auth_type``/``auth_config`` (never a token); ``POST /registry/auth/login`` runs the
+browser login on the server's machine and ``/logout`` forgets the tokens. A read that needs a
+login answers 503 ``{"code": "registry_auth_required", "message": …}``.
 """
 
 from __future__ import annotations
@@ -37,9 +41,20 @@ V01_LIMIT = 50
 V01_MAX_LIMIT = 200
 
 RegistryType = Literal["file", "url", "api", "default"]
+#: ToolHive's answer when the registry needs a login (Studio matches on the code).
+AUTH_REQUIRED_CODE = "registry_auth_required"
+AUTH_REQUIRED_MESSAGE = (
+    "Registry authentication required. POST to /api/v1beta/registry/auth/login to authenticate."
+)
+NOT_CONFIGURED_MESSAGE = (
+    "Registry OAuth not configured; call PUT /api/v1beta/registry/default with a client ID and "
+    "issuer URL first"
+)
 
 
 class OAuthPublicConfig(BaseModel):
+    """The registry's OAuth settings (no secret)."""
+
     issuer: str = ""
     client_id: str = ""
     audience: str = ""
@@ -68,10 +83,16 @@ class RegistryDetail(RegistryInfo):
 
 
 class RegistryAuthRequest(BaseModel):
-    issuer: str
-    client_id: str
-    audience: str = ""
-    scopes: list[str] = Field(default_factory=list)
+    """OAuth for the registry: ``issuer`` and ``client_id`` are required (a public PKCE client)."""
+
+    issuer: str = Field(default="", description="OIDC issuer URL (HTTPS; HTTP only on loopback)")
+    client_id: str = ""
+    audience: str = Field(default="", description="RFC 8707 resource (optional)")
+    scopes: list[str] = Field(default_factory=list, description="Default: openid, offline_access")
+
+
+class AuthStatusResponse(BaseModel):
+    status: Literal["authenticated", "logged_out"]
 
 
 class UpdateRegistryRequest(BaseModel):
@@ -137,10 +158,16 @@ def _reading(fn: Callable[[], Any], *, unavailable: int = 503) -> Any:
     """``fn()`` with the registry's failures as answers: a broken document 502, an unreachable
     registry ``unavailable``, a source no installed plugin reads 503."""
     from toolhive.errors import PluginError
-    from toolhive.registry.errors import RegistryError, RegistryUnavailableError
+    from toolhive.registry.errors import (
+        RegistryAuthRequiredError,
+        RegistryError,
+        RegistryUnavailableError,
+    )
 
     try:
         return fn()
+    except RegistryAuthRequiredError:
+        raise ApiError(503, AUTH_REQUIRED_MESSAGE, code=AUTH_REQUIRED_CODE) from None
     except RegistryUnavailableError as exc:
         raise ApiError(unavailable, str(exc)) from None
     except RegistryError as exc:
@@ -174,18 +201,26 @@ def _whole(source: RegistrySource) -> Registry:
 
 
 def _info(hooks: Hooks) -> tuple[RegistryInfo, Registry]:
+    from toolhive.appconfig import load_config
+    from toolhive.registry.auth import public_config, status
     from toolhive.registry.settings import current
 
     source = _open(hooks)
     whole = _whole(source)
     kind = source.kind if source.kind in ("file", "url", "api") else "default"
+    config = load_config()
+    auth_status, auth_type = status(config)
+    auth = public_config(config)
     info = RegistryInfo(
         name=DEFAULT,
         version=whole.version,
         last_updated=whole.last_updated,
         server_count=len(whole.servers) + len(whole.remote_servers),
         type=kind,
-        source=current().source,
+        source=current(config).source,
+        auth_status=auth_status,
+        auth_type=auth_type,
+        auth_config=OAuthPublicConfig.model_validate(auth) if auth else None,
     )
     return info, whole
 
@@ -223,8 +258,21 @@ def _update(hooks: Hooks, request: UpdateRegistryRequest) -> RegistryType:
     if len(given) > 1:
         msg = "cannot specify more than one registry type (url, api_url, or local_path)"
         raise ApiError(400, msg)
+    auth = None
     if request.auth is not None:
-        raise ApiError(501, "registry authentication (auth) is not supported by this server")
+        from toolhive.registry.auth import OAuthSettings
+
+        if not request.auth.issuer.strip() or not request.auth.client_id.strip():
+            raise ApiError(400, "auth.issuer and auth.client_id are required", "auth")
+        if not given or "local_path" in given:
+            msg = "auth applies to a remote registry: give url or api_url with it"
+            raise ApiError(400, msg, "auth")
+        auth = OAuthSettings(
+            issuer=request.auth.issuer,
+            client_id=request.auth.client_id,
+            audience=request.auth.audience,
+            scopes=request.auth.scopes,
+        )
     if not given:
         unset_registry()
         return "default"
@@ -238,15 +286,21 @@ def _update(hooks: Hooks, request: UpdateRegistryRequest) -> RegistryType:
         "local_path": "local_registry_path",
     }
     key = kinds.get(field)  # url: guessed from the URL, as `thv config set-registry` does
-    _, source, _ = _reading(
-        lambda: set_registry(
-            hooks,
-            value,
-            allow_private_ip=bool(request.allow_private_ip),
-            key=key,
-        ),
-        unavailable=504,
-    )
+    from toolhive.registry.errors import RegistryAuthRequiredError
+
+    def use() -> tuple[str, RegistrySource, int | None]:
+        try:
+            return set_registry(
+                hooks,
+                value,
+                allow_private_ip=bool(request.allow_private_ip),
+                key=key,
+                auth=auth,
+            )
+        except RegistryAuthRequiredError as exc:  # 401 from the new source: it wants `auth`
+            raise ApiError(400, str(exc), "auth") from None
+
+    _, source, _ = _reading(use, unavailable=504)
     kind: RegistryType = source.kind
     return kind
 
@@ -255,7 +309,8 @@ def _update(hooks: Hooks, request: UpdateRegistryRequest) -> RegistryType:
 
 READ_ERRORS = {
     502: "The registry document is broken",
-    503: "The registry cannot be reached, or no installed plugin reads the configured source",
+    503: "The registry cannot be reached, no installed plugin reads the configured source, or "
+    "it needs a login (code registry_auth_required: POST /api/v1beta/registry/auth/login)",
 }
 
 
@@ -280,6 +335,59 @@ async def add_registry(call: Call[None, None]) -> Any:
     )
 
 
+def _login(hooks: Hooks) -> None:
+    import logging
+
+    from toolhive.appconfig import load_config
+    from toolhive.registry.auth import oauth_config
+    from toolhive.registry.login import login
+
+    if oauth_config(load_config()) is None:
+        raise ApiError(400, NOT_CONFIGURED_MESSAGE)
+    log = logging.getLogger("toolhive.api")
+    login(hooks, announce=lambda line: log.warning("registry login: %s", line))
+
+
+def _logout(hooks: Hooks) -> None:
+    from toolhive.appconfig import load_config
+    from toolhive.registry.auth import oauth_config
+    from toolhive.registry.login import logout
+
+    if oauth_config(load_config()) is None:
+        raise ApiError(400, NOT_CONFIGURED_MESSAGE)
+    logout(hooks)
+
+
+@router.post(
+    BASE + "/auth/login",
+    summary="Log in to the registry (browser on the server's machine)",
+    response=AuthStatusResponse,
+    errors={
+        400: "Registry OAuth is not configured, or the login was refused or timed out",
+        404: "No secrets provider is set up to keep the tokens",
+        409: "Another login is waiting on the callback port",
+        502: "The authorization server cannot be reached or refused the code",
+    },
+)
+async def registry_auth_login(call: Call[None, None]) -> AuthStatusResponse:
+    """ToolHive's interactive login for desktop use: opens a browser on the machine running
+    ``thv serve`` (or logs the URL when it has no display) and answers once the login is done
+    (or failed: five minutes at most). The tokens go to the secrets provider."""
+    await call.run(_login, call.state.hooks)
+    return AuthStatusResponse(status="authenticated")
+
+
+@router.post(
+    BASE + "/auth/logout",
+    summary="Forget the registry login's tokens",
+    response=AuthStatusResponse,
+    errors={400: "Registry OAuth is not configured"},
+)
+async def registry_auth_logout(call: Call[None, None]) -> AuthStatusResponse:
+    await call.run(_logout, call.state.hooks)
+    return AuthStatusResponse(status="logged_out")
+
+
 @router.get(
     BASE + "/{name}",
     summary="The registry, with every entry",
@@ -298,17 +406,19 @@ async def get_registry(call: Call[None, None]) -> RegistryDetail:
     response=UpdateRegistryResponse,
     body=UpdateRegistryRequest,
     errors={
-        400: "More than one source, an empty or non-HTTP URL, or a private address not allowed",
+        400: "More than one source, an empty or non-HTTP URL, a private address not allowed, "
+        "or auth without issuer and client_id (or with an issuer that is not HTTPS)",
         404: "No such registry",
-        501: "Registry authentication is not supported",
-        502: "The new source is not a valid registry (nothing changed)",
+        502: "The new source is not a valid registry, or the issuer's OIDC discovery failed "
+        "(nothing changed)",
         503: "No installed plugin reads this kind of source",
         504: "The new source cannot be reached (nothing changed)",
     },
 )
 async def update_registry(call: Call[None, UpdateRegistryRequest]) -> UpdateRegistryResponse:
     """``url`` (a .json URL is a registry document, any other an MCP Registry API), ``api_url``
-    or ``local_path``; the source is read before config.yaml changes."""
+    or ``local_path``; the source is read before config.yaml changes. ``auth`` sets OAuth for it
+    (the registry is then not read until a login); without ``auth`` any OAuth is cleared."""
     _require_default(call.params["name"])
     kind = await call.run(_update, call.state.hooks, call.body)
     return UpdateRegistryResponse(type=kind)
