@@ -4,6 +4,7 @@ the server's output, a line it writes appearing live, the proxy tab, search, dow
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -12,6 +13,10 @@ from tests.test_api_logstream import rejected_call, start_echo
 from tests.ui.conftest import PHONE, Ui, axe_violations
 
 REJECTED = "rejected arguments"
+
+
+def proxy_log(ui: Ui) -> str:
+    return ui.server.client.get("/api/v1beta/workloads/echo/proxy-logs").text
 
 
 def test_the_server_log_shows_its_output_and_new_lines_live(ui: Ui, shoot):
@@ -76,11 +81,25 @@ def test_the_proxy_tab_search_and_download(ui: Ui, tmp_path: Path):
     expect(page.get_by_role("tab", name="Server")).to_be_focused()
 
 
-def test_a_removed_workload_ends_the_tail_with_a_note(ui: Ui):
+def test_follow_keeps_the_newest_line_in_view_and_removal_ends_the_tail(ui: Ui):
     start_echo(ui.server, "echo")
-    page = ui.open("/ui/servers/echo/logs?source=proxy", viewport=PHONE)
-    expect(page.get_by_role("tabpanel").locator("pre")).to_contain_text("echo is running at")
+    # A short phone: the log box (at most 60% of the height) overflows after a few runs' lines.
+    page = ui.open("/ui/servers/echo/logs?source=proxy", viewport={**PHONE, "height": 500})
+    log = page.get_by_role("tabpanel").locator("pre")
+    expect(log).to_contain_text("echo is running at")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    expect(page.get_by_label("Follow")).to_be_checked()
+    for runs in (2, 3):  # enough wrapped lines at phone width to overflow the box
+        assert ui.server.client.post("/api/v1beta/workloads/echo/restart").status_code == 202
+        deadline = time.monotonic() + 60
+        while proxy_log(ui).count("echo is running at") < runs:
+            assert time.monotonic() < deadline, "the restart did not happen"
+            time.sleep(0.2)
+    expect(log).to_contain_text(re.compile(r"(echo is running at.*){3}", re.S))
+    # Overflowing, and scrolled to the end.
+    at_bottom = "el => [el.scrollHeight > el.clientHeight, el.scrollHeight - el.scrollTop - el.clientHeight]"
+    overflowing, below = log.evaluate(at_bottom)
+    assert overflowing and below <= 2
     assert ui.server.client.delete("/api/v1beta/workloads/echo").status_code == 202
     expect(page.get_by_text("echo was removed; this is the last of its log.")).to_be_visible(
         timeout=60_000
