@@ -38,7 +38,8 @@ def test_nothing_is_saved_before_the_workload_is_placed():
     assert not store.runconfig_exists("w") and store.read_status("w") is None
 
 
-def test_progress_lines_become_the_status_context_of_a_starting_workload():
+def test_progress_lines_become_the_status_context_of_a_starting_workload(monkeypatch):
+    monkeypatch.setattr(preparing, "THROTTLE_S", 0.0)  # each line written at once
     reported: list[str] = []
     with PreparingStatus("w", reported.append) as status:
         status.show(config())
@@ -53,6 +54,7 @@ def test_progress_lines_become_the_status_context_of_a_starting_workload():
 
 def test_a_silent_preparation_stays_starting_past_the_spawn_grace(monkeypatch):
     monkeypatch.setattr(preparing, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(preparing, "THROTTLE_S", 0.01)
     monkeypatch.setattr("toolhive.workloads.status.SPAWN_GRACE_S", 0.3)
     with PreparingStatus("w", lambda _line: None) as status:
         status.show(config())
@@ -63,10 +65,30 @@ def test_a_silent_preparation_stays_starting_past_the_spawn_grace(monkeypatch):
     assert listed()[0] == WorkloadStatus.ERROR
 
 
+def test_a_burst_of_progress_is_written_a_few_times_and_its_last_line_soon(monkeypatch):
+    writes: list[str] = []
+    real = store.set_status
+
+    def counting(*args, **kwargs):  # the real write, counted
+        writes.append(args[2] if len(args) > 2 else kwargs.get("context", ""))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "set_status", counting)
+    with PreparingStatus("w", lambda _line: None) as status:
+        status.show(config())
+        for i in range(2000):
+            status.progress(f"layer {i}: downloading")
+        time.sleep(preparing.THROTTLE_S * 3)
+        assert listed()[1] == "layer 1999: downloading"
+    assert len(writes) < 20, len(writes)
+
+
 def test_a_failed_preparation_leaves_nothing_behind():
-    with pytest.raises(RuntimeError, match="no such package"):
-        with PreparingStatus("w", lambda _line: None) as status:
-            status.show(config())
-            status.progress("installing")
-            raise RuntimeError("no such package")
+    with (
+        pytest.raises(RuntimeError, match="no such package"),
+        PreparingStatus("w", lambda _line: None) as status,
+    ):
+        status.show(config())
+        status.progress("installing")
+        raise RuntimeError("no such package")
     assert not store.runconfig_exists("w") and store.read_status("w") is None

@@ -6,7 +6,9 @@ workload would exist only once that work ends, and nothing — ``thv list``, the
 stream, the web UI — could say what is going on. With it, :func:`toolhive.workloads.prepare.prepare`
 calls :meth:`PreparingStatus.show` once the workload is placed (ports and runtime chosen, the
 request checked), which saves its RunConfig and a ``starting`` status; each progress line becomes
-the status context. The file is rewritten every :data:`HEARTBEAT_S` even when the tool is silent:
+the status context — written at most every :data:`THROTTLE_S` (an image pull reports every layer's
+bytes), the latest line flushed by a background thread. The file is also rewritten every
+:data:`HEARTBEAT_S` when the tool is silent:
 no supervisor PID is recorded yet (the one preparing is not a supervisor; stopping it must not
 kill this process), so a status older than ``SPAWN_GRACE_S`` would read as a supervisor that died.
 If the preparation fails, the workload is removed again: a run that fails leaves nothing behind.
@@ -17,6 +19,7 @@ The caller holds the workload's lock throughout, so a concurrent stop or remove 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -27,6 +30,8 @@ from toolhive.workloads.status import SPAWN_GRACE_S
 
 #: Seconds between rewrites of the status file while preparing (well inside the spawn grace).
 HEARTBEAT_S = SPAWN_GRACE_S / 2.5
+#: At most one status write per this many seconds; a newer line waits at most this long.
+THROTTLE_S = 0.25
 #: A progress line longer than this is cut (a status context is one line of a list).
 MAX_CONTEXT = 200
 
@@ -40,6 +45,8 @@ class PreparingStatus:
         self._report = report
         self._context = ""
         self._shown = False
+        self._dirty = False  # a line not written yet
+        self._written = 0.0  # time.monotonic() of the last write
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._beat: threading.Thread | None = None
@@ -66,16 +73,21 @@ class PreparingStatus:
             return
         with self._lock:
             self._context = text[:MAX_CONTEXT]
-            if self._shown:
+            self._dirty = self._shown
+            if self._shown and time.monotonic() - self._written >= THROTTLE_S:
                 self._write()
 
     def _write(self) -> None:
         store.set_status(self.base_name, WorkloadStatus.STARTING, self._context, process_id=0)
+        self._written = time.monotonic()
+        self._dirty = False
 
     def _heartbeat(self) -> None:
-        while not self._done.wait(HEARTBEAT_S):
+        while not self._done.wait(THROTTLE_S):
             with self._lock:
-                if not self._done.is_set():
+                if self._done.is_set():
+                    return
+                if self._dirty or time.monotonic() - self._written >= HEARTBEAT_S:
                     self._write()
 
     def __enter__(self) -> PreparingStatus:
