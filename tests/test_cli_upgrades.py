@@ -9,6 +9,7 @@ release, installed from PyPI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ SERVER = "io.github.upg-test/upg-time"
 REPO = MCP_IMAGE.rsplit(":", 1)[0]
 OLD, NEW, MISSING = f"{REPO}:1.0.0", f"{REPO}:1.1.0", f"{REPO}:9.9.9"
 NO_NETWORK = {"network": {"outbound": {"insecure_allow_all": False}}}
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
+PYTHON_BASE = "localhost/toolhive-test/python-base:bookworm"
 #: What the newer entry declares besides: a defaulted variable and a secret one with a default.
 NEW_ENV = [
     {"name": "NEW_FLAG", "description": "turns the new thing on", "default": "on"},
@@ -215,6 +218,11 @@ def test_stopped_workloads_are_checked_and_unknown_names_fail(
                   check=False)  # fmt: skip
     one_line_error(refused, "no provenance information")
     assert status(thv, "upg-stopped")["status"] == "stopped"
+    unreadable = thv("upgrade", "apply", "upg-stopped", "-y", "--ca-cert", str(tmp_path / "none"),
+                     check=False)  # fmt: skip
+    one_line_error(unreadable, "cannot read CA certificate")
+    not_a_build = thv("upgrade", "apply", "upg-stopped", "-y", "--ca-cert", HOST_CA, check=False)
+    one_line_error(not_a_build, "--ca-cert applies to uvx://")
     missing = thv("upgrade", "apply", "upg-stopped", "-y", "--secret", "NOPE,target=API_TOKEN",
                   check=False)  # fmt: skip
     one_line_error(missing, "secret 'NOPE'")
@@ -259,3 +267,58 @@ def test_a_package_workload_on_the_process_runtime_is_upgraded_to_the_newer_rele
     wl = wait_running(thv, name)
     assert wl["port"] == before["port"]
     utc_time(wl["url"])
+
+
+@pytest.mark.engine
+@pytest.mark.timeout(900)
+def test_a_package_workload_on_an_engine_is_rebuilt_from_the_newer_release(
+    thv: Thv, thv_env: dict[str, str], tmp_path: Path
+) -> None:
+    """On Podman a package runs as an image built from it: the package source is compared, and
+    the upgrade builds the newer release (trusting --ca-cert) before the workload restarts."""
+    import docker
+
+    if not engine_available("podman"):
+        require_or_skip(f"podman engine with {MCP_IMAGE}")
+    thv_env["TOOLHIVE_PODMAN_SOCKET"] = ENGINE_SOCKETS["podman"]
+    client = docker.DockerClient(base_url=f"unix://{ENGINE_SOCKETS['podman']}", timeout=60)
+    try:
+        client.images.get(PYTHON_BASE)
+    except docker.errors.ImageNotFound:
+        client.close()
+        require_or_skip(f"{PYTHON_BASE} on podman")
+    thv("config", "set-runtime-config", "uvx", "--builder-image", PYTHON_BASE,
+        "--runtime-image", PYTHON_BASE)  # fmt: skip
+    registry = tmp_path / "registry.json"
+    write_registry(registry, package_entry("2026.10.10"))
+    thv("config", "set-registry", str(registry))
+    name, images = "upg-built", []
+    try:
+        thv("run", "upg-time", "--name", name, "--runtime", "podman", "--ca-cert", HOST_CA,
+            timeout=600)  # fmt: skip
+        before = exported(thv, name)
+        images.append(before["image"])
+        assert before["image"].startswith("toolhivelocal/uvx-")
+        write_registry(registry, package_entry("2026.10.19"))
+        [result] = json.loads(thv("upgrade", "check", name, "--format", "json").stdout)
+        assert (result["status"], result["current_image"], result["candidate_image"]) == (
+            "upgrade-available",
+            "uvx://mcp-server-time@2026.10.10",
+            "uvx://mcp-server-time@2026.10.19",
+        )
+        thv("upgrade", "apply", name, "-y", "--ca-cert", HOST_CA, timeout=600)
+        after = exported(thv, name)
+        images.append(after["image"])
+        assert after["image"].startswith("toolhivelocal/uvx-") and after["image"] != before["image"]
+        assert after["runtime_config"]["source"] == "uvx://mcp-server-time@2026.10.19"
+        assert after["runtime_config"]["ca_cert_path"] == HOST_CA
+        wl = wait_running(thv, name)
+        assert wl["port"] == before["port"]
+        utc_time(wl["url"])
+        assert "up-to-date" in thv("upgrade", "check", name).stdout
+    finally:
+        thv("rm", name, check=False)
+        for image in images:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image)
+        client.close()
