@@ -189,3 +189,15 @@ def test_a_remote_url_form_sends_headers_and_hides_what_only_local_servers_have(
     url = page.get_by_label("Server URL")
     expect(url).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_text("expected an http:// or https:// URL")).to_be_visible()
+
+
+def test_a_group_given_to_the_registry_is_preselected_in_the_form(ui: Ui):
+    assert ui.server.client.post("/api/v1beta/groups", json={"name": "research"}).is_success
+    page = ui.open("/ui/install?group=research")
+    page.get_by_role("link", name="Time", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Install Time")
+    expect(page.get_by_label("Group")).to_have_value("research")
+    page.go_back()
+    page.get_by_role("link", name="Custom server").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Install a custom server")
+    expect(page.get_by_label("Group")).to_have_value("research")

@@ -21,11 +21,11 @@ function haystack(entry) {
     .toLowerCase();
 }
 
-function card(entry) {
+function card(entry, suffix) {
   const stars = entry.metadata && entry.metadata.stars ? entry.metadata.stars : 0;
   const title = entry.title || shortName(entry);
   return h("li", { class: "card install-card" },
-    h("h2", { class: "install-card-title" }, h("a", { href: serverPath(entry.name), "data-nav": true }, title)),
+    h("h2", { class: "install-card-title" }, h("a", { href: serverPath(entry.name) + suffix, "data-nav": true }, title)),
     h("p", { class: "muted mono install-card-name" }, entry.name),
     h("p", { class: "install-card-desc" }, entry.description || "No description."),
     h("p", { class: "install-card-meta" },
@@ -43,7 +43,9 @@ function options(values, allLabel) {
 }
 
 export async function render(main, _params, ctx) {
-  main.append(pageHeader("Install", h("a", { class: "btn", href: "/ui/install/custom", "data-nav": true }, "Custom server")));
+  const group = ctx.query.get("group");
+  const custom = `/ui/install/custom${group ? `?group=${encodeURIComponent(group)}` : ""}`;
+  main.append(pageHeader("Install", h("a", { class: "btn", href: custom, "data-nav": true }, "Custom server")));
   const body = h("div", { "aria-busy": "true" }, h("p", { class: "muted" }, "Loading the registry…"));
   main.append(body);
   let answer;
@@ -73,7 +75,9 @@ export async function render(main, _params, ctx) {
   const count = h("p", { class: "install-count", role: "status", "aria-live": "polite" });
   const list = h("ul", { class: "cards install-cards", "aria-label": "Registry servers" });
   const empty = h("p", { class: "empty", hidden: true }, "No server matches. Clear the search or the filters, or install a ", h("a", { href: "/ui/install/custom", "data-nav": true }, "custom server"), ".");
-  const cards = new Map(entries.map((e) => [e.name, card(e)]));
+  // ?group=NAME (a link from a group) is passed on: the form preselects that group.
+  const suffix = group ? `?group=${encodeURIComponent(group)}` : "";
+  const cards = new Map(entries.map((e) => [e.name, card(e, suffix)]));
 
   function apply() {
     const words = value("q").trim().toLowerCase().split(/\s+/).filter(Boolean);
