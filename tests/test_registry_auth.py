@@ -318,6 +318,17 @@ def test_a_revoked_login_says_to_log_in_again(
     assert SERVER_NAME in thv("registry", "list").stdout
 
 
+def test_login_refuses_a_secrets_provider_that_cannot_keep_the_tokens(
+    thv: Thv, registry: ProtectedRegistry, idp: OAuthServer
+) -> None:
+    thv.env["TOOLHIVE_SECRETS_PROVIDER"] = "environment"
+    thv("config", "set-registry", registry.url, "-p", "--issuer", idp.issuer, "--client-id", "c")
+    refused = thv("registry", "login", check=False, timeout=30)
+    assert refused.returncode != 0
+    assert "cannot store registry tokens as secrets" in refused.stderr
+    assert "http://127.0.0.1" not in refused.stderr  # failed before any browser step
+
+
 def test_the_api_sets_reports_logs_in_and_out_of_registry_oauth(
     secrets_thv: Thv, registry: ProtectedRegistry, idp: OAuthServer
 ) -> None:

@@ -54,11 +54,17 @@ def is_loopback(host: str) -> bool:
 
 def check_secure_url(url: str, what: str) -> None:
     """HTTPS, or HTTP to a loopback host; :class:`InvalidIssuerError` otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        url.encode("utf-8")  # lone surrogates (from JSON) are not a URL
+        parts = urlsplit(url)
+        _ = parts.port  # a port out of range is a ValueError here, not later
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme not in {"http", "https"}:
         msg = f"{what} {url!r} must be an https:// URL with a host"
         raise InvalidIssuerError(msg)
-    if parts.scheme != "https" and not is_loopback(parts.hostname):
+    if parts.scheme != "https" and not is_loopback(host):
         msg = f"{what} {url} must use HTTPS (plain HTTP is allowed only for localhost)"
         raise InvalidIssuerError(msg)
 
@@ -90,7 +96,7 @@ def _fetch(http: httpx.Client, url: str) -> dict[str, Any] | None:
     """The JSON object at ``url``; ``None`` when it is not there (4xx, not JSON)."""
     try:
         response = http.get(url)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: bad IDNA …
         msg = f"cannot reach the authorization server at {url}: {exc}"
         raise DiscoveryError(msg) from None
     if response.status_code >= 500:

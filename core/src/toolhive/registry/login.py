@@ -35,6 +35,7 @@ def login(
     """ToolHive's ``Login``: save what the flags give (a new ``registry`` clears old auth), then
     the browser flow; the tokens go to the secrets provider."""
     from toolhive.appconfig import load_config, update_config
+    from toolhive.secrets.selection import open_secrets, require_capability
 
     config = load_config()
     if config.local_registry_path and not registry_url(config) and not registry:
@@ -76,6 +77,8 @@ def login(
     elif new_oauth is not None:
         config = update_config(lambda cfg: apply(cfg, new_oauth))
     tokens = session(hooks, config)
+    # Fail before the browser step, not after it, when the tokens could not be kept.
+    require_capability(open_secrets(hooks), "can_write", "store registry tokens as")
     tokens.login(skip_browser=skip_browser, announce=announce)
 
 
