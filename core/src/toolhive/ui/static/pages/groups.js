@@ -24,7 +24,7 @@ export async function render(main, _params, ctx) {
     h("div", { class: "field" },
       h("label", { for: nameId }, "Group name"),
       nameInput,
-      h("p", { class: "help", id: `${nameId}-help` }, "Lowercase letters, digits, hyphens and underscores."),
+      h("p", { class: "help", id: `${nameId}-help` }, "1–100 lowercase letters, digits, _ or -; single spaces between words are allowed."),
       fieldError),
     createButton);
   form.addEventListener("submit", async (event) => {
