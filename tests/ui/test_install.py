@@ -179,7 +179,10 @@ def test_a_custom_uvx_package_installs_with_its_arguments_and_volume(ui: Ui, tmp
 
 def test_a_remote_url_form_sends_headers_and_hides_what_only_local_servers_have(ui: Ui):
     page = ui.open("/ui/install/custom")
+    # A secret row started for a package (its variable is required) no longer counts for a URL.
+    page.get_by_role("button", name="Add secret").click()
     page.get_by_label("A remote MCP server (URL)").check()
+    expect(page.get_by_label("As variable")).to_be_disabled()
     expect(page.get_by_label("Package or image")).to_be_hidden()
     expect(page.get_by_role("group", name="Volumes")).to_be_hidden()
     expect(page.get_by_label("Transport")).to_have_value("streamable-http")
@@ -189,6 +192,21 @@ def test_a_remote_url_form_sends_headers_and_hides_what_only_local_servers_have(
     url = page.get_by_label("Server URL")
     expect(url).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_text("expected an http:// or https:// URL")).to_be_visible()
+
+    url.fill("https://mcp.example.invalid/mcp")
+    page.get_by_label("Transport").select_option("sse")
+    page.get_by_label("Name").fill("faraway")
+    page.get_by_role("button", name="Add header").click()
+    page.get_by_label("Header name").fill("X-Team")
+    page.get_by_label("Header value").fill("blue")
+    page.get_by_role("button", name="Install").click()
+    expect(url).not_to_have_attribute("aria-invalid", "true")
+    page.wait_for_url(ui.server.base_url + "/", timeout=60_000)
+    exported = ui.server.client.get(f"{WORKLOADS}/faraway/export").json()
+    assert exported["remote_url"] == "https://mcp.example.invalid/mcp"
+    assert exported["transport"] == "sse"
+    assert exported["header_forward"]["add_plaintext_headers"] == {"X-Team": "blue"}
+    assert exported["env_vars"] == {} and exported["secrets"] == []
 
 
 def test_a_group_given_to_the_registry_is_preselected_in_the_form(ui: Ui):

@@ -396,8 +396,9 @@ export async function render(main, params, ctx) {
       t.querySelector('option[value="stdio"]').disabled = isUrl;
       if (isUrl && t.value === "stdio") t.value = "streamable-http";
       if (!isUrl && t.value === "streamable-http" && !t.dataset.touched) t.value = "stdio";
-      for (const el of main.querySelectorAll("[data-local-only]")) el.hidden = isUrl;
-      for (const el of main.querySelectorAll("[data-remote-only]")) el.hidden = !isUrl;
+      // A hidden section's fieldset is disabled too: its required fields must not block submit.
+      for (const el of main.querySelectorAll("[data-local-only]")) el.hidden = el.disabled = isUrl;
+      for (const el of main.querySelectorAll("[data-remote-only]")) el.hidden = el.disabled = !isUrl;
     };
     control(transport).addEventListener("change", () => { control(transport).dataset.touched = "1"; });
     for (const input of kinds.querySelectorAll("input")) input.addEventListener("change", sync);
