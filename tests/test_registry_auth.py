@@ -314,6 +314,9 @@ def test_a_revoked_login_says_to_log_in_again(
     refused = thv("registry", "list", check=False)
     assert refused.returncode != 0
     assert "expired or was revoked" in refused.stderr and "thv registry login" in refused.stderr
+    assert stored_tokens(thv) == {}
+    shown = json.loads(thv("config", "get-registry", "--format", "json").stdout)
+    assert shown["auth_status"] == "configured"
     cli_login(thv)
     assert SERVER_NAME in thv("registry", "list").stdout
 

@@ -131,6 +131,19 @@ def _record(key: str, expiry: datetime | None) -> None:
     update_config(change)
 
 
+def forget_reference() -> None:
+    """Drop the token reference and expiry from config.yaml (after a logout or a dead login)."""
+    from toolhive.appconfig import update_config
+
+    def change(config: AppConfig) -> None:
+        oauth = oauth_config(config)
+        if oauth is not None:
+            oauth.cached_refresh_token_ref = ""
+            oauth.cached_token_expiry = None
+
+    update_config(change)
+
+
 def session(hooks: Hooks, config: AppConfig, *, hint: str = LOGIN_HINT) -> TokenSession:
     """The token session of the configured registry login (tokens in the secrets provider)."""
     from toolhive.oauth import ClientSettings, SecretsStorage, TokenSession
@@ -169,12 +182,15 @@ def bearer_token(hooks: Hooks, config: AppConfig) -> str | None:
     from toolhive.contracts.secrets import SecretsNotSetUpError
     from toolhive.oauth import LoginRequiredError, OAuthError
 
-    if oauth_config(config) is None:
+    oauth = oauth_config(config)
+    if oauth is None:
         return None
     where = registry_url(config) or "the registry"
     try:
         return session(hooks, config).access_token()
     except (LoginRequiredError, SecretsNotSetUpError) as exc:
+        if isinstance(exc, LoginRequiredError) and oauth.cached_refresh_token_ref:
+            forget_reference()  # the tokens are gone: auth_status is "configured" again
         msg = f"registry {where} requires authentication: {exc}"
         if LOGIN_HINT not in msg:
             msg += f"; then {LOGIN_HINT}"

@@ -11,6 +11,7 @@ from toolhive.errors import InvalidInputError
 from toolhive.registry.auth import (
     OAuthSettings,
     apply,
+    forget_reference,
     oauth_config,
     registry_url,
     session,
@@ -85,18 +86,11 @@ def login(
 def logout(hooks: Hooks) -> None:
     """Delete the registry's tokens and forget the reference; 400-class error when no OAuth is
     configured."""
-    from toolhive.appconfig import load_config, update_config
+    from toolhive.appconfig import load_config
 
     config = load_config()
     if oauth_config(config) is None:
         msg = "registry OAuth authentication is not configured; nothing to log out of"
         raise InvalidInputError(msg)
     session(hooks, config).logout()
-
-    def change(cfg: AppConfig) -> None:
-        oauth = oauth_config(cfg)
-        if oauth is not None:
-            oauth.cached_refresh_token_ref = ""
-            oauth.cached_token_expiry = None
-
-    update_config(change)
+    forget_reference()
