@@ -554,7 +554,9 @@ function raw(answer) {
 function toolResult(answer) {
   const result = answer.result || {};
   const isError = Boolean(result.isError);
-  const content = Array.isArray(result.content) ? result.content : [];
+  const structured = result.structuredContent === undefined ? undefined : JSON.stringify(result.structuredContent);
+  // Servers repeat structured output as JSON text for older clients: shown once, as structured.
+  const content = (Array.isArray(result.content) ? result.content : []).filter((item) => !(structured !== undefined && item.type === "text" && sameJson(item.text, structured)));
   const box = h("section", { class: `pg-result${isError ? " pg-result-error" : ""}`, "aria-label": "Result" },
     resultHeader(isError ? "The tool reported an error" : "Result", answer.duration_ms, isError));
   if (content.length) box.append(...content.map((item) => contentItem(item, "tool")));
@@ -562,6 +564,14 @@ function toolResult(answer) {
   if (!content.length && result.structuredContent === undefined) box.append(h("p", { class: "muted" }, "The tool returned nothing."));
   box.append(raw(answer));
   return box;
+}
+
+function sameJson(text, json) {
+  try {
+    return JSON.stringify(JSON.parse(text)) === json;
+  } catch {
+    return false;
+  }
 }
 
 function resourceResult(uri, answer) {
