@@ -121,6 +121,16 @@ def test_resources_prompts_structured_output_and_images_are_shown(ui: Ui):
     # The text content repeats the structured content as JSON: shown once (and in the raw JSON).
     expect(result.locator("pre.pg-json")).to_have_count(2)
 
+    # An object argument is JSON in a text area; what does not parse is refused before the call.
+    page.get_by_role("button", name="total").click()
+    weights = page.get_by_role("textbox", name="weights")
+    weights.fill("{a: 1}")
+    page.get_by_role("button", name="Call").click()
+    expect(page.get_by_text("weights: not valid JSON")).to_be_visible()
+    weights.fill('{"a": 1, "b": 41}')
+    page.get_by_role("button", name="Call").click()
+    expect(page.get_by_role("region", name="Result").locator("pre").first).to_contain_text("42")
+
     page.get_by_role("button", name="pixel").click()
     page.get_by_role("button", name="Call").click()
     image = page.get_by_role("img", name="Image returned by the tool (image/png)")
