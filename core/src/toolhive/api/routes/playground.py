@@ -165,7 +165,8 @@ async def get_workload_capabilities(call: Call[None, None]) -> Response:
 )
 async def call_workload_tool(call: Call[None, ToolCallRequest]) -> McpResult:
     """``tools/call`` through the workload's proxy. A tool that fails answers 200 with
-    ``result.isError`` true; an unknown tool is the server's MCP error (502)."""
+    ``result.isError`` true. A tool the server does not have, or the tool filter hides, gets the
+    server's or the filter's answer: such a result, or an MCP error (502)."""
     where = await _target(call)
     body = call.body
     return _answer(await playground.call_tool(where, body.name, body.arguments))
