@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -159,3 +160,29 @@ def test_the_stream_follows_a_container_servers_log_live(
                 stream.until(lambda e: e.event == "removed", timeout=120)
         finally:
             api.client.delete("/api/v1beta/workloads/echo")
+
+
+def threads_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+@process_runtime
+def test_streams_of_one_workload_share_one_follower_thread(api: ApiServer) -> None:
+    url = start_echo(api, "echo")
+    rejected_call(url)
+    with api.events(STREAM.format("echo")) as first:
+        lines_until(first, "rejected arguments")
+    baseline = threads_of(api.pid)
+    # Clients come and go while the server writes nothing: no thread is left behind by each.
+    for _ in range(6):
+        with api.events(STREAM.format("echo")) as stream:
+            lines_until(stream, "rejected arguments")
+    assert threads_of(api.pid) <= baseline + 1
+    # Two at once share what the one follower reads.
+    with api.events(STREAM.format("echo")) as one, api.events(STREAM.format("echo")) as two:
+        lines_until(one, "rejected arguments")
+        lines_until(two, "rejected arguments")
+        rejected_call(url)
+        lines_until(one, "rejected arguments")
+        lines_until(two, "rejected arguments")

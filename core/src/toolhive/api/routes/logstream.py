@@ -19,14 +19,17 @@ the server's :class:`~toolhive.workloads.watch.StatusWatcher`: started again, fa
 and followed anew, after a ``reset``. A remote workload has no server here: its proxy log is
 followed, as ``thv logs`` shows it. ``source=proxy`` tails the proxy (supervisor) log file.
 
-A runtime's follow mode blocks in its own thread; that thread sees the client left at the next
-line the server writes or when the server exits (the contract has no way to interrupt it).
+A runtime's follow mode blocks (the contract has no way to interrupt it), so it runs in a thread
+of its own that lasts as long as the server's output: ONE per workload (:class:`ServerTail`),
+shared by every stream of it, keeping the last 1000 lines for whoever joins. When the last client
+leaves, the thread goes on to the server's exit (a client who comes back joins it) — never a
+thread per client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
 import contextlib
 import json
 import logging
@@ -59,6 +62,8 @@ BACKLOG_LINES = 1000
 BATCH_LINES = 500
 #: Seconds between looks at a proxy log file that has not grown.
 FILE_POLL_S = 0.25
+#: Items a stream may have waiting before it is ended as too slow (it reconnects).
+SUBSCRIBER_QUEUE = 1024
 #: Statuses of a workload whose server is (being) started.
 _STARTED = ("starting", "running")
 
@@ -93,81 +98,168 @@ def _decode(line: bytes) -> str:
 
 @dataclass
 class _Item:
-    """What the stream's one queue carries: lines, a reset, the end of a server's log stream, a
-    status change of the workload, or the watcher closing."""
+    """What a stream's queue carries — lines, a reset, a status change of the workload, the
+    watcher closing — and what a :class:`ServerTail`'s thread hands the loop (lines, its end)."""
 
     kind: Literal["lines", "reset", "end", "status", "closed"]
     lines: list[str] = field(default_factory=list)
     reason: str = ""
     status: str = ""
     previous: str | None = None
+    when: str = ""
 
 
-# --- source=server: the runtime's follow mode, in a thread of its own ----------------------------
+# --- source=server: the runtime's follow mode, one thread per workload ----------------------------
 
 
-class _RuntimeFollower:
-    """``runtime.logs(follow=True)`` read in a daemon thread (not the worker pool: it may block
-    for as long as the server runs), its lines put on ``queue`` with backpressure; ``end`` last."""
+class _Subscriber:
+    """One stream's queue; a stream that falls too far behind is ended (its client reconnects)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
+        self.overflowed = False
+
+    def offer(self, item: _Item) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class ServerTail:
+    """``runtime.logs(follow=True)`` of one workload, read in a daemon thread (not the worker
+    pool: it blocks for as long as the server runs) and fanned out, on the event loop, to every
+    stream of the workload; the last :data:`BACKLOG_LINES` lines are kept for streams that join.
+
+    Every method but the thread's runs on the event loop.
+    """
 
     def __init__(
         self,
+        key: tuple[str, str, str],
         open_logs: Callable[[], Iterator[bytes]],
-        queue: asyncio.Queue[_Item],
-        loop: asyncio.AbstractEventLoop,
+        tails: dict[tuple[str, str, str], ServerTail],
     ) -> None:
+        self.key = key
         self._open_logs = open_logs
-        self._queue = queue
-        self._loop = loop
-        self._stop = threading.Event()
+        self._tails = tails
+        self._loop = asyncio.get_running_loop()
+        self.lines: collections.deque[str] = collections.deque(maxlen=BACKLOG_LINES)
+        self.subscribers: set[_Subscriber] = set()
+        self.following = False
+        self._restarted = False  # the server started again while the thread read the old one
+        self._last_change: tuple[str, str | None, str] | None = None
+        #: Chunks handed to the loop and not yet taken: the thread waits beyond this many.
+        self._slots = threading.BoundedSemaphore(64)
 
-    def start(self, name: str) -> None:
-        threading.Thread(target=self._run, name=f"thv-api-logs-{name}", daemon=True).start()
+    def join(self) -> tuple[_Subscriber, list[str]]:
+        """A new stream: its queue and the lines so far."""
+        subscriber = _Subscriber()
+        self.subscribers.add(subscriber)
+        if not self.following and not self.lines:
+            self._start()
+        return subscriber, list(self.lines)
 
-    def stop(self) -> None:
-        self._stop.set()
+    def leave(self, subscriber: _Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not self.subscribers and not self.following:
+            self._drop()
 
-    def _put(self, item: _Item) -> bool:
+    def on_status(self, status: str, previous: str | None, when: str) -> None:
+        """A status change of the workload, as each of its streams sees it (once is enough)."""
+        key = (status, previous, when)
+        if key == self._last_change:
+            return
+        self._last_change = key
+        if not self.following:
+            # Whatever the change (started again, failed at startup), the log may have more to
+            # tell: read it again.
+            self._reset(f"the server is {status}")
+        elif status in _STARTED and previous not in _STARTED:
+            self._restarted = True
+
+    def _drop(self) -> None:
+        if self._tails.get(self.key) is self:
+            del self._tails[self.key]
+
+    def _publish(self, item: _Item) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.offer(item)
+
+    def _reset(self, reason: str) -> None:
+        self.lines.clear()
+        self._publish(_Item("reset", reason=reason))
+        self._start()
+
+    def _start(self) -> None:
+        self.following = True
+        name = f"thv-api-logs-{self.key[0]}"
+        threading.Thread(target=self._follow, name=name, daemon=True).start()
+
+    def _take(self, item: _Item) -> None:
+        self._slots.release()
+        if item.kind == "lines":
+            self.lines.extend(item.lines)
+            self._publish(item)
+            return
+        # The server's log stream ended (it exited).
+        self.following = False
+        if self._restarted:
+            self._restarted = False
+            self._reset("the server started again")
+        elif not self.subscribers:
+            self._drop()
+
+    # The thread: -------------------------------------------------------------------------------
+
+    def _send(self, item: _Item) -> bool:
+        while not self._slots.acquire(timeout=1.0):
+            if self._loop.is_closed():
+                return False
         try:
-            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+            self._loop.call_soon_threadsafe(self._take, item)
         except RuntimeError:  # the loop closed: the server stopped
             return False
-        while True:
-            try:
-                future.result(timeout=1.0)
-                return True
-            except concurrent.futures.TimeoutError:
-                if self._stop.is_set():
-                    future.cancel()
-                    return False
-            except (concurrent.futures.CancelledError, RuntimeError):
-                return False
+        return True
 
-    def _run(self) -> None:
+    def _follow(self) -> None:
         splitter = _Splitter()
         chunks: Iterator[bytes] | None = None
         try:
             chunks = self._open_logs()
             for chunk in chunks:
                 lines = splitter.feed(chunk)
-                if self._stop.is_set() or (lines and not self._put(_Item("lines", lines))):
+                if lines and not self._send(_Item("lines", lines)):
                     return
             rest = splitter.flush()
             if rest:
-                self._put(_Item("lines", rest))
+                self._send(_Item("lines", rest))
         except NotFoundError:
             pass  # saved but not deployed (starting), or stopped and gone: nothing to follow
         except ToolHiveError as exc:
-            log.info("following the log stopped: %s", exc)
+            log.info("following the log of %s stopped: %s", self.key[0], exc)
         except Exception:
-            log.exception("following the log failed")
+            log.exception("following the log of %s failed", self.key[0])
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 with contextlib.suppress(Exception):
                     close()
-            if not self._stop.is_set():
-                self._put(_Item("end"))
+        self._send(_Item("end"))
+
+
+def server_tail(
+    app: Any, key: tuple[str, str, str], open_logs: Callable[[], Iterator[bytes]]
+) -> ServerTail:
+    """The workload's one :class:`ServerTail` on this server (kept on the Starlette app)."""
+    tails: dict[tuple[str, str, str], ServerTail] | None = getattr(app.state, "log_tails", None)
+    if tails is None:
+        tails = {}
+        app.state.log_tails = tails
+    tail = tails.get(key)
+    if tail is None:
+        tail = tails[key] = ServerTail(key, open_logs, tails)
+    return tail
 
 
 # --- source=proxy: the supervisor's log file ------------------------------------------------------
@@ -250,47 +342,45 @@ async def log_events(
     watcher: StatusWatcher,
     name: str,
     *,
-    open_runtime_logs: Callable[[], Iterator[bytes]] | None,
+    tail: ServerTail | None,
     proxy_log: Path | None,
 ) -> AsyncGenerator[str, None]:
-    """The stream's text (see the module): the runtime's log when ``open_runtime_logs`` is given,
-    else the ``proxy_log`` file."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=256)
+    """The stream's text (see the module): the server's log through ``tail`` when given, else the
+    ``proxy_log`` file."""
+    subscriber = _Subscriber()
+    backlog: list[str] = []
     tasks: list[asyncio.Task[None]] = []
-    follower: _RuntimeFollower | None = None
-    following = False  # a runtime follower is running
-    restarted = False  # the server started again while the follower still read the old one
-
-    def follow() -> None:
-        nonlocal follower, following
-        assert open_runtime_logs is not None
-        follower = _RuntimeFollower(open_runtime_logs, queue, loop)
-        follower.start(name)
-        following = True
-
     async with watcher.subscribe() as subscription:
-
-        async def pump() -> None:
-            try:
-                while True:
-                    change = await subscription.next()
-                    if change is not None and change.workload.name == name:
-                        await queue.put(
-                            _Item("status", status=change.workload.status, previous=change.previous)
-                        )
-            except Closed:
-                await queue.put(_Item("closed"))
-
         try:
+            if tail is not None:
+                subscriber, backlog = tail.join()
+            queue = subscriber.queue
+
+            async def pump() -> None:
+                try:
+                    while True:
+                        change = await subscription.next()
+                        if change is not None and change.workload.name == name:
+                            view = change.workload
+                            await queue.put(
+                                _Item(
+                                    "status",
+                                    status=view.status,
+                                    previous=change.previous,
+                                    when=view.time,
+                                )
+                            )
+                except Closed:
+                    await queue.put(_Item("closed"))
+
             yield f"retry: {RETRY_MS}\n\n"
+            for at in range(0, len(backlog), BATCH_LINES):
+                yield _event("lines", backlog[at : at + BATCH_LINES])
             tasks.append(asyncio.create_task(pump(), name=f"thv-logs-watch-{name}"))
-            if open_runtime_logs is not None:
-                follow()
-            elif proxy_log is not None:
+            if proxy_log is not None:
                 tasks.append(asyncio.create_task(_follow_file(proxy_log, queue)))
             pending: _Item | None = None
-            while True:
+            while not subscriber.overflowed:
                 if pending is not None:
                     item, pending = pending, None
                 else:
@@ -311,24 +401,11 @@ async def log_events(
                     if item.status == REMOVED:
                         yield _event("removed", {"name": name})
                         return
-                    if open_runtime_logs is None:
-                        continue
-                    if not following:
-                        # Whatever the change (started again, crashed at startup), the log may
-                        # have more to tell: read it again.
-                        yield _event("reset", {"reason": f"the server is {item.status}"})
-                        follow()
-                    elif item.status in _STARTED and item.previous not in _STARTED:
-                        restarted = True
-                elif item.kind == "end":
-                    following = False
-                    if restarted:
-                        restarted = False
-                        yield _event("reset", {"reason": "the server started again"})
-                        follow()
+                    if tail is not None:
+                        tail.on_status(item.status, item.previous, item.when)
         finally:
-            if follower is not None:
-                follower.stop()
+            if tail is not None:
+                tail.leave(subscriber)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -365,7 +442,7 @@ async def stream_workload_logs(call: Call[LogStreamQuery, None]) -> Response:
     name = _name(call)
     workloads = call.state.workloads
     config = await call.run(workloads.export, name)  # 404 for an unknown workload
-    open_runtime_logs: Callable[[], Iterator[bytes]] | None = None
+    tail: ServerTail | None = None
     proxy_log: Path | None = None
     if call.query.source == "proxy" or config.is_remote:
         proxy_log = paths.proxy_log_path(config.base_name)
@@ -378,9 +455,7 @@ async def stream_workload_logs(call: Call[LogStreamQuery, None]) -> Response:
         def open_logs() -> Iterator[bytes]:
             return runtime.logs(container, follow=True, tail=BACKLOG_LINES)
 
-        open_runtime_logs = open_logs
-
+        key = (name, config.runtime, container)
+        tail = server_tail(call.request.app, key, open_logs)
     watcher = watcher_of(call.request.app, call.state)
-    return _event_stream_response(
-        log_events(watcher, name, open_runtime_logs=open_runtime_logs, proxy_log=proxy_log)
-    )
+    return _event_stream_response(log_events(watcher, name, tail=tail, proxy_log=proxy_log))
