@@ -175,7 +175,9 @@ class ServerTail:
             # Whatever the change (started again, failed at startup), the log may have more to
             # tell: read it again.
             self._reset(f"the server is {status}")
-        elif status in _STARTED and previous not in _STARTED:
+        elif status == "starting" or (status == "running" and previous not in _STARTED):
+            # A new server (the watcher may have missed the old one's stop): when the old one's
+            # stream ends, read the new one's.
             self._restarted = True
 
     def _drop(self) -> None:
