@@ -138,9 +138,12 @@ export async function render(main, _params, ctx) {
     const transport = w.transport_type
       ? [w.transport_type, w.transport_type === "stdio" && w.proxy_mode ? h("span", { class: "muted" }, ` → ${w.proxy_mode}`) : null]
       : h("span", { class: "muted" }, "—");
-    const url = w.url
-      ? h("div", { class: "url-cell" }, h("code", { class: "url" }, w.url), copyButton(w.url, "Copy"))
-      : h("span", { class: "muted" }, "—");
+    let url = h("span", { class: "muted" }, "—");
+    if (w.url) {
+      const copy = copyButton(w.url, "Copy");
+      copy.dataset.key = `copy:${w.name}`; // focus survives a redraw
+      url = h("div", { class: "url-cell" }, h("code", { class: "url" }, w.url), copy);
+    }
     const act = (label, verb, extra = {}) =>
       h("button", {
         type: "button",
