@@ -215,3 +215,17 @@ def test_the_servers_view_is_usable_at_phone_width(ui: Ui):
     )
     assert "Status" in label
     assert axe_violations(page) == []
+
+
+def test_a_keyboard_user_keeps_their_place_when_the_row_changes(ui: Ui):
+    start_echo(ui.server, "echo")
+    page = ui.open("/")
+    expect(status_of(page, "echo", "running")).to_be_visible()
+    page.get_by_role("button", name="Stop echo").focus()
+    page.keyboard.press("Enter")
+    expect(status_of(page, "echo", "stopped")).to_be_visible(timeout=STATUS_MS)
+    # Stop became Start: focus moved to it, not lost to the page.
+    expect(page.get_by_role("button", name="Start echo")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(status_of(page, "echo", "running")).to_be_visible(timeout=STATUS_MS)
+    expect(page.get_by_role("button", name="Stop echo")).to_be_focused()

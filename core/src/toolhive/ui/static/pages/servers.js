@@ -29,6 +29,10 @@ export async function render(main, _params, ctx) {
   let streamState = null;
   let loaded = false;
   let refetching = null;
+  let lastFocusKey = null;
+  root.addEventListener("focusin", (event) => {
+    lastFocusKey = event.target.dataset ? event.target.dataset.key || null : null;
+  });
 
   async function load() {
     const [list, groupList] = await Promise.all([
@@ -79,7 +83,10 @@ export async function render(main, _params, ctx) {
 
   function draw() {
     if (!loaded || ctx.signal.aborted) return;
-    const focusKey = document.activeElement && root.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    // Where the keyboard was: in the list, or on nothing (a pressed button was disabled).
+    const active = document.activeElement;
+    const focusKey = active && root.contains(active) ? active.dataset.key
+      : !active || active === document.body ? lastFocusKey : null;
     clear(root);
     const byGroup = new Map(groups.map((g) => [g, []]));
     for (const name of names()) {
@@ -97,7 +104,10 @@ export async function render(main, _params, ctx) {
     const ordered = [...byGroup.keys()].sort((a, b) => (a === "default" ? -1 : b === "default" ? 1 : a.localeCompare(b)));
     for (const group of ordered) root.append(groupSection(group, byGroup.get(group)));
     if (focusKey) {
-      const again = root.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
+      // The same control, or (Stop became Start) the first action of the same server's row.
+      const name = focusKey.slice(focusKey.indexOf(":") + 1);
+      const again = root.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)
+        || root.querySelector(`tr[data-name="${CSS.escape(name)}"] td .actions button`);
       if (again) again.focus();
     }
   }
@@ -149,11 +159,11 @@ export async function render(main, _params, ctx) {
         type: "button",
         class: extra.danger ? "btn btn-small btn-danger" : "btn btn-small",
         "aria-label": extra.aria || `${label} ${w.name}`,
-        dataset: { key: `${verb}:${w.name}` },
+        dataset: { key: `${extra.key || verb}:${w.name}` },
         onclick: (e) => extra.onclick ? extra.onclick(e.currentTarget) : rowAction(e.currentTarget, w.name, verb, label),
       }, label);
     const buttons = STOPPED.has(status)
-      ? [act("Start", "restart")]
+      ? [act("Start", "restart", { key: "start" })]
       : [act("Stop", "stop"), act("Restart", "restart")];
     buttons.push(act("Move…", "move", { onclick: () => moveDialog(w), aria: `Move or copy ${w.name}` }));
     buttons.push(act("Remove", "remove", { danger: true, onclick: (btn) => removeOne(btn, w.name) }));
