@@ -108,8 +108,11 @@ def test_register_a_client_for_a_group_writes_its_config_file_and_unregister_cle
     groups = ui.open("/ui/groups")
     expect(group_row(groups, "research")).to_contain_text(re.compile(r"cursor"))
 
-    cursor.get_by_role("button", name="Unregister cursor from research").click()
+    cursor.get_by_role("button", name="Unregister cursor from research").focus()
+    page.keyboard.press("Enter")
     expect(cursor).to_contain_text("no group")
+    # The button went away with the registration: the keyboard stays on the client's row.
+    expect(cursor.get_by_label("Group to register cursor for")).to_be_focused()
     assert json.loads(config.read_text())["mcpServers"] == {}
     assert ui.server.client.get("/api/v1beta/clients").json() == []
 

@@ -23,6 +23,10 @@ export async function render(main, _params, ctx) {
   let registered = new Map(); // client -> [groups]
   let groups = [];
   const rowErrors = new Map(); // client -> message of the API's last error
+  let lastFocusKey = null;
+  root.addEventListener("focusin", (event) => {
+    lastFocusKey = event.target.dataset ? event.target.dataset.key || null : null;
+  });
 
   async function reload() {
     const [disc, regs, groupList] = await Promise.all([
@@ -38,7 +42,10 @@ export async function render(main, _params, ctx) {
 
   function draw() {
     if (ctx.signal.aborted) return;
-    const focusKey = document.activeElement && root.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    // Where the keyboard was: in the table, or on nothing (a pressed button was disabled).
+    const active = document.activeElement;
+    const focusKey = active && root.contains(active) ? active.dataset.key
+      : !active || active === document.body ? lastFocusKey : null;
     clear(root);
     const shown = discovered
       .filter((c) => !onlyInstalled.checked || c.installed || registered.has(c.client_type))
@@ -55,7 +62,10 @@ export async function render(main, _params, ctx) {
         h("thead", {}, h("tr", {}, ["Client", "Installed", "Registered for", "Register"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, shown.map(clientRow)))));
     if (focusKey) {
-      const again = root.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
+      // The same control, or (it went away) the first control of the same client's row.
+      const client = focusKey.split(":")[1];
+      const again = root.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)
+        || root.querySelector(`tr[data-client="${CSS.escape(client || "")}"] :is(select, button)`);
       if (again) again.focus();
     }
   }
