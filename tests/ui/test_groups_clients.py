@@ -25,6 +25,8 @@ def test_create_a_group_see_the_apis_refusals_at_the_field_and_remove_it(ui: Ui,
     name.fill("research")
     page.get_by_role("button", name="Create group").click()
     expect(group_row(page, "research")).to_be_visible()
+    expect(name).to_be_focused()
+    expect(name).to_have_value("")
     assert "research" in [
         g["name"] for g in ui.server.client.get("/api/v1beta/groups").json()["groups"]
     ]
@@ -51,6 +53,7 @@ def test_create_a_group_see_the_apis_refusals_at_the_field_and_remove_it(ui: Ui,
     page.get_by_role("button", name="Remove group research").click()
     page.get_by_role("dialog").get_by_role("button", name="Remove").click()
     expect(group_row(page, "research")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Groups", level=2)).to_be_focused()
     assert ui.server.client.get("/api/v1beta/groups/research").status_code == 404
 
 

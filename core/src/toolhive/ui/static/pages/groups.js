@@ -36,6 +36,7 @@ export async function render(main, _params, ctx) {
       toast(`Group ${created && created.name ? created.name : nameInput.value.trim()} created`, "ok");
       nameInput.value = "";
       await reload();
+      nameInput.focus(); // ready for the next one (the pressed button was disabled meanwhile)
     } catch (err) {
       showFieldError(err instanceof ApiError ? err.message : String(err));
       nameInput.focus();
@@ -75,7 +76,7 @@ export async function render(main, _params, ctx) {
   function draw() {
     if (ctx.signal.aborted) return;
     clear(listSlot);
-    listSlot.append(h("h2", {}, "Groups"));
+    listSlot.append(h("h2", { id: "groups-list", tabindex: "-1" }, "Groups"));
     if (!groups.length) {
       listSlot.append(h("p", { class: "empty" }, "No groups."));
       return;
@@ -123,6 +124,9 @@ export async function render(main, _params, ctx) {
       await del(`groups/${seg(name)}${withWorkloads ? "?with-workloads=true" : ""}`);
       toast(withWorkloads ? `Group ${name} and its servers removed` : `Group ${name} removed`, "ok");
       await reload();
+      // Its row (and the button) went away: the keyboard continues from the list's heading.
+      const heading = listSlot.querySelector("#groups-list");
+      if (heading) heading.focus();
     } catch (err) {
       toast(err.message, "error");
       button.disabled = false;
