@@ -76,7 +76,8 @@ export async function render(main, _params, ctx) {
     if (streamState && streamState.ready) {
       // The stream is authoritative on what exists: a row it no longer has was removed.
       for (const name of all) if (!streamState.workloads.has(name)) all.delete(name);
-      for (const name of streamState.workloads.keys()) if (rows.has(name)) all.add(name);
+      // One the list has not caught up with shows at once (its details follow the re-read).
+      for (const name of streamState.workloads.keys()) all.add(name);
     }
     return [...all].sort();
   }
