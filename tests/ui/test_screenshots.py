@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 from toolhive.testing.api import ApiServer
 
 from tests.ui.conftest import DESKTOP, PHONE, Ui, axe_violations
@@ -52,7 +53,8 @@ def test_every_view_is_photographed_in_light_and_dark_without_accessibility_viol
             page.locator("main h1").first.wait_for()
             # Views load in parallel fetches and the event stream never idles: let them land
             # before the picture (the assertions of each view live in its own tests).
-            page.wait_for_function("!document.querySelector('main [aria-busy=\"true\"]')")
+            # (expect, not wait_for_function: the UI's CSP rightly refuses eval of a string.)
+            expect(page.locator('main [aria-busy="true"]')).to_have_count(0)
             page.wait_for_timeout(400)
             assert shoot(page, f"{name}-{scheme}").stat().st_size > 5_000
             found = axe_violations(page)
