@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
-from toolhive.oauth import flow, tokens
+import toolhive.oauth.flow as flow
+import toolhive.oauth.tokens as tokens
 from toolhive.oauth.discovery import ProviderMetadata, discover
 from toolhive.oauth.errors import LoginRequiredError, TokenEndpointError
 from toolhive.oauth.tokens import TokenSet

@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from toolhive.api.routes.events import KEEPALIVE_S, RETRY_MS, watcher_of
+from toolhive.api.routes.params import workload_name
 from toolhive.api.routing import Call, Router
-from toolhive.errors import InvalidInputError, NotFoundError, ToolHiveError
-from toolhive.models.runconfig import validate_workload_name
+from toolhive.errors import NotFoundError, ToolHiveError
 from toolhive.workloads.watch import REMOVED, Closed, StatusWatcher
 
 if TYPE_CHECKING:
@@ -415,15 +415,6 @@ async def log_events(
                     await task
 
 
-def _name(call: Call[Any, Any]) -> str:
-    """A name no workload can have is not found (checked before it names any file)."""
-    name = call.params["name"]
-    try:
-        return validate_workload_name(name)
-    except InvalidInputError as exc:
-        raise NotFoundError(f"no workload named {name!r}: {exc}") from None
-
-
 @router.get(
     "/api/v1beta/workloads/{name}/logs/stream",
     summary="Follow a workload's logs (server-sent events)",
@@ -441,7 +432,7 @@ async def stream_workload_logs(call: Call[LogStreamQuery, None]) -> Response:
     from toolhive.api.routes.events import _event_stream_response
     from toolhive.state import paths
 
-    name = _name(call)
+    name = workload_name(call)
     workloads = call.state.workloads
     config = await call.run(workloads.export, name)  # 404 for an unknown workload
     tail: ServerTail | None = None

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from toolhive.api.routes.workloads import PREFIX, _name
+from toolhive.api.routes.params import workload_name
+from toolhive.api.routes.workloads import PREFIX
 from toolhive.api.routing import Call, Router, json_response
 from toolhive.workloads import playground
 
@@ -134,7 +135,7 @@ BASE = f"{PREFIX}/{{name}}/mcp"
 
 
 async def _target(call: Call[Any, Any]) -> playground.Target:
-    return await call.run(playground.target, call.state.workloads, _name(call))
+    return await call.run(playground.target, call.state.workloads, workload_name(call))
 
 
 def _answer(timed: playground.Timed) -> McpResult:

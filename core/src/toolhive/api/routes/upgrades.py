@@ -16,15 +16,13 @@ routes in order, and ``/workloads/upgrade-check`` must not be read as a workload
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolhive.api.errors import ApiError
 from toolhive.api.models.workloads import ListQuery
+from toolhive.api.routes.params import existing_group, workload_name
 from toolhive.api.routing import Call, Router
-from toolhive.errors import InvalidInputError, NotFoundError
-from toolhive.models.runconfig import validate_workload_name
+from toolhive.errors import InvalidInputError
 from toolhive.workloads.upgrade import CheckResult
 
 router = Router(tag="workloads")
@@ -54,15 +52,6 @@ class UpgradeRequest(BaseModel):
     )
 
 
-def _name(call: Call[Any, Any]) -> str:
-    """The path's workload name; one no workload can have is not found."""
-    name = call.params["name"]
-    try:
-        return validate_workload_name(name)
-    except InvalidInputError as exc:
-        raise NotFoundError(f"no workload named {name!r}: {exc}") from None
-
-
 @router.get(
     f"{PREFIX}/upgrade-check",
     summary="Check workloads for upgrades",
@@ -76,15 +65,7 @@ async def check_workload_upgrades(call: Call[ListQuery, None]) -> UpgradeCheckLi
     returned."""
     from toolhive.workloads.upgrade import UpgradeChecker, saved_configs
 
-    group = call.query.group
-    if group:
-        from toolhive.groups import store as groups
-
-        try:
-            groups.validate_group_name(group)
-        except InvalidInputError as exc:
-            raise ApiError(400, str(exc), "group") from None
-        await call.run(groups.get_group, group)  # 404 naming the group
+    group = await existing_group(call, call.query.group)
     workloads = call.state.workloads
     rows = await call.run(workloads.list, include_all=call.query.all, group=group or None)
     configs = await call.run(saved_configs, workloads, sorted(w.name for w in rows))
@@ -102,7 +83,7 @@ async def check_workload_upgrade(call: Call[None, None]) -> UpgradeCheckResponse
     """Whether the workload's registry entry has a newer image. Offline: nothing is pulled."""
     from toolhive.workloads.upgrade import UpgradeChecker
 
-    config = await call.run(call.state.workloads.export, _name(call))
+    config = await call.run(call.state.workloads.export, workload_name(call))
     checker = UpgradeChecker(call.state.hooks)
     return UpgradeCheckResponse(result=await call.run(checker.check, config))
 
@@ -127,7 +108,7 @@ async def upgrade_workload(call: Call[None, UpgradeRequest]) -> UpgradeCheckResp
     from toolhive.secrets.names import parse_reference
     from toolhive.workloads.upgrade import ApplyOptions, apply_upgrade
 
-    name = _name(call)
+    name = workload_name(call)
     body = call.body
     for index, item in enumerate(body.secrets):
         try:

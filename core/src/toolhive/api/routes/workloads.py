@@ -19,7 +19,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from toolhive.api.errors import ApiError
 from toolhive.api.models.workloads import (
@@ -34,6 +34,7 @@ from toolhive.api.models.workloads import (
     create_request_for,
     run_request,
 )
+from toolhive.api.routes.params import existing_group, workload_name
 from toolhive.api.routing import Call, Router, json_response
 from toolhive.errors import InvalidInputError, NotFoundError, ToolHiveError
 from toolhive.models.runconfig import RunConfig, validate_workload_name
@@ -51,16 +52,6 @@ log = logging.getLogger("toolhive.api.workloads")
 PREFIX = "/api/v1beta/workloads"
 #: ToolHive's ``maxAPILogLines``: the logs endpoints answer the last this many lines.
 MAX_LOG_LINES = 1000
-
-
-def _name(call: Call[Any, Any]) -> str:
-    """The path's workload name, checked before it names any file: one no workload can have
-    (``..``, a space) is not found."""
-    name = call.params["name"]
-    try:
-        return validate_workload_name(name)
-    except InvalidInputError as exc:
-        raise NotFoundError(f"no workload named {name!r}: {exc}") from None
 
 
 def _accepted() -> Response:
@@ -101,15 +92,7 @@ def _in_background(what: str, action: Callable[[str], object], names: list[str])
 )
 async def list_workloads(call: Call[ListQuery, None]) -> WorkloadList:
     """Running workloads (every one with ``all=true``), optionally only those of ``group``."""
-    group = call.query.group
-    if group:
-        from toolhive.groups import store as groups
-
-        try:
-            groups.validate_group_name(group)
-        except InvalidInputError as exc:
-            raise ApiError(400, str(exc), "group") from None
-        await call.run(groups.get_group, group)  # 404 naming the group
+    group = await existing_group(call, call.query.group)
     rows = await call.run(
         call.state.workloads.list, include_all=call.query.all, group=group or None
     )
@@ -254,7 +237,7 @@ _ONE = {404: "No such workload"}
 async def get_workload(call: Call[None, None]) -> CreateRequest:
     """The workload's current configuration as a create request (secrets as references): edit
     it and send it to ``…/edit``."""
-    config = await call.run(call.state.workloads.export, _name(call))
+    config = await call.run(call.state.workloads.export, workload_name(call))
     return create_request_for(config)
 
 
@@ -290,7 +273,7 @@ def _edit(
 async def update_workload(call: Call[None, UpdateRequest]) -> CreateWorkloadResponse:
     """Recreates the workload with the new configuration, on its port unless ``proxy_port``
     says otherwise, in its group unless ``group`` says otherwise."""
-    name = _name(call)
+    name = workload_name(call)
     workloads = call.state.workloads
     existing = await call.run(workloads.export, name)
     body = call.body
@@ -316,7 +299,7 @@ async def update_workload(call: Call[None, UpdateRequest]) -> CreateWorkloadResp
 
 
 async def _known(call: Call[None, None]) -> str:
-    name = _name(call)
+    name = workload_name(call)
     await call.run(call.state.workloads.get, name)  # 404 before 202
     return name
 
@@ -367,7 +350,7 @@ async def delete_workload(call: Call[None, None]) -> Response:
     errors=_ONE,
 )
 async def get_workload_status(call: Call[None, None]) -> WorkloadStatusResponse:
-    workload = await call.run(call.state.workloads.get, _name(call))
+    workload = await call.run(call.state.workloads.get, workload_name(call))
     return WorkloadStatusResponse(status=workload.status)
 
 
@@ -422,7 +405,7 @@ def _text(text: str) -> Response:
 async def get_workload_logs(call: Call[None, None]) -> Response:
     """The last 1000 lines the server wrote (a remote workload's: its proxy's)."""
     workloads = call.state.workloads
-    config = await call.run(workloads.export, _name(call))
+    config = await call.run(workloads.export, workload_name(call))
     return _text(await call.run(_server_log, workloads, config))
 
 
@@ -434,7 +417,7 @@ async def get_workload_logs(call: Call[None, None]) -> Response:
 )
 async def get_workload_proxy_logs(call: Call[None, None]) -> Response:
     """The last 1000 lines of the workload's proxy (supervisor) log."""
-    config = await call.run(call.state.workloads.export, _name(call))
+    config = await call.run(call.state.workloads.export, workload_name(call))
     return _text(await call.run(_proxy_log, config))
 
 
@@ -449,5 +432,5 @@ async def export_workload(call: Call[None, None]) -> Response:
     ``POST /api/v1beta/workloads`` with ``from_config``."""
     from starlette.responses import Response
 
-    config = await call.run(call.state.workloads.export, _name(call))
+    config = await call.run(call.state.workloads.export, workload_name(call))
     return Response(config.to_json(), media_type="application/json")
