@@ -35,8 +35,11 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio loop
+    running in the main thread while it is started, and tests collected after the UI's (which
+    call ``asyncio.run``) would fail."""
     if not Path(CHROMIUM).exists():
         require_or_skip(f"Chromium at {CHROMIUM} (scripts/install-chromium.sh)")
     from playwright.sync_api import sync_playwright
