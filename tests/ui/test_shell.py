@@ -123,3 +123,28 @@ def test_ui_assets_are_public_while_the_api_stays_protected(ui_env: dict[str, st
             timeout=30,
         )
         assert authed.status_code == 200
+
+
+def test_thv_ui_serves_the_ui_itself_when_no_server_is_running(ui_env: dict[str, str]):
+    thv = str(Path(sys.executable).with_name("thv"))
+    proc = subprocess.Popen(
+        [thv, "ui", "--no-browser", "--port", "0"],
+        env=ui_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "ToolHive UI:" not in line:
+            line = proc.stderr.readline()
+            assert line, "thv ui exited without printing the UI's URL"
+        url = line.split("ToolHive UI:", 1)[1].strip()
+        page = httpx.get(url, timeout=30)
+        assert page.status_code == 200 and "<title>ToolHive</title>" in page.text
+        assert httpx.get(url + "api/v1beta/version", timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()

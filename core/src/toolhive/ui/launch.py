@@ -50,24 +50,9 @@ def open_view(ctx: click.Context, path: str, *, browser: bool, serve_opts: dict[
     if url is not None:
         open_browser(url + path, browser=browser)
         return
-    from toolhive.cli.serve_cmd import run_server
+    from toolhive.cli.serve_cmd import run_server, serve
 
-    opts: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": 8080,
-        "socket_path": "",
-        "openapi": False,
-        "ui": True,
-        "insecure_no_auth": False,
-        "oidc_issuer": "",
-        "oidc_audience": "",
-        "oidc_jwks_url": "",
-        "oidc_introspection_url": "",
-        "oidc_client_id": "",
-        "oidc_client_secret": "",
-        "oidc_scopes": (),
-        "oidc_insecure_allow_http": False,
-        "jwks_allow_private_ip": False,
-        **serve_opts,
-    }
+    # thv serve's own defaults, parsed as click does (so an option added there needs nothing here).
+    opts: dict[str, Any] = dict(serve.make_context("serve", [], parent=ctx).params)
+    opts.update(serve_opts)
     run_server(ctx, opts, on_ready=lambda base: open_browser(base + path, browser=browser))
