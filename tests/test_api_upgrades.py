@@ -151,7 +151,10 @@ def test_a_failure_after_the_restart_began_is_a_500(
         wait_status(api, "brk", "running")
         write_registry(tmp_path / "registry.json", image_entry(BROKEN))
         failed = api.post(f"{WORKLOADS}/brk/upgrade", timeout=300)
-        assert failed.status_code == 500, failed.text
+        if failed.status_code != 500:  # say why: the status and the supervisor's log
+            status = api.get(f"{WORKLOADS}/brk/status").text
+            log = api.get(f"{WORKLOADS}/brk/proxy-logs").text[-4000:]
+            pytest.fail(f"{failed.status_code} {failed.text}\nstatus: {status}\nproxy log:\n{log}")
         assert "after the recreate began" in failed.json()["message"]
         # No rollback: the workload is on the new configuration, and not running.
         assert export(api, "brk")["image"] == BROKEN

@@ -473,6 +473,7 @@ def apply_upgrade(
 ) -> CheckResult:
     """Upgrade ``name`` when the registry has a newer image; the result that drove it (the
     current result, unchanged, when there is nothing to do). See the module docstring."""
+    from toolhive.models.workload import WorkloadStatus
     from toolhive.state import store
     from toolhive.workloads.events import EventType
     from toolhive.workloads.processes import workload_lock
@@ -499,7 +500,10 @@ def apply_upgrade(
         msg = f"upgrade of {name!r} could not save the new configuration: {exc}"
         raise UpgradeRecreateError(msg) from None
     try:
-        workloads.start(old.base_name, wait=options.wait)
+        row = workloads.start(old.base_name, wait=options.wait)
+        if row.status != WorkloadStatus.RUNNING:  # still starting after the wait: not done
+            msg = f"it is still {row.status} after {options.wait:.0f}s"
+            raise ToolHiveError(msg)
     except ToolHiveError as exc:
         msg = (
             f"upgrade of {name!r} to {new.image} failed after the recreate began; its state is "
