@@ -4,9 +4,11 @@ logs in through it.
 :func:`oauth_server` starts npm's ``oidc-provider`` (panva; installed by
 ``scripts/install-node.sh``) under the Node of those tools, configured by ``oauth_server.mjs``
 beside this file: a public PKCE client (``application_type: native``, redirect
-``http://127.0.0.1/callback`` on any port, RFC 8252 §7.3), refresh tokens for ``offline_access``,
-opaque access tokens with a configurable lifetime, introspection and revocation, and the
-provider's development login pages (any name, any password, then a consent page).
+``http://127.0.0.1/callback`` on any port, RFC 8252 §7.3), refresh tokens for every client allowed
+the grant, opaque access tokens with a configurable lifetime — RS256 JWTs (``aud`` = the resource)
+for the RFC 8707 ``resources`` it is started with —, open RFC 7591 dynamic registration, RFC 8693
+token exchange for a confidential client (``exchange_client_id``/``_secret``), introspection and
+revocation, and the provider's development login pages (any name, any password, then consent).
 
 :func:`complete_login` drives Debian's Chromium through Playwright (headless) from an
 authorization URL to the redirect back to the loopback callback — the user's part of a login.
@@ -87,6 +89,12 @@ class OAuthServer:
     rs_client_secret: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    exchange_client_id: str = "token-exchanger"
+    exchange_client_secret: str = "token-exchanger-secret"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.issuer}/jwks"
 
     def metadata(self) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(
@@ -124,14 +132,17 @@ def oauth_server(
     *,
     client_id: str = "toolhive-cli",
     access_token_ttl: int = 3600,
+    resources: tuple[str, ...] = (),
+    port: int | None = None,
     startup_timeout: float = 30.0,
 ) -> Iterator[OAuthServer]:
-    """Start the provider on a free port of 127.0.0.1; stop it (SIGTERM, then kill) on exit."""
+    """Start the provider on ``port`` (default: a free one) of 127.0.0.1; stop it (SIGTERM, then
+    kill) on exit. ``resources``: the RFC 8707 resource indicators it issues JWTs for."""
     tools = node_tools()
     if tools is None:
         msg = "Node and oidc-provider are not installed: run scripts/install-node.sh"
         raise OAuthServerError(msg)
-    port = _free_port()
+    port = port or _free_port()
     env = {
         **os.environ,
         "OIDC_PORT": str(port),
@@ -139,6 +150,9 @@ def oauth_server(
         "OIDC_RS_CLIENT_ID": "registry-api",
         "OIDC_RS_CLIENT_SECRET": "registry-api-secret",
         "OIDC_ACCESS_TOKEN_TTL": str(access_token_ttl),
+        "OIDC_RESOURCES": " ".join(resources),
+        "OIDC_EXCHANGE_CLIENT_ID": "token-exchanger",
+        "OIDC_EXCHANGE_CLIENT_SECRET": "token-exchanger-secret",
     }
     folder = Path(tempfile.mkdtemp(prefix="thv-oidc-"))
     log_path = folder / "oidc-provider.log"
@@ -193,7 +207,7 @@ def complete_login(
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    callback = re.compile(r"^http://127\.0\.0\.1:\d+/callback\?")
+    callback = re.compile(r"^http://(127\.0\.0\.1|localhost):\d+/callback\?")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable_path, headless=True, args=args
