@@ -134,8 +134,26 @@ class RemoteAuthConfig(_Config):
     env_vars: list[dict[str, Any]] = Field(default_factory=list)
     oauth_params: dict[str, str] = Field(default_factory=dict)
     scope_param_name: str = ""
+    #: ``"BEARER_TOKEN_<name>,target=bearer_token"``: a secret reference, never the token.
     bearer_token: str = ""
     bearer_token_file: str = ""
+    # What a login left behind (ToolHive's names), so a restart refreshes instead of logging in
+    # again. Secrets are names in the secrets provider; ``<cached_refresh_token_ref>_AT`` holds
+    # the current access token and its expiry (toolhive.oauth.session's layout).
+    cached_refresh_token_ref: str = ""
+    #: RFC 3339 UTC; Go's ``time.Time`` (its zero value is left out as Go's omitempty cannot).
+    cached_token_expiry: str = ""
+    #: RFC 7591 dynamic registration: the client id (public), its secret's name, expiry,
+    #: registration access token's name, management URI and token-endpoint auth method.
+    cached_client_id: str = ""
+    cached_client_secret_ref: str = ""
+    cached_secret_expiry: str = ""
+    cached_reg_token_ref: str = ""
+    cached_cimd_client_id: str = ""
+    cached_reg_client_uri: str = ""
+    cached_token_auth_method: str = ""
+    cached_dcr_callback_port: int = 0
+
 
 
 def _open_header_secrets(
