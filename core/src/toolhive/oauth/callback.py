@@ -1,7 +1,9 @@
 """The loopback redirect target of a login: ``http://127.0.0.1:<port>/callback`` (RFC 8252 §7.3).
 
 Bound to 127.0.0.1 only (never all interfaces), on a chosen port or, with port 0, one the kernel
-picks. The first request to ``/callback`` carrying the expected ``state`` settles it: ``code``
+picks. ``redirect_host`` is the host named in the redirect URI: ``127.0.0.1`` by default (registry
+login); remote MCP logins use ``localhost`` as ToolHive does (``http://localhost:8666/callback``,
+the URI it registers) while the listener still binds 127.0.0.1. The first request to ``/callback`` carrying the expected ``state`` settles it: ``code``
 (success) or ``error`` (the provider refused). A request with another ``state`` is answered 400 and
 ignored — a page of some other site cannot end the login. :meth:`CallbackServer.wait` returns the
 code, or raises :class:`AuthorizationError` (refused, or nothing before the timeout).
@@ -24,6 +26,12 @@ PATH = "/callback"
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
 <body><h1>{title}</h1><p>{text}</p></body></html>"""
+
+
+def redirect_uri(port: int, host: str = HOST) -> str:
+    """``http://<host>:<port>/callback`` — what a client registers (RFC 7591) before it listens."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{PATH}"
 
 
 class _Server(ThreadingHTTPServer):
@@ -71,7 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
 class CallbackServer:
     """A running callback listener; use as a context manager (the listener stops on exit)."""
 
-    def __init__(self, state: str, port: int = 0, host: str = HOST) -> None:
+    def __init__(
+        self, state: str, port: int = 0, host: str = HOST, redirect_host: str | None = None
+    ) -> None:
         self.state = state
         self._done = threading.Event()
         self._code = ""
@@ -89,6 +99,7 @@ class CallbackServer:
             raise
         self._server.owner = self
         self.host = host
+        self.redirect_host = redirect_host or host
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="oauth-callback", daemon=True
@@ -97,7 +108,7 @@ class CallbackServer:
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://{self.host}:{self.port}{PATH}"
+        return redirect_uri(self.port, self.redirect_host)
 
     def settle(self, *, code: str = "", error: str = "", description: str = "") -> None:
         if self._done.is_set():

@@ -2,11 +2,19 @@
 
 For issuer ``https://id.example.com/tenant`` the documents tried are, in order,
 ``https://id.example.com/tenant/.well-known/openid-configuration`` (OpenID Connect Discovery 1.0
-§4) and ``https://id.example.com/.well-known/oauth-authorization-server/tenant`` (RFC 8414 §3).
-The first that answers 200 with JSON is used; its ``issuer`` must equal the issuer asked for (a
-trailing slash aside), or it is refused (RFC 8414 §3.3: a document may not speak for another
-issuer). The issuer and every endpoint must be HTTPS; plain HTTP is allowed only for loopback
-hosts (``localhost``, 127.0.0.0/8, ``::1``), for development.
+§4) and ``https://id.example.com/.well-known/oauth-authorization-server/tenant`` (RFC 8414 §3) —
+the order registry login uses. With ``mcp_order=True`` (remote MCP servers) the order is the MCP
+authorization spec's: RFC 8414 path-inserted, OIDC path-inserted
+(``/.well-known/openid-configuration/tenant``), OIDC path-appended; for an issuer without a
+path, RFC 8414 then OIDC. In that order a document without ``registration_endpoint`` does not
+end the search: a later one of the same issuer that has it is preferred (ToolHive does the same,
+since tenant-aware providers publish DCR in only one of them).
+
+The first document that answers 200 with JSON is used; its ``issuer`` must equal the issuer
+asked for (a trailing slash aside), or it is refused with :class:`IssuerMismatchError` naming
+the issuer it announces (RFC 8414 §3.3: a document may not speak for another issuer). The issuer
+and every endpoint must be HTTPS; plain HTTP is allowed only for loopback hosts (``localhost``,
+127.0.0.0/8, ``::1``), for development.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolhive.oauth.errors import DiscoveryError, InvalidIssuerError
+from toolhive.oauth.errors import DiscoveryError, InvalidIssuerError, IssuerMismatchError
 
 #: Seconds a discovery request may take (ToolHive gives it 10).
 DISCOVERY_TIMEOUT = 10.0
@@ -39,6 +47,8 @@ class ProviderMetadata(BaseModel):
     scopes_supported: list[str] = Field(default_factory=list)
     code_challenge_methods_supported: list[str] = Field(default_factory=list)
     grant_types_supported: list[str] = Field(default_factory=list)
+    response_types_supported: list[str] = Field(default_factory=list)
+    token_endpoint_auth_methods_supported: list[str] = Field(default_factory=list)
 
 
 def is_loopback(host: str) -> bool:
@@ -79,17 +89,21 @@ def check_issuer_url(issuer: str) -> None:
         raise InvalidIssuerError(msg)
 
 
-def candidate_urls(issuer: str) -> list[str]:
-    """The metadata URLs tried for ``issuer``, in order."""
+def candidate_urls(issuer: str, *, mcp_order: bool = False) -> list[str]:
+    """The metadata URLs tried for ``issuer``, in order (see the module docstring)."""
     parts = urlsplit(issuer)
     path = parts.path.rstrip("/")
-    oidc = urlunsplit(
-        (parts.scheme, parts.netloc, f"{path}/.well-known/openid-configuration", "", "")
-    )
-    rfc8414 = urlunsplit(
-        (parts.scheme, parts.netloc, f"/.well-known/oauth-authorization-server{path}", "", "")
-    )
-    return [oidc, rfc8414]
+
+    def url(p: str) -> str:
+        return urlunsplit((parts.scheme, parts.netloc, p, "", ""))
+
+    oidc_appended = url(f"{path}/.well-known/openid-configuration")
+    rfc8414 = url(f"/.well-known/oauth-authorization-server{path}")
+    if not mcp_order:
+        return [oidc_appended, rfc8414]
+    if not path:
+        return [rfc8414, oidc_appended]
+    return [rfc8414, url(f"/.well-known/openid-configuration{path}"), oidc_appended]
 
 
 def _fetch(http: httpx.Client, url: str) -> dict[str, Any] | None:
@@ -112,7 +126,11 @@ def _fetch(http: httpx.Client, url: str) -> dict[str, Any] | None:
 
 
 def discover(
-    issuer: str, *, timeout: float = DISCOVERY_TIMEOUT, http: httpx.Client | None = None
+    issuer: str,
+    *,
+    timeout: float = DISCOVERY_TIMEOUT,
+    http: httpx.Client | None = None,
+    mcp_order: bool = False,
 ) -> ProviderMetadata:
     """The metadata of ``issuer`` (see the module docstring for the rules)."""
     check_issuer_url(issuer)
@@ -120,18 +138,31 @@ def discover(
     client = http or httpx.Client(
         timeout=timeout, follow_redirects=False, headers={"Accept": "application/json"}
     )
+    urls = candidate_urls(issuer, mcp_order=mcp_order)
+    found: ProviderMetadata | None = None
     try:
-        for url in candidate_urls(issuer):
+        for url in urls:
             data = _fetch(client, url)
-            if data is not None:
-                return _validate(issuer, url, data)
+            if data is None:
+                continue
+            if found is not None:  # only looking for a registration endpoint now
+                try:
+                    later = _validate(issuer, url, data)
+                except DiscoveryError:
+                    continue
+                if later.registration_endpoint:
+                    return later
+                continue
+            found = _validate(issuer, url, data)
+            if not mcp_order or found.registration_endpoint:
+                return found
     finally:
         if own:
             client.close()
-    msg = (
-        f"no OpenID Connect or OAuth 2.0 metadata found for issuer {issuer} "
-        f"(tried {' and '.join(candidate_urls(issuer))})"
-    )
+    if found is not None:
+        return found
+    tried = " and ".join([", ".join(urls[:-1]), urls[-1]])
+    msg = f"no OpenID Connect or OAuth 2.0 metadata found for issuer {issuer} (tried {tried})"
     raise DiscoveryError(msg)
 
 
@@ -147,7 +178,7 @@ def _validate(issuer: str, url: str, data: dict[str, Any]) -> ProviderMetadata:
             f"the metadata at {url} names issuer {metadata.issuer!r}, not {issuer!r}; "
             "use the issuer URL the provider itself announces"
         )
-        raise DiscoveryError(msg)
+        raise IssuerMismatchError(msg, metadata.issuer)
     for name in ("authorization_endpoint", "token_endpoint"):
         try:
             check_secure_url(getattr(metadata, name), name)

@@ -19,6 +19,24 @@ class DiscoveryError(OAuthError):
     """The provider's metadata cannot be fetched, is not valid, or names another issuer."""
 
 
+class IssuerMismatchError(DiscoveryError):
+    """A metadata document names another issuer than the one asked for (RFC 8414 §3.3);
+    ``named_issuer`` is the one it names."""
+
+    def __init__(self, message: str, named_issuer: str = "") -> None:
+        super().__init__(message)
+        self.named_issuer = named_issuer
+
+
+class RegistrationError(OAuthError):
+    """RFC 7591 dynamic client registration failed; ``error`` is the server's code
+    (``invalid_redirect_uri``…) when it gave one. Never carries a secret."""
+
+    def __init__(self, message: str, error: str = "") -> None:
+        super().__init__(message)
+        self.error = error
+
+
 class AuthorizationError(OAuthError):
     """The browser step failed: denied, wrong ``state``, no answer before the timeout."""
 

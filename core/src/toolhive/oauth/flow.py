@@ -6,10 +6,15 @@ challenge, scopes, RFC 8707 ``resource`` when set), hands it to the browser — 
 ``skip_browser`` is set or there is no display (headless, SSH, CI) — waits for the redirect, and
 trades the code for tokens. The URL is announced through ``announce`` (default: one line on
 stderr) either way, so a user whose browser did not open can copy it; it carries no secret.
+
+A caller that must know the redirect URI before the flow starts (RFC 7591 registration of
+``http://localhost:<port>/callback``) opens the :class:`~toolhive.oauth.callback.CallbackServer`
+itself and passes it as ``listener``; :func:`login` then uses (and does not close) it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +48,12 @@ class ClientSettings:
     prompt: str | None = None
     #: More authorization-request parameters (a provider's own, e.g. ``access_type``).
     extra_params: Mapping[str, str] = field(default_factory=dict)
+    #: The host of the redirect URI (the listener binds 127.0.0.1 whatever this says); remote MCP
+    #: logins use ``localhost`` as ToolHive does.
+    redirect_host: str = "127.0.0.1"
+    #: The authorization-request parameter carrying the scopes (ToolHive's
+    #: ``--remote-auth-scope-param-name``, e.g. Slack's ``user_scope``); empty: ``scope``.
+    scope_param_name: str = ""
 
     @property
     def effective_prompt(self) -> str:
@@ -68,7 +79,7 @@ def authorization_url(
         "code_challenge_method": pkce.method,
     }
     if client.scopes:
-        params["scope"] = " ".join(client.scopes)
+        params[client.scope_param_name or "scope"] = " ".join(client.scopes)
     if client.resource:
         params["resource"] = client.resource
     if client.effective_prompt:
@@ -114,21 +125,29 @@ def login(
     skip_browser: bool = False,
     announce: Callable[[str], None] = announce_on_stderr,
     browser: Callable[[str], bool] = open_browser,
+    listener: CallbackServer | None = None,
 ) -> TokenSet:
-    """Run the flow to the end and return the tokens (see the module docstring)."""
+    """Run the flow to the end and return the tokens (see the module docstring). ``listener``:
+    a callback server the caller opened (its redirect URI already registered); it is left open."""
     pkce = Pkce()
     state = new_state()
-    with CallbackServer(state, client.callback_port) as callback:
+    with contextlib.ExitStack() as stack:
+        if listener is None:
+            listener = stack.enter_context(
+                CallbackServer(state, client.callback_port, redirect_host=client.redirect_host)
+            )
+        else:
+            listener.state = state
         url = authorization_url(
-            metadata, client, redirect_uri=callback.redirect_uri, state=state, pkce=pkce
+            metadata, client, redirect_uri=listener.redirect_uri, state=state, pkce=pkce
         )
         opened = False if skip_browser else browser(url)
         if opened:
             announce(f"Opened your browser to log in; if it did not appear, open: {url}")
         else:
             announce(f"Please open this URL in your browser to log in: {url}")
-        code = callback.wait(client.timeout)
-        redirect_uri = callback.redirect_uri
+        code = listener.wait(client.timeout)
+        redirect_uri = listener.redirect_uri
     return exchange_code(
         metadata.token_endpoint,
         client_id=client.client_id,

@@ -111,17 +111,25 @@ class TokenSession:
     login_hint: str = "log in again"
     on_saved: Callable[[str, datetime | None], None] | None = None
     leeway: float = LEEWAY
-    _metadata: ProviderMetadata | None = field(default=None, init=False, repr=False)
+    #: The provider's metadata when the caller has it (a remote server's discovered or manual
+    #: endpoints); ``None``: discovered from ``issuer`` on first use.
+    metadata: ProviderMetadata | None = field(default=None, repr=False)
     _current: TokenSet | None = field(default=None, init=False, repr=False)
 
     @property
     def access_key(self) -> str:
         return self.key + "_AT"
 
-    def metadata(self) -> ProviderMetadata:
-        if self._metadata is None:
-            self._metadata = discover(self.issuer)
-        return self._metadata
+    def provider(self) -> ProviderMetadata:
+        """The provider's metadata (given, else discovered once)."""
+        if self.metadata is None:
+            self.metadata = discover(self.issuer)
+        return self.metadata
+
+    @property
+    def current(self) -> TokenSet | None:
+        """The tokens last obtained or loaded by this session (``None`` before any)."""
+        return self._current
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -134,12 +142,17 @@ class TokenSession:
         if cached is not None and not cached.expired(self.leeway):
             self._current = cached
             return cached.access_token.get_secret_value()
+        return self.refresh()
+
+    def refresh(self) -> str:
+        """A new access token now, whatever the current one's expiry (a resource server may
+        have refused it); the same errors as :meth:`access_token`."""
         refresh_token = self.storage.read(self.key)
         if not refresh_token:
             raise LoginRequiredError(f"not logged in; {self.login_hint}")
         try:
             fresh = tokens.refresh(
-                self.metadata().token_endpoint,
+                self.provider().token_endpoint,
                 client_id=self.client.client_id,
                 refresh_token=refresh_token,
                 client_secret=self.client.client_secret,
@@ -167,7 +180,7 @@ class TokenSession:
     ) -> TokenSet:
         """The browser flow; the tokens are stored before this returns."""
         result = flow.login(
-            self.metadata(),
+            self.provider(),
             self.client,
             skip_browser=skip_browser,
             announce=announce or flow.announce_on_stderr,
