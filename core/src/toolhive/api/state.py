@@ -48,4 +48,6 @@ def api_state(hooks: Hooks, *, nonce: str = "") -> ApiState:
 
     events = WorkloadEvents()
     events.subscribe(lambda event: on_workload_event(hooks, event))
-    return ApiState(hooks=hooks, workloads=Workloads(hooks, events=events), nonce=nonce)
+    # No browser from the server: a remote sign-in is offered to the client as a URL.
+    workloads = Workloads(hooks, events=events, open_browser=False)
+    return ApiState(hooks=hooks, workloads=workloads, nonce=nonce)

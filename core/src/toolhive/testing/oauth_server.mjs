@@ -39,7 +39,7 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'none',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      redirect_uris: ['http://127.0.0.1/callback'],
+      redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
     },
     {
       client_id: process.env.OIDC_EXCHANGE_CLIENT_ID,

@@ -40,9 +40,13 @@ class PreparingStatus:
     """Context manager: ``show`` and ``progress`` for :func:`~toolhive.workloads.prepare.prepare`;
     on exit the heartbeat stops and, after a failure, the saved state is removed."""
 
-    def __init__(self, base_name: str, report: Callable[[str], None]) -> None:
+    def __init__(
+        self, base_name: str, report: Callable[[str], None], *, keep_on_failure: bool = False
+    ) -> None:
         self.base_name = base_name
         self._report = report
+        #: A restart's sign-in: the workload existed before, a failure must not remove it.
+        self._keep = keep_on_failure
         self._context = ""
         self._shown = False
         self._dirty = False  # a line not written yet
@@ -56,7 +60,7 @@ class PreparingStatus:
         store.save_runconfig(config)
         with self._lock:
             if not self._shown:
-                self._context = f"preparing {config.image}"
+                self._context = f"preparing {config.image or config.remote_url}"
             self._shown = True
             self._write()
         if self._beat is None:
@@ -76,6 +80,13 @@ class PreparingStatus:
             self._dirty = self._shown
             if self._shown and time.monotonic() - self._written >= THROTTLE_S:
                 self._write()
+
+    def context(self, text: str) -> None:
+        """Make ``text`` the status context without reporting it (a shorter line than the
+        one the user was shown)."""
+        with self._lock:
+            self._context = text[:MAX_CONTEXT]
+            self._dirty = self._shown
 
     def _write(self) -> None:
         store.set_status(self.base_name, WorkloadStatus.STARTING, self._context, process_id=0)
@@ -102,6 +113,6 @@ class PreparingStatus:
         self._done.set()
         if self._beat is not None:
             self._beat.join()
-        if exc_type is not None and self._shown:
+        if exc_type is not None and self._shown and not self._keep:
             store.delete_runconfig(self.base_name)
             store.delete_status(self.base_name)

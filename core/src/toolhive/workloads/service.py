@@ -22,6 +22,7 @@ import builtins
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -73,8 +74,12 @@ class Workloads:
         events: WorkloadEvents | None = None,
         progress: Progress | None = None,
         environ: Mapping[str, str] | None = None,
+        open_browser: bool = True,
     ) -> None:
         self.hooks = hooks
+        #: A remote server's sign-in may open a browser here (not under ``thv serve``, whose
+        #: clients get the authorization URL instead).
+        self.open_browser = open_browser
         self.events = events if events is not None else WorkloadEvents()
         self.progress: Progress = progress or (lambda _msg: None)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -134,7 +139,20 @@ class Workloads:
         A run that fails to start leaves nothing behind."""
         config, child_env = self._admit(self.resolve(request, prompt=prompt))
         config = self._create(config)
+        if wait <= 0 and config.is_remote and not self.open_browser:
+            # The REST API: answer now; a sign-in the server asks for waits for the user in
+            # the background, its URL offered as a pending login.
+            thread = threading.Thread(
+                target=self._sign_in_and_launch,
+                args=(config, child_env),
+                name=f"thv-sign-in-{config.base_name}",
+                daemon=True,
+            )
+            thread.start()
+            return workload_row(store.read_workload(config.base_name))
         try:
+            config, auth_env = self._sign_in(config)
+            child_env = {**child_env, **auth_env}
             # Spawned and its PID recorded under the lock: a concurrent remove (the REST API
             # accepts one as soon as the workload is saved) then finds the supervisor and stops
             # it, instead of deleting the state under a supervisor it cannot see, which would
@@ -151,12 +169,36 @@ class Workloads:
             raise
         return workload_row(record)
 
+    def _sign_in_and_launch(self, config: RunConfig, child_env: Mapping[str, str]) -> None:
+        """:meth:`run`'s second half for the REST API, in a thread: a failure is kept as the
+        workload's ``error`` status (the client that created it is gone), not raised."""
+        try:
+            config, auth_env = self._sign_in(config)
+            with workload_lock(config.base_name):
+                if not store.runconfig_exists(config.base_name):
+                    return  # removed while the user was signing in
+                self._launch(config, {**child_env, **auth_env}, debug=config.debug)
+        except ToolHiveError as exc:
+            if store.runconfig_exists(config.base_name):
+                store.set_status(config.base_name, S.ERROR, str(exc)[:500], process_id=0)
+        except Exception:  # a bug: keep the workload, say so
+            log.exception("signing in to %s failed", config.remote_url)
+            if store.runconfig_exists(config.base_name):
+                store.set_status(config.base_name, S.ERROR, "internal error while signing in")
+
     def run_foreground(self, request: RunRequest, *, prompt: Prompt | None = None) -> int:
         """Run with the supervisor attached to this terminal until it is stopped (Ctrl-C, or
         ``thv stop``); its exit code. The supervisor is a child process like a detached one, so
         it too gets the secrets environment explicitly."""
         config, child_env = self._admit(self.resolve(request, prompt=prompt))
         config = self._create(config)
+        try:
+            config, auth_env = self._sign_in(config)
+        except ToolHiveError:
+            with contextlib.suppress(NotFoundError):
+                self.remove(config.base_name)
+            raise
+        child_env = {**child_env, **auth_env}
         self.events.emit(EventType.STARTING, config)
         env = supervisor_environment(self.environ, child_env, debug=config.debug, detached=False)
         return run_supervisor_attached(config.base_name, env)
@@ -168,7 +210,39 @@ class Workloads:
 
         require_enforceable(self.hooks, config)
         config = stash_literal_secrets(self.hooks, config, self.environ)
+        if config.is_remote and config.remote_auth_config is not None:
+            from toolhive.workloads.remote_login import stash_remote_secrets
+
+            config = stash_remote_secrets(self.hooks, config, self.environ)
         return config, check_secrets(self.hooks, config, self.environ)
+
+    def _sign_in(self, config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
+        """A remote server's sign-in (:mod:`toolhive.workloads.remote_login`) before its
+        supervisor starts: the workload is listed as ``starting`` meanwhile, the status context
+        saying that it waits for the user. The config with the login's references, saved, and
+        the supervisor's extra environment."""
+        if not config.is_remote:
+            return config, {}
+        from toolhive.workloads.preparing import PreparingStatus
+        from toolhive.workloads.remote_login import sign_in
+
+        with PreparingStatus(config.base_name, self.progress, keep_on_failure=True) as waiting:
+            waiting.show(config)
+
+            def announce(line: str) -> None:
+                self.progress(line)
+                if line.startswith("Sign in to "):
+                    waiting.context(f"waiting for sign-in to {config.remote_url}")
+
+            config, env = sign_in(
+                self.hooks,
+                config,
+                environ=self.environ,
+                announce=announce,
+                open_browser=self.open_browser,
+            )
+            store.save_runconfig(config)
+        return config, env
 
     def _create(self, config: RunConfig) -> RunConfig:
         """Place the workload and save it as ``starting`` (no process yet). While its image is
@@ -206,6 +280,13 @@ class Workloads:
             if updated.image != config.image:
                 store.save_runconfig(updated)
                 config = updated
+            try:
+                config, auth_env = self._sign_in(config)
+            except ToolHiveError as exc:
+                reason = f"{exc}; sign in again with `thv restart {config.name}`"
+                store.set_status(config.base_name, S.UNAUTHENTICATED, reason[:500], process_id=0)
+                raise
+            child_env = {**child_env, **auth_env}
             store.set_status(config.base_name, S.STARTING, process_id=0)
             self._launch(config, child_env, debug=debug or config.debug)
         return workload_row(await_start(config, wait))
@@ -271,19 +352,26 @@ class Workloads:
         self.events.emit(EventType.REMOVED, config)
 
     def _forget_stashed_secrets(self, config: RunConfig) -> None:
-        """Delete the system secret :func:`stash_literal_secrets` made for this workload."""
-        from toolhive.workloads.secrets_check import OIDC_SECRET_KEY, oidc_secret_name
+        """Delete the system secrets :func:`stash_literal_secrets` made for this workload."""
+        from toolhive.workloads.secrets_check import (
+            OIDC_SECRET_KEY,
+            oidc_secret_name,
+            token_exchange_secret_name,
+        )
 
-        reference = str((config.oidc_config or {}).get(OIDC_SECRET_KEY, ""))
-        name = oidc_secret_name(config)
-        if not reference.startswith(f"{name},"):
-            return
-        from toolhive.secrets.selection import open_secrets
+        exchange = config.token_exchange_config
+        for reference, name in (
+            (str((config.oidc_config or {}).get(OIDC_SECRET_KEY, "")), oidc_secret_name(config)),
+            (exchange.client_secret if exchange else "", token_exchange_secret_name(config)),
+        ):
+            if not reference.startswith(f"{name},"):
+                continue
+            from toolhive.secrets.selection import open_secrets
 
-        try:
-            open_secrets(self.hooks, environ=self.environ).delete(name)
-        except ToolHiveError as exc:  # the workload is gone either way; say what is left
-            log.warning("could not delete the secret %s: %s", name, exc)
+            try:
+                open_secrets(self.hooks, environ=self.environ).delete(name)
+            except ToolHiveError as exc:  # the workload is gone either way; say what is left
+                log.warning("could not delete the secret %s: %s", name, exc)
 
     def move(self, name: str, group: str) -> None:
         """Put a workload in another group (its clients follow: see ``updated`` events)."""
