@@ -7,7 +7,42 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from toolhive.contracts.runtime import StdioChannel
+from toolhive.errors import ToolHiveError
 from toolhive.web.asgi import Receive, Scope, Send
+
+
+class UpstreamAuthError(ToolHiveError):
+    """No usable credentials for the upstream. The proxy answers the client ``http_status``
+    (default 401) with the message, and ``Retry-After`` when ``retry_after`` is set. Messages
+    say what to do and never carry a token."""
+
+    http_status = 401
+    retry_after: int | None = None
+
+
+class UpstreamAuthRetrying(UpstreamAuthError):
+    """Refreshing the credentials fails transiently (``auth_retrying``): try again later."""
+
+    http_status = 503
+    #: ToolHive's value: the initial token-refresh retry interval.
+    retry_after = 10
+
+
+@runtime_checkable
+class UpstreamAuth(Protocol):
+    """The ``Authorization`` the proxy sends upstream (a remote server's OAuth login or static
+    bearer token), in place of whatever the client sent."""
+
+    async def authorization(self) -> str:
+        """The header value (``Bearer …``); :class:`UpstreamAuthError` when none is usable.
+        Called for every upstream request: answers from memory while the token is fresh."""
+        ...
+
+    async def unauthorized(self, refused: str) -> bool:
+        """The upstream answered 401 to a request that carried ``refused`` (the value
+        :meth:`authorization` gave): recover if possible (a newer token, one forced refresh)
+        and say whether retrying the request makes sense."""
+        ...
 
 
 class TransportOptions(BaseModel):
@@ -33,6 +68,8 @@ class TransportOptions(BaseModel):
     remote: bool = False
     #: Headers set on every upstream request (RunConfig.header_forward, secrets resolved).
     headers: dict[str, str] = {}
+    #: Credentials for a remote server: every upstream request carries their ``Authorization``.
+    upstream_auth: UpstreamAuth | None = None
 
 
 @runtime_checkable

@@ -14,6 +14,16 @@ trusted ``X-Forwarded-Prefix`` (``options.trust_proxy_headers``), which also let
 ``X-Forwarded-Host``/``-Proto`` make the URL absolute — ToolHive's precedence. Only responses that need
 it are parsed line by line; every other byte is relayed as it arrives.
 
+``options.upstream_auth`` (a remote server's OAuth login or bearer token): every upstream request —
+the client's, SSE GETs, pings — carries its ``Authorization``; the client's own ``Authorization``
+is for this proxy and is never forwarded. An upstream 401 is reported to it
+(:meth:`~toolhive.transports.base.UpstreamAuth.unauthorized`, which may refresh the token); the
+request is sent once more when it says so and the body was read whole, else the 401 goes back
+without the upstream's ``WWW-Authenticate`` (a challenge for the proxy's credentials, not the
+client's). No usable credentials: the client gets the error's status and message (503 with
+``Retry-After`` while refreshing fails transiently, 401 when a new sign-in is needed). Without
+``upstream_auth`` none of this costs anything per request.
+
 ``options.stateless``: the server keeps no sessions, so only ``POST`` (and ``OPTIONS``) are forwarded;
 ``GET``/``HEAD``/``DELETE`` get 405 with ``Allow: POST, OPTIONS`` as in ToolHive.
 
@@ -37,7 +47,7 @@ import httpx
 
 from toolhive.errors import InvalidInputError
 from toolhive.mcp.jsonrpc import REQUEST_TIMEOUT, error_bytes
-from toolhive.transports.base import TransportOptions
+from toolhive.transports.base import TransportOptions, UpstreamAuth, UpstreamAuthError
 from toolhive.web.asgi import ClientDisconnected, Receive, Scope, Send, header, send_body
 from toolhive.web.durations import env_seconds
 from toolhive.web.hosts import is_loopback_host
@@ -175,6 +185,7 @@ class ReverseProxy:
         self._stateless = options.stateless
         #: Configured upstream headers (RunConfig.header_forward): they replace the client's.
         self._inject = [(k.lower().encode("ascii"), v.encode()) for k, v in options.headers.items()]
+        self._auth: UpstreamAuth | None = options.upstream_auth
         self._timeout = request_timeout or env_seconds(REQUEST_TIMEOUT_ENV, 60.0)
         self._connect_timeout = connect_timeout
         self._client: httpx.AsyncClient | None = None
@@ -215,15 +226,22 @@ class ReverseProxy:
         client = self._client
         if client is None:
             raise ConnectionError("the proxy is not running")
+        headers = [
+            *self._inject,
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json, text/event-stream"),
+        ]
+        if self._auth is not None:
+            # Without usable credentials the ping still proves the server answers (401).
+            with contextlib.suppress(UpstreamAuthError):
+                credential = await self._auth.authorization()
+                headers = [h for h in headers if h[0] != b"authorization"]
+                headers.append((b"authorization", credential.encode()))
         try:
             response = await client.post(
                 self._target,
                 content=_PING_BODY,
-                headers=[
-                    *self._inject,
-                    (b"content-type", b"application/json"),
-                    (b"accept", b"application/json, text/event-stream"),
-                ],
+                headers=headers,
                 timeout=httpx.Timeout(timeout),
             )
         except httpx.TimeoutException as exc:
@@ -287,23 +305,35 @@ class ReverseProxy:
         if message.get("more_body", False):
             content = _body_stream(body, receive)
 
-        request = client.build_request(scope["method"], url, headers=headers, content=content)
-        try:
-            async with asyncio.timeout(self._timeout):
-                response = await client.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException):
-            await _gateway_error(
-                send, 504, body, f"Gateway Timeout: the MCP server at {self._origin} did not answer"
-            )
+        auth = self._auth
+        credential = ""
+        if auth is not None:
+            headers = [h for h in headers if h[0] != b"authorization"]
+            try:
+                credential = await auth.authorization()
+            except UpstreamAuthError as exc:
+                await _auth_error(send, body, exc)
+                return
+            headers.append((b"authorization", credential.encode()))
+
+        method: str = scope["method"]
+        response = await self._send(client, method, url, headers, content, body, send)
+        if response is None:
             return
-        except httpx.HTTPError as exc:
-            await _gateway_error(
-                send,
-                502,
-                body,
-                f"Bad Gateway: cannot reach the MCP server at {self._origin}: {exc}",
-            )
-            return
+        if auth is not None and response.status_code == 401:
+            retry = await auth.unauthorized(credential)
+            if retry and isinstance(content, bytes):
+                await response.aclose()
+                try:
+                    credential = await auth.authorization()
+                except UpstreamAuthError as exc:
+                    await _auth_error(send, body, exc)
+                    return
+                headers[-1] = (b"authorization", credential.encode())
+                log.debug("retrying with a refreshed token after the upstream's 401")
+                response = await self._send(client, method, url, headers, content, body, send)
+                if response is None:
+                    return
 
         try:
             response_headers: list[tuple[bytes, bytes]] = [
@@ -311,6 +341,8 @@ class ReverseProxy:
                 for key, value in response.headers.raw
                 if key.lower() not in HOP_BY_HOP
             ]
+            if auth is not None and response.status_code == 401:
+                response_headers = [h for h in response_headers if h[0] != b"www-authenticate"]
             content_type = response.headers.get("content-type", "")
             streaming = content_type.startswith("text/event-stream") or (
                 "content-length" not in response.headers
@@ -350,6 +382,34 @@ class ReverseProxy:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        headers: list[tuple[bytes, bytes]],
+        content: Any,
+        body: bytes,
+        send: Send,
+    ) -> httpx.Response | None:
+        """The upstream's response (streaming), or ``None`` once a 502/504 has been answered."""
+        request = client.build_request(method, url, headers=headers, content=content)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await client.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            await _gateway_error(
+                send, 504, body, f"Gateway Timeout: the MCP server at {self._origin} did not answer"
+            )
+        except httpx.HTTPError as exc:
+            await _gateway_error(
+                send,
+                502,
+                body,
+                f"Bad Gateway: cannot reach the MCP server at {self._origin}: {exc}",
+            )
+        return None
 
     async def _stream(
         self,
@@ -429,13 +489,26 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-async def _gateway_error(send: Send, status: int, body: bytes, message: str) -> None:
-    request_id: Any = None
+def _request_id(body: bytes) -> Any:
     if body:
         with contextlib.suppress(ValueError):
             msg = json.loads(body)
             if isinstance(msg, dict) and isinstance(msg.get("id"), str | int):
-                request_id = msg["id"]
+                return msg["id"]
+    return None
+
+
+async def _auth_error(send: Send, body: bytes, exc: UpstreamAuthError) -> None:
+    """No usable upstream credentials: the error's status, its message, and ``Retry-After``."""
+    log.warning("no upstream credentials: %s", exc)
+    extra = [(b"retry-after", b"%d" % exc.retry_after)] if exc.retry_after else None
+    await send_body(
+        send, exc.http_status, error_bytes(_request_id(body), _BAD_GATEWAY, str(exc)), extra=extra
+    )
+
+
+async def _gateway_error(send: Send, status: int, body: bytes, message: str) -> None:
+    request_id = _request_id(body)
     log.warning("%s", message)
     await send_body(
         send,

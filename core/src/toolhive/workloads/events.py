@@ -31,6 +31,8 @@ class EventType(StrEnum):
     STARTING = "starting"  # a supervisor is being spawned (run, start, restart)
     RUNNING = "running"  # the proxy answers (also after an unhealthy spell)
     UNHEALTHY = "unhealthy"  # the server died or stopped answering pings
+    UNAUTHENTICATED = "unauthenticated"  # a remote server's credentials are refused or gone
+    AUTH_RETRYING = "auth_retrying"  # refreshing them fails transiently; still retrying
     STOPPED = "stopped"
     REMOVED = "removed"
     UPDATED = "updated"  # the RunConfig changed (e.g. moved to another group); see ``previous``
@@ -57,6 +59,8 @@ STATUS_OF: dict[EventType, WorkloadStatus] = {
     EventType.STARTING: WorkloadStatus.STARTING,
     EventType.RUNNING: WorkloadStatus.RUNNING,
     EventType.UNHEALTHY: WorkloadStatus.UNHEALTHY,
+    EventType.UNAUTHENTICATED: WorkloadStatus.UNAUTHENTICATED,
+    EventType.AUTH_RETRYING: WorkloadStatus.AUTH_RETRYING,
     EventType.STOPPED: WorkloadStatus.STOPPED,
     EventType.REMOVED: WorkloadStatus.STOPPED,
 }

@@ -94,13 +94,15 @@ def run_supervisor_attached(base_name: str, env: Mapping[str, str]) -> int:
 
 
 def await_start(config: RunConfig, timeout: float) -> WorkloadRecord:
-    """Poll the status file (one read per poll) until the supervisor reports ``running``; a
-    failure is an error naming the reason; after ``timeout`` the record as it is."""
+    """Poll the status file (one read per poll) until the supervisor reports ``running`` (or
+    that it serves a remote server whose credentials need a new sign-in or are being retried:
+    ``unauthenticated``/``auth_retrying``); a failure is an error naming the reason; after
+    ``timeout`` the record as it is."""
     deadline = time.monotonic() + timeout
     while True:
         record = WorkloadRecord(config, store.read_status(config.base_name))
         status, context = merged_status(record)
-        if status == S.RUNNING:
+        if status in {S.RUNNING, S.UNAUTHENTICATED, S.AUTH_RETRYING}:
             return record
         if status in {S.ERROR, S.UNHEALTHY, S.STOPPED}:
             detail = context or f"see `thv logs --proxy {config.name}`"

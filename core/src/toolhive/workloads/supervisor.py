@@ -4,6 +4,11 @@ It deploys the server through its runtime, builds the transport and the proxy ap
 workload's port, records the status, and on SIGTERM/SIGINT stops everything it started. If the
 server dies under it, the workload becomes ``unhealthy`` and the proxy keeps answering (errors, and
 ``/health`` says so) until ``thv restart``.
+
+A remote server's credentials (:mod:`toolhive.workloads.upstream_auth`) are built here and handed
+to the proxy; their statuses (``unauthenticated``, ``auth_retrying``, ``running`` again) go to the
+status file and the event bus, and a status they set while starting is kept (ToolHive's runner
+does not overwrite ``unauthenticated`` with ``running``).
 """
 
 from __future__ import annotations
@@ -35,9 +40,17 @@ if TYPE_CHECKING:
     from toolhive.middleware.plan import Resolved
     from toolhive.proxy.app import Middleware
     from toolhive.proxy.server import ProxyServer
+    from toolhive.workloads.upstream_auth import OAuthUpstream, StaticBearer
 
 log = logging.getLogger("toolhive.supervisor")
 S = WorkloadStatus
+#: Statuses the upstream credentials set that starting must not replace with ``running``.
+AUTH_HELD = frozenset({S.UNAUTHENTICATED, S.AUTH_RETRYING})
+_AUTH_EVENTS = {
+    S.UNAUTHENTICATED: EventType.UNAUTHENTICATED,
+    S.AUTH_RETRYING: EventType.AUTH_RETRYING,
+    S.RUNNING: EventType.RUNNING,
+}
 
 
 class Supervisor:
@@ -62,6 +75,7 @@ class Supervisor:
         self.stopping = False
         self.stop_requested = asyncio.Event()
         self.server: ProxyServer | None = None
+        self.upstream_auth: StaticBearer | OAuthUpstream | None = None
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -121,6 +135,13 @@ class Supervisor:
                 headers = await asyncio.to_thread(
                     resolve_forward_headers, self.hooks, config.header_forward, self.environ
                 )
+            from toolhive.workloads.upstream_auth import upstream_auth_for
+
+            self.upstream_auth = await asyncio.to_thread(
+                upstream_auth_for, self.hooks, config, self.environ, self._auth_status
+            )
+            if self.upstream_auth is not None:
+                await self.upstream_auth.start()
         else:
             spec, detection = select_runtime(self.hooks, config.runtime or None)
             self.runtime = runtime = self.hooks.load("runtimes", spec.name, detection=detection)
@@ -157,6 +178,7 @@ class Supervisor:
             strict_protocol_validation=config.strict_protocol_validation,
             remote=config.is_remote,
             headers=headers,
+            upstream_auth=self.upstream_auth,
         )
         self.transport = transport = self.hooks.load("transports", config.transport)(options)
         await transport.start()
@@ -179,9 +201,19 @@ class Supervisor:
         await server.wait_started(serving)
         monitor = asyncio.create_task(self._monitor()) if self.runtime else None
         # Clients first, so they are up to date once `thv run` reports running.
-        await asyncio.to_thread(self.events.emit, EventType.RUNNING, config)
-        store.set_status(self.name, S.RUNNING, process_id=os.getpid())
-        log.info("%s is running at %s", config.name, client_url(config))
+        held = store.read_status(self.name)
+        await asyncio.to_thread(
+            self.events.emit,
+            EventType.RUNNING,
+            config,
+            status=held.status if held is not None and held.status in AUTH_HELD else S.RUNNING,
+        )
+        held = store.read_status(self.name)  # re-read: the credentials may have spoken meanwhile
+        if held is not None and held.status in AUTH_HELD:
+            log.warning("%s is serving at %s, but %s", config.name, client_url(config), held.status)
+        else:
+            store.set_status(self.name, S.RUNNING, process_id=os.getpid())
+            log.info("%s is running at %s", config.name, client_url(config))
         health = self._start_health_loop(transport)
         try:
             await serving
@@ -215,6 +247,18 @@ class Supervisor:
         from toolhive.secrets.selection import open_secrets
 
         return open_secrets(self.hooks, environ=self.environ).get(name)
+
+    def _auth_status(self, status: WorkloadStatus, context: str) -> None:
+        """The upstream credentials' verdict (called on the event loop, so it cannot interleave
+        with the start's own status write). ``running`` only ends an ``auth_retrying`` spell."""
+        if self.stopping:
+            return
+        record = store.read_status(self.name)
+        current = record.status if record is not None else None
+        if status == S.RUNNING and current != S.AUTH_RETRYING:
+            return
+        store.set_status(self.name, status, context)
+        self.events.emit(_AUTH_EVENTS[status], self.config, context=context)
 
     def _start_health_loop(self, transport: Transport) -> asyncio.Task[None] | None:
         """Ping through the transport; ``unhealthy`` after repeated failures, ``running`` again
@@ -285,6 +329,8 @@ class Supervisor:
         if self.transport is not None:
             with contextlib.suppress(Exception):
                 await self.transport.aclose()
+        if self.upstream_auth is not None:
+            await self.upstream_auth.aclose()
         if self.runtime is not None and self.deployed:
             store.set_status(self.name, S.STOPPING)
             name = self.config.container_name or self.name
