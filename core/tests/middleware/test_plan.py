@@ -37,7 +37,7 @@ PROTECTION_FIELDS: dict[str, tuple[Any, str, str]] = {
     "token_exchange_config": (
         {"token_url": "https://x"},
         "tokenexchange",
-        "toolhive-middleware-auth",
+        "toolhive-middleware-tokenexchange",
     ),
     "validating_webhooks": (
         [{"name": "w", "url": "https://x"}],

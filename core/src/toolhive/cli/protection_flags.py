@@ -1,5 +1,6 @@
 """ToolHive's protection flags, shared by ``thv run`` and ``thv proxy``: ``--oidc-*``,
-``--authz-config``, ``--audit-config``/``--enable-audit``, ``--otel-*``, ``--tools``/``--tools-override``.
+``--authz-config``, ``--audit-config``/``--enable-audit``, ``--otel-*``, ``--tools``/``--tools-override``,
+``--token-exchange-*``.
 
 They only fill request fields (:class:`~toolhive.workloads.protection_inputs.OIDCOptions`, file
 paths, ToolHive's telemetry object); what enforces them is a middleware plugin, and a workload that
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from toolhive.workloads.protection_inputs import OIDCOptions
+    from toolhive.workloads.protection_inputs import OIDCOptions, TokenExchangeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,7 +112,52 @@ _OPTIONS: list[Callable[[F], F]] = [
         default="",
         help='JSON file {"toolsOverride": {"tool": {"name": …, "description": …}}}.',
     ),
+    # ToolHive's help texts (cmd/thv/app/auth_flags.go).
+    click.option(
+        "--token-exchange-url",
+        default="",
+        help="OAuth 2.0 token exchange endpoint URL (enables token exchange when provided)",
+    ),
+    click.option(
+        "--token-exchange-client-id",
+        default="",
+        help="OAuth client ID for token exchange operations",
+    ),
+    click.option(
+        "--token-exchange-client-secret",
+        default="",
+        help="OAuth client secret for token exchange operations",
+    ),
+    click.option(
+        "--token-exchange-client-secret-file",
+        default="",
+        help="Path to file containing OAuth client secret for token exchange "
+        "(alternative to --token-exchange-client-secret)",
+    ),
+    click.option(
+        "--token-exchange-audience", default="", help="Target audience for exchanged tokens"
+    ),
+    click.option(
+        "--token-exchange-scopes",
+        multiple=True,
+        help="Scopes to request for exchanged tokens (comma-separated; repeatable)",
+    ),
+    click.option(
+        "--token-exchange-subject-token-type",
+        default="",
+        help="Type of subject token to exchange. Accepts: access_token (default), "
+        "id_token (required for Google STS)",
+    ),
+    click.option(
+        "--token-exchange-header-name",
+        default="",
+        help="Custom header name for injecting exchanged token "
+        "(default: replaces Authorization header)",
+    ),
 ]
+
+#: Go reads the token exchange client secret from here when neither flag gives one.
+TOKEN_EXCHANGE_SECRET_ENV = "TOOLHIVE_TOKEN_EXCHANGE_CLIENT_SECRET"
 
 #: The click parameter names the options above fill.
 PARAMETERS = frozenset(
@@ -144,6 +190,14 @@ PARAMETERS = frozenset(
         "otel_use_legacy_attributes",
         "tools",
         "tools_override",
+        "token_exchange_url",
+        "token_exchange_client_id",
+        "token_exchange_client_secret",
+        "token_exchange_client_secret_file",
+        "token_exchange_audience",
+        "token_exchange_scopes",
+        "token_exchange_subject_token_type",
+        "token_exchange_header_name",
     }
 )
 
@@ -241,6 +295,33 @@ def oidc_options(opts: Mapping[str, Any]) -> OIDCOptions:
     )
 
 
+def token_exchange_options(
+    opts: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> TokenExchangeOptions | None:
+    """The ``--token-exchange-*`` flags, or ``None`` without ``--token-exchange-url``. The secret
+    as Go's ``resolveSecret`` finds it: the flag, else the file, else the environment."""
+    import os
+
+    from toolhive.workloads.protection_inputs import TokenExchangeOptions
+
+    if not opts.get("token_exchange_url"):
+        return None
+    secret = opts["token_exchange_client_secret"]
+    secret_file = opts["token_exchange_client_secret_file"]
+    if not secret and not secret_file:
+        secret = (os.environ if environ is None else environ).get(TOKEN_EXCHANGE_SECRET_ENV, "")
+    return TokenExchangeOptions(
+        url=opts["token_exchange_url"],
+        client_id=opts["token_exchange_client_id"],
+        client_secret=secret,
+        client_secret_file=secret_file,
+        audience=opts["token_exchange_audience"],
+        scopes=_split(opts["token_exchange_scopes"]),
+        header_name=opts["token_exchange_header_name"],
+        subject_token_type=opts["token_exchange_subject_token_type"],
+    )
+
+
 def protection_request_fields(
     opts: Mapping[str, Any], given: Collection[str], otel_defaults: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -258,4 +339,5 @@ def protection_request_fields(
         "tools_override": (
             load_tools_override(opts["tools_override"]) if opts["tools_override"] else {}
         ),
+        "token_exchange": token_exchange_options(opts),
     }

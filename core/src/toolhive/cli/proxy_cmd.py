@@ -155,6 +155,7 @@ def _chain(
             enable_audit=fields["enable_audit"],
             telemetry_config=fields["telemetry_config"],
             workload=name,
+            token_exchange=fields["token_exchange"],
         ),
         name=name,
         transport=transport,

@@ -32,7 +32,7 @@ KNOWN_TYPES: Final[dict[str, KnownType]] = {
     "auth": KnownType(200, "toolhive-middleware-auth", "OIDC/JWT authentication"),
     "strip-auth": KnownType(250, "toolhive-middleware-auth", "stripping client credentials"),
     "upstreamswap": KnownType(300, "toolhive-middleware-auth", "upstream token swap"),
-    "tokenexchange": KnownType(400, "toolhive-middleware-auth", "RFC 8693 token exchange"),
+    "tokenexchange": KnownType(400, "toolhive-middleware-tokenexchange", "RFC 8693 token exchange"),
     "tool-filter": KnownType(500, "toolhive-middleware-tools", "a tool filter"),
     "tool-call-filter": KnownType(600, "toolhive-middleware-tools", "a tool call filter"),
     "mcp-parser": KnownType(700, CORE, "MCP request parsing"),

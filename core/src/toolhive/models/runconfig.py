@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from toolhive.errors import InvalidInputError, format_validation_error
 from toolhive.models.permissions import PermissionProfile
 from toolhive.models.remote import HeaderForwardConfig, RemoteAuthConfig
+from toolhive.models.tokenexchange import TokenExchangeConfig
 
 CURRENT_SCHEMA_VERSION = "v0.1.0"
 NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -85,6 +86,8 @@ class RunConfig(BaseModel):
     audit_config: dict[str, Any] | None = None
     audit_config_path: str = ""
     telemetry_config: dict[str, Any] | None = None
+    #: RFC 8693 exchange of the caller's token for the upstream's (``--token-exchange-*``).
+    token_exchange_config: TokenExchangeConfig | None = None
     #: CA bundle and bearer-token file for OIDC discovery/JWKS (``--thv-ca-bundle`` …).
     thv_ca_bundle: str = ""
     jwks_auth_token_file: str = ""

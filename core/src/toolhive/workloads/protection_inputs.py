@@ -86,6 +86,69 @@ class OIDCOptions(BaseModel):
         return {k: v for k, v in out.items() if v not in ("", None)}
 
 
+#: Go's ``NormalizeTokenType``: ``--token-exchange-subject-token-type``'s short names.
+SUBJECT_TOKEN_TYPES = {
+    "access_token": "urn:ietf:params:oauth:token-type:access_token",
+    "id_token": "urn:ietf:params:oauth:token-type:id_token",
+    "jwt": "urn:ietf:params:oauth:token-type:jwt",
+}
+
+
+class TokenExchangeOptions(BaseModel):
+    """RFC 8693 exchange of the caller's token for the upstream's (``--token-exchange-*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    url: str = ""
+    client_id: str = ""
+    #: A literal: ``thv run`` moves it into the secrets provider before the RunConfig is saved.
+    client_secret: str = Field("", repr=False)
+    #: Read when the workload starts; the RunConfig keeps the (absolute) path.
+    client_secret_file: str = ""
+    audience: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    #: Empty: replace ``Authorization``; else send the token in this header.
+    header_name: str = ""
+    #: ``access_token`` (default), ``id_token``, ``jwt`` or their URNs.
+    subject_token_type: str = ""
+
+    def exchange_config(self) -> dict[str, Any] | None:
+        """RunConfig ``token_exchange_config`` (Go's keys, as ``BuildTokenExchangeConfig``
+        writes them), or ``None`` when no URL turns the exchange on."""
+        if not self.url:
+            return None
+        if self.client_secret and self.client_secret_file:
+            msg = (
+                "--token-exchange-client-secret and --token-exchange-client-secret-file "
+                "cannot be used together"
+            )
+            raise InvalidInputError(msg)
+        if self.client_secret_file and not Path(self.client_secret_file).expanduser().is_file():
+            msg = f"--token-exchange-client-secret-file {self.client_secret_file}: no such file"
+            raise InvalidInputError(msg)
+        token_type = self.subject_token_type
+        if token_type and token_type not in SUBJECT_TOKEN_TYPES.values():
+            if token_type not in SUBJECT_TOKEN_TYPES:
+                msg = (
+                    f"invalid subject token type {token_type!r}: "
+                    "must be one of: access_token, id_token, jwt"
+                )
+                raise InvalidInputError(msg)
+            token_type = SUBJECT_TOKEN_TYPES[token_type]
+        out: dict[str, Any] = {
+            "token_url": self.url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "client_secret_file": _absolute(self.client_secret_file),
+            "audience": self.audience,
+            "scopes": list(self.scopes),
+            "subject_token_type": token_type,
+            "header_strategy": "custom" if self.header_name else "replace",
+            "external_token_header_name": self.header_name,
+        }
+        return out
+
+
 def _absolute(path: str) -> str:
     return str(Path(path).expanduser().resolve()) if path else ""
 
@@ -177,9 +240,13 @@ def protection_fields(
     enable_audit: bool,
     telemetry_config: dict[str, Any] | None,
     workload: str,
+    token_exchange: TokenExchangeOptions | None = None,
 ) -> dict[str, Any]:
     """The RunConfig fields these inputs set (only those they set)."""
     out: dict[str, Any] = {}
+    exchange = token_exchange.exchange_config() if token_exchange is not None else None
+    if exchange is not None:
+        out["token_exchange_config"] = exchange
     if oidc is not None:
         validator = oidc.validator_config()
         if validator is not None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from toolhive.models.remote import HeaderForwardConfig
 from toolhive.models.runconfig import RunConfig
 from toolhive.secrets.names import SecretReference
-from toolhive.workloads.protection_inputs import OIDCOptions
+from toolhive.workloads.protection_inputs import OIDCOptions, TokenExchangeOptions
 
 
 class BuildSettings(BaseModel):
@@ -86,6 +86,9 @@ class RunRequest(BaseModel):
     enable_audit: bool = False
     #: ToolHive's telemetry config object (``--otel-*`` and ``thv config otel``).
     telemetry_config: dict[str, Any] | None = None
+    #: RFC 8693 exchange of the caller's token (``--token-exchange-*``); needs
+    #: toolhive-middleware-tokenexchange. Not in ToolHive's REST createRequest.
+    token_exchange: TokenExchangeOptions | None = None
     #: Debug logs in the supervisor's proxy log (ToolHive's RunConfig ``debug``).
     debug: bool = False
 

@@ -174,6 +174,7 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
         enable_audit=request.enable_audit,
         telemetry_config=request.telemetry_config,
         workload=name,
+        token_exchange=request.token_exchange,
     )
     return RunConfig(
         **protection,

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 
 from toolhive.contracts.secrets import SecretNotFoundError
+from toolhive.errors import InvalidInputError
 from toolhive.models.runconfig import RunConfig
 from toolhive.plugins import Hooks
 from toolhive.secrets.names import REFERENCE, SYSTEM_PREFIX, parse_references
@@ -28,6 +29,59 @@ def oidc_secret_name(config: RunConfig) -> str:
     return f"{SYSTEM_PREFIX}oidc_client_secret_{config.base_name or config.name}"
 
 
+def token_exchange_secret_name(config: RunConfig) -> str:
+    """The system secret holding a workload's ``--token-exchange-client-secret``."""
+    return f"{SYSTEM_PREFIX}token_exchange_client_secret_{config.base_name or config.name}"
+
+
+def _stash_token_exchange_secret(
+    hooks: Hooks, config: RunConfig, environ: Mapping[str, str]
+) -> RunConfig:
+    """A literal token exchange client secret (the flag, ``TOOLHIVE_TOKEN_EXCHANGE_CLIENT_SECRET``
+    or a Go export, which keeps it in the clear, also in its ``middleware_configs`` entry) moved
+    into the secrets provider; what stays is ``NAME,target=token_exchange_client_secret``."""
+    exchange = config.token_exchange_config
+    literals = [exchange.client_secret] if exchange is not None else []
+    entries = [
+        entry
+        for entry in config.middleware_configs
+        if entry.get("type") == "tokenexchange"
+        and isinstance(entry.get("parameters"), dict)
+        and isinstance(entry["parameters"].get("token_exchange_config"), dict)
+    ]
+    literals += [e["parameters"]["token_exchange_config"].get("client_secret") for e in entries]
+    literals = [v for v in literals if isinstance(v, str) and v and not REFERENCE.match(v)]
+    if not literals:
+        return config
+    if len(set(literals)) > 1:
+        msg = "the RunConfig carries two different token exchange client secrets"
+        raise InvalidInputError(msg)
+    from toolhive.secrets.selection import open_secrets
+
+    name = token_exchange_secret_name(config)
+    open_secrets(hooks, environ=environ).set(name, literals[0])
+    reference = f"{name},target=token_exchange_client_secret"
+    update: dict[str, object] = {}
+    if exchange is not None and exchange.client_secret in literals:
+        update["token_exchange_config"] = exchange.model_copy(update={"client_secret": reference})
+    if entries:
+        chain = []
+        for entry in config.middleware_configs:
+            if (
+                entry in entries
+                and entry["parameters"]["token_exchange_config"].get("client_secret") in literals
+            ):
+                parameters = dict(entry["parameters"])
+                parameters["token_exchange_config"] = {
+                    **parameters["token_exchange_config"],
+                    "client_secret": reference,
+                }
+                entry = {**entry, "parameters": parameters}
+            chain.append(entry)
+        update["middleware_configs"] = chain
+    return config.model_copy(update=update)
+
+
 def stash_literal_secrets(
     hooks: Hooks, config: RunConfig, environ: Mapping[str, str] | None = None
 ) -> RunConfig:
@@ -36,7 +90,9 @@ def stash_literal_secrets(
     ``--oidc-client-secret`` (and a Go export, which stores it in the clear) would otherwise put
     the value into the RunConfig file, ``thv export`` and the API. What stays is a reference
     ``NAME,target=oidc_client_secret`` that the auth middleware resolves when the proxy starts.
+    The token exchange client secret is moved the same way.
     """
+    config = _stash_token_exchange_secret(hooks, config, os.environ if environ is None else environ)
     oidc = dict(config.oidc_config or {})
     value = oidc.get(OIDC_SECRET_KEY)
     if not isinstance(value, str) or not value or REFERENCE.match(value):
@@ -60,7 +116,9 @@ def check_secrets(
     from_secrets = dict(forward.add_headers_from_secret) if forward else {}
     client_secret = (config.oidc_config or {}).get(OIDC_SECRET_KEY)
     oidc_ref = REFERENCE.match(client_secret) if isinstance(client_secret, str) else None
-    if not refs and not from_secrets and oidc_ref is None:
+    exchange = config.token_exchange_config
+    exchange_ref = REFERENCE.match(exchange.client_secret) if exchange is not None else None
+    if not refs and not from_secrets and oidc_ref is None and exchange_ref is None:
         return {}
     from toolhive.secrets.selection import open_secrets
 
@@ -69,6 +127,8 @@ def check_secrets(
     wanted += [(name, f"header {header}") for header, name in from_secrets.items()]
     if oidc_ref is not None:
         wanted.append((oidc_ref.group(1), "the OIDC client secret"))
+    if exchange_ref is not None:
+        wanted.append((exchange_ref.group(1), "the token exchange client secret"))
     for name, used_by in wanted:
         try:
             secrets.get(name)
