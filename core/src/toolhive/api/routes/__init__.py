@@ -13,6 +13,7 @@ MODULES = (
     "system",
     "upgrades",
     "workloads",
+    "remote_auth",
     "groups",
     "clients",
     "secrets",
