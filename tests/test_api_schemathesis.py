@@ -253,6 +253,8 @@ def test_one_cheap_workload_answers_as_documented_through_its_whole_lifecycle(
         assert time.monotonic() < deadline, "the echo server did not start in 60 s"
         time.sleep(0.2)
     call("GET", "/api/v1beta/workloads/{name}/export", 200, **one)
+    signed = call("GET", "/api/v1beta/workloads/{name}/auth", 200, **one).json()
+    assert signed["authorization_url"] == ""  # a local workload: no sign-in
     checked = call("GET", "/api/v1beta/workloads/{name}/upgrade-check", 200, **one).json()
     assert checked["result"]["status"] == "not-registry-sourced"
     upgraded = call("POST", "/api/v1beta/workloads/{name}/upgrade", 200, body={}, **one).json()
