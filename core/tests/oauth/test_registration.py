@@ -207,3 +207,27 @@ def test_a_login_for_a_resource_the_provider_does_not_serve_is_refused(
     assert "Login failed" in complete_login(job.url())
     with pytest.raises(AuthorizationError, match="invalid_target"):
         job.join()
+
+
+def test_a_session_given_the_metadata_uses_it_without_discovering() -> None:
+    from toolhive.oauth import ProviderMetadata, TokenSession
+
+    metadata = ProviderMetadata(
+        issuer="",  # manual endpoints: nothing to discover
+        authorization_endpoint="https://id.example.com/authorize",
+        token_endpoint="https://id.example.com/token",
+    )
+
+    class Nowhere:
+        def read(self, name: str) -> str | None:
+            return None
+
+        def write(self, name: str, value: str) -> None:
+            raise AssertionError("nothing to store")
+
+        def delete(self, name: str) -> None:
+            pass
+
+    session = TokenSession("", ClientSettings(client_id="c"), Nowhere(), "K", metadata=metadata)
+    assert session.provider() is metadata
+    assert session.current is None

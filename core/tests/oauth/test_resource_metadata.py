@@ -32,14 +32,18 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def documents() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A plain HTTP server on 127.0.0.1 answering JSON documents by path (404 otherwise)."""
+    """A plain HTTP server on 127.0.0.1 answering JSON documents by path (404 otherwise; an
+    int value is a status to answer with)."""
     served: dict[str, Any] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             doc = served.get(self.path)
+            status = 200 if doc is not None else 404
+            if isinstance(doc, int):  # a status to answer with
+                status, doc = doc, None
             body = json.dumps(doc).encode() if doc is not None else b"{}"
-            self.send_response(200 if doc is not None else 404)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(body)
@@ -314,8 +318,8 @@ def test_the_mcp_order_prefers_a_later_document_that_offers_registration(
         issuer, base, registration_endpoint=f"{base}/register"
     )
     assert discover(issuer, mcp_order=True).registration_endpoint == f"{base}/register"
-    # Without one anywhere, the first document is used.
-    del served["/tenant/.well-known/openid-configuration"]
+    # Without one anywhere — even when a later document fails — the first document is used.
+    served["/tenant/.well-known/openid-configuration"] = 500
     assert discover(issuer, mcp_order=True).registration_endpoint == ""
 
 

@@ -142,16 +142,19 @@ def discover(
     found: ProviderMetadata | None = None
     try:
         for url in urls:
-            data = _fetch(client, url)
-            if data is None:
-                continue
             if found is not None:  # only looking for a registration endpoint now
                 try:
-                    later = _validate(issuer, url, data)
+                    data = _fetch(client, url)
+                    later = _validate(issuer, url, data) if data is not None else None
                 except DiscoveryError:
+                    continue
+                if later is None:
                     continue
                 if later.registration_endpoint:
                     return later
+                continue
+            data = _fetch(client, url)
+            if data is None:
                 continue
             found = _validate(issuer, url, data)
             if not mcp_order or found.registration_endpoint:

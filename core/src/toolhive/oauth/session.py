@@ -13,6 +13,10 @@ refused (``invalid_grant``: revoked, expired) — is :class:`LoginRequiredError`
 ``login_hint``. :meth:`login` runs the browser flow and stores the result; :meth:`logout` deletes
 both secrets. ``on_saved(key, expiry)`` lets the caller record the secret's name and the access
 token's expiry (never a token) — registry login keeps them in config.yaml as ToolHive does.
+``metadata`` is the provider's metadata when the caller already has it (a remote MCP server's
+discovered AS, or manual endpoints); without it the ``issuer`` is discovered on first use
+(:meth:`TokenSession.provider`). :attr:`TokenSession.current` is the last token set (its
+``expires_at`` is what a caller records).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from toolhive.oauth.errors import LoginRequiredError, TokenEndpointError
 from toolhive.oauth.tokens import TokenSet
 
 if TYPE_CHECKING:
+    from toolhive.oauth.callback import CallbackServer
     from toolhive.secrets.selection import Secrets
 
 log = logging.getLogger("toolhive.oauth")
@@ -177,13 +182,16 @@ class TokenSession:
         *,
         skip_browser: bool = False,
         announce: Callable[[str], None] | None = None,
+        listener: CallbackServer | None = None,
     ) -> TokenSet:
-        """The browser flow; the tokens are stored before this returns."""
+        """The browser flow; the tokens are stored before this returns. ``listener``: a
+        callback server the caller opened (see :func:`toolhive.oauth.flow.login`)."""
         result = flow.login(
             self.provider(),
             self.client,
             skip_browser=skip_browser,
             announce=announce or flow.announce_on_stderr,
+            listener=listener,
         )
         self._save(result)
         return result
