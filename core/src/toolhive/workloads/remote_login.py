@@ -191,6 +191,10 @@ def sign_in(
     environ = os.environ if environ is None else environ
     if not config.is_remote or uses_bearer(config.remote_auth_config, environ):
         return config, {}
+    if config.token_exchange_config is not None and config.remote_auth_config is None:
+        # Each caller's token is exchanged for the upstream's (tokenexchange middleware): the
+        # proxy signs in as nobody (ToolHive too: remote auth only when configured).
+        return config, {}
     from toolhive.oauth import probe
 
     auth = config.remote_auth_config or RemoteAuthConfig()
