@@ -334,6 +334,8 @@ class ReverseProxy:
                 response = await self._send(client, method, url, headers, content, body, send)
                 if response is None:
                     return
+                if response.status_code == 401:  # refused again: the credentials' verdict
+                    await auth.unauthorized(credential)
 
         try:
             response_headers: list[tuple[bytes, bytes]] = [
@@ -500,7 +502,7 @@ def _request_id(body: bytes) -> Any:
 
 async def _auth_error(send: Send, body: bytes, exc: UpstreamAuthError) -> None:
     """No usable upstream credentials: the error's status, its message, and ``Retry-After``."""
-    log.warning("no upstream credentials: %s", exc)
+    log.debug("no upstream credentials: %s", exc)  # the status says it once
     extra = [(b"retry-after", b"%d" % exc.retry_after)] if exc.retry_after else None
     await send_body(
         send, exc.http_status, error_bytes(_request_id(body), _BAD_GATEWAY, str(exc)), extra=extra
