@@ -267,7 +267,7 @@ def _oauth(
 
 
 def _saved(config: RunConfig, auth: RemoteAuthConfig, session: TokenSession) -> RunConfig:
-    current = getattr(session, "_current", None)
+    current = session.current
     expiry = _stamp(current.expires_at) if current is not None else auth.cached_token_expiry
     auth = auth.model_copy(
         update={"cached_refresh_token_ref": session.key, "cached_token_expiry": expiry}
