@@ -337,3 +337,59 @@ def test_a_validation_error_never_quotes_the_client_secret() -> None:
     assert "hunter2-secret" not in repr(
         TokenExchangeConfig(token_url="https://x.example/t", client_secret="hunter2-secret")
     )
+
+
+async def slow_route(port: int, delay: float) -> asyncio.Server:
+    """A TCP relay to 127.0.0.1:``port`` that holds each connection ``delay`` seconds first:
+    the real provider, slowly."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(delay)
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.gather(
+            pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True
+        )
+
+    return await asyncio.start_server(relay, "127.0.0.1", 0)
+
+
+def test_a_caller_waiting_on_an_exchange_whose_request_went_away_exchanges_itself(
+    user_token: str, exchange_config: dict[str, Any]
+) -> None:
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(exchange_config["token_url"])
+    inners: list[InnerApp] = []
+
+    async def scenario() -> httpx.Response:
+        server = await slow_route(endpoint.port or 80, delay=0.5)
+        port = server.sockets[0].getsockname()[1]
+        app, inner = build(
+            {**exchange_config, "token_url": f"http://127.0.0.1:{port}{endpoint.path}"}
+        )
+        inners.append(inner)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            server,
+            httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http,
+        ):
+            headers = {"content-type": "application/json", **bearer(user_token)}
+            first = asyncio.create_task(http.post("/mcp", content=TOOL_CALL, headers=headers))
+            await asyncio.sleep(0.2)  # the first request is exchanging (held by the relay)
+            second = asyncio.create_task(http.post("/mcp", content=TOOL_CALL, headers=headers))
+            await asyncio.sleep(0.1)  # the second waits for the first's exchange
+            first.cancel()  # its client went away
+            return await second
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 200, response.text
+    (seen,) = inners[0].requests
+    assert seen["headers"]["authorization"] != f"Bearer {user_token}"

@@ -291,16 +291,26 @@ class TokenExchangeMiddleware:
 
     async def _token(self, subject_token: str) -> str:
         key = TokenCache.key(subject_token)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        pending = self._pending.get(key)
-        if pending is not None:  # another request for this subject is exchanging it now
-            return await asyncio.shield(pending)
+        while True:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+            pending = self._pending.get(key)
+            if pending is None:
+                break
+            try:  # another request for this subject is exchanging it now: share its answer
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                # The exchanging request went away (its client left): exchange here instead.
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
             exchanged = await self.exchanger.exchange(subject_token)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when no one waited
