@@ -209,3 +209,18 @@ def test_thv_proxy_exchanges_the_callers_token_too(
     proxy.stderr.close()
     assert idp.exchange_client_secret not in errors and user_token not in errors
     assert os.environ.get("TOOLHIVE_TOKEN_EXCHANGE_CLIENT_SECRET") is None
+
+
+def test_token_exchange_without_its_plugin_is_refused_before_anything_is_created(
+    thv: ThvConsole,
+) -> None:
+    thv.env["TOOLHIVE_DISABLE_PLUGINS"] = "toolhive-middleware-tokenexchange"
+    proc = thv.run(
+        "run", "http://127.0.0.1:9/mcp", "--name", "front",
+        "--token-exchange-url", "https://idp.example.com/token",
+        "--token-exchange-client-secret", "never-stored",
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "pip install toolhive-middleware-tokenexchange" in proc.stderr
+    assert "never-stored" not in proc.stderr + proc.stdout
+    assert json.loads(thv("list", "--all", "--format", "json")) == []
