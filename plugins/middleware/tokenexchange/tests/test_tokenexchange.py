@@ -28,8 +28,11 @@ from toolhive_middleware_tokenexchange.middleware import (
     UNKNOWN_LIFETIME,
     ExchangedToken,
     Exchanger,
+    ExchangeRefusedError,
+    ExchangeUnavailableError,
     TokenCache,
     client_secret,
+    parse_answer,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -393,3 +396,30 @@ def test_a_caller_waiting_on_an_exchange_whose_request_went_away_exchanges_itsel
     assert response.status_code == 200, response.text
     (seen,) = inners[0].requests
     assert seen["headers"]["authorization"] != f"Bearer {user_token}"
+
+
+def test_token_endpoint_answers_are_checked_before_anything_goes_upstream() -> None:
+    good = {"access_token": "abc.def", "token_type": "Bearer", "issued_token_type": "urn:x"}
+
+    def parse(status: int, answer: object) -> ExchangedToken:
+        return parse_answer(status, json.dumps(answer).encode())
+
+    assert parse(200, {**good, "expires_in": "120"}) == ExchangedToken("abc.def", 120.0)
+    assert parse(200, {**good, "expires_in": 0}).lifetime is None
+    for answer in (
+        {**good, "access_token": "abc\r\nX-Forged: yes"},  # would forge a header upstream
+        {**good, "access_token": ""},
+        {**good, "token_type": ""},  # RFC 8693 §2.2.1, as Go checks
+        {k: v for k, v in good.items() if k != "issued_token_type"},
+        ["not", "an", "object"],
+    ):
+        with pytest.raises(ExchangeUnavailableError):
+            parse(200, answer)
+    with pytest.raises(ExchangeUnavailableError, match="HTTP 503"):
+        parse(503, {"error": "temporarily_unavailable"})
+    with pytest.raises(ExchangeRefusedError, match="invalid_target"):
+        parse(400, {"error": "invalid_target", "error_description": "no such audience"})
+    with pytest.raises(ExchangeRefusedError, match="access_denied"):
+        parse(200, {**good, "error": "access_denied"})  # RFC 6749 §5.2 in a 2xx body
+    with pytest.raises(ExchangeRefusedError, match="HTTP 401"):
+        parse_answer(401, b"<html>no</html>")

@@ -204,7 +204,7 @@ class Exchanger:
             # The exception's text names the URL at most, never the form.
             msg = f"token endpoint unreachable ({type(exc).__name__})"
             raise ExchangeUnavailableError(msg) from None
-        return _parse(response.status_code, body)
+        return parse_answer(response.status_code, body)
 
 
 async def _read_capped(response: Any) -> bytes:
@@ -218,7 +218,7 @@ async def _read_capped(response: Any) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(status: int, body: bytes) -> ExchangedToken:
+def parse_answer(status: int, body: bytes) -> ExchangedToken:
     import json
 
     try:
@@ -236,6 +236,9 @@ def _parse(status: int, body: bytes) -> ExchangedToken:
     token = answer.get("access_token")
     if not isinstance(token, str) or not token:
         raise ExchangeUnavailableError("token endpoint answer has no access_token")
+    if not all("!" <= c <= "~" for c in token):
+        # It goes into a header upstream: a space, CR/LF or non-ASCII would break (or forge) it.
+        raise ExchangeUnavailableError("token endpoint answered an access_token unfit for a header")
     for required in ("token_type", "issued_token_type"):  # RFC 8693 §2.2.1, as Go checks
         if not answer.get(required):
             msg = f"token endpoint returned empty {required} (required by RFC 8693)"
