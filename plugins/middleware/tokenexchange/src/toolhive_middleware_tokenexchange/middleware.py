@@ -219,6 +219,8 @@ async def _read_capped(response: Any) -> bytes:
 
 
 def parse_answer(status: int, body: bytes) -> ExchangedToken:
+    """The token endpoint's answer: the exchanged token, or why not (refused: an OAuth error in a
+    4xx, or in a 2xx as RFC 6749 §5.2 allows; unavailable: anything else that is no token)."""
     import json
 
     try:
