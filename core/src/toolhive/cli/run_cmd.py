@@ -21,6 +21,9 @@ from toolhive.cli.protection_flags import (
     protection_options,
     protection_request_fields,
 )
+from toolhive.cli.remote_auth_flags import BOOL_FLAGS as REMOTE_AUTH_BOOL_FLAGS
+from toolhive.cli.remote_auth_flags import PARAMETERS as REMOTE_AUTH_PARAMETERS
+from toolhive.cli.remote_auth_flags import remote_auth_options, remote_auth_request
 from toolhive.errors import InvalidInputError
 from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
@@ -28,7 +31,7 @@ from toolhive.workloads.request import BuildSettings, RunRequest
 
 
 class RunCommand(GoBoolCommand):
-    go_bool_flags = frozenset({"--isolate-network"}) | BOOL_FLAGS
+    go_bool_flags = frozenset({"--isolate-network"}) | BOOL_FLAGS | REMOTE_AUTH_BOOL_FLAGS
 
 
 @click.command(cls=RunCommand)
@@ -130,6 +133,7 @@ class RunCommand(GoBoolCommand):
     help="Run an exported RunConfig JSON file.",
 )
 @protection_options
+@remote_auth_options
 @click.option(
     "--start-timeout",
     type=float,
@@ -199,7 +203,7 @@ def run_request(
         if target:
             msg = "give either a server to run or --from-config, not both"
             raise InvalidInputError(msg)
-        mixed = sorted(name for name in given & PARAMETERS)
+        mixed = sorted(name for name in given & (PARAMETERS | REMOTE_AUTH_PARAMETERS))
         if mixed:
             flag = "--" + mixed[0].replace("_", "-")
             msg = f"{flag} cannot be combined with --from-config: edit the RunConfig instead"
@@ -250,6 +254,8 @@ def run_request(
         strict_protocol_validation=opts["strict_protocol_validation"],
         allowed_origins=list(opts["allowed_origins"]),
         header_forward=forward if forward else None,
+        # $TOOLHIVE_REMOTE_AUTH_BEARER_TOKEN only for a URL (it must not refuse an image).
+        remote_auth=remote_auth_request(opts, given, None if is_remote(target) else {}),
         ca_cert=opts["ca_cert"] or "",
         runtime_config=build if build.runtime_image or build.additional_packages else None,
         debug=debug,

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolhive.models.remote import HeaderForwardConfig
+from toolhive.models.remote import HeaderForwardConfig, RemoteAuthConfig
 from toolhive.models.runconfig import RunConfig
 from toolhive.secrets.names import SecretReference
 from toolhive.workloads.protection_inputs import OIDCOptions, TokenExchangeOptions
@@ -71,6 +71,9 @@ class RunRequest(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)
     #: Remote servers: headers the proxy adds upstream (secret ones by secret name).
     header_forward: HeaderForwardConfig | None = None
+    #: Remote servers: how the proxy authenticates upstream (``--remote-auth*``); merged over a
+    #: registry entry's OAuth hints.
+    remote_auth: RemoteAuthConfig | None = None
     ca_cert: str = ""
     runtime_config: BuildSettings | None = None
     #: Only these tools are listed and callable (ToolHive's ``--tools``).

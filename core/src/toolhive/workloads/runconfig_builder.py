@@ -211,13 +211,32 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
         tools_override=dict(request.tools_override),
         runtime_config=_build_settings(request, target),
         header_forward=_header_forward(request.header_forward, remote),
-        remote_auth_config=(
-            RemoteAuthConfig.model_validate(origin.remote_auth_config)
-            if remote and origin.remote_auth_config
-            else None
-        ),
+        remote_auth_config=_remote_auth(request, origin, remote),
         debug=request.debug,
     )
+
+
+def _remote_auth(
+    request: RunRequest, origin: RegistryOrigin, remote: bool
+) -> RemoteAuthConfig | None:
+    """The registry entry's OAuth hints with the ``--remote-auth*`` flags over them (a flag
+    left at its default keeps the entry's value)."""
+    if not remote:
+        if request.remote_auth is not None:
+            msg = "the --remote-auth flags apply to remote servers (a URL) only"
+            raise InvalidInputError(msg)
+        return None
+    hints = (
+        RemoteAuthConfig.model_validate(origin.remote_auth_config)
+        if origin.remote_auth_config
+        else None
+    )
+    if request.remote_auth is None:
+        return hints
+    if hints is None:
+        return request.remote_auth
+    given = request.remote_auth.model_dump(exclude_defaults=True)
+    return hints.model_copy(update=given)
 
 
 def _header_forward(

@@ -118,7 +118,8 @@ def check_secrets(
     oidc_ref = REFERENCE.match(client_secret) if isinstance(client_secret, str) else None
     exchange = config.token_exchange_config
     exchange_ref = REFERENCE.match(exchange.client_secret) if exchange is not None else None
-    if not refs and not from_secrets and oidc_ref is None and exchange_ref is None:
+    remote = _remote_auth_secrets(config)
+    if not refs and not from_secrets and oidc_ref is None and not remote and exchange_ref is None:
         return {}
     from toolhive.secrets.selection import open_secrets
 
@@ -129,6 +130,7 @@ def check_secrets(
         wanted.append((oidc_ref.group(1), "the OIDC client secret"))
     if exchange_ref is not None:
         wanted.append((exchange_ref.group(1), "the token exchange client secret"))
+    wanted += [item for item in remote if item[0]]
     for name, used_by in wanted:
         try:
             secrets.get(name)
@@ -139,3 +141,25 @@ def check_secrets(
             )
             raise SecretNotFoundError(msg) from None
     return secrets.child_environment()
+
+
+def _remote_auth_secrets(config: RunConfig) -> list[tuple[str, str]]:
+    """The remote-auth secrets that must exist, as ``(name, used by)``; a stored login alone
+    gives ``("", …)``: the supervisor needs the provider, but a missing refresh token only
+    means signing in again."""
+    auth = config.remote_auth_config if config.is_remote else None
+    if auth is None:
+        return []
+    out: list[tuple[str, str]] = []
+    for value, used_by in (
+        (auth.bearer_token, "--remote-auth-bearer-token"),
+        (auth.client_secret, "--remote-auth-client-secret"),
+    ):
+        match = REFERENCE.match(value) if value else None
+        if match:
+            out.append((match.group(1), used_by))
+    if auth.cached_client_secret_ref:
+        out.append((auth.cached_client_secret_ref, "the registered OAuth client"))
+    if auth.cached_refresh_token_ref:
+        out.append(("", "the stored login"))
+    return out
