@@ -577,3 +577,55 @@ def test_retry_timings_come_from_toolhives_variables_as_go_durations() -> None:
         "200ms",
         "1h30m0s",
     ]
+
+
+async def test_the_supervisor_keeps_unauthenticated_at_start_and_its_proxy_says_what_to_run(
+    hooks: Hooks,
+) -> None:
+    """A stored login that is gone (here: never there): the supervisor serves, but the status
+    stays ``unauthenticated`` (ToolHive's runner does not overwrite it with ``running``)."""
+    import httpx
+    from toolhive.workloads.events import EventType, WorkloadEvents
+    from toolhive.workloads.supervisor import Supervisor
+
+    port = free_port()
+    config = RunConfig(
+        name=NAME,
+        base_name=NAME,
+        remote_url="http://127.0.0.1:9/mcp",
+        transport="streamable-http",
+        port=port,
+        remote_auth_config=RemoteAuthConfig(
+            issuer="http://127.0.0.1:9", client_id="c", cached_refresh_token_ref=KEY
+        ),
+    )
+    store.save_runconfig(config)
+    events = WorkloadEvents()
+    seen: list[tuple[EventType, WorkloadStatus]] = []
+    events.subscribe(lambda event: seen.append((event.type, event.status)))
+    supervisor = Supervisor(hooks, config, events=events, environ=ENV)
+    running = asyncio.create_task(supervisor.run())
+    try:
+        async with asyncio.timeout(30), httpx.AsyncClient() as http:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = await http.post(
+                        f"http://127.0.0.1:{port}/mcp",
+                        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                    )
+                    break
+                await asyncio.sleep(0.1)
+        assert answer.status_code == 401
+        message = answer.json()["error"]["message"]
+        assert message == f"not logged in; sign in again: thv restart {NAME}"
+        await asyncio.sleep(0.5)  # past the start's own status write
+        record = store.read_status(NAME)
+        assert record is not None
+        assert (record.status, record.status_context) == (S.UNAUTHENTICATED, message)
+        assert (EventType.UNAUTHENTICATED, S.UNAUTHENTICATED) in seen
+        assert (EventType.RUNNING, S.UNAUTHENTICATED) in seen  # serving, but not "running"
+    finally:
+        supervisor.request_stop()
+        assert await asyncio.wait_for(running, 30) == 0
+    record = store.read_status(NAME)
+    assert record is not None and record.status == S.STOPPED
