@@ -1,0 +1,319 @@
+"""``thv run <URL>`` against a real OAuth-protected MCP server, end to end.
+
+The authorization server is npm's ``oidc-provider`` (``toolhive.testing.oauth_server``: dynamic
+registration, PKCE, RFC 8707 resources with JWT access tokens, rotating refresh tokens); the remote
+server is the echo server behind ToolHive's own ``auth`` middleware, which accepts only that
+provider's JWTs for its own URL (``toolhive.testing.remote_auth``). The user's part of each login
+is headless Chromium (``complete_login``). Nothing is configured but the URL: the 401 leads to the
+authorization server, a client is registered on the fly, and the tokens land in the encrypted
+secrets provider.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from toolhive.testing.oauth_server import OAuthServer, complete_login, node_tools, oauth_server
+from toolhive.testing.remote_auth import protected_echo, reserve_url
+
+from tests.conftest import Thv, require_or_skip
+
+PASSWORD = "remote-oauth-store-password"
+#: Long enough for a login and a call, short enough that the proxy must refresh during a test
+#: (it refreshes 30 s before expiry).
+ACCESS_TTL = 45
+URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/auth\?\S+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def secrets_thv(thv: Thv) -> Thv:
+    thv.env["TOOLHIVE_SECRETS_PASSWORD"] = PASSWORD
+    thv("secret", "provider", "encrypted")
+    return thv
+
+
+@pytest.fixture
+def remote(secrets_thv: Thv) -> Iterator[tuple[OAuthServer, str]]:
+    if node_tools() is None or not Path("/usr/bin/chromium").exists():
+        require_or_skip("Node tools (scripts/install-node.sh) and Chromium")
+    port, url = reserve_url()
+    with (
+        oauth_server(resources=(url,), access_token_ttl=ACCESS_TTL) as idp,
+        protected_echo(secrets_thv, idp, port) as upstream,
+    ):
+        yield idp, upstream
+
+
+def run_with_login(thv: Thv, *args: str, expect_login: bool = True) -> str:
+    """Run ``thv ARGS``; when it prints an authorization URL, log in through the browser.
+    Returns everything it printed; fails on a non-zero exit."""
+    process = subprocess.Popen(
+        [thv.exe, *args], env=thv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    printed: list[str] = []
+    logged_in = False
+    for line in process.stderr:
+        printed.append(line)
+        found = URL_LINE.search(line)
+        if found:
+            assert expect_login, f"an unexpected login was asked for: {line}"
+            assert "Login complete" in complete_login(found.group(1))
+            logged_in = True
+            break
+    out, err = process.communicate(timeout=120)
+    text = "".join(printed) + err + out
+    assert process.returncode == 0, text
+    assert logged_in == expect_login, text
+    return text
+
+
+def call_echo(thv: Thv, name: str, text: str) -> subprocess.CompletedProcess[str]:
+    return thv(
+        "mcp", "call", "echo", "--server", name, "--args", json.dumps({"text": text}),
+        "--format", "json", check=False,
+    )  # fmt: skip
+
+
+def assert_echoes(thv: Thv, name: str, text: str) -> None:
+    done = call_echo(thv, name, text)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert text in done.stdout
+
+
+def stored_secrets(thv: Thv) -> dict[str, str]:
+    script = (
+        "import json\n"
+        "from toolhive.plugins import build_plugin_manager, Hooks\n"
+        "from toolhive.secrets.selection import open_secrets\n"
+        "s = open_secrets(Hooks(build_plugin_manager()))\n"
+        "print(json.dumps({d.key: s.get(d.key) for d in s.list()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=thv.env, capture_output=True, text=True, check=True
+    )
+    stored: dict[str, str] = json.loads(done.stdout)
+    return stored
+
+
+def status(thv: Thv, name: str) -> dict[str, Any]:
+    listed = json.loads(thv("list", "--all", "--format", "json").stdout)
+    rows = [row for row in listed if row["name"] == name]
+    assert rows, listed
+    return dict(rows[0])
+
+
+def wait_status(thv: Thv, name: str, wanted: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        row = status(thv, name)
+        if row["status"] == wanted:
+            return row
+        assert time.monotonic() < deadline, f"{name} is {row['status']}, not {wanted}: {row}"
+        time.sleep(0.5)
+
+
+def home_files(thv: Thv) -> dict[Path, bytes]:
+    home = Path(thv.env["XDG_CONFIG_HOME"]).parent
+    return {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+
+
+def assert_nowhere(tokens: list[str], texts: list[str], files: dict[Path, bytes]) -> None:
+    assert tokens
+    for token in tokens:
+        for text in texts:
+            assert token not in text
+        for path, content in files.items():
+            assert token.encode() not in content, path
+
+
+def runconfig(thv: Thv, name: str) -> dict[str, Any]:
+    path = Path(thv.env["XDG_STATE_HOME"]) / "toolhive" / "runconfigs" / f"{name}.json"
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def supervisor_pid(thv: Thv, name: str) -> int:
+    status_file = Path(thv.env["XDG_DATA_HOME"]) / "toolhive" / "statuses" / f"{name}.json"
+    return int(json.loads(status_file.read_text())["process_id"])
+
+
+def test_a_remote_server_that_answers_401_is_signed_in_to_and_stays_signed_in(
+    secrets_thv: Thv, remote: tuple[OAuthServer, str]
+) -> None:
+    thv = secrets_thv
+    idp, upstream = remote
+    callback = str(free_port())
+    first = run_with_login(
+        thv, "run", upstream, "--name", "remote",
+        "--remote-auth-skip-browser", "--remote-auth-callback-port", callback,
+    )  # fmt: skip
+    outputs = [first]
+    assert "remote is running" in outputs[0]
+    assert_echoes(thv, "remote", "through the login")
+
+    # The RunConfig keeps names and the expiry, ToolHive's fields; the client was registered.
+    auth = runconfig(thv, "remote")["remote_auth_config"]
+    assert auth["cached_refresh_token_ref"] == "OAUTH_REFRESH_TOKEN_remote"
+    assert auth["cached_client_id"] and auth["cached_dcr_callback_port"] == int(callback)
+    assert auth["issuer"] == idp.issuer and auth["resource"] == upstream
+    assert auth["cached_token_expiry"]
+    stored = stored_secrets(thv)
+    refresh = stored["OAUTH_REFRESH_TOKEN_remote"]
+    access = stored["OAUTH_REFRESH_TOKEN_remote_AT"].rpartition("|")[0]
+
+    # Past the access token's lifetime: the proxy refreshed on its own, the client saw nothing.
+    time.sleep(ACCESS_TTL - 25)
+    assert_echoes(thv, "remote", "after one expiry")
+    time.sleep(20)
+    assert_echoes(thv, "remote", "after another")
+    assert stored_secrets(thv)["OAUTH_REFRESH_TOKEN_remote"] != refresh  # rotated and kept
+    assert status(thv, "remote")["status"] == "running"
+
+    # A restart and a killed supervisor need no new login.
+    outputs.append(run_with_login(thv, "restart", "remote", expect_login=False))
+    assert_echoes(thv, "remote", "after a restart")
+    os.kill(supervisor_pid(thv, "remote"), signal.SIGKILL)
+    time.sleep(1)
+    outputs.append(run_with_login(thv, "start", "remote", expect_login=False))
+    wait_status(thv, "remote", "running")
+    assert_echoes(thv, "remote", "after a crash")
+
+    # No token in anything the user or a client can see, nor in any file of the home but the
+    # encrypted store.
+    stored = stored_secrets(thv)
+    tokens = [refresh, access, *(v for k, v in stored.items() if k.startswith("OAUTH_"))]
+    tokens = [t.rpartition("|")[0] or t for t in tokens]
+    outputs += [
+        thv("list", "--all", "--format", "json").stdout,
+        thv("export", "remote", str(Path(thv.env["XDG_STATE_HOME"]) / "export.json")).stdout,
+        (Path(thv.env["XDG_STATE_HOME"]) / "export.json").read_text(),
+        thv("logs", "--proxy", "remote").stdout,
+        thv("status", "remote").stdout,
+    ]
+    files = {
+        path: content
+        for path, content in home_files(thv).items()
+        if "secrets_encrypted" not in path.name
+    }
+    assert_nowhere(tokens, outputs, files)
+
+
+def test_a_revoked_login_is_unauthenticated_until_a_new_sign_in(
+    secrets_thv: Thv, remote: tuple[OAuthServer, str]
+) -> None:
+    thv = secrets_thv
+    idp, upstream = remote
+    callback = str(free_port())
+    run_with_login(
+        thv, "run", upstream, "--name", "revoked",
+        "--remote-auth-skip-browser", "--remote-auth-callback-port", callback,
+    )  # fmt: skip
+    assert_echoes(thv, "revoked", "before")
+    # Revoked as the client it was issued to: the one registered during the login.
+    client_id = runconfig(thv, "revoked")["remote_auth_config"]["cached_client_id"]
+    revoked = httpx.post(
+        idp.metadata()["revocation_endpoint"],
+        data={"token": stored_secrets(thv)["OAUTH_REFRESH_TOKEN_revoked"], "client_id": client_id},
+        timeout=10,
+    )
+    assert revoked.status_code == 200, revoked.text
+
+    # The next refresh is refused: the workload says so and what to run.
+    row = wait_status(thv, "revoked", "unauthenticated", timeout=ACCESS_TTL + 60)
+    assert "thv restart revoked" in row["status_context"]
+    failed = call_echo(thv, "revoked", "refused")
+    assert failed.returncode != 0
+
+    # Signing in again brings it back.
+    run_with_login(thv, "restart", "revoked")
+    wait_status(thv, "revoked", "running")
+    assert_echoes(thv, "revoked", "after the new login")
+
+
+def test_a_resource_the_authorization_server_does_not_know_is_refused(
+    secrets_thv: Thv, remote: tuple[OAuthServer, str]
+) -> None:
+    thv = secrets_thv
+    _idp, upstream = remote
+    process = subprocess.Popen(
+        [
+            thv.exe, "run", upstream, "--name", "wrong",
+            "--remote-auth-skip-browser", "--remote-auth-callback-port", str(free_port()),
+            "--remote-auth-resource", "http://127.0.0.1:1/elsewhere",
+        ],
+        env=thv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    printed: list[str] = []
+    for line in process.stderr:
+        printed.append(line)
+        found = URL_LINE.search(line)
+        if found:
+            complete_login(found.group(1))  # the provider answers with an error instead
+            break
+    out, err = process.communicate(timeout=120)
+    text = "".join(printed) + err + out
+    assert process.returncode != 0, text
+    assert "invalid_target" in text or "resource" in text
+    # A run that fails leaves nothing behind.
+    listed = json.loads(thv("list", "--all", "--format", "json").stdout)
+    assert "wrong" not in [row["name"] for row in listed]
+
+
+def test_a_static_bearer_token_is_kept_as_a_secret_and_sent_upstream(
+    secrets_thv: Thv, remote: tuple[OAuthServer, str]
+) -> None:
+    """``--remote-auth-bearer-token``: no login; the token (one the provider issued for the
+    server's resource) goes to the secrets provider, the RunConfig names it."""
+    thv = secrets_thv
+    idp, upstream = remote
+    from toolhive.oauth import ClientSettings, discover
+    from toolhive.oauth.flow import login
+
+    found: dict[str, str] = {}
+
+    def announce(line: str) -> None:
+        match = re.search(r"(http://\S+)", line)
+        if match:
+            found["page"] = complete_login(match.group(1))
+
+    import threading
+
+    result: dict[str, Any] = {}
+
+    def do_login() -> None:
+        result["tokens"] = login(
+            discover(idp.issuer),
+            ClientSettings(client_id=idp.client_id, scopes=("openid",), resource=upstream),
+            skip_browser=True,
+            announce=lambda line: threading.Thread(target=announce, args=(line,)).start(),
+        )
+
+    worker = threading.Thread(target=do_login)
+    worker.start()
+    worker.join(90)
+    token = result["tokens"].access_token.get_secret_value()
+    thv("run", upstream, "--name", "bearer", "--remote-auth-bearer-token", token)
+    assert_echoes(thv, "bearer", "with a bearer token")
+    config = runconfig(thv, "bearer")
+    assert config["remote_auth_config"]["bearer_token"] == "BEARER_TOKEN_bearer,target=bearer_token"
+    assert stored_secrets(thv)["BEARER_TOKEN_bearer"] == token
