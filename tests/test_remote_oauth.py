@@ -317,3 +317,69 @@ def test_a_static_bearer_token_is_kept_as_a_secret_and_sent_upstream(
     config = runconfig(thv, "bearer")
     assert config["remote_auth_config"]["bearer_token"] == "BEARER_TOKEN_bearer,target=bearer_token"
     assert stored_secrets(thv)["BEARER_TOKEN_bearer"] == token
+
+
+def test_thv_proxy_signs_in_and_forwards_with_the_login(
+    secrets_thv: Thv, remote: tuple[OAuthServer, str]
+) -> None:
+    thv = secrets_thv
+    _idp, upstream = remote
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            thv.exe, "proxy", "standalone", "--target-uri", upstream, "--port", str(port),
+            "--remote-auth", "--remote-auth-skip-browser",
+            "--remote-auth-callback-port", str(free_port()),
+        ],
+        env=thv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        printed: list[str] = []
+        for line in process.stderr:
+            printed.append(line)
+            found = URL_LINE.search(line)
+            if found:
+                assert "Login complete" in complete_login(found.group(1))
+            if "proxying" in line:
+                break
+        else:
+            pytest.fail("".join(printed))
+        done = call_echo(thv, f"http://127.0.0.1:{port}/mcp", "through thv proxy")
+        assert done.returncode == 0, done.stdout + done.stderr + "".join(printed)
+        assert "through thv proxy" in done.stdout
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)  # also closes its pipes
+
+
+def test_a_registry_entrys_oauth_hints_drive_the_sign_in(
+    secrets_thv: Thv, remote: tuple[OAuthServer, str], tmp_path: Path
+) -> None:
+    """A remote entry's ``oauth_config`` (issuer, client id, scopes, callback port) is used:
+    the pre-registered client logs in, nothing is registered."""
+    thv = secrets_thv
+    idp, upstream = remote
+    meta = "io.modelcontextprotocol.registry/publisher-provided"
+    oauth = {
+        "issuer": idp.issuer,
+        "client_id": idp.client_id,
+        "scopes": ["openid", "mcp:tools"],
+        "callback_port": free_port(),
+    }
+    server = {
+        "name": "io.github.thv-test/oauth-echo",
+        "description": "echo behind OAuth",
+        "version": "1.0.0",
+        "remotes": [{"type": "streamable-http", "url": upstream}],
+        "_meta": {meta: {"io.github.stacklok": {upstream: {"oauth_config": oauth}}}},
+    }
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": [server]}}))
+    thv("config", "set-registry", str(path))
+    run_with_login(thv, "run", "oauth-echo", "--name", "hinted", "--remote-auth-skip-browser")
+    assert_echoes(thv, "hinted", "with the entry's client")
+    auth = runconfig(thv, "hinted")["remote_auth_config"]
+    assert auth["client_id"] == idp.client_id and "cached_client_id" not in auth
+    assert auth["callback_port"] == oauth["callback_port"]
+    assert auth["cached_refresh_token_ref"] == "OAUTH_REFRESH_TOKEN_hinted"

@@ -20,6 +20,8 @@ from toolhive.cli.protection_flags import (
     protection_options,
     protection_request_fields,
 )
+from toolhive.cli.remote_auth_flags import BOOL_FLAGS as REMOTE_AUTH_BOOL_FLAGS
+from toolhive.cli.remote_auth_flags import remote_auth_options
 from toolhive.errors import InvalidInputError, WorkloadStateError
 
 
@@ -51,7 +53,7 @@ def _setup_logging() -> None:
 
 
 class _ProxyRun(GoBoolCommand):
-    go_bool_flags = BOOL_FLAGS
+    go_bool_flags = BOOL_FLAGS | REMOTE_AUTH_BOOL_FLAGS
 
 
 @proxy.command("run", cls=_ProxyRun)
@@ -74,6 +76,7 @@ class _ProxyRun(GoBoolCommand):
 )
 @click.option("--stateless", is_flag=True, help="The server keeps no sessions: POST only.")
 @protection_options
+@remote_auth_options
 @click.pass_context
 def run_proxy(ctx: click.Context, /, server_name: str, target_uri: str, **opts: Any) -> None:
     """Serve a transparent proxy for SERVER_NAME in front of --target-uri, in the foreground.
@@ -95,6 +98,7 @@ def run_proxy(ctx: click.Context, /, server_name: str, target_uri: str, **opts: 
         msg = f"--target-uri {target_uri!r} is not an http(s) URL"
         raise InvalidInputError(msg)
     _setup_logging()
+    credentials = _upstream_credentials(ctx, name, target_uri, opts)
     host = str(opts["host"])
     edge = EdgeConfig.for_bind(host, opts["allowed_origins"])
     transport_name = "sse" if target.path.rstrip("/").endswith("/sse") else "streamable-http"
@@ -107,6 +111,7 @@ def run_proxy(ctx: click.Context, /, server_name: str, target_uri: str, **opts: 
             endpoint_prefix=str(opts["endpoint_prefix"]),
             trust_proxy_headers=bool(opts["trust_proxy_headers"]),
             stateless=bool(opts["stateless"]),
+            upstream_auth=credentials,
         )
     )
     sock = bind_socket(host, int(opts["port"]), what="port")
@@ -125,7 +130,67 @@ def run_proxy(ctx: click.Context, /, server_name: str, target_uri: str, **opts: 
         f"{url} (Ctrl-C to stop)",
         err=True,
     )
-    run(app, sock)
+    if credentials is None:
+        run(app, sock)
+        return
+    _run_with_credentials(app, sock, credentials)
+
+
+def _upstream_credentials(
+    ctx: click.Context, name: str, target_uri: str, opts: dict[str, Any]
+) -> Any:
+    """The remote server's credentials (``--remote-auth*``): a sign-in now when it asks for
+    one, as ``thv run <URL>`` does; ``None`` when it needs none. The tokens are kept in the
+    secrets provider under this proxy's name, so the next ``thv proxy`` reuses the login."""
+    from toolhive.cli.output import state
+    from toolhive.cli.remote_auth_flags import remote_auth_request
+    from toolhive.models.runconfig import RunConfig
+    from toolhive.workloads.remote_login import sign_in, stash_remote_secrets
+    from toolhive.workloads.upstream_auth import upstream_auth_for
+
+    given = given_parameters(ctx)
+    auth = remote_auth_request(opts, given)
+    if auth is not None and opts.get("token_exchange_url"):
+        msg = "--remote-auth* and --token-exchange-* cannot be combined"
+        raise InvalidInputError(msg)
+    if auth is None and opts.get("token_exchange_url"):
+        return None  # each caller's exchanged token authenticates upstream
+    hooks = state(ctx).hooks
+    config = RunConfig(
+        name=name,
+        transport="streamable-http",
+        port=0,
+        target_port=0,
+        remote_url=target_uri,
+        remote_auth_config=auth,
+    )
+    config = stash_remote_secrets(hooks, config)
+    config, _env = sign_in(
+        hooks, config, announce=lambda line: click.echo(line, err=True), open_browser=True
+    )
+    log = logging.getLogger("toolhive.proxy")
+
+    def on_status(status: Any, context: str) -> None:
+        log.warning("%s: upstream credentials %s: %s", name, status, context)
+
+    return upstream_auth_for(hooks, config, None, on_status)
+
+
+def _run_with_credentials(app: Any, sock: Any, credentials: Any) -> None:
+    """:func:`toolhive.proxy.server.run` with the credentials' refresh task around it."""
+    import asyncio
+
+    from toolhive.proxy.server import event_loop_factory, serve
+
+    async def main() -> None:
+        await credentials.start()
+        try:
+            await serve(app, sock)
+        finally:
+            await credentials.aclose()
+
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
 
 
 def _chain(

@@ -204,19 +204,20 @@ def remote_auth_request(
     if opts.get("remote_auth_authorize_url") and not opts.get("remote_auth_token_url"):
         msg = "--remote-auth-authorize-url needs --remote-auth-token-url (or use --remote-auth-issuer)"
         raise InvalidInputError(msg)
-    return RemoteAuthConfig(
-        client_id=str(opts.get("remote_auth_client_id") or ""),
-        client_secret=str(opts.get("remote_auth_client_secret") or ""),
-        client_secret_file=str(opts.get("remote_auth_client_secret_file") or ""),
-        scopes=_split(opts.get("remote_auth_scopes")),
-        scope_param_name=str(opts.get("remote_auth_scope_param_name") or ""),
-        skip_browser=bool(opts.get("remote_auth_skip_browser")),
-        timeout=timeout_nanoseconds(str(opts.get("remote_auth_timeout") or DEFAULT_TIMEOUT)),
-        callback_port=int(opts.get("remote_auth_callback_port") or 0),
-        issuer=str(opts.get("remote_auth_issuer") or ""),
-        authorize_url=str(opts.get("remote_auth_authorize_url") or ""),
-        token_url=str(opts.get("remote_auth_token_url") or ""),
-        resource=str(opts.get("remote_auth_resource") or ""),
-        bearer_token=bearer,
-        bearer_token_file=str(opts.get("remote_auth_bearer_token_file") or ""),
-    )
+    # Only what was given: a flag left at its default must not hide a registry entry's hint
+    # (the login applies the defaults: callback port 8666, a 5-minute wait).
+    fields: dict[str, Any] = {}
+    for param in given & PARAMETERS:
+        field = param.removeprefix("remote_auth_")
+        value = opts.get(param)
+        if param == "remote_auth_scopes":
+            fields["scopes"] = _split(value)
+        elif param == "remote_auth_timeout":
+            fields["timeout"] = timeout_nanoseconds(str(value or DEFAULT_TIMEOUT))
+        elif param in ("remote_auth_skip_browser", "remote_auth_callback_port"):
+            fields[field] = value
+        elif field in RemoteAuthConfig.model_fields:
+            fields[field] = str(value or "")
+    if bearer:
+        fields["bearer_token"] = bearer
+    return RemoteAuthConfig(**fields)

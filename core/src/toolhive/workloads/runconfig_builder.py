@@ -231,6 +231,14 @@ def _remote_auth(
         if origin.remote_auth_config
         else None
     )
+    if request.remote_auth is not None and request.token_exchange is not None:
+        # Both would set the upstream Authorization header; ToolHive's run lets the login win
+        # silently, which defeats the exchange.
+        msg = (
+            "--remote-auth* and --token-exchange-* cannot be combined: token exchange sends each "
+            "caller's exchanged token upstream, a remote login sends its own"
+        )
+        raise InvalidInputError(msg)
     if request.remote_auth is None:
         return hints
     if hints is None:
