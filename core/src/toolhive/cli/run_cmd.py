@@ -167,6 +167,11 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
     workload = workloads.run(request, prompt=prompt, wait=timeout)
     if workload.status == WorkloadStatus.RUNNING:
         click.echo(f"{workload.name} is running. Connect your MCP client to: {workload.url}")
+    elif workload.status in (WorkloadStatus.UNAUTHENTICATED, WorkloadStatus.AUTH_RETRYING):
+        click.echo(
+            f"{workload.name} is {workload.status}: {workload.status_context}. "
+            f"URL: {workload.url}"
+        )
     else:
         click.echo(
             f"{workload.name} is still {workload.status} after {timeout:.0f}s; "

@@ -105,12 +105,11 @@ def secret_value(secrets: Secrets, reference: str) -> str:
     return secrets.get(match.group(1) if match else reference)
 
 
-def uses_bearer(auth: RemoteAuthConfig | None, environ: Mapping[str, str]) -> bool:
-    from toolhive.cli.remote_auth_flags import BEARER_ENV
-
-    return bool(auth and (auth.bearer_token or auth.bearer_token_file)) or bool(
-        environ.get(BEARER_ENV)
-    )
+def uses_bearer(auth: RemoteAuthConfig | None) -> bool:
+    """A static bearer token is configured (``$TOOLHIVE_REMOTE_AUTH_BEARER_TOKEN`` was moved
+    into the RunConfig by ``thv run``; it is not read again here, so a restart never sends
+    whatever token the environment happens to hold)."""
+    return bool(auth and (auth.bearer_token or auth.bearer_token_file))
 
 
 # --- pending logins ---------------------------------------------------------------------------
@@ -189,7 +188,7 @@ def sign_in(
     save (``remote_auth_config`` with the login's ``cached_*``) and what the supervisor needs
     in its environment to open the secrets provider. Local workloads come back unchanged."""
     environ = os.environ if environ is None else environ
-    if not config.is_remote or uses_bearer(config.remote_auth_config, environ):
+    if not config.is_remote or uses_bearer(config.remote_auth_config):
         return config, {}
     if config.token_exchange_config is not None and config.remote_auth_config is None:
         # Each caller's token is exchanged for the upstream's (tokenexchange middleware): the
