@@ -7,6 +7,7 @@
 import { ApiError, get, post, seg } from "../lib/api.js";
 import { errorBox, field, h, newId, pageHeader, statusBadge, toast } from "../lib/dom.js";
 import { watchWorkloads } from "../lib/events.js";
+import { signInControls, watchSignIns } from "../lib/signin.js";
 
 const NEW_SECRET = "\u0000new";
 const TRANSPORTS = [["stdio", "stdio"], ["streamable-http", "streamable-http"], ["sse", "sse"]];
@@ -300,8 +301,9 @@ function progressPanel() {
   const status = h("p", { class: "install-progress-now", role: "status", "aria-live": "polite" });
   const log = h("ol", { class: "install-progress-log" });
   const links = h("p", { class: "actions" });
+  const signIn = h("p", { class: "actions install-signin", hidden: true });
   const el = h("section", { class: "card install-progress", "aria-labelledby": "progress-title", hidden: true },
-    h("h2", { id: "progress-title" }, "Progress"), status, log, links);
+    h("h2", { id: "progress-title" }, "Progress"), status, log, signIn, links);
   let last = "";
   return {
     el,
@@ -310,6 +312,7 @@ function progressPanel() {
       el.scrollIntoView({ block: "nearest" });
       log.replaceChildren();
       links.replaceChildren();
+      this.signIn();
       last = "";
       this.say(text);
     },
@@ -321,6 +324,14 @@ function progressPanel() {
     },
     links(...items) {
       links.replaceChildren(...items);
+    },
+    /** A remote server's sign-in controls (none: the slot is hidden). */
+    signIn(...items) {
+      const focused = signIn.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+      signIn.replaceChildren(...items);
+      signIn.hidden = items.length === 0;
+      const again = focused && signIn.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
     },
     hide() {
       el.hidden = true;
@@ -584,20 +595,31 @@ export async function render(main, params, ctx) {
     stopWatching();
     let done = false;
     let off = null;
+    let offSignIn = null;
+    let latest = null;
     const finish = () => {
       done = true;
       if (off) off();
+      if (offSignIn) offSignIn();
+      progress.signIn();
       unwatch = null;
     };
+    // A remote server that asks for a login: its "Sign in" link (lib/signin.js) under the progress.
+    const offerSignIn = () => {
+      if (!done && answered && latest) progress.signIn(...signInControls(latest, { small: false }));
+    };
+    offSignIn = watchSignIns(offerSignIn);
     off = watchWorkloads((state) => {
       const w = done ? null : state.workloads.get(name);
       if (!w) return;
+      latest = w;
       const why = w.status_context ? `: ${w.status_context}` : "";
       // Before the answer, a workload of that name may be another one (the POST will say 409):
       // only its progress while starting is shown.
       if (!answered && w.status !== "starting") return;
       progress.say(`${name} is ${w.status}${why}`, w.status);
       if (!answered) return;
+      offerSignIn();
       if (w.status === "running") {
         finish();
         toast(`${name} is running`, "ok");
@@ -611,7 +633,10 @@ export async function render(main, params, ctx) {
       }
     });
     if (done) off();
-    else unwatch = off;
+    else unwatch = () => {
+      off();
+      offSignIn();
+    };
   }
 
   form.addEventListener("submit", async (event) => {

@@ -6,6 +6,7 @@
 import { BASE, seg } from "../lib/api.js";
 import { clear, download, errorBox, h, newId, pageHeader, statusBadge } from "../lib/dom.js";
 import { watchWorkloads } from "../lib/events.js";
+import { signInControls, watchSignIns } from "../lib/signin.js";
 import { readSSE } from "../lib/sse.js";
 
 /** Lines kept in the page at most (the stream starts with the last 1000). */
@@ -215,19 +216,33 @@ export async function render(main, params, ctx) {
     download(`${name}-${source}.log`, text);
   });
 
+  let view; // the stream's latest view of this workload (undefined until it is ready)
+  function showStatus() {
+    if (view === undefined) return;
+    const active = document.activeElement;
+    const focused = badgeSlot.contains(active) ? active.dataset.key : null;
+    clear(badgeSlot);
+    if (view) {
+      badgeSlot.append(statusBadge(view.status));
+      if (view.status_context) badgeSlot.append(" ", h("span", { class: "reason" }, view.status_context));
+      // A remote server waiting for its login (or whose login was refused): sign in from here too.
+      const signIn = signInControls(view);
+      if (signIn.length) badgeSlot.append(" ", ...signIn);
+    } else badgeSlot.append(h("span", {}, "not found"));
+    const again = focused && badgeSlot.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
   const unsubscribe = watchWorkloads((st) => {
     if (!st.ready) return;
-    const w = st.workloads.get(name);
-    clear(badgeSlot);
-    if (w) {
-      badgeSlot.append(statusBadge(w.status));
-      if (w.status_context) badgeSlot.append(" ", h("span", { class: "reason" }, w.status_context));
-    } else badgeSlot.append(h("span", {}, "not found"));
+    view = st.workloads.get(name) || null;
+    showStatus();
   });
+  const unwatchSignIns = watchSignIns(showStatus);
 
   select(source);
   return () => {
     unsubscribe();
+    unwatchSignIns();
     if (stream) stream.abort();
     clearTimeout(typing);
   };

@@ -6,6 +6,7 @@
 import { ApiError, del, get, post, seg } from "../lib/api.js";
 import { clear, confirmDialog, copyButton, errorBox, h, newId, pageHeader, statusBadge, toast } from "../lib/dom.js";
 import { watchWorkloads } from "../lib/events.js";
+import { signInControls, watchSignIns } from "../lib/signin.js";
 
 /** Statuses where the server is not running and "Start" makes sense. */
 const STOPPED = new Set(["stopped", "error", "unknown", "policy_stopped"]);
@@ -163,9 +164,13 @@ export async function render(main, _params, ctx) {
         dataset: { key: `${extra.key || verb}:${w.name}` },
         onclick: (e) => extra.onclick ? extra.onclick(e.currentTarget) : rowAction(e.currentTarget, w.name, verb, label),
       }, label);
+    // A remote server's sign-in comes first: "Sign in" (a link to its login) or "Sign in
+    // again" (a restart that signs in; it replaces Restart).
+    const signIn = signInControls(w);
     const buttons = STOPPED.has(status)
       ? [act("Start", "restart", { key: "start" })]
-      : [act("Stop", "stop"), act("Restart", "restart")];
+      : [act("Stop", "stop"), status === "unauthenticated" ? null : act("Restart", "restart")];
+    buttons.unshift(...signIn);
     buttons.push(act("Move…", "move", { onclick: () => moveDialog(w), aria: `Move or copy ${w.name}` }));
     buttons.push(act("Remove", "remove", { danger: true, onclick: (btn) => removeOne(btn, w.name) }));
     return h("tr", { dataset: { name: w.name } },
@@ -325,5 +330,9 @@ export async function render(main, _params, ctx) {
     if (unknown || (change && change.type === "created")) refetch();
     draw();
   });
-  return unsubscribe;
+  const unwatchSignIns = watchSignIns(() => draw());
+  return () => {
+    unsubscribe();
+    unwatchSignIns();
+  };
 }
