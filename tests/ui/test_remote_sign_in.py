@@ -158,6 +158,9 @@ def test_a_workload_waiting_for_its_login_offers_sign_in_and_runs_once_signed_in
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
     logs = ui.open("/ui/servers/notes/logs")
     expect(sign_in_link(logs, "notes")).to_have_attribute("href", href)
+    playground = ui.open("/ui/servers/notes/playground")
+    expect(playground.get_by_role("heading", name="The server is not running")).to_be_visible()
+    expect(sign_in_link(playground, "notes")).to_have_attribute("href", href)
 
     # Following the link (the user's login) brings the row to running, live.
     assert "Login complete" in log_in(href)
@@ -165,6 +168,8 @@ def test_a_workload_waiting_for_its_login_offers_sign_in_and_runs_once_signed_in
     expect(sign_in_link(page, "notes")).to_have_count(0)
     expect(logs.locator(".logs-status").get_by_text("running", exact=True)).to_be_visible()
     expect(sign_in_link(logs, "notes")).to_have_count(0)
+    # The playground loads by itself once the server runs.
+    expect(playground.get_by_role("heading", name="echo")).to_be_visible(timeout=SIGN_IN_MS)
     assert auth_of(ui, "notes")["authorization_url"] == ""
     echo_through(ui, "notes", "signed in from the UI")
 

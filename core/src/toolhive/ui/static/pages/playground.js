@@ -7,6 +7,7 @@
 import { ApiError, get, post, seg } from "../lib/api.js";
 import { busy, clear, errorBox, field, h, newId, pageHeader, statusBadge } from "../lib/dom.js";
 import { watchWorkloads } from "../lib/events.js";
+import { signInControls, watchSignIns } from "../lib/signin.js";
 
 const TABS = [
   ["tools", "Tools"],
@@ -28,8 +29,23 @@ export async function render(main, params, ctx) {
 
   let waitingToRun = false; // the workload is not running: load again once it is
   let lastStatus = "";
+  let lastView = null;
+  // A remote server waiting for its login (or refused): its sign-in, in the not-running card.
+  const signInSlot = h("p", { class: "pg-signin", hidden: true });
+  function showSignIn() {
+    const active = document.activeElement;
+    const focused = signInSlot.contains(active) ? active.dataset.key : null;
+    const controls = waitingToRun && lastView ? signInControls(lastView, { small: false }) : [];
+    signInSlot.replaceChildren(...controls);
+    signInSlot.hidden = controls.length === 0;
+    const again = focused && signInSlot.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
+  const unwatchSignIns = watchSignIns(showSignIn);
   const unsubscribe = watchWorkloads((state) => {
     const w = state.workloads.get(name);
+    lastView = w || null;
+    showSignIn();
     const status = w ? w.status : "";
     if (status === lastStatus) return;
     lastStatus = status;
@@ -66,7 +82,9 @@ export async function render(main, params, ctx) {
         h("p", {}, "The playground talks to ", h("strong", {}, name), " through its proxy, so it must be running. ",
           w ? ["Its status: ", w, ". "] : null,
           "Start it on the servers page; this page loads by itself once it runs."),
+        signInSlot,
         h("p", {}, h("a", { href: "/", "data-nav": true }, "Back to the servers"))));
+      showSignIn();
       return;
     }
     if (err instanceof ApiError && err.status === 404) {
@@ -326,7 +344,10 @@ export async function render(main, params, ctx) {
   }
 
   await load();
-  return unsubscribe;
+  return () => {
+    unsubscribe();
+    unwatchSignIns();
+  };
 }
 
 // --- a form from a JSON Schema ---------------------------------------------------------------------

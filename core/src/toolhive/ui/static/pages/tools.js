@@ -12,6 +12,7 @@
 import { ApiError, get, post, seg } from "../lib/api.js";
 import { busy, clear, errorBox, field, h, pageHeader, statusBadge, toast } from "../lib/dom.js";
 import { watchWorkloads } from "../lib/events.js";
+import { signInControls, watchSignIns } from "../lib/signin.js";
 
 /** An image or package without its tag, digest or version: `uvx://pkg@1.2` → `uvx://pkg`. */
 function imageBase(image) {
@@ -245,8 +246,15 @@ export async function render(main, params, ctx) {
       clear(progress);
       progress.append(line);
       const check = () => {
+        const active = document.activeElement;
+        const focused = badge.contains(active) ? active.dataset.key : null;
         clear(badge);
         if (status) badge.append(statusBadge(status));
+        // A remote server whose restart waits for its login: sign in from here.
+        const signIn = signInControls({ name, status, status_context: statusContext });
+        if (signIn.length) badge.append(" ", ...signIn);
+        const again = focused && badge.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+        if (again) again.focus();
         if (status === "running" && (seenOthers || statusTime !== timeBefore)) {
           onRunning = null;
           const done = h("div", { class: "card tools-progress", role: "status" },
@@ -267,10 +275,14 @@ export async function render(main, params, ctx) {
     });
   }
 
+  const unwatchSignIns = watchSignIns(() => {
+    if (onRunning) onRunning();
+  });
   await load();
   return () => {
     onRunning = null;
     unsubscribe();
+    unwatchSignIns();
   };
 }
 
