@@ -242,6 +242,8 @@ class Workloads:
                 open_browser=self.open_browser,
             )
             store.save_runconfig(config)
+        # The wait is over: no longer "waiting for sign-in" until the supervisor reports.
+        store.set_status(config.base_name, S.STARTING, process_id=0)
         return config, env
 
     def _create(self, config: RunConfig) -> RunConfig:
