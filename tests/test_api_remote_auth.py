@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from toolhive.testing.api import ApiServer, api_server
-from toolhive.testing.oauth_server import OAuthServer, complete_login, node_tools, oauth_server
-from toolhive.testing.remote_auth import protected_echo, reserve_url
+from toolhive.testing.oauth_server import OAuthServer, complete_login
 from toolhive.testing.workloads import ECHO_STDIO, require_process_runtime
 
-from tests.conftest import Thv, require_or_skip
+from tests.conftest import Thv
+from tests.remote_auth_support import (
+    free_port,
+    login_tokens,
+    provider_and_server,
+    use_encrypted_secrets,
+)
 
 PASSWORD = "api-remote-auth-store-password"
 #: What an authorization request may carry (RFC 6749, 7636, 8707): nothing secret.
@@ -38,29 +39,15 @@ AUTHORIZE_PARAMS = {
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def secrets_thv(thv: Thv) -> Thv:
-    thv.env["TOOLHIVE_SECRETS_PASSWORD"] = PASSWORD
-    thv("secret", "provider", "encrypted")
-    return thv
+    return use_encrypted_secrets(thv, PASSWORD)
 
 
 @pytest.fixture
 def remote(secrets_thv: Thv) -> Iterator[tuple[OAuthServer, str]]:
-    if node_tools() is None or not Path("/usr/bin/chromium").exists():
-        require_or_skip("Node tools (scripts/install-node.sh) and Chromium")
-    port, url = reserve_url()
-    with (
-        oauth_server(resources=(url,)) as idp,
-        protected_echo(secrets_thv, idp, port) as upstream,
-    ):
-        yield idp, upstream
+    with provider_and_server(secrets_thv) as both:
+        yield both
 
 
 @pytest.fixture
@@ -99,23 +86,6 @@ def wait_status(api: ApiServer, name: str, wanted: str, timeout: float = 60) -> 
             return
         assert time.monotonic() < deadline, f"{name} is {status}, not {wanted}"
         time.sleep(0.3)
-
-
-def stored_tokens(thv: Thv) -> list[str]:
-    """Every value the login left in the secrets provider (tokens, a registered client's
-    secret), without the expiry suffix the access-token entry carries."""
-    script = (
-        "import json\n"
-        "from toolhive.plugins import build_plugin_manager, Hooks\n"
-        "from toolhive.secrets.selection import open_secrets\n"
-        "s = open_secrets(Hooks(build_plugin_manager()))\n"
-        "print(json.dumps({d.key: s.get(d.key) for d in s.list()}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=thv.env, capture_output=True, text=True, check=True
-    )
-    stored: dict[str, str] = json.loads(done.stdout)
-    return [v.rpartition("|")[0] or v for k, v in stored.items() if k.startswith("OAUTH_")]
 
 
 def test_a_remote_workload_created_through_the_api_offers_its_sign_in_and_runs_after_it(
@@ -172,7 +142,7 @@ def test_a_remote_workload_created_through_the_api_offers_its_sign_in_and_runs_a
         "authorization_url": "",
         "started_at": "",
     }
-    tokens = stored_tokens(secrets_thv)
+    tokens = login_tokens(secrets_thv.env)
     assert tokens, "the login stored nothing"
     answers = [
         url,

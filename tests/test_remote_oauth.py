@@ -15,9 +15,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,93 +23,37 @@ from typing import Any
 
 import httpx
 import pytest
-from toolhive.testing.oauth_server import OAuthServer, complete_login, node_tools, oauth_server
-from toolhive.testing.remote_auth import protected_echo, reserve_url
+from toolhive.testing.oauth_server import OAuthServer, complete_login
 
-from tests.conftest import Thv, require_or_skip
+from tests.conftest import Thv
+from tests.remote_auth_support import (
+    URL_LINE,
+    assert_echoes,
+    assert_nowhere,
+    call_echo,
+    free_port,
+    home_files,
+    provider_and_server,
+    run_with_login,
+    stored_secrets,
+    use_encrypted_secrets,
+)
 
 PASSWORD = "remote-oauth-store-password"
 #: Long enough for a login and a call, short enough that the proxy must refresh during a test
 #: (it refreshes 30 s before expiry).
 ACCESS_TTL = 45
-URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/auth\?\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def secrets_thv(thv: Thv) -> Thv:
-    thv.env["TOOLHIVE_SECRETS_PASSWORD"] = PASSWORD
-    thv("secret", "provider", "encrypted")
-    return thv
+    return use_encrypted_secrets(thv, PASSWORD)
 
 
 @pytest.fixture
 def remote(secrets_thv: Thv) -> Iterator[tuple[OAuthServer, str]]:
-    if node_tools() is None or not Path("/usr/bin/chromium").exists():
-        require_or_skip("Node tools (scripts/install-node.sh) and Chromium")
-    port, url = reserve_url()
-    with (
-        oauth_server(resources=(url,), access_token_ttl=ACCESS_TTL) as idp,
-        protected_echo(secrets_thv, idp, port) as upstream,
-    ):
-        yield idp, upstream
-
-
-def run_with_login(thv: Thv, *args: str, expect_login: bool = True) -> str:
-    """Run ``thv ARGS``; when it prints an authorization URL, log in through the browser.
-    Returns everything it printed; fails on a non-zero exit."""
-    process = subprocess.Popen(
-        [thv.exe, *args], env=thv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stderr is not None
-    printed: list[str] = []
-    logged_in = False
-    for line in process.stderr:
-        printed.append(line)
-        found = URL_LINE.search(line)
-        if found:
-            assert expect_login, f"an unexpected login was asked for: {line}"
-            assert "Login complete" in complete_login(found.group(1))
-            logged_in = True
-            break
-    out, err = process.communicate(timeout=120)
-    text = "".join(printed) + err + out
-    assert process.returncode == 0, text
-    assert logged_in == expect_login, text
-    return text
-
-
-def call_echo(thv: Thv, name: str, text: str) -> subprocess.CompletedProcess[str]:
-    return thv(
-        "mcp", "call", "echo", "--server", name, "--args", json.dumps({"text": text}),
-        "--format", "json", check=False,
-    )  # fmt: skip
-
-
-def assert_echoes(thv: Thv, name: str, text: str) -> None:
-    done = call_echo(thv, name, text)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert text in done.stdout
-
-
-def stored_secrets(thv: Thv) -> dict[str, str]:
-    script = (
-        "import json\n"
-        "from toolhive.plugins import build_plugin_manager, Hooks\n"
-        "from toolhive.secrets.selection import open_secrets\n"
-        "s = open_secrets(Hooks(build_plugin_manager()))\n"
-        "print(json.dumps({d.key: s.get(d.key) for d in s.list()}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=thv.env, capture_output=True, text=True, check=True
-    )
-    stored: dict[str, str] = json.loads(done.stdout)
-    return stored
+    with provider_and_server(secrets_thv, access_token_ttl=ACCESS_TTL) as both:
+        yield both
 
 
 def status(thv: Thv, name: str) -> dict[str, Any]:
@@ -129,20 +71,6 @@ def wait_status(thv: Thv, name: str, wanted: str, timeout: float = 120) -> dict[
             return row
         assert time.monotonic() < deadline, f"{name} is {row['status']}, not {wanted}: {row}"
         time.sleep(0.5)
-
-
-def home_files(thv: Thv) -> dict[Path, bytes]:
-    home = Path(thv.env["XDG_CONFIG_HOME"]).parent
-    return {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
-
-
-def assert_nowhere(tokens: list[str], texts: list[str], files: dict[Path, bytes]) -> None:
-    assert tokens
-    for token in tokens:
-        for text in texts:
-            assert token not in text
-        for path, content in files.items():
-            assert token.encode() not in content, path
 
 
 def runconfig(thv: Thv, name: str) -> dict[str, Any]:
@@ -176,7 +104,7 @@ def test_a_remote_server_that_answers_401_is_signed_in_to_and_stays_signed_in(
     assert auth["cached_client_id"] and auth["cached_dcr_callback_port"] == int(callback)
     assert auth["issuer"] == idp.issuer and auth["resource"] == upstream
     assert auth["cached_token_expiry"]
-    stored = stored_secrets(thv)
+    stored = stored_secrets(thv.env)
     refresh = stored["OAUTH_REFRESH_TOKEN_remote"]
     access = stored["OAUTH_REFRESH_TOKEN_remote_AT"].rpartition("|")[0]
 
@@ -185,7 +113,7 @@ def test_a_remote_server_that_answers_401_is_signed_in_to_and_stays_signed_in(
     assert_echoes(thv, "remote", "after one expiry")
     time.sleep(20)
     assert_echoes(thv, "remote", "after another")
-    assert stored_secrets(thv)["OAUTH_REFRESH_TOKEN_remote"] != refresh  # rotated and kept
+    assert stored_secrets(thv.env)["OAUTH_REFRESH_TOKEN_remote"] != refresh  # rotated and kept
     assert status(thv, "remote")["status"] == "running"
 
     # A restart and a killed supervisor need no new login.
@@ -199,7 +127,7 @@ def test_a_remote_server_that_answers_401_is_signed_in_to_and_stays_signed_in(
 
     # No token in anything the user or a client can see, nor in any file of the home but the
     # encrypted store.
-    stored = stored_secrets(thv)
+    stored = stored_secrets(thv.env)
     tokens = [refresh, access, *(v for k, v in stored.items() if k.startswith("OAUTH_"))]
     tokens = [t.rpartition("|")[0] or t for t in tokens]
     outputs += [
@@ -209,12 +137,7 @@ def test_a_remote_server_that_answers_401_is_signed_in_to_and_stays_signed_in(
         thv("logs", "--proxy", "remote").stdout,
         thv("status", "remote").stdout,
     ]
-    files = {
-        path: content
-        for path, content in home_files(thv).items()
-        if "secrets_encrypted" not in path.name
-    }
-    assert_nowhere(tokens, outputs, files)
+    assert_nowhere(tokens, outputs, home_files(thv))
 
 
 def test_a_revoked_login_is_unauthenticated_until_a_new_sign_in(
@@ -232,7 +155,10 @@ def test_a_revoked_login_is_unauthenticated_until_a_new_sign_in(
     client_id = runconfig(thv, "revoked")["remote_auth_config"]["cached_client_id"]
     revoked = httpx.post(
         idp.metadata()["revocation_endpoint"],
-        data={"token": stored_secrets(thv)["OAUTH_REFRESH_TOKEN_revoked"], "client_id": client_id},
+        data={
+            "token": stored_secrets(thv.env)["OAUTH_REFRESH_TOKEN_revoked"],
+            "client_id": client_id,
+        },
         timeout=10,
     )
     assert revoked.status_code == 200, revoked.text
@@ -316,7 +242,7 @@ def test_a_static_bearer_token_is_kept_as_a_secret_and_sent_upstream(
     assert_echoes(thv, "bearer", "with a bearer token")
     config = runconfig(thv, "bearer")
     assert config["remote_auth_config"]["bearer_token"] == "BEARER_TOKEN_bearer,target=bearer_token"
-    assert stored_secrets(thv)["BEARER_TOKEN_bearer"] == token
+    assert stored_secrets(thv.env)["BEARER_TOKEN_bearer"] == token
 
 
 def test_thv_proxy_signs_in_and_forwards_with_the_login(

@@ -14,40 +14,39 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import selectors
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from toolhive.testing.oauth_server import OAuthServer, complete_login, node_tools, oauth_server
-from toolhive.testing.remote_auth import protected_echo, reserve_url
+from toolhive.testing.oauth_server import OAuthServer
 
-from tests.conftest import Thv, require_or_skip
+from tests.conftest import Thv
+from tests.remote_auth_support import (
+    assert_echoes,
+    assert_nowhere,
+    call_echo,
+    free_port,
+    home_files,
+    provider_and_server,
+    run_with_login,
+    stored_secrets,
+    use_encrypted_secrets,
+)
 
 PASSWORD = "remote-token-refresh-password"
 #: Refreshed every 5 s (half the lifetime, under the 30 s leeway): several times per test.
 ACCESS_TTL = 10
-URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/auth\?\S+)")
 QUICK_RETRIES = {
     "TOOLHIVE_TOKEN_REFRESH_INITIAL_RETRY_INTERVAL": "200ms",
     "TOOLHIVE_TOKEN_REFRESH_MAX_TRIES": "1",
     "TOOLHIVE_TOKEN_AUTH_RETRYING_TICK_INTERVAL": "1s",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Relay:
@@ -100,69 +99,14 @@ class Relay:
 
 @pytest.fixture
 def secrets_thv(thv: Thv) -> Thv:
-    thv.env["TOOLHIVE_SECRETS_PASSWORD"] = PASSWORD
     thv.env.update(QUICK_RETRIES)  # the detached supervisor inherits them
-    thv("secret", "provider", "encrypted")
-    return thv
+    return use_encrypted_secrets(thv, PASSWORD)
 
 
 @pytest.fixture
 def remote(secrets_thv: Thv) -> Iterator[tuple[OAuthServer, str]]:
-    if node_tools() is None or not Path("/usr/bin/chromium").exists():
-        require_or_skip("Node tools (scripts/install-node.sh) and Chromium")
-    port, url = reserve_url()
-    with (
-        oauth_server(resources=(url,), access_token_ttl=ACCESS_TTL) as idp,
-        protected_echo(secrets_thv, idp, port) as upstream,
-    ):
-        yield idp, upstream
-
-
-def run_with_login(thv: Thv, *args: str) -> str:
-    """``thv ARGS``, logging in through the browser when it prints the authorization URL."""
-    process = subprocess.Popen(
-        [thv.exe, *args], env=thv.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stderr is not None
-    printed: list[str] = []
-    for line in process.stderr:
-        printed.append(line)
-        found = URL_LINE.search(line)
-        if found:
-            assert "Login complete" in complete_login(found.group(1))
-            break
-    out, err = process.communicate(timeout=120)
-    text = "".join(printed) + err + out
-    assert process.returncode == 0, text
-    return text
-
-
-def call_echo(thv: Thv, name: str, text: str) -> subprocess.CompletedProcess[str]:
-    return thv(
-        "mcp", "call", "echo", "--server", name, "--args", json.dumps({"text": text}),
-        "--format", "json", check=False,
-    )  # fmt: skip
-
-
-def assert_echoes(thv: Thv, name: str, text: str) -> None:
-    done = call_echo(thv, name, text)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert text in done.stdout
-
-
-def stored_secrets(thv: Thv) -> dict[str, str]:
-    script = (
-        "import json\n"
-        "from toolhive.plugins import build_plugin_manager, Hooks\n"
-        "from toolhive.secrets.selection import open_secrets\n"
-        "s = open_secrets(Hooks(build_plugin_manager()))\n"
-        "print(json.dumps({d.key: s.get(d.key) for d in s.list()}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=thv.env, capture_output=True, text=True, check=True
-    )
-    stored: dict[str, str] = json.loads(done.stdout)
-    return stored
+    with provider_and_server(secrets_thv, access_token_ttl=ACCESS_TTL) as both:
+        yield both
 
 
 def listed(thv: Thv, *flags: str) -> dict[str, dict[str, Any]]:
@@ -178,16 +122,6 @@ def wait_status(thv: Thv, name: str, wanted: str, timeout: float = 60) -> dict[s
             return row
         assert time.monotonic() < deadline, f"{name} is not {wanted}: {row}"
         time.sleep(0.3)
-
-
-def home_texts(thv: Thv) -> dict[Path, bytes]:
-    """Every file of the ToolHive home but the encrypted secrets store."""
-    home = Path(thv.env["XDG_CONFIG_HOME"]).parent
-    return {
-        p: p.read_bytes()
-        for p in home.rglob("*")
-        if p.is_file() and "secrets_encrypted" not in p.name
-    }
 
 
 def test_the_supervisor_refreshes_through_an_outage_and_reports_a_revoked_login(
@@ -210,14 +144,14 @@ def test_the_supervisor_refreshes_through_an_outage_and_reports_a_revoked_login(
         )  # fmt: skip
         outputs = [signed_in]
         assert_echoes(thv, "flaky", "signed in")
-        seen = stored_secrets(thv)
+        seen = stored_secrets(thv.env)
         tokens = {seen["OAUTH_REFRESH_TOKEN_flaky"]}
 
         # More than two access-token lifetimes: refreshed in the background, no error.
         for n in range(3):
             time.sleep(ACCESS_TTL / 2 + 1)
             assert_echoes(thv, "flaky", f"still there {n}")
-            seen = stored_secrets(thv)
+            seen = stored_secrets(thv.env)
             tokens |= {seen["OAUTH_REFRESH_TOKEN_flaky"]}
             tokens |= {seen["OAUTH_REFRESH_TOKEN_flaky_AT"].rpartition("|")[0]}
         assert len(tokens) >= 4, "refresh tokens rotate and are kept"
@@ -232,7 +166,7 @@ def test_the_supervisor_refreshes_through_an_outage_and_reports_a_revoked_login(
         assert_echoes(thv, "flaky", "after the outage")
 
         # The login is revoked: the next refresh is refused; a new sign-in is needed.
-        idp.revoke(stored_secrets(thv)["OAUTH_REFRESH_TOKEN_flaky"])
+        idp.revoke(stored_secrets(thv.env)["OAUTH_REFRESH_TOKEN_flaky"])
         row = wait_status(thv, "flaky", "unauthenticated", timeout=ACCESS_TTL + 10)
         assert "sign in again: thv restart flaky" in row["status_context"]
         assert "flaky" not in listed(thv)  # not among the default list's statuses
@@ -240,18 +174,14 @@ def test_the_supervisor_refreshes_through_an_outage_and_reports_a_revoked_login(
         answer = httpx.post(row["url"], json={"jsonrpc": "2.0", "id": 3, "method": "ping"})
         assert answer.status_code == 401
         assert "thv restart flaky" in answer.json()["error"]["message"]
-        assert "OAUTH_REFRESH_TOKEN_flaky" not in stored_secrets(thv)  # the dead login is gone
+        assert "OAUTH_REFRESH_TOKEN_flaky" not in stored_secrets(thv.env)  # the dead login is gone
 
         outputs += [
             thv("list", "--all", "--format", "json").stdout,
             thv("logs", "--proxy", "flaky").stdout,
             thv("status", "flaky").stdout,
         ]
-        for token in tokens:
-            for text in outputs:
-                assert token not in text
-            for path, content in home_texts(thv).items():
-                assert token.encode() not in content, path
+        assert_nowhere(sorted(tokens), outputs, home_files(thv))
     finally:
         relay.stop()
 
@@ -272,6 +202,4 @@ def test_a_refused_bearer_token_makes_the_workload_unauthenticated(
         thv("list", "--all", "--format", "json").stdout,
         thv("logs", "--proxy", "bearer").stdout,
     ]
-    assert all(token not in text for text in texts)
-    for path, content in home_texts(thv).items():
-        assert token.encode() not in content, path
+    assert_nowhere([token], texts, home_files(thv))
