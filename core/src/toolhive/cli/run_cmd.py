@@ -169,8 +169,7 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
         click.echo(f"{workload.name} is running. Connect your MCP client to: {workload.url}")
     elif workload.status in (WorkloadStatus.UNAUTHENTICATED, WorkloadStatus.AUTH_RETRYING):
         click.echo(
-            f"{workload.name} is {workload.status}: {workload.status_context}. "
-            f"URL: {workload.url}"
+            f"{workload.name} is {workload.status}: {workload.status_context}. URL: {workload.url}"
         )
     else:
         click.echo(

@@ -155,7 +155,6 @@ class RemoteAuthConfig(_Config):
     cached_dcr_callback_port: int = 0
 
 
-
 def _open_header_secrets(
     hooks: Any, forward: HeaderForwardConfig, environ: Any = None
 ) -> tuple[Any, dict[str, str]]:
