@@ -466,5 +466,7 @@ def test_the_openapi_document_describes_every_workloads_operation(thv_home, thv_
         ("post", f"{WORKLOADS}/{{name}}/mcp/tools/call"),
         ("post", f"{WORKLOADS}/{{name}}/mcp/resources/read"),
         ("post", f"{WORKLOADS}/{{name}}/mcp/prompts/get"),
+        # ours: a remote server's pending sign-in
+        ("get", f"{WORKLOADS}/{{name}}/auth"),
     }  # fmt: skip
     assert paths[WORKLOADS]["post"]["responses"].keys() >= {"201", "400", "409"}

@@ -197,6 +197,8 @@ class Supervisor:
         self.server = server = ProxyServer(app, sock, handle_signals=False, lifespan="off")
         if self.stop_requested.is_set():
             return
+        if self.runtime is not None and channel is not None:
+            await self._still_there()
         serving = asyncio.create_task(server.serve())
         await server.wait_started(serving)
         monitor = asyncio.create_task(self._monitor()) if self.runtime else None
@@ -313,6 +315,17 @@ class Supervisor:
                     msg = f"the server exited before it answered{code}; see `thv logs {self.name}`"
                     raise WorkloadStateError(msg)
             await asyncio.sleep(0.2)
+
+    async def _still_there(self) -> None:
+        """A stdio server that exited at once (wrong command, missing binary) is a failed start,
+        not ``running`` then ``unhealthy``: nothing else waits for it to answer first."""
+        assert self.runtime is not None
+        name = self.config.container_name or self.name
+        info = await asyncio.to_thread(self.runtime.inspect, name)
+        if info is None or info.state != "running":
+            code = "" if info is None or info.exit_code is None else f" ({info.exit_code})"
+            msg = f"the server exited as it started{code}; see `thv logs {self.name}`"
+            raise WorkloadStateError(msg)
 
     async def _monitor(self) -> None:
         """Mark the workload unhealthy if its server exits while we are serving."""
