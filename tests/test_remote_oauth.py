@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -211,32 +210,9 @@ def test_a_static_bearer_token_is_kept_as_a_secret_and_sent_upstream(
     server's resource) goes to the secrets provider, the RunConfig names it."""
     thv = secrets_thv
     idp, upstream = remote
-    from toolhive.oauth import ClientSettings, discover
-    from toolhive.oauth.flow import login
+    from toolhive.testing.user_token import user_access_token
 
-    found: dict[str, str] = {}
-
-    def announce(line: str) -> None:
-        match = re.search(r"(http://\S+)", line)
-        if match:
-            found["page"] = complete_login(match.group(1))
-
-    import threading
-
-    result: dict[str, Any] = {}
-
-    def do_login() -> None:
-        result["tokens"] = login(
-            discover(idp.issuer),
-            ClientSettings(client_id=idp.client_id, scopes=("openid",), resource=upstream),
-            skip_browser=True,
-            announce=lambda line: threading.Thread(target=announce, args=(line,)).start(),
-        )
-
-    worker = threading.Thread(target=do_login)
-    worker.start()
-    worker.join(90)
-    token = result["tokens"].access_token.get_secret_value()
+    token = user_access_token(idp, upstream)
     thv("run", upstream, "--name", "bearer", "--remote-auth-bearer-token", token)
     assert_echoes(thv, "bearer", "with a bearer token")
     config = runconfig(thv, "bearer")

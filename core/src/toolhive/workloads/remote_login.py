@@ -99,12 +99,6 @@ def _open_secrets(hooks: Hooks, environ: Mapping[str, str] | None) -> Secrets:
     return open_secrets(hooks, environ=os.environ if environ is None else environ)
 
 
-def secret_value(secrets: Secrets, reference: str) -> str:
-    """The value behind ``NAME`` or ``NAME,target=…``."""
-    match = REFERENCE.match(reference)
-    return secrets.get(match.group(1) if match else reference)
-
-
 def uses_bearer(auth: RemoteAuthConfig | None) -> bool:
     """A static bearer token is configured (``$TOOLHIVE_REMOTE_AUTH_BEARER_TOKEN`` was moved
     into the RunConfig by ``thv run``; it is not read again here, so a restart never sends
@@ -378,15 +372,9 @@ def _session(
     port: int,
 ) -> TokenSession:
     from toolhive.oauth import ClientSettings, SecretsStorage, TokenSession
+    from toolhive.workloads.upstream_auth import client_secret_for
 
-    client_secret: str | None = None
-    if auth.client_id:
-        if auth.client_secret:
-            client_secret = secret_value(secrets, auth.client_secret)
-        elif auth.client_secret_file:
-            client_secret = _read_file(auth.client_secret_file, "--remote-auth-client-secret-file")
-    elif auth.cached_client_secret_ref:
-        client_secret = secret_value(secrets, auth.cached_client_secret_ref)
+    client_secret = client_secret_for(secrets, auth)
     client = ClientSettings(
         client_id=auth.client_id or auth.cached_client_id,
         scopes=scopes,
@@ -406,17 +394,3 @@ def _session(
         login_hint="sign in again",
         metadata=metadata,
     )
-
-
-def _read_file(path: str, flag: str) -> str:
-    from pathlib import Path
-
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        msg = f"cannot read {flag} {path}: {exc.strerror or exc}"
-        raise InvalidInputError(msg) from None
-    if not value:
-        msg = f"{flag} {path} is empty"
-        raise InvalidInputError(msg)
-    return value

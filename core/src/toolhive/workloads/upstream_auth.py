@@ -454,7 +454,7 @@ def _secret(secrets: Secrets, reference: str, what: str) -> str:
         raise NotFoundError(msg) from None
 
 
-def _read_file(path: str, what: str) -> str:
+def read_secret_file(path: str, what: str) -> str:
     try:
         value = Path(path).expanduser().read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -463,6 +463,20 @@ def _read_file(path: str, what: str) -> str:
     if not value:
         raise InvalidInputError(f"the {what} file {path} is empty")
     return value
+
+
+def client_secret_for(secrets: Secrets, auth: RemoteAuthConfig) -> str | None:
+    """The secret of the client a login uses: the configured client's (reference or file),
+    else the one registered on the fly; ``None`` for a public client."""
+    if auth.client_id:
+        if auth.client_secret:
+            return _secret(secrets, auth.client_secret, "OAuth client secret")
+        if auth.client_secret_file:
+            return read_secret_file(auth.client_secret_file, "OAuth client secret")
+        return None
+    if auth.cached_client_secret_ref:
+        return _secret(secrets, auth.cached_client_secret_ref, "OAuth client secret")
+    return None
 
 
 def _bearer_token(hooks: Hooks, auth: RemoteAuthConfig, environ: Mapping[str, str] | None) -> str:
@@ -476,7 +490,7 @@ def _bearer_token(hooks: Hooks, auth: RemoteAuthConfig, environ: Mapping[str, st
     if auth.bearer_token:  # a literal from an old RunConfig (ToolHive migrates these)
         log.warning("the RunConfig holds a literal bearer token; run the workload again to move it")
         return auth.bearer_token.strip()
-    return _read_file(auth.bearer_token_file, "bearer token")
+    return read_secret_file(auth.bearer_token_file, "bearer token")
 
 
 def _oauth_session(
@@ -493,14 +507,7 @@ def _oauth_session(
     from toolhive.secrets.selection import open_secrets
 
     secrets = open_secrets(hooks, environ=environ)
-    client_secret: str | None = None
-    if auth.client_id:
-        if auth.client_secret:
-            client_secret = _secret(secrets, auth.client_secret, "OAuth client secret")
-        elif auth.client_secret_file:
-            client_secret = _read_file(auth.client_secret_file, "OAuth client secret")
-    elif auth.cached_client_secret_ref:
-        client_secret = _secret(secrets, auth.cached_client_secret_ref, "OAuth client secret")
+    client_secret = client_secret_for(secrets, auth)
     metadata = None
     if auth.token_url:  # configured endpoints: no discovery needed to refresh
         metadata = ProviderMetadata(
