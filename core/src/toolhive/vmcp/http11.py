@@ -416,6 +416,7 @@ class Pool:
                     continue
                 raise
             except BaseException:
+                self.busy.discard(conn)
                 if conn.response is not None:
                     conn.response._conn = None
                 conn.response = None

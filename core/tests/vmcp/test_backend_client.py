@@ -1,0 +1,591 @@
+"""The gateway's backend client against real servers: the conformance fixture (official SDK,
+streamable HTTP with an event store), the echo server over legacy HTTP+SSE (official SDK), and a
+small raw HTTP/1.1 server written here for what the SDK servers never do on purpose (chunked and
+close-delimited bodies, dropped keep-alive connections, a standalone stream that drops, 401s,
+answers that never come)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from toolhive.testing.mcp_servers import http_echo_server
+from toolhive.vmcp.backend_client import (
+    BackendConnection,
+    BackendError,
+    BackendUnauthorizedError,
+    SessionExpiredError,
+    SSEParser,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+REPO = Path(__file__).resolve().parents[3]
+FIXTURE = REPO / "tests" / "conformance" / "fixture_server.py"
+INIT = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {"sampling": {}},
+    "clientInfo": {"name": "vmcp-backend-client-tests", "version": "0"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+            return
+        import time
+
+        time.sleep(0.05)
+    raise AssertionError("server did not start listening")
+
+
+@pytest.fixture(scope="module")
+def fixture_url() -> Iterator[str]:
+    """The conformance fixture over streamable HTTP (one process for the module)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(FIXTURE), "streamable-http"],
+        env={**os.environ, "MCP_HOST": "127.0.0.1", "MCP_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Inbox:
+    """What a connection's ``on_message`` got."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+        self.parsed: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    def __call__(self, raw: bytes, parsed: dict[str, Any]) -> None:
+        assert b"\n" not in raw and json.loads(raw) == parsed
+        self.raw.append(raw)
+        self.parsed.append(parsed)
+        self.arrived.set()
+
+    def methods(self) -> list[str]:
+        return [m.get("method", "") for m in self.parsed]
+
+
+def call(rid: int | str, tool: str, **arguments: Any) -> bytes:
+    params: dict[str, Any] = {"name": tool, "arguments": arguments}
+    if "progress" in tool:
+        params["_meta"] = {"progressToken": f"tok-{rid}"}
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
+    ).encode()
+
+
+def text_of(raw: bytes) -> str:
+    return str(json.loads(raw)["result"]["content"][0]["text"])
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    url: str, transport: Any = "streamable-http", params: dict[str, Any] = INIT, **kwargs: Any
+) -> AsyncIterator[tuple[BackendConnection, Inbox]]:
+    inbox = Inbox()
+    conn = BackendConnection(url, transport, on_message=inbox, **kwargs)
+    try:
+        await conn.initialize(params, timeout=10)
+        yield conn, inbox
+    finally:
+        await conn.aclose()
+
+
+# --------------------------------------------------------------------------- streamable HTTP
+
+
+async def test_initialize_negotiates_a_session_and_calls_return_the_backends_exact_json(
+    fixture_url: str,
+) -> None:
+    async with connected(fixture_url) as (conn, _):
+        assert conn.session_id and conn.protocol_version == "2025-11-25"
+        raw = await conn.request(call(7, "echo", text="héllo ✓"), 7, timeout=5)
+        assert raw == raw.strip() and json.loads(raw)["id"] == 7
+        assert text_of(raw) == "héllo ✓"
+        listed = await conn.request(
+            b'{"jsonrpc":"2.0","id":"l","method":"tools/list"}', "l", timeout=5
+        )
+        assert "test_sampling" in {t["name"] for t in json.loads(listed)["result"]["tools"]}
+        assert conn.closed is None
+
+
+async def test_progress_and_logging_arrive_in_order_before_the_answer(fixture_url: str) -> None:
+    async with connected(fixture_url) as (conn, inbox):
+        mine = Inbox()
+        raw = await conn.request(call(1, "test_tool_with_progress"), 1, timeout=5, on_message=mine)
+        assert text_of(raw) == "Tool with progress executed successfully"
+        assert [m["params"]["progress"] for m in mine.parsed] == [0, 50, 100]
+        assert {m["params"]["progressToken"] for m in mine.parsed} == {"tok-1"}
+        # Without a per-request sink the connection's on_message gets them.
+        raw = await conn.request(call(2, "test_tool_with_logging"), 2, timeout=5)
+        assert text_of(raw) == "Tool with logging executed successfully"
+        assert [m["params"]["data"] for m in inbox.parsed] == [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed",
+        ]
+
+
+async def test_a_server_request_during_a_call_is_answered_through_notify(fixture_url: str) -> None:
+    async with connected(fixture_url) as (conn, _):
+        answered: list[asyncio.Task[None]] = []
+
+        def sampler(raw: bytes, parsed: dict[str, Any]) -> None:
+            assert parsed["method"] == "sampling/createMessage"
+            prompt = parsed["params"]["messages"][0]["content"]["text"]
+            reply = {
+                "jsonrpc": "2.0",
+                "id": parsed["id"],
+                "result": {
+                    "role": "assistant",
+                    "content": {"type": "text", "text": f"echo of {prompt}"},
+                    "model": "test",
+                    "stopReason": "endTurn",
+                },
+            }
+            answered.append(asyncio.create_task(conn.notify(json.dumps(reply).encode())))
+
+        raw = await conn.request(
+            call(3, "test_sampling", prompt="hi"), 3, timeout=5, on_message=sampler
+        )
+        assert text_of(raw) == "LLM response: echo of hi"
+        assert len(answered) == 1
+        await answered[0]
+
+
+async def test_a_dropped_answer_stream_is_resumed_with_last_event_id(fixture_url: str) -> None:
+    async with connected(fixture_url) as (conn, _):
+        # The fixture closes the POST's SSE stream mid-call; only a GET with Last-Event-ID
+        # gets the answer.
+        raw = await conn.request(call(4, "test_reconnection"), 4, timeout=10)
+        assert text_of(raw) == "Reconnection test completed successfully"
+        assert text_of(await conn.request(call(5, "echo", text="after"), 5, timeout=5)) == "after"
+
+
+async def test_32_concurrent_requests_on_one_connection_get_their_own_answers(
+    fixture_url: str,
+) -> None:
+    async with connected(fixture_url, max_idle=8) as (conn, _):
+        sinks = {i: Inbox() for i in range(32)}
+
+        async def one(i: int) -> tuple[int, str, list[int]]:
+            tool = "test_tool_with_progress" if i % 4 == 0 else "echo"
+            raw = await conn.request(
+                call(i, tool, text=f"call {i} ✓"), i, timeout=20, on_message=sinks[i]
+            )
+            return i, text_of(raw), [m["params"]["progress"] for m in sinks[i].parsed]
+
+        results = await asyncio.gather(*(one(i) for i in range(32)))
+        for i, text, progress in results:
+            if i % 4 == 0:
+                assert text == "Tool with progress executed successfully" and progress == [
+                    0,
+                    50,
+                    100,
+                ]
+                assert {m["params"]["progressToken"] for m in sinks[i].parsed} == {f"tok-{i}"}
+            else:
+                assert text == f"call {i} ✓" and progress == []
+        assert len(conn._pool.idle) <= 8
+
+
+async def test_a_session_the_backend_forgot_raises_session_expired_once(fixture_url: str) -> None:
+    async with connected(fixture_url) as (conn, _):
+        reasons: list[str] = []
+        conn.on_close = reasons.append
+        assert conn.session_id and conn.protocol_version
+        async with httpx.AsyncClient() as client:
+            gone = await client.delete(
+                fixture_url,
+                headers={
+                    "Mcp-Session-Id": conn.session_id,
+                    "MCP-Protocol-Version": conn.protocol_version,
+                },
+            )
+        assert gone.status_code == 200
+        with pytest.raises(SessionExpiredError):
+            await conn.request(call(1, "echo", text="x"), 1, timeout=5)
+        with pytest.raises(SessionExpiredError):
+            await conn.notify(b'{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}')
+        await asyncio.sleep(0.3)  # the GET stream ends too; the owner still hears it once
+        assert len(reasons) == 1 and "expired" in reasons[0]
+        assert conn.closed is not None
+
+
+async def test_cancelling_a_request_mid_stream_closes_its_connection_and_the_pool_works_on(
+    fixture_url: str,
+) -> None:
+    async with connected(fixture_url) as (conn, _):
+        first = Inbox()
+        streams = set(conn._pool.busy)  # the standalone GET stream's connection
+        task = asyncio.create_task(
+            conn.request(call(1, "test_tool_with_progress"), 1, timeout=5, on_message=first)
+        )
+        await asyncio.wait_for(first.arrived.wait(), 5)
+        (mid_response,) = set(conn._pool.busy) - streams
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert mid_response.closed and mid_response not in conn._pool.idle
+        for i in range(2, 6):
+            assert text_of(await conn.request(call(i, "echo", text=str(i)), i, timeout=5)) == str(i)
+        # A JSON request cancelled before its answer: same.
+        task = asyncio.create_task(conn.request(call(9, "echo", text="z"), 9, timeout=5))
+        await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert text_of(await conn.request(call(10, "echo", text="ok"), 10, timeout=5)) == "ok"
+        assert all(c.response is None and not c.closed for c in conn._pool.idle)
+
+
+# --------------------------------------------------------------------------- legacy SSE
+
+
+async def test_legacy_sse_backend_answers_arrive_on_the_stream_and_match_by_id() -> None:
+    async with (
+        http_echo_server("sse") as server,
+        connected(server.url, "sse", {**INIT, "protocolVersion": "2024-11-05"}) as (conn, _),
+    ):
+        assert conn.protocol_version == "2024-11-05"
+        listed = await conn.request(
+            b'{"jsonrpc":"2.0","id":"l","method":"tools/list"}', "l", timeout=5
+        )
+        assert {t["name"] for t in json.loads(listed)["result"]["tools"]} == {"echo", "add"}
+
+        async def one(i: int) -> tuple[int, str]:
+            return i, text_of(await conn.request(call(i, "echo", text=f"sse {i} ✓"), i, timeout=10))
+
+        for i, text in await asyncio.gather(*(one(i) for i in range(32))):
+            assert text == f"sse {i} ✓"
+        assert not conn._pending
+
+
+async def test_legacy_sse_backend_going_away_fails_waiting_requests_and_tells_the_owner() -> None:
+    async with http_echo_server("sse") as server:
+        inbox = Inbox()
+        conn = BackendConnection(server.url, "sse", on_message=inbox)
+        reasons: list[str] = []
+        conn.on_close = reasons.append
+        try:
+            await conn.initialize({**INIT, "protocolVersion": "2024-11-05"}, timeout=10)
+            await server.kill()
+            for _ in range(100):
+                if conn.closed is not None:
+                    break
+                await asyncio.sleep(0.02)
+            assert conn.closed is not None and len(reasons) == 1
+            with pytest.raises(BackendError):
+                await conn.request(call(1, "echo", text="x"), 1, timeout=2)
+        finally:
+            await conn.aclose()
+
+
+# --------------------------------------------------------------------------- raw HTTP server
+
+
+class RawBackend:
+    """A hand-written HTTP/1.1 MCP server: exactly the bytes each test needs."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.last_event_ids: list[str | None] = []
+        self.seen_headers: list[dict[str, str]] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.handlers: set[asyncio.Task[Any]] = set()
+        self.stop = asyncio.Event()
+
+    async def __aenter__(self) -> RawBackend:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        self.stop.set()
+        for writer in list(self.writers):
+            writer.close()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+        await self.server.wait_closed()
+
+    def url(self, path: str = "/mcp") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        handler = asyncio.current_task()
+        assert handler is not None
+        self.handlers.add(handler)
+        self.writers.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode().split("\r\n")
+                method, path, _ = lines[0].split(" ")
+                headers = {
+                    k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if line)
+                }
+                headers["x-connection"] = str(number)
+                self.seen_headers.append(headers)
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if not await self.answer(method, path, headers, body, writer):
+                    return
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    async def answer(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, w: asyncio.StreamWriter
+    ) -> bool:
+        """Write one answer; False closes the connection."""
+        if path == "/auth":
+            w.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+            return True
+        if method == "DELETE":
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            return True
+        if method == "GET":
+            return await self.stream(headers, w)
+        msg = json.loads(body)
+        if "id" not in msg:
+            w.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+            return True
+        if msg["method"] == "initialize":
+            result = {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "serverInfo": {"name": "raw", "version": "0"},
+            }
+            return self.json(w, msg["id"], result, extra=b"Mcp-Session-Id: raw-session-1\r\n")
+        name = msg["params"]["name"]
+        text = msg["params"]["arguments"].get("text", "")
+        answer = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": msg["id"],
+                "result": {"content": [{"type": "text", "text": text}]},
+            }
+        ).encode()
+        if name == "chunked":
+            w.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            for i in range(0, len(answer), 1000):
+                piece = answer[i : i + 1000]
+                w.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await w.drain()
+            w.write(b"0\r\n\r\n")
+            return True
+        if name == "close-delimited":
+            w.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+            )
+            w.write(answer + b"\n")
+            return False
+        if name == "hang":
+            await self.stop.wait()
+            return False
+        if name == "drop-after":
+            # Answers as keep-alive, then hangs up anyway (as servers do with idle connections).
+            self.json(w, msg["id"], json.loads(answer)["result"])
+            await w.drain()
+            return False
+        if name == "sse-big":
+            w.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            note = json.dumps(
+                {"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": text}}
+            )
+            event = (
+                b"event: message\r\ndata: "
+                + note.encode()
+                + b"\r\n\r\ndata: "
+                + answer
+                + b"\r\n\r\n"
+            )
+            for i in range(0, len(event), 777):
+                piece = event[i : i + 777]
+                w.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await w.drain()
+            w.write(b"0\r\n\r\n")
+            return True
+        w.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s\r\n"
+            % (len(answer) + 2, answer)
+        )
+        return True
+
+    def json(self, w: asyncio.StreamWriter, rid: Any, result: Any, extra: bytes = b"") -> bool:
+        data = json.dumps({"jsonrpc": "2.0", "id": rid, "result": result}).encode()
+        w.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (extra, len(data), data)
+        )
+        return True
+
+    async def stream(self, headers: dict[str, str], w: asyncio.StreamWriter) -> bool:
+        """The standalone stream: the first one sends a message and drops; a resumed one sends
+        another and stays open."""
+        last = headers.get("last-event-id")
+        self.last_event_ids.append(last)
+        w.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+
+        def event(data: bytes) -> None:
+            w.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        note = b'{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}'
+        if last is None:
+            event(b"id: g1\nretry: 50\ndata: \n\n")
+            event(b": keep-alive\n\nid: g2\ndata: " + note + b"\n\n")
+            await w.drain()
+            return False  # drop mid-stream (no terminating chunk)
+        event(b"id: g3\ndata: " + note.replace(b"tools", b"prompts") + b"\n\n")
+        await w.drain()
+        await self.stop.wait()
+        return False
+
+
+async def test_the_standalone_stream_delivers_messages_and_resumes_after_a_drop() -> None:
+    async with (
+        RawBackend() as raw,
+        connected(raw.url(), params={**INIT, "protocolVersion": "2025-06-18"}) as (conn, inbox),
+    ):
+        assert conn.session_id == "raw-session-1" and conn.protocol_version == "2025-06-18"
+        for _ in range(200):
+            if len(inbox.parsed) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert inbox.methods() == [
+            "notifications/tools/list_changed",
+            "notifications/prompts/list_changed",
+        ]
+        assert raw.last_event_ids == [None, "g2"]
+        assert conn.closed is None
+        posted = [h for h in raw.seen_headers if h.get("content-type") == "application/json"]
+        assert posted[0].get("mcp-session-id") is None
+        assert all(
+            h["mcp-session-id"] == "raw-session-1" and h["mcp-protocol-version"] == "2025-06-18"
+            for h in raw.seen_headers[1:]
+        )
+
+
+async def test_chunked_close_delimited_and_sse_bodies_of_256_kib_come_back_whole() -> None:
+    big = "x✓" * (128 * 1024)
+    async with RawBackend() as raw, connected(raw.url()) as (conn, _):
+        for i, tool in enumerate(("chunked", "close-delimited", "plain", "sse-big")):
+            mine = Inbox()
+            answer = await conn.request(call(i, tool, text=big), i, timeout=10, on_message=mine)
+            assert json.loads(answer)["id"] == i and text_of(answer) == big
+            assert answer == answer.rstrip()
+            if tool == "sse-big":
+                assert [m["params"]["data"] for m in mine.parsed] == [big]
+
+
+async def test_idle_connections_are_reused_and_dropped_ones_cost_no_failed_request() -> None:
+    async with RawBackend() as raw, connected(raw.url()) as (conn, _):
+        first = len(raw.seen_headers)
+        for i in range(20):
+            assert text_of(await conn.request(call(i, "plain", text=str(i)), i, timeout=5)) == str(
+                i
+            )
+        # One keep-alive connection carried all 20.
+        assert len({h["x-connection"] for h in raw.seen_headers[first:]}) == 1
+        for i in range(20):
+            answer = await conn.request(call(i, "drop-after", text=str(i)), i, timeout=5)
+            assert text_of(answer) == str(i)
+
+
+async def test_a_401_is_unauthorized_and_names_no_header_value() -> None:
+    async with RawBackend() as raw:
+        conn = BackendConnection(
+            raw.url("/auth"),
+            "streamable-http",
+            on_message=Inbox(),
+            headers=lambda: [(b"Authorization", b"Bearer s3cr3t-token")],
+        )
+        try:
+            with pytest.raises(BackendUnauthorizedError) as caught:
+                await conn.initialize(INIT, timeout=5)
+            assert "s3cr3t" not in str(caught.value) and "401" in str(caught.value)
+            assert raw.seen_headers[-1]["authorization"] == "Bearer s3cr3t-token"
+        finally:
+            await conn.aclose()
+
+
+async def test_a_header_value_with_a_line_break_is_refused_before_sending() -> None:
+    async with RawBackend() as raw, connected(raw.url()) as (conn, _):
+        sent = len(raw.seen_headers)
+        with pytest.raises(BackendError) as caught:
+            await conn.request(
+                call(1, "plain"), 1, timeout=5, headers=[(b"X-Token", b"a\r\nX-Evil: 1")]
+            )
+        assert "X-Evil" not in str(caught.value)
+        assert len(raw.seen_headers) == sent
+
+
+async def test_an_unanswered_request_times_out_and_its_connection_is_not_reused() -> None:
+    async with RawBackend() as raw, connected(raw.url()) as (conn, _):
+        with pytest.raises(TimeoutError):
+            await conn.request(call(1, "hang"), 1, timeout=0.2)
+        assert len(conn._pool.busy) == 1  # only the standalone stream
+        assert text_of(await conn.request(call(2, "plain", text="next"), 2, timeout=5)) == "next"
+
+
+async def test_an_unreachable_backend_is_a_backend_error() -> None:
+    conn = BackendConnection(
+        f"http://127.0.0.1:{free_port()}/mcp", "streamable-http", on_message=Inbox()
+    )
+    with pytest.raises(BackendError) as caught:
+        await conn.initialize(INIT, timeout=5)
+    assert "cannot connect" in str(caught.value)
+    await conn.aclose()
+
+
+def test_the_sse_parser_handles_split_lines_crlf_comments_and_multiline_data() -> None:
+    parser = SSEParser()
+    stream = b": hi\r\nid: 7\r\nretry: 300\r\nevent: endpoint\r\ndata: /m?x=1\r\n\r\ndata: a\ndata: b\n\n"
+    events = [e for i in range(len(stream)) for e in parser.feed(stream[i : i + 1])]
+    assert events == [(b"endpoint", b"/m?x=1"), (b"message", b"a\nb")]
+    assert parser.last_id == b"7" and parser.retry == 300
