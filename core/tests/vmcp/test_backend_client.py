@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from toolhive.testing.mcp_servers import http_echo_server
+from toolhive.vmcp import http11
 from toolhive.vmcp.backend_client import (
     BackendConnection,
     BackendError,
@@ -319,7 +321,8 @@ async def test_legacy_sse_backend_going_away_fails_waiting_requests_and_tells_th
 class RawBackend:
     """A hand-written HTTP/1.1 MCP server: exactly the bytes each test needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.connections = 0
         self.last_event_ids: list[str | None] = []
         self.seen_headers: list[dict[str, str]] = []
@@ -330,7 +333,7 @@ class RawBackend:
         self.stop = asyncio.Event()
 
     async def __aenter__(self) -> RawBackend:
-        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -344,7 +347,7 @@ class RawBackend:
         await self.server.wait_closed()
 
     def url(self, path: str = "/mcp") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -383,6 +386,13 @@ class RawBackend:
         if method == "DELETE":
             w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             return True
+        if method == "GET" and path == "/elsewhere":
+            # A legacy SSE server naming an endpoint on another origin.
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+            w.write(b"event: endpoint\r\ndata: http://198.51.100.7/messages?s=1\r\n\r\n")
+            await w.drain()
+            await self.stop.wait()
+            return False
         if method == "GET":
             return await self.stream(headers, w)
         msg = json.loads(body)
@@ -589,3 +599,89 @@ def test_the_sse_parser_handles_split_lines_crlf_comments_and_multiline_data() -
     events = [e for i in range(len(stream)) for e in parser.feed(stream[i : i + 1])]
     assert events == [(b"endpoint", b"/m?x=1"), (b"message", b"a\nb")]
     assert parser.last_id == b"7" and parser.retry == 300
+
+
+def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 and a client context trusting only its
+    one-off CA."""
+    import datetime
+    import ipaddress
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backend client test CA")])
+
+    def builder(subject: x509.Name, public: Any) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+        )
+
+    ca = (
+        builder(ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key.public_key())
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as folder:
+        chain, private = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        private.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        server.load_cert_chain(chain, private)
+    client = ssl.create_default_context(
+        cadata=ca.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    )
+    return server, client
+
+
+async def test_https_backends_are_verified_and_work_once_trusted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server_tls, client_tls = tls_pair()
+    async with RawBackend(server_tls) as raw:
+        # The default trust store does not know the one-off CA: refused, with a safe message.
+        conn = BackendConnection(raw.url(), "streamable-http", on_message=Inbox())
+        with pytest.raises(BackendError) as caught:
+            await conn.initialize(INIT, timeout=5)
+        assert "TLS" in str(caught.value)
+        await conn.aclose()
+        # Trusted (as a system CA bundle would be): the same client speaks MCP over TLS.
+        monkeypatch.setattr(http11, "_ssl_context", client_tls)
+        async with connected(raw.url()) as (conn, _):
+            answer = await conn.request(call(1, "chunked", text="über TLS"), 1, timeout=5)
+            assert text_of(answer) == "über TLS"
+
+
+async def test_a_legacy_endpoint_on_another_origin_is_refused() -> None:
+    async with RawBackend() as raw:
+        conn = BackendConnection(raw.url("/elsewhere"), "sse", on_message=Inbox())
+        try:
+            with pytest.raises(BackendError, match="not on its own origin"):
+                await conn.initialize({**INIT, "protocolVersion": "2024-11-05"}, timeout=5)
+        finally:
+            await conn.aclose()
