@@ -1,0 +1,580 @@
+"""The gateway: backends + the virtual server + the bridge's relay and face + the middleware chain.
+
+``thv vmcp serve`` builds a :class:`Gateway` from a vMCP config and serves it like a workload's
+proxy (``/health``, Origin/Host checks, the same middleware plugins, uvicorn on a bound socket).
+The gateway keeps its backend set live: the group's running workloads (watched through the state
+files, so ``thv run --group``/``thv stop``/``thv rm`` from any shell are seen at once) plus the
+config's static ``backends``; health checks, an unhealthy threshold and a circuit breaker decide
+which of them serve (see docs/vmcp.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from toolhive.errors import InvalidInputError
+from toolhive.transports.stdio.event_log import priming_delay_from_env
+from toolhive.transports.stdio.relay import Relay
+from toolhive.transports.stdio.streamable_http import StreamableHttpFace
+from toolhive.vmcp import outgoing
+from toolhive.vmcp.backend_client import BackendError
+from toolhive.vmcp.backends import Backend, BackendSpec, CircuitBreaker
+from toolhive.vmcp.virtual import VirtualServer
+from toolhive.web.asgi import Receive, Scope, Send
+from toolhive.web.durations import parse_duration
+
+if TYPE_CHECKING:
+    from toolhive.plugins import Hooks
+    from toolhive.proxy.app import Middleware, ProxyApp
+    from toolhive.vmcp.config import VmcpConfig
+
+log = logging.getLogger("toolhive.vmcp")
+
+DEFAULT_PORT = 4483
+#: Go's defaults (pkg/vmcp/config/defaults.go).
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_HEALTH_INTERVAL = 30.0
+DEFAULT_UNHEALTHY_THRESHOLD = 3
+DEFAULT_BREAKER_THRESHOLD = 5
+DEFAULT_BREAKER_TIMEOUT = 60.0
+#: How long start-up waits for the first connection to every backend.
+FIRST_CONNECT_TIMEOUT = 15.0
+
+
+def _get(obj: Any, *path: str) -> Any:
+    """``obj.a.b`` where any step may be ``None`` (optional config sections)."""
+    for name in path:
+        if obj is None:
+            return None
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def seconds(value: Any, default: float) -> float:
+    """A config duration (Go string like ``45s``/``1m30s``, or a number of seconds)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int | float):
+        return float(value)
+    parsed = parse_duration(str(value), -1.0)
+    if parsed < 0:
+        msg = f"{value!r} is not a duration (use Go's form, e.g. 30s, 5m, 1h30m)"
+        raise InvalidInputError(msg)
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a backend is: what discovery reports."""
+
+    url: str
+    transport: Literal["streamable-http", "sse"]
+
+
+def target_for(url: str, transport: str | None = None) -> Target:
+    """A backend URL (a workload's client URL may carry ``#name``) and the transport to speak."""
+    url = url.partition("#")[0]
+    if transport in ("sse", "streamable-http"):
+        return Target(url, transport)  # type: ignore[arg-type]
+    path = url.split("?", 1)[0].rstrip("/")
+    return Target(url, "sse" if path.endswith("/sse") else "streamable-http")
+
+
+class Gateway:
+    """Backends, health and discovery around one :class:`VirtualServer`."""
+
+    def __init__(self, config: VmcpConfig, hooks: Hooks | None = None) -> None:
+        self.config = config
+        self.hooks = hooks
+        name = str(_get(config, "name") or _get(config, "group_ref") or "vmcp")
+        self.name = name
+        failure = _get(config, "operational", "failure_handling")
+        mode = str(_get(failure, "partial_failure_mode") or "fail")
+        self.best_effort = mode.replace("_", "").lower() == "besteffort"
+        self.health_interval = seconds(
+            _get(failure, "health_check_interval"), DEFAULT_HEALTH_INTERVAL
+        )
+        self.unhealthy_threshold = int(
+            _get(failure, "unhealthy_threshold") or DEFAULT_UNHEALTHY_THRESHOLD
+        )
+        breaker = _get(failure, "circuit_breaker")
+        self._breaker_enabled = bool(_get(breaker, "enabled"))
+        self._breaker_threshold = int(
+            _get(breaker, "failure_threshold") or DEFAULT_BREAKER_THRESHOLD
+        )
+        self._breaker_timeout = seconds(_get(breaker, "timeout"), DEFAULT_BREAKER_TIMEOUT)
+        timeouts = _get(config, "operational", "timeouts")
+        self.default_timeout = seconds(_get(timeouts, "default"), DEFAULT_TIMEOUT)
+        per = _get(timeouts, "per_workload") or {}
+        self.timeouts = {str(k): seconds(v, self.default_timeout) for k, v in per.items()}
+        self.group = _get(config, "group_ref") or None
+        self._static: dict[str, Target] = {}
+        for entry in _get(config, "backends") or []:
+            self._static[str(entry.name)] = target_for(
+                str(entry.url), _get(entry, "transport") or None
+            )
+        self._outgoing = _get(config, "outgoing_auth")
+        self._auth_cache: dict[str, tuple[Any, Any]] = {}
+        composites = self._composites()
+        optimizer = None
+        if _optimizer_on(_get(config, "optimizer")):
+            from toolhive.vmcp.optimizer import ToolIndex
+
+            optimizer = ToolIndex()
+        self.virtual = VirtualServer(
+            name=name,
+            aggregation=_get(config, "aggregation") or _default_aggregation(),
+            composites=composites,
+            optimizer=optimizer,
+            best_effort=self.best_effort,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connects: dict[str, asyncio.Task[None]] = {}
+        #: Discovery's view: backend name → where it is.
+        self.targets: dict[str, Target] = dict(self._static)
+        self._check_outgoing()
+
+    # ------------------------------------------------------------------ config pieces
+
+    def _composites(self) -> list[Any]:
+        configs = _get(self.config, "composite_tools") or []
+        if not configs:
+            return []
+        from toolhive.vmcp.composite import CompositeTool
+
+        return [CompositeTool(c) for c in configs]
+
+    def _check_outgoing(self) -> None:
+        """Refuse an outgoing strategy nothing here can apply — before anything serves."""
+        backends = _get(self._outgoing, "backends") or {}
+        for name in [*self._static, *backends]:
+            self._auth_for(name)
+        default = _get(self._outgoing, "default")
+        if default is not None:
+            outgoing.check_supported(default, "(default)")
+
+    def _auth_for(self, name: str) -> tuple[Any, Any]:
+        cached = self._auth_cache.get(name)
+        if cached is not None:
+            return cached
+        strategy = outgoing.strategy_for(self._outgoing, name)
+        outgoing.check_supported(strategy, name)
+        static = outgoing.static_headers(strategy, name)
+        dynamic = None
+        if strategy is not None and _get(strategy, "type") == "token_exchange":
+            if self.hooks is None:
+                msg = f"backend {name}: token_exchange needs the plugin host"
+                raise InvalidInputError(msg)
+            dynamic = outgoing.request_headers(strategy, name, self.hooks)
+        self._auth_cache[name] = (static, dynamic)
+        return static, dynamic
+
+    def _backend(self, name: str, target: Target) -> Backend:
+        static, dynamic = self._auth_for(name)
+        spec = BackendSpec(
+            name=name,
+            url=target.url,
+            transport=target.transport,
+            timeout=self.timeouts.get(name, self.default_timeout),
+            headers=static,
+            request_headers=dynamic,
+        )
+        breaker = CircuitBreaker(
+            enabled=self._breaker_enabled,
+            threshold=self._breaker_threshold,
+            timeout=self._breaker_timeout,
+        )
+        return Backend(spec, on_message=self.virtual.on_backend_message, breaker=breaker)
+
+    @property
+    def max_timeout(self) -> float:
+        """The longest a request may legitimately take (the relay's own timeout is above it)."""
+        longest = max([self.default_timeout, *self.timeouts.values()])
+        for composite in _get(self.config, "composite_tools") or []:
+            longest = max(longest, seconds(_get(composite, "timeout"), 1800.0))
+        return longest
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Discover, connect to every backend (in parallel, bounded), then keep watching."""
+        if self.group:
+            from toolhive.workloads.watch import StatusWatcher
+
+            watcher = StatusWatcher(interval=1.0)
+            ready = asyncio.get_running_loop().create_future()
+            self._tasks.append(asyncio.create_task(self._watch_group(watcher, ready)))
+            await ready
+        else:
+            await self.apply_targets(dict(self._static), wait=True)
+        self._tasks.append(asyncio.create_task(self._health_loop()))
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in self._connects.values():
+            task.cancel()
+        await asyncio.gather(
+            *(b.aclose() for b in self.virtual.backends.values()), return_exceptions=True
+        )
+        await self.virtual.aclose()
+
+    async def apply_targets(self, targets: Mapping[str, Target], *, wait: bool = False) -> None:
+        """Make the backend set ``targets``: new ones connect, gone ones close, moved ones
+        reconnect. With ``wait``, return once every new backend connected or failed."""
+        self.targets = dict(targets)
+        virtual = self.virtual
+        changed = False
+        for name in [n for n in virtual.backends if n not in targets]:
+            backend = virtual.remove_backend(name)
+            if backend is not None:
+                log.info("backend %s left the group", name)
+                await backend.aclose()
+            changed = True
+        started: list[asyncio.Task[None]] = []
+        for name, target in targets.items():
+            current = virtual.backends.get(name)
+            if current is not None and (current.spec.url, current.spec.transport) == (
+                target.url,
+                target.transport,
+            ):
+                continue
+            if current is not None:
+                virtual.remove_backend(name)
+                await current.aclose()
+            backend = self._backend(name, target)
+            virtual.add_backend(backend)
+            started.append(self._connect_soon(backend))
+            changed = True
+        if wait and started:
+            await asyncio.wait(started, timeout=FIRST_CONNECT_TIMEOUT)
+        if changed:
+            virtual.refresh()
+
+    def _connect_soon(self, backend: Backend) -> asyncio.Task[None]:
+        task = self._connects.get(backend.name)
+        if task is not None and not task.done():
+            return task
+        task = asyncio.get_running_loop().create_task(self._connect(backend))
+        self._connects[backend.name] = task
+        return task
+
+    async def _connect(self, backend: Backend) -> None:
+        try:
+            await backend.connect()
+        except (BackendError, TimeoutError, OSError) as exc:
+            backend.mark_unhealthy(f"cannot connect: {exc}")
+            log.warning("backend %s: cannot connect: %s", backend.name, exc)
+            return
+        except Exception as exc:  # a broken backend must never take the gateway down
+            backend.mark_unhealthy(f"cannot connect: {exc}")
+            log.exception("backend %s: connecting failed", backend.name)
+            return
+        if self.virtual.backends.get(backend.name) is backend:
+            log.info(
+                "backend %s: %d tools",
+                backend.name,
+                len(backend.capabilities.tools) if backend.capabilities else 0,
+            )
+            self.virtual.refresh()
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval)
+            await asyncio.gather(
+                *(self._check(b) for b in list(self.virtual.backends.values())),
+                return_exceptions=True,
+            )
+
+    async def _check(self, backend: Backend) -> None:
+        if not backend.healthy or backend.conn is None:
+            await self._connect_soon(backend)
+            return
+        try:
+            await backend.ping(min(10.0, max(1.0, self.health_interval)))
+        except (BackendError, TimeoutError, OSError) as exc:
+            backend.failed_checks += 1
+            log.info(
+                "backend %s: health check %d failed: %s", backend.name, backend.failed_checks, exc
+            )
+            if backend.failed_checks >= self.unhealthy_threshold:
+                log.warning("backend %s is unhealthy: %s", backend.name, exc)
+                backend.mark_unhealthy(f"unhealthy: {exc}")
+                self.virtual.refresh()
+            return
+        backend.failed_checks = 0
+
+    async def _watch_group(self, watcher: Any, ready: asyncio.Future[None]) -> None:
+        """Follow the group's running workloads (plus the static backends)."""
+        running: dict[str, Target] = {}
+        try:
+            async with watcher.subscribe() as subscription:
+                for change in subscription.snapshot:
+                    self._track(running, change.workload)
+                await self.apply_targets({**running, **self._static}, wait=True)
+                if not ready.done():
+                    ready.set_result(None)
+                while True:
+                    change = await subscription.next()
+                    if change is None:
+                        continue
+                    if self._track(running, change.workload):
+                        await self.apply_targets({**running, **self._static})
+        except Exception as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    def _track(self, running: dict[str, Target], view: Any) -> bool:
+        """Update ``running`` from one workload's view; ``True`` if it changed."""
+        name = str(view.name)
+        member = (
+            view.group == self.group
+            and view.status == "running"
+            and bool(view.url)
+            and name != self.name
+        )
+        before = running.get(name)
+        if member:
+            target = target_for(str(view.url))
+            running[name] = target
+            return before != target
+        if before is not None:
+            del running[name]
+            return True
+        return False
+
+
+class GatewayTransport:
+    """The gateway as a proxy transport: the bridge's face and relay over the virtual server."""
+
+    def __init__(self, gateway: Gateway, *, session_ttl: float = 7200.0) -> None:
+        self.gateway = gateway
+        self.relay = Relay(
+            gateway.virtual,
+            workload=gateway.name,
+            request_timeout=gateway.max_timeout + 5.0,
+            keepalive_interval=float(os.environ.get("TOOLHIVE_PROXY_SSE_KEEPALIVE", "") or 25.0),
+            session_ttl=session_ttl,
+        )
+        self.face = StreamableHttpFace(
+            self.relay, strict_protocol=False, priming_delay=priming_delay_from_env()
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1003})
+            return
+        authorization = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value
+                break
+        token = outgoing.INCOMING_AUTHORIZATION.set(authorization)
+        try:
+            await self.face(scope, receive, send)
+        finally:
+            outgoing.INCOMING_AUTHORIZATION.reset(token)
+
+    async def start(self) -> None:
+        await self.relay.start()
+        self.gateway.virtual.attach(self.relay.table)
+        await self.gateway.start()
+
+    async def drain(self) -> None:
+        self.relay.drain()
+
+    async def aclose(self) -> None:
+        await self.gateway.aclose()
+        await self.relay.aclose()
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        await self.relay.ping(timeout)
+
+
+def protection_config(config: VmcpConfig, url: str) -> Any:
+    """A RunConfig carrying what ``incomingAuth``, ``audit`` and ``telemetry`` ask for, so the
+    gateway's chain is built and checked (fail closed) exactly like a workload's."""
+    from toolhive.models.runconfig import RunConfig
+    from toolhive.workloads.protection_inputs import OIDCOptions
+
+    name = str(_get(config, "name") or "vmcp")
+    fields: dict[str, Any] = {}
+    incoming = _get(config, "incoming_auth")
+    kind = str(_get(incoming, "type") or "anonymous")
+    if kind == "oidc":
+        oidc = _get(incoming, "oidc")
+        secret_env = _get(oidc, "client_secret_env")
+        issuer = str(_get(oidc, "issuer") or "")
+        options = OIDCOptions(
+            issuer=issuer,
+            audience=str(_get(oidc, "audience") or ""),
+            jwks_url=str(_get(oidc, "jwks_url") or ""),
+            introspection_url=str(_get(oidc, "introspection_url") or ""),
+            client_id=str(_get(oidc, "client_id") or ""),
+            client_secret=os.environ.get(str(secret_env), "") if secret_env else "",
+            scopes=list(_get(oidc, "scopes") or []),
+            resource_url=str(_get(oidc, "resource") or url),
+            insecure_allow_http=bool(_get(oidc, "insecure_allow_http")) or _loopback_http(issuer),
+            jwks_allow_private_ip=bool(_get(oidc, "jwks_allow_private_ip"))
+            or _loopback_http(issuer),
+        )
+        validator = options.validator_config()
+        if validator is None:
+            msg = "incomingAuth.oidc: set at least issuer and audience"
+            raise InvalidInputError(msg)
+        fields["oidc_config"] = validator
+    elif kind != "anonymous":
+        msg = f"incomingAuth.type {kind!r} is not supported (use oidc or anonymous)"
+        raise InvalidInputError(msg)
+    authz = _get(incoming, "authz")
+    if authz is not None:
+        authz_type = str(_get(authz, "type") or "cedar")
+        if authz_type != "cedar":
+            msg = f"incomingAuth.authz.type {authz_type!r} is not supported (use cedar)"
+            raise InvalidInputError(msg)
+        fields["authz_config"] = {
+            "version": "1.0",
+            "type": "cedarv1",
+            "cedar": {
+                "policies": list(_get(authz, "policies") or []),
+                "entities_json": str(_get(authz, "entities_json") or "[]"),
+            },
+        }
+    audit = _get(config, "audit")
+    if audit is not None:
+        fields["audit_config"] = _audit_config(audit)
+    telemetry = _get(config, "telemetry")
+    if telemetry is not None:
+        dumped = _dump(telemetry)
+        if dumped:
+            dumped.setdefault("serviceName", name)
+            fields["telemetry_config"] = dumped
+    return RunConfig(name=_workload_name(name), transport="streamable-http", **fields)
+
+
+def _audit_config(audit: Any) -> dict[str, Any]:
+    dumped = _dump(audit)
+    dumped.setdefault("component", "vmcp-server")
+    return dumped
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    if hasattr(model, "model_dump"):
+        out: dict[str, Any] = model.model_dump(by_alias=True, exclude_none=True)
+        return out
+    return dict(model) if isinstance(model, dict) else {}
+
+
+def _workload_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
+    return cleaned or "vmcp"
+
+
+def _loopback_http(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _optimizer_on(optimizer: Any) -> bool:
+    if optimizer is None:
+        return False
+    enabled = getattr(optimizer, "enabled", None)
+    return True if enabled is None else bool(enabled)
+
+
+def _default_aggregation() -> Any:
+    from toolhive.vmcp.config import AggregationConfig
+
+    return AggregationConfig()
+
+
+def middleware_for(
+    config: VmcpConfig, hooks: Hooks, url: str, routes: dict[str, Any]
+) -> list[Middleware]:
+    """The gateway's chain (auth, Cedar, audit, telemetry), checked against the installed plugins."""
+    from toolhive.contracts.middleware import MiddlewareContext
+    from toolhive.middleware.chain import mounter, wrappers
+    from toolhive.workloads.protection import require_enforceable
+
+    run_config = protection_config(config, url)
+    chain = require_enforceable(hooks, run_config)
+    if chain:
+        log.info("middleware: %s", " > ".join(item.entry.type for item in chain))
+    context = MiddlewareContext(
+        workload=run_config.name,
+        transport="streamable-http",
+        proxy_mode="streamable-http",
+        url=url,
+        mount=mounter(routes),
+    )
+    return wrappers(chain, context)
+
+
+def build_app(
+    config: VmcpConfig, hooks: Hooks, *, host: str, port: int
+) -> tuple[ProxyApp, GatewayTransport]:
+    """The gateway's ASGI app (not started) and its transport."""
+    from toolhive.proxy.app import build_proxy_app
+    from toolhive.proxy.edge import EdgeConfig
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{shown}:{port}/mcp"
+    gateway = Gateway(config, hooks)
+    transport = GatewayTransport(gateway)
+    routes: dict[str, Any] = {}
+    middleware = middleware_for(config, hooks, url, routes)
+    app = build_proxy_app(
+        transport,
+        transport_name="streamable-http",
+        middleware=middleware,
+        edge=EdgeConfig.for_bind(host),
+        routes=routes,
+    )
+    return app, transport
+
+
+def serve_gateway(
+    config: VmcpConfig,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    config_path: Path | None = None,
+    hooks: Hooks | None = None,
+    ready: Any = None,
+) -> None:
+    """Serve the gateway in the foreground until SIGTERM/SIGINT."""
+    from toolhive.proxy.server import bind_socket, event_loop_factory, serve
+
+    if hooks is None:
+        from toolhive.plugins import Hooks, build_plugin_manager
+
+        hooks = Hooks(build_plugin_manager())
+    sock = bind_socket(host, port, what="vMCP port")
+    port = int(sock.getsockname()[1])
+    app, _transport = build_app(config, hooks, host=host, port=port)
+    where = f" ({config_path})" if config_path is not None else ""
+    log.info("vMCP %s%s serving at http://%s:%d/mcp", app.transport_name, where, host, port)
+    if ready is not None:
+        ready(port)
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(serve(app, sock))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
