@@ -56,6 +56,10 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "secret": ("toolhive.cli.secret_cmd:secret", "Manage secrets and the secrets provider"),
     "serve": ("toolhive.cli.serve_cmd:serve", "Serve the REST API (/api/v1beta) and web UI"),
     "ui": ("toolhive.cli.ui_cmd:ui", "Open the web UI (serves it when no thv serve is running)"),
+    "vmcp": (
+        "toolhive.cli.vmcp_cmd:vmcp",
+        "Virtual MCP gateway: one endpoint for a group (init, validate, serve)",
+    ),
     "inspector": ("toolhive.cli.ui_cmd:inspector", "Try a workload's tools in the UI's playground"),
     "plugins": ("toolhive.cli.plugins_cmd:plugins", "List installed plugins"),
     "completion": (

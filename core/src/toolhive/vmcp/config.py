@@ -200,6 +200,14 @@ class _Model(BaseModel):
         protected_namespaces=(),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        # `key:` with no value is null in YAML; Go reads it as an absent (nil/zero) field.
+        if isinstance(data, dict) and any(v is None for v in data.values()):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
 
 class StaticBackendConfig(_Model):
     """``backends[]``: a backend given by URL instead of discovered in the group."""

@@ -1,0 +1,1 @@
+"""Tests of the virtual MCP gateway (toolhive.vmcp)."""
