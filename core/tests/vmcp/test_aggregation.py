@@ -564,3 +564,9 @@ def test_ten_backends_of_twenty_tools_aggregate_in_a_few_milliseconds(strategy: 
         aggregate(backends, cfg)
     per_run = (time.perf_counter() - start) / runs
     print(f"\n{strategy}: 10 backends x 20 tools aggregated in {per_run * 1000:.2f} ms")
+
+
+def test_workload_names_with_dots_do_not_lose_tools_to_an_ambiguous_reference() -> None:
+    agg = aggregate([backend("a.b", ["c"]), backend("a", ["b.c"])], config())
+    assert names(agg.tools) == ["a.b_c", "a_b.c"]
+    assert agg.hidden_tool_routes["a.b.c"] == Route("a.b", "c")  # the first backend's

@@ -416,16 +416,18 @@ def aggregate(backends: Sequence[BackendCapabilities], config: AggregationConfig
     for caps in backends:
         backend_config = workload_configs.get(caps.name)
         overrides = backend_config.overrides if backend_config is not None else {}
+        seen: set[str] = set()
         for tool in caps.tools:
             name = tool.get("name")
             if type(name) is not str or not name:
                 notes.append(f"tool without a name from {caps.name} ignored")
                 continue
-            ref = f"{caps.name}.{name}"
-            if ref in hidden:
+            if name in seen:
                 notes.append(f"tool {name!r}: {caps.name} lists it twice; kept the first")
                 continue
-            hidden[ref] = Route(caps.name, name)
+            seen.add(name)
+            # setdefault: "a.b" + "c" and "a" + "b.c" spell one reference; the first keeps it.
+            hidden.setdefault(f"{caps.name}.{name}", Route(caps.name, name))
             override = overrides.get(name) if overrides else None
             exposed = (_text(override.name) if override is not None else None) or name
             candidates.append(_Candidate(caps.name, name, exposed, tool, override))
