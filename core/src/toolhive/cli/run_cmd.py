@@ -31,7 +31,7 @@ from toolhive.workloads.request import BuildSettings, RunRequest
 
 
 class RunCommand(GoBoolCommand):
-    go_bool_flags = frozenset({"--isolate-network"}) | BOOL_FLAGS | REMOTE_AUTH_BOOL_FLAGS
+    go_bool_flags = frozenset({"--isolate-network", "--ignore-globally"}) | BOOL_FLAGS | REMOTE_AUTH_BOOL_FLAGS
 
 
 @click.command(cls=RunCommand)
@@ -120,8 +120,28 @@ class RunCommand(GoBoolCommand):
     default=True,
     metavar="[=true|false]",
     show_default=True,
-    help="Refuse profiles whose host allowlists cannot be enforced; "
-    "--isolate-network=false = unrestricted egress.",
+    help="Enforce the profile's allow_host/allow_port (egress proxy and DNS sidecars on "
+    "containers); --isolate-network=false = unrestricted egress.",
+)
+@click.option(
+    "--allow-docker-gateway",
+    is_flag=True,
+    help="With --isolate-network: let the server reach the engine's gateway (the host: "
+    "host.docker.internal, host.containers.internal, the bridge gateway) on any port.",
+)
+@click.option(
+    "--ignore-globally",
+    type=click.BOOL,
+    default=True,
+    metavar="[=true|false]",
+    show_default=True,
+    help="Load global ignore patterns from ~/.config/toolhive/thvignore (mounted folders' own "
+    ".thvignore files always apply).",
+)
+@click.option(
+    "--print-resolved-overlays",
+    is_flag=True,
+    help="Show the paths .thvignore patterns hide inside the workload's mounts.",
 )
 @click.option(
     "--runtime", help="Runtime plugin to use (default: detected; see `thv runtime check`)."
@@ -151,6 +171,7 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
     cli = state(ctx)
     foreground = bool(opts.pop("foreground"))
     timeout = float(opts.pop("start_timeout"))
+    print_overlays = bool(opts.pop("print_resolved_overlays"))
     request = run_request(
         target,
         list(args),
@@ -162,6 +183,8 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
     workloads = cli.workloads(progress=lambda line: click.echo(line, err=True))
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     prompt = _tty_prompt if interactive else None
+    if print_overlays:
+        _print_overlays(request)
     if foreground:
         ctx.exit(workloads.run_foreground(request, prompt=prompt))
     workload = workloads.run(request, prompt=prompt, wait=timeout)
@@ -177,6 +200,29 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
             f"check `thv status {workload.name}` and `thv logs --proxy {workload.name}`. "
             f"URL: {workload.url}"
         )
+
+
+def _print_overlays(request: RunRequest) -> None:
+    """``--print-resolved-overlays``: what ``.thvignore`` hides in the ``--volume`` mounts and
+    a profile file's read/write entries (a registry entry's profile is not resolved yet here)."""
+    from toolhive.models.permissions import load_profile
+    from toolhive.workloads import thvignore
+    from toolhive.workloads.runconfig_builder import parse_volume
+
+    mounts = [parse_volume(v) for v in request.volumes]
+    if request.permission_profile:
+        profile = load_profile(request.permission_profile)
+        for entry in (*profile.read, *profile.write):
+            if not entry.startswith("volume://"):
+                source, _, target = entry.partition(":")
+                mounts.append(parse_volume(f"{source}:{target or source}"))
+    dirs = [(m.source, m.target) for m in mounts if not m.source.startswith("volume://")]
+    found = thvignore.overlays(
+        dirs, global_file=thvignore.global_file() if request.ignore_globally else None
+    )
+    click.echo(f"Resolved .thvignore overlays: {len(found)}", err=True)
+    for line in thvignore.describe(found):
+        click.echo(f"  {line}", err=True)
 
 
 def otel_defaults() -> dict[str, Any]:
@@ -250,6 +296,8 @@ def run_request(
         labels=parse_key_values(list(opts["labels"]), "label"),
         permission_profile=opts["permission_profile"] or "",
         network_isolation=opts["isolate_network"],
+        allow_docker_gateway=opts["allow_docker_gateway"],
+        ignore_globally=opts["ignore_globally"],
         runtime=opts["runtime"] or "",
         trust_proxy_headers=opts["trust_proxy_headers"],
         endpoint_prefix=opts["endpoint_prefix"],
@@ -272,6 +320,7 @@ def request_for(argv: list[str], *, debug: bool = False) -> RunRequest:
     params = dict(ctx.params)
     params.pop("foreground")
     params.pop("start_timeout")
+    params.pop("print_resolved_overlays")
     target, args = params.pop("target"), params.pop("args")
     return run_request(target, list(args), params, debug=debug, given=given_parameters(ctx))
 

@@ -100,6 +100,12 @@ class DeployRequest(BaseModel):
     mounts: list[Mount] = Field(default_factory=list)
     permission_profile: PermissionProfile = Field(default_factory=PermissionProfile)
     isolate_network: bool = True
+    #: With isolation: let the workload reach the engine's gateway (the host) through the egress
+    #: proxy, on any port (``thv run --allow-docker-gateway``; Go's ``AllowDockerGateway``).
+    allow_docker_gateway: bool = False
+    #: Apply the global ``.thvignore`` file as well as each mounted folder's own
+    #: (:mod:`toolhive.workloads.thvignore`; ``thv run --ignore-globally``).
+    ignore_globally: bool = True
 
     @property
     def stdio(self) -> bool:

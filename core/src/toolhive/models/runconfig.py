@@ -71,6 +71,10 @@ class RunConfig(BaseModel):
     container_labels: dict[str, str] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
     isolate_network: bool = True
+    #: Go's field: with isolation, the engine's gateway (the host) is reachable from the workload.
+    allow_docker_gateway: bool = False
+    #: ToolHive's ``ignore_config`` (Go field names): ``{"LoadGlobal": bool, "PrintOverlays": bool}``.
+    ignore_config: dict[str, bool] | None = None
     trust_proxy_headers: bool = False
     strict_protocol_validation: bool = False
     stateless: bool = False

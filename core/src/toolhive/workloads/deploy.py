@@ -70,6 +70,8 @@ def deploy_request(
         permission_profile=config.permission_profile
         or load_profile(config.permission_profile_name_or_path or "network"),
         isolate_network=config.isolate_network,
+        allow_docker_gateway=config.allow_docker_gateway,
+        ignore_globally=(config.ignore_config or {}).get("LoadGlobal", True),
     )
 
 

@@ -61,6 +61,10 @@ class RunRequest(BaseModel):
     #: ``none``, ``network`` or a profile JSON file (default: the registry entry's, else network).
     permission_profile: str = ""
     network_isolation: bool = True
+    #: With isolation, the engine's gateway (the host) is reachable (``--allow-docker-gateway``).
+    allow_docker_gateway: bool = False
+    #: Apply ``$XDG_CONFIG_HOME/toolhive/thvignore`` to mounted folders (``--ignore-globally``).
+    ignore_globally: bool = True
     #: Runtime plugin (default: detected).
     runtime: str = ""
     trust_proxy_headers: bool = False

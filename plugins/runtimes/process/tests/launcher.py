@@ -2,7 +2,7 @@
 
 Used to test what other processes see (``thv stop`` from another shell) and that a server dies
 with the process that started it. Argument: JSON with ``name``, ``code`` (a Python snippet) and
-optionally ``unsandboxed``.
+optionally ``unsandboxed`` and ``profile`` (a permission profile as JSON; default ``none``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 
-from toolhive.contracts.runtime import DeployRequest, builtin_profile
+from toolhive.contracts.runtime import DeployRequest, PermissionProfile, builtin_profile
 from toolhive_runtime_process.runtime import ProcessRuntime
 
 
@@ -25,7 +25,9 @@ def main() -> None:
             name=spec["name"],
             image=sys.executable,
             command=["-c", spec["code"]],
-            permission_profile=builtin_profile("none"),
+            permission_profile=PermissionProfile.model_validate(spec["profile"])
+            if "profile" in spec
+            else builtin_profile("none"),
         )
     )
     print("ready", deployment.id, flush=True)

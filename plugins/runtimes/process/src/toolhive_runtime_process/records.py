@@ -44,6 +44,14 @@ class ProcessRecord(BaseModel):
     owner_pid: int
     exit_code: int | None = None
     finished_at: str | None = None
+    #: What the sandbox's network is (:func:`toolhive_runtime_process.network.describe`).
+    network: str = ""
+    #: The host-side egress proxy of an isolated sandbox, and its socket directory.
+    egress_pid: int | None = None
+    egress_start_ticks: int = 0
+    net_dir: str | None = None
+    #: Paths hidden by ``.thvignore`` patterns (sandbox paths).
+    hidden: list[str] = Field(default_factory=list)
 
 
 def check_name(name: str) -> str:

@@ -33,7 +33,7 @@ from toolhive.contracts.runtime import (
     StdioChannel,
 )
 
-from toolhive_runtime_process import procfs, sandbox
+from toolhive_runtime_process import network, procfs, sandbox
 from toolhive_runtime_process.commands import (
     PackageRef,
     display,
@@ -159,6 +159,7 @@ class ProcessRuntime:
         self._records = records or RecordStore()
         self._installer = PackageInstaller(bwrap=bwrap, environ=self._environ)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._networks: dict[str, network.IsolatedNetwork] = {}
         self._lock = threading.RLock()
 
     @property
@@ -205,29 +206,41 @@ class ProcessRuntime:
             needs = sandbox.named_tmp_paths(command)
 
         self._replace_leftover(request.name)
-        if self._bwrap is not None:
-            argv = sandbox.bwrap_argv(
-                self._bwrap,
-                command,
-                network=sandbox.network_allowed(request.permission_profile),
-                binds=sandbox.request_binds(request),
-                read_only=needs,
-                hidden=[*hidden_state_dirs(), *self._hidden_paths()],
-            )
-        else:
-            argv = command
-            log.warning(
-                "running %s UNSANDBOXED (%s=1): its permission profile is not enforced",
-                request.name,
-                sandbox.UNSANDBOXED_ENV,
-            )
-
         stdio = request.stdio
         log_path = storage.server_log_path(request.name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         log_start = os.fstat(log_fd).st_size
+        net: network.IsolatedNetwork | None = None
+        overlays = sandbox.ignore_overlays(request) if self._bwrap is not None else []
         try:
+            if self._bwrap is not None:
+                extra: list[str] = []
+                if network.needs_namespace(request):
+                    net = network.IsolatedNetwork.start(request, spawn=_spawn, log_fd=log_fd)
+                    extra += net.bwrap_args()
+                    command_in_sandbox = net.wrap(command)
+                    env |= net.env()
+                    needs += [p for p in net.helper_paths() if p.is_relative_to("/tmp")]
+                else:
+                    command_in_sandbox = command
+                extra += sandbox.overlay_args(overlays)
+                argv = sandbox.bwrap_argv(
+                    self._bwrap,
+                    command_in_sandbox,
+                    network=sandbox.network_allowed(request.permission_profile),
+                    binds=sandbox.request_binds(request),
+                    read_only=needs,
+                    hidden=[*hidden_state_dirs(), *self._hidden_paths()],
+                    extra=extra,
+                )
+            else:
+                argv = command
+                log.warning(
+                    "running %s UNSANDBOXED (%s=1): its permission profile is not enforced",
+                    request.name,
+                    sandbox.UNSANDBOXED_ENV,
+                )
             proc = _spawn(
                 argv,
                 env=env,
@@ -236,12 +249,21 @@ class ProcessRuntime:
                 stderr=log_fd,
             )
         except OSError as exc:
+            if net is not None:
+                net.close()
             msg = f"could not start {request.name} ({display(argv[:1])}): {exc}"
             raise WorkloadStateError(msg) from None
+        except BaseException:
+            if net is not None:
+                net.close()
+            raise
         finally:
             os.close(log_fd)
+        if net is not None:
+            net.watch(proc.pid)
 
         st = procfs.stat(proc.pid)
+        egress = procfs.stat(net.pid) if net is not None else None
         record = ProcessRecord(
             name=request.name,
             image=request.image,
@@ -257,9 +279,16 @@ class ProcessRuntime:
             labels=dict(request.labels),
             created_at=_now(),
             owner_pid=os.getpid(),
+            network=network.describe(request) if self.sandboxed else "unsandboxed: not enforced",
+            egress_pid=net.pid if net is not None else None,
+            egress_start_ticks=egress.start_ticks if egress else 0,
+            net_dir=str(net.directory) if net is not None else None,
+            hidden=[str(o.target) for o in overlays],
         )
         with self._lock:
             self._children[request.name] = proc
+            if net is not None:
+                self._networks[request.name] = net
         self._records.write(record)
 
         try:
@@ -310,6 +339,7 @@ class ProcessRuntime:
             _close_pipes(proc)
             if record is not None:
                 self._note_exit(record, code)
+                self._stop_network(record)
             return code
         if record is None:
             raise NotFoundError(f"no process workload named {name!r}")
@@ -340,6 +370,7 @@ class ProcessRuntime:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._note_exit(record, _exit_status(proc.wait(timeout=5)))
             _close_pipes(proc)
+        self._stop_network(record)
 
     def remove(self, name: str) -> None:
         self.stop(name, timeout=self._config.stop_timeout)
@@ -385,6 +416,18 @@ class ProcessRuntime:
             k: v for k, v in self._environ.items() if k in SERVER_ENV_NAMES or k.startswith("LC_")
         }
         return base | dict(request.env)
+
+    def _stop_network(self, record: ProcessRecord) -> None:
+        """Stop the sandbox's egress proxy (ours, or from the record) and remove its sockets."""
+        with self._lock:
+            net = self._networks.pop(record.name, None)
+        if net is not None and net.pid == record.egress_pid:
+            net.close()
+        elif net is not None:
+            self._networks[record.name] = net  # a newer deployment's
+        network.cleanup(
+            record.egress_pid, record.egress_start_ticks, record.boot_id, record.net_dir
+        )
 
     def _hidden_paths(self) -> list[Path]:
         return [Path(p).expanduser() for p in self._config.hidden_paths]

@@ -2,7 +2,8 @@
 
 The sandbox is a read-only view of the host (``--ro-bind / /``) with a private ``/tmp``, fresh
 ``/dev`` and ``/proc``, its own PID, IPC and UTS namespaces, no capabilities, and no network at all
-unless the profile allows every destination. A profile's ``read`` entries become ``--ro-bind``
+unless the profile allows every destination (allow-lists go through an egress proxy, see
+:mod:`.network`). A profile's ``read`` entries become ``--ro-bind``
 and its ``write`` entries ``--bind``. Whatever a profile asks for that this cannot enforce is
 refused here, before anything starts — never silently weakened.
 
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from toolhive.contracts import InvalidInputError, PermissionProfileError, RuntimeDetection
 from toolhive.contracts.runtime import DeployRequest, PermissionProfile
+from toolhive.workloads import thvignore
 
 #: Set to ``1`` to run servers without a sandbox when bubblewrap is missing or unusable.
 UNSANDBOXED_ENV = "TOOLHIVE_PROCESS_UNSANDBOXED"
@@ -223,12 +225,15 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
             )
             raise PermissionProfileError(msg)
         out = network.outbound
-        if not out.insecure_allow_all and (out.allow_host or out.allow_port):
+        if (
+            network.mode == "host"
+            and not out.insecure_allow_all
+            and (out.allow_host or out.allow_port)
+        ):
             msg = (
-                f"{label} allows outbound traffic only to some hosts/ports, but the process "
-                "runtime cannot filter egress; use a container runtime (egress proxy), or set "
-                "network.outbound.insecure_allow_all (e.g. --permission-profile network), or "
-                "remove allow_host/allow_port to block all network access"
+                f"{label}: network mode 'host' shares the host's network, so allow_host/"
+                "allow_port could not be enforced; remove the mode (the sandbox then gets its "
+                "own network behind an allow-list proxy) or the rules"
             )
             raise PermissionProfileError(msg)
         if network.inbound is not None and network.inbound.allow_host:
@@ -237,13 +242,40 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
                 "proxy; remove network.inbound or use a container runtime"
             )
             raise PermissionProfileError(msg)
-    if not request.stdio and not network_allowed(profile):
-        msg = (
-            f"{label} blocks all network access, so a {request.transport} server in the sandbox "
-            "could not be reached; use the stdio transport, or a profile with network access "
-            "(--permission-profile network)"
-        )
-        raise PermissionProfileError(msg)
+
+
+# --------------------------------------------------------------------------- .thvignore
+
+
+def ignore_overlays(
+    request: DeployRequest, environ: Mapping[str, str] | None = None
+) -> list[thvignore.Overlay]:
+    """What ``.thvignore`` patterns hide in the request's mounted folders."""
+    mounts = [(bind.source, bind.target) for bind in request_binds(request)]
+    glob = thvignore.global_file(environ) if request.ignore_globally else None
+    return thvignore.overlays(mounts, global_file=glob)
+
+
+def overlay_args(overlays: Iterable[thvignore.Overlay]) -> list[str]:
+    """bwrap options hiding each path: an empty read-only tmpfs over a directory, ``/dev/null``
+    over a file. The sandbox sees the whole host read-only, so a folder mounted elsewhere is
+    also covered at its host path (unless that lies under the sandbox's private /tmp)."""
+    args: list[str] = []
+    done: set[str] = set()
+    for overlay in overlays:
+        places = [str(overlay.target)]
+        host = overlay.source
+        if not host.is_relative_to("/tmp") and str(host) != str(overlay.target):
+            places.append(str(host))
+        for place in places:
+            if place in done:
+                continue
+            done.add(place)
+            if overlay.is_dir:
+                args += ["--tmpfs", place, "--remount-ro", place]
+            else:
+                args += ["--ro-bind", "/dev/null", place]
+    return args
 
 
 # --------------------------------------------------------------------------- argv
@@ -274,12 +306,14 @@ def bwrap_argv(
     binds: Iterable[Bind] = (),
     read_only: Iterable[Path] = (),
     hidden: Iterable[Path] = (),
+    extra: Iterable[str] = (),
 ) -> list[str]:
     """The full ``bwrap`` command line that runs ``command`` in the sandbox.
 
     ``read_only`` are paths the command itself needs (its install directory, interpreter) shown
     read-only even if they live under ``/tmp`` or a hidden directory; ``hidden`` are host
-    directories covered with an empty tmpfs (ToolHive's own state and secrets).
+    directories covered with an empty tmpfs (ToolHive's own state and secrets); ``extra`` are
+    more bwrap options applied last (the isolated network's sockets, ``.thvignore`` overlays).
     """
     argv = [bwrap, *_BASE_FLAGS]
     if not network:
@@ -292,6 +326,7 @@ def bwrap_argv(
         argv += ["--ro-bind", str(path), str(path)]
     for bind in binds:
         argv += bind.flags()
+    argv += extra
     argv += ["--", *command]
     return argv
 
