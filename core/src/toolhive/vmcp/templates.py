@@ -961,6 +961,9 @@ class _Parser:
                 j = i + 1
                 while j < n and s[j] != ch and s[j] != "\n":
                     j += 2 if s[j] == "\\" else 1
+                if j >= n or s[j] != ch:
+                    what = "quoted string" if ch == '"' else "character constant"
+                    self.fail(i, f"unterminated {what}")
                 i = j + 1
             elif ch == "`":
                 j = s.find("`", i + 1)
