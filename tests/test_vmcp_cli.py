@@ -6,10 +6,17 @@ before anything listens); serving itself is the gateway's tests' business.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
+import signal
 import stat
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -460,3 +467,64 @@ def test_vmcp_help_imports_neither_the_config_models_nor_yaml(thv: Thv) -> None:
         check=True,
     )
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+@contextlib.contextmanager
+def serving(thv: Thv, *args: str) -> Iterator[str]:
+    """``thv vmcp serve ARGS --port 0`` running; yields the URL it prints."""
+    with subprocess.Popen(
+        [thv.exe, "vmcp", "serve", *args, "--port", "0"],
+        env=thv.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            match = re.search(r"serving at (http://127\.0\.0\.1:\d+/mcp)", line)
+            assert match, line
+            yield match.group(1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def _post(url: str, body: dict[str, object], session: str = "") -> tuple[Any, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if session:
+        headers |= {"Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-06-18"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+        return (json.loads(text) if text else None), response.headers.get("Mcp-Session-Id", "")
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+
+
+def test_serve_group_answers_initialize_at_the_url_it_prints(thv: Thv, team: str) -> None:
+    with serving(thv, "--group", team) as url:
+        answer, session = _post(url, INITIALIZE)
+    assert answer["result"]["serverInfo"]["name"] == "team"
+    assert session
+
+
+def test_serve_with_the_optimizer_flag_lists_only_find_tool_and_call_tool(
+    thv: Thv, team: str
+) -> None:
+    with serving(thv, "--group", team, "--optimizer") as url:
+        _answer, session = _post(url, INITIALIZE)
+        _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+        listed, _ = _post(url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
+    assert sorted(t["name"] for t in listed["result"]["tools"]) == ["call_tool", "find_tool"]

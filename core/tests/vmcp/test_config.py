@@ -1031,7 +1031,12 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
     (
         "template blocks",
         composite({**STEP, "condition": "{{if .params.x}}yes"}),
-        "compositeTools[0].steps[0].condition: invalid template: unexpected end of template",
+        "compositeTools[0].steps[0].condition: invalid template: unexpected EOF: {{if}} without {{end}}",
+    ),
+    (
+        "template functions",
+        composite({**STEP, "message": None, "arguments": {"x": "{{frobnicate .params.x}}"}}),
+        'compositeTools[0].steps[0].arguments.x: invalid template: function "frobnicate" not defined',
     ),
     (
         "template step reference",

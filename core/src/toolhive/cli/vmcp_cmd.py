@@ -230,12 +230,19 @@ def serve(
     from toolhive.cli.output import state
     from toolhive.vmcp.gateway import serve_gateway
 
+    def ready(bound: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(
+            f"Virtual MCP server {cfg.name!r} serving at http://{shown}:{bound}/mcp", err=True
+        )
+
     serve_gateway(
         cfg,
         host=host,
         port=port,
         config_path=Path(config_path) if config_path else None,
         hooks=state(ctx).hooks,
+        ready=ready,
     )
 
 

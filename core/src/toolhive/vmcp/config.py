@@ -1104,43 +1104,14 @@ def _check_operational(ops: OperationalConfig, out: list[str]) -> None:
 
 
 def _template_problem(text: str) -> str | None:
-    """Why ``text`` is not a well-formed Go template (actions closed, blocks balanced)."""
-    depth, pos = 0, 0
-    while True:
-        start = text.find("{{", pos)
-        if start < 0:
-            break
-        i, quote = start + 2, ""
-        while i < len(text):
-            ch = text[i]
-            if quote:
-                if ch == "\\" and quote != "`":
-                    i += 1
-                elif ch == quote:
-                    quote = ""
-            elif ch in "\"'`":
-                quote = ch
-            elif text.startswith("}}", i):
-                break
-            i += 1
-        else:
-            return "unclosed action (missing '}}')"
-        action = text[start + 2 : i].strip("-").strip()
-        pos = i + 2
-        if action.startswith("/*"):
-            continue
-        word = action.split(maxsplit=1)[0] if action else ""
-        if not word:
-            return "empty action '{{}}'"
-        if word in ("if", "range", "with", "block", "define"):
-            depth += 1
-        elif word == "end":
-            depth -= 1
-            if depth < 0:
-                return "unexpected {{end}}"
-        elif word == "else" and depth == 0:
-            return "unexpected {{else}}"
-    return "unexpected end of template (missing {{end}})" if depth else None
+    """Why ``text`` is not a template Go's ``text/template`` (with ToolHive's functions) parses."""
+    from toolhive.vmcp.templates import TemplateError, parse
+
+    try:
+        parse(text)
+    except TemplateError as exc:
+        return f"{exc.message} (at {exc.line}:{exc.col})"
+    return None
 
 
 def _template_step_refs(text: str) -> list[tuple[str, str | None, str | None]]:
