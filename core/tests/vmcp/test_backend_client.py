@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -141,6 +142,20 @@ async def test_initialize_negotiates_a_session_and_calls_return_the_backends_exa
         )
         assert "test_sampling" in {t["name"] for t in json.loads(listed)["result"]["tools"]}
         assert conn.closed is None
+        session, version = conn.session_id, conn.protocol_version
+    # aclose ended the session on the backend (DELETE).
+    async with httpx.AsyncClient() as client:
+        after = await client.post(
+            fixture_url,
+            content=call(8, "echo", text="late"),
+            headers={
+                "Mcp-Session-Id": session,
+                "MCP-Protocol-Version": version,
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+    assert after.status_code == 404
 
 
 async def test_progress_and_logging_arrive_in_order_before_the_answer(fixture_url: str) -> None:
@@ -276,12 +291,13 @@ async def test_cancelling_a_request_mid_stream_closes_its_connection_and_the_poo
 # --------------------------------------------------------------------------- legacy SSE
 
 
-async def test_legacy_sse_backend_answers_arrive_on_the_stream_and_match_by_id() -> None:
+async def test_legacy_sse_answers_match_by_id_and_the_stream_ending_fails_what_waits() -> None:
+    # One SDK server for both halves: its start-up is most of this test's time.
     async with (
         http_echo_server("sse") as server,
         connected(server.url, "sse", {**INIT, "protocolVersion": "2024-11-05"}) as (conn, _),
     ):
-        assert conn.protocol_version == "2024-11-05"
+        assert conn.protocol_version == "2024-11-05" and conn.session_id is None
         listed = await conn.request(
             b'{"jsonrpc":"2.0","id":"l","method":"tools/list"}', "l", timeout=5
         )
@@ -294,25 +310,22 @@ async def test_legacy_sse_backend_answers_arrive_on_the_stream_and_match_by_id()
             assert text == f"sse {i} ✓"
         assert not conn._pending
 
-
-async def test_legacy_sse_backend_going_away_fails_waiting_requests_and_tells_the_owner() -> None:
-    async with http_echo_server("sse") as server:
-        inbox = Inbox()
-        conn = BackendConnection(server.url, "sse", on_message=inbox)
+        # The backend dies with a request in flight: it fails at once, the owner hears it once.
         reasons: list[str] = []
         conn.on_close = reasons.append
-        try:
-            await conn.initialize({**INIT, "protocolVersion": "2024-11-05"}, timeout=10)
-            await server.kill()
-            for _ in range(100):
-                if conn.closed is not None:
-                    break
-                await asyncio.sleep(0.02)
-            assert conn.closed is not None and len(reasons) == 1
-            with pytest.raises(BackendError):
-                await conn.request(call(1, "echo", text="x"), 1, timeout=2)
-        finally:
-            await conn.aclose()
+        server.process.send_signal(signal.SIGSTOP)
+        waiting = asyncio.create_task(conn.request(call(99, "echo", text="x"), 99, timeout=30))
+        await asyncio.sleep(0.1)
+        await server.kill()
+        with pytest.raises(BackendError):
+            await asyncio.wait_for(waiting, 5)
+        for _ in range(100):
+            if conn.closed is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert conn.closed is not None and len(reasons) == 1
+        with pytest.raises(BackendError):
+            await conn.request(call(1, "echo", text="x"), 1, timeout=2)
 
 
 # --------------------------------------------------------------------------- raw HTTP server

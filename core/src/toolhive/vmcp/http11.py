@@ -397,7 +397,8 @@ class Pool:
             conn: Connection | None = None
             while self.idle:
                 candidate = self.idle.pop()
-                if not candidate.closed:
+                transport = candidate.transport
+                if not candidate.closed and transport is not None and not transport.is_closing():
                     conn = candidate
                     break
             if conn is None:
