@@ -325,6 +325,13 @@ class ToolIndex:
     def close(self) -> None:
         self._db.close()
 
+    def __del__(self) -> None:
+        # Only an in-memory database: closing it with the index spares Python 3.13+'s
+        # ResourceWarning for a connection left open.
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+
 
 # ---------------------------------------------------------------------------------------- calls
 
