@@ -32,6 +32,22 @@ class EngineConfig(PluginConfig):
         ),
     )
 
+    egress_image: str | None = Field(
+        default=None,
+        description=(
+            "A ready image for the network-isolation sidecars (squid, dnsmasq, socat, sh), used "
+            "as is; TOOLHIVE_EGRESS_IMAGE does the same. Default: built locally on first use."
+        ),
+    )
+    egress_base_image: str | None = Field(
+        default=None,
+        description=(
+            "Debian-based image the sidecar image is built from on first use (default "
+            "debian:bookworm-slim; its apt sources must reach a Debian archive); "
+            "TOOLHIVE_EGRESS_BASE_IMAGE does the same."
+        ),
+    )
+
 
 class DockerConfig(EngineConfig):
     """Settings of the ``docker`` runtime."""

@@ -5,8 +5,9 @@ tested without an engine. :mod:`toolhive_runtime_docker.runtime` turns these pla
 
 Every container gets ``CapDrop: [ALL]``, ``SecurityOpt: [no-new-privileges, label=disable]``,
 ``Privileged: false``, read-only mounts unless the profile grants write access, and no network at
-all unless the profile allows outbound traffic. What cannot be enforced is refused with a message
-that says what to do; nothing is silently weakened.
+all unless the profile allows outbound traffic. A profile that allows only some hosts/ports gets
+network isolation (:mod:`toolhive_runtime_docker.isolation`). What cannot be enforced is refused
+with a message that says what to do; nothing is silently weakened.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from toolhive.contracts import InvalidInputError, PermissionProfileError
-from toolhive.contracts.runtime import DeployRequest, PermissionProfile
+from toolhive.contracts.runtime import DeployRequest
+
+from toolhive_runtime_docker import isolation
+from toolhive_runtime_docker.isolation import profile_label
 
 CAP_DROP = ("ALL",)
 #: ``label=disable`` turns SELinux labelling off so bind mounts work without relabelling the
@@ -44,16 +48,13 @@ class MountPlan:
 
 @dataclass(frozen=True)
 class NetworkPlan:
-    """``mode`` is ``none`` (no interface but loopback) or ``bridge`` (the engine's default)."""
+    """``none`` (no interface but loopback), ``bridge`` (the engine's default) or ``isolated``
+    (loopback only, outbound through the egress-proxy and DNS sidecars)."""
 
-    mode: Literal["none", "bridge"]
+    mode: Literal["none", "bridge", "isolated"]
     #: True when outbound traffic is unrestricted only because the user accepted it
     #: (``--isolate-network=false`` with a profile that lists allowed hosts/ports).
     widened: bool = False
-
-
-def profile_label(profile: PermissionProfile) -> str:
-    return repr(profile.name) if profile.name else "(inline)"
 
 
 def split_mount_entry(entry: str) -> tuple[Literal["bind", "volume"], str, str | None]:
@@ -111,31 +112,24 @@ def plan_network(request: DeployRequest) -> NetworkPlan:
     profile = request.permission_profile
     mode = profile.network.mode if profile.network else ""
     if mode not in _SUPPORTED_MODES:
+        why = (
+            "network isolation needs the engine's bridge networking, and a host or custom network "
+            "would bypass the egress proxy"
+            if request.isolate_network and profile.network_enabled
+            else "host or custom networks would bypass the profile's network rules"
+        )
         msg = (
             f"permission profile {profile_label(profile)}: network mode {mode!r} is not supported "
-            f"(use {', '.join(repr(m) for m in _SUPPORTED_MODES)}); "
-            "host or custom networks would bypass the profile's network rules"
+            f"(use {', '.join(repr(m) for m in _SUPPORTED_MODES)}): {why}; nothing was created"
         )
         raise PermissionProfileError(msg)
     if mode == "none" or not profile.network_enabled:
         return NetworkPlan("none")
     if profile.network_unrestricted:
         return NetworkPlan("bridge")
-    # allow_host / allow_port without insecure_allow_all: needs an egress proxy we do not have.
-    if request.isolate_network:
-        out = profile.network.outbound if profile.network else None
-        rules = []
-        if out and out.allow_host:
-            rules.append(f"allow_host={out.allow_host}")
-        if out and out.allow_port:
-            rules.append(f"allow_port={out.allow_port}")
-        msg = (
-            f"permission profile {profile_label(profile)} restricts outbound traffic "
-            f"({', '.join(rules)}), which this runtime cannot enforce yet (no egress proxy); "
-            "pass --isolate-network=false to accept unrestricted outbound network, "
-            "or use the 'none' profile for no network at all"
-        )
-        raise PermissionProfileError(msg)
+    # allow_host / allow_port without insecure_allow_all: the egress proxy enforces them.
+    if isolation.wants_isolation(request):
+        return NetworkPlan("isolated")
     return NetworkPlan("bridge", widened=True)
 
 
@@ -160,6 +154,8 @@ def check_request(request: DeployRequest, *, runtime: str) -> None:
         )
         raise PermissionProfileError(msg)
     network = plan_network(request)
+    if network.mode == "isolated":
+        isolation.check(request)
     if not request.stdio:
         if request.target_port is None or not 0 < request.target_port < 65536:
             msg = f"transport {request.transport} needs the port the server listens on (1-65535)"

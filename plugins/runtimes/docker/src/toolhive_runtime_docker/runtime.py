@@ -50,9 +50,10 @@ from toolhive.contracts.runtime import (
     ProgressCallback,
 )
 
-from toolhive_runtime_docker import hardening
+from toolhive_runtime_docker import hardening, isolation, sidecars
 from toolhive_runtime_docker.attach import AttachChannel, StderrSink
 from toolhive_runtime_docker.config import DockerConfig, EngineConfig
+from toolhive_runtime_docker.sidecars import Isolated
 from toolhive_runtime_docker.sockets import (
     DOCKER_SEARCH,
     UNIX_SCHEME,
@@ -204,15 +205,27 @@ class DockerRuntime:
         """Why ``ref`` cannot come from a registry (skip the pull), or ``None`` to try."""
         return None
 
+    def isolated_mounts(self) -> list[docker.types.Mount]:
+        """Extra mounts of an isolated server's container (an engine that does not share the
+        namespace owner's DNS settings mounts a resolv.conf naming 127.0.0.1)."""
+        return []
+
     def container_config(
-        self, request: DeployRequest, host_port: int | None, network: hardening.NetworkPlan
+        self,
+        request: DeployRequest,
+        host_port: int | None,
+        network: hardening.NetworkPlan,
+        isolated: Isolated | None = None,
     ) -> dict[str, Any]:
         """The body of ``POST /containers/create`` (hardening included)."""
         api = self.client.api
         stdio = request.stdio
         ports: dict[str, Any] = {}
-        if host_port is not None and request.target_port is not None:
+        if host_port is not None and request.target_port is not None and isolated is None:
             ports[f"{request.target_port}/tcp"] = (LOOPBACK, host_port)
+        env = dict(request.env)
+        labels = self.labels(request, host_port)
+        network_mode = "none" if network.mode == "none" else None
         mounts = [
             docker.types.Mount(
                 target=m.target,
@@ -222,20 +235,30 @@ class DockerRuntime:
             )
             for m in hardening.plan_mounts(request)
         ]
+        if isolated is not None:
+            # Loopback only: the DNS sidecar's namespace, whose forwarders are the only way out.
+            network_mode = f"container:{isolated.netns_container}"
+            env.update(isolated.env)
+            mounts += self.isolated_mounts()
+            labels[LABEL_NETWORK_ISOLATION] = "true"
+            labels[isolation.LABEL_EGRESS_HOSTS] = isolated.policy.hosts_label
+            labels[isolation.LABEL_EGRESS_PORTS] = isolated.policy.ports_label
+        else:
+            labels[LABEL_NETWORK_ISOLATION] = "false"
         host_config = api.create_host_config(
             cap_drop=list(hardening.CAP_DROP),
             security_opt=list(hardening.SECURITY_OPT),
             privileged=False,
             mounts=mounts,
-            network_mode="none" if network.mode == "none" else None,
+            network_mode=network_mode,
             port_bindings=ports or None,
             init=self.config.init or None,
         )
         config = api.create_container_config(
             image=request.image,
             command=list(request.command) or None,
-            environment=dict(request.env),
-            labels=self.labels(request, host_port),
+            environment=env,
+            labels=labels,
             ports=[(request.target_port, "tcp")] if ports else None,
             stdin_open=stdio,
             tty=False,
@@ -256,7 +279,6 @@ class DockerRuntime:
             LABEL_TRANSPORT: request.transport,
             LABEL_PORT: str(host_port or ""),
             LABEL_GROUP: "default",
-            LABEL_NETWORK_ISOLATION: str(request.isolate_network).lower(),
         }
         labels.update(request.labels)
         labels[LABEL_TOOLHIVE] = "true"
@@ -469,9 +491,18 @@ class DockerRuntime:
                     host_port = request.host_port
                 else:
                     host_port = free_port()
-            config = self.container_config(request, host_port, network)
-            container_id = self._create(request, config)
-            self._start(request, container_id, host_port)
+            isolated = None
+            if network.mode == "isolated":
+                isolated = sidecars.setup(self, request, host_port)
+            try:
+                config = self.container_config(request, host_port, network, isolated)
+                container_id = self._create(request, config)
+                self._start(request, container_id, host_port)
+            except BaseException:
+                if isolated is not None:
+                    with contextlib.suppress(Exception):
+                        sidecars.teardown(self, request.name)
+                raise
         return Deployment(id=container_id, target_host=LOOPBACK, target_port=host_port)
 
     def _replace_existing(self, name: str) -> None:
@@ -572,10 +603,11 @@ class DockerRuntime:
             try:
                 self.client.api.stop(name, timeout=math.ceil(max(timeout, 0)))
             except docker.errors.NotFound:
-                return
+                pass
             except docker.errors.APIError as exc:
                 if not self.already_stopped(exc):
                     raise
+            sidecars.stop(self, name)
 
     @staticmethod
     def already_stopped(exc: docker.errors.APIError) -> bool:
@@ -588,14 +620,15 @@ class DockerRuntime:
                 try:
                     self.client.api.remove_container(name, force=True, v=True)
                 except docker.errors.NotFound:
-                    return
+                    break
                 except docker.errors.APIError as exc:
                     # "removal already in progress": wait for the other removal to finish.
                     if exc.status_code != 409 or time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
                     continue
-                return
+                break
+            sidecars.teardown(self, name)
 
     def inspect_raw(self, name: str) -> dict[str, Any] | None:
         """The engine's ``GET /containers/{name}/json``; ``None`` if there is no such container."""
@@ -632,6 +665,8 @@ class DockerRuntime:
             )
         out: list[ContainerInfo] = []
         for summary in summaries:
+            if (summary.get("Labels") or {}).get(isolation.LABEL_AUXILIARY) == "true":
+                continue  # a sidecar, not a workload
             info = self.inspect(summary["Id"])
             if info is not None:  # removed meanwhile
                 out.append(info)

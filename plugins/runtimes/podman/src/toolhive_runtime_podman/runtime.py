@@ -8,8 +8,10 @@ against both engines.
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import ClassVar
 
+import docker.types
 from toolhive_runtime_docker.config import EngineConfig
 from toolhive_runtime_docker.runtime import DockerRuntime
 from toolhive_runtime_docker.sockets import SocketSearch
@@ -34,6 +36,9 @@ class PodmanRuntime(DockerRuntime):
     * Short names resolve to local ``localhost/`` images (``podman build -t x`` makes
       ``localhost/x:latest``), which Docker does not do; that needs nothing from us.
     * ``CapDrop`` in inspect lists the dropped default capabilities instead of ``ALL``.
+    * A container joining another's network namespace keeps its own ``/etc/resolv.conf`` (the
+      host's servers) and ``Dns`` is ignored there, so an isolated server gets a read-only
+      resolv.conf naming its DNS sidecar on 127.0.0.1 (Docker shares the sidecar's).
     """
 
     name = "podman"
@@ -47,3 +52,11 @@ class PodmanRuntime(DockerRuntime):
                 "(podman build, load or import), there is no registry to pull them from"
             )
         return None
+
+    def isolated_mounts(self) -> list[docker.types.Mount]:
+        conf = resources.files("toolhive_runtime_docker") / "netproxy" / "resolv.conf"
+        return [
+            docker.types.Mount(
+                target="/etc/resolv.conf", source=str(conf), type="bind", read_only=True
+            )
+        ]
