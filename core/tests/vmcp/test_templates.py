@@ -16,6 +16,7 @@ from toolhive.vmcp.templates import (
     go_json,
     go_sprintf,
     parse,
+    references,
 )
 
 DATA = {
@@ -377,3 +378,26 @@ def test_deep_nesting_is_refused_not_a_crash() -> None:
 
 def test_printf_widths_cannot_exhaust_memory() -> None:
     assert run('{{printf "%2000000s" "x"}}') == "%!(BADWIDTH)x"
+
+
+def test_references_lists_the_field_paths_a_template_reads_as_go_extract_references() -> None:
+    source = (
+        '{{if eq .steps.a.status "completed"}}{{.steps.a.output.text}}{{else}}'
+        "{{(fromJson .steps.b.output.text).user.name}}{{end}}{{range $x := .params.items}}"
+        "{{$x.ignored}}{{end}}"
+    )
+    assert references(source) == [
+        ".params.items",
+        ".steps.a.output.text",
+        ".steps.a.status",
+        ".steps.b.output.text",
+        ".user.name",
+    ]
+
+
+def test_values_nested_deeper_than_python_can_print_are_an_error_not_a_crash() -> None:
+    deep: object = 1
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        expand("{{.v}}", {"v": deep})

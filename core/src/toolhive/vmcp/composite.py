@@ -174,7 +174,6 @@ class StepResult:
     content: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     ended: float = 0.0
-    retries: int = 0
 
     def template_view(self) -> dict[str, Any]:
         view: dict[str, Any] = {

@@ -1192,6 +1192,32 @@ class Template:
         return _Exec(self, data, max_output).run()
 
 
+def _walk_refs(nodes: Sequence[_Node], out: set[str]) -> None:
+    for node in nodes:
+        if isinstance(node, _Field):
+            out.add("." + ".".join(node.names))
+        elif isinstance(node, _Chain):
+            _walk_refs([node.node], out)
+            out.add("." + ".".join(node.names))
+        elif isinstance(node, _Action):
+            _walk_refs([node.pipe], out)
+        elif isinstance(node, _Pipe):
+            _walk_refs(node.cmds, out)
+        elif isinstance(node, _Command):
+            _walk_refs(node.args, out)
+        elif isinstance(node, _Branch):
+            _walk_refs([node.pipe, *node.body, *node.orelse], out)
+
+
+def references(source: str) -> list[str]:
+    """The field paths a template reads (``.steps.fetch.output.text``), sorted — ToolHive's
+    ``ExtractReferences`` (variables' fields and chained fields after ``(…)`` as Go reports
+    them); a :class:`TemplateError` if it does not parse."""
+    found: set[str] = set()
+    _walk_refs(parse(source).root, found)
+    return sorted(found)
+
+
 @lru_cache(maxsize=2048)
 def _parse_cached(name: str, source: str) -> Template:
     return Template(name, source, tuple(_Parser(name, source).parse()))
@@ -1305,7 +1331,11 @@ class _Exec:
                 exc.node.pos,
                 f"executing {self.tmpl.name!r} at <{_node_src(exc.node)}>: {exc.message}",
             ) from None
-        except (_Break, _Continue):  # the parser allows them anywhere; Go refuses outside range
+        except RecursionError:  # data nested deeper than Python can print (a backend's answer)
+            raise TemplateError(
+                self.tmpl.name, self.tmpl.source, 0, "value nested too deeply to evaluate"
+            ) from None
+        except (_Break, _Continue):  # the parser refuses them outside range; defensive
             raise TemplateError(
                 self.tmpl.name, self.tmpl.source, 0, "{{break}} or {{continue}} outside {{range}}"
             ) from None
