@@ -502,6 +502,8 @@ def test_a_config_with_every_section_loads_and_validates(tmp_path: Path) -> None
     merge, confirm, each, notify = tool.steps
     assert merge.tool_ref() == ("github", "merge_pr") and merge.type == "tool"
     assert merge.on_error is not None and merge.on_error.retry_delay_seconds == 0.5
+    assert merge.on_error.retries == 2 and merge.timeout_seconds == 30.0
+    assert notify.timeout_seconds == 300.0  # Go's defaultStepTimeout
     assert confirm.type == "elicitation" and confirm.timeout_seconds == 300.0
     assert confirm.schema_ == {"type": "object", "properties": {"environment": {"type": "string"}}}
     assert confirm.on_decline is not None and confirm.on_decline.action == "skip_remaining"
@@ -965,6 +967,11 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("composite steps", composite(), "compositeTools[0].steps: must have at least one step"),
     (
+        "at most 100 steps",
+        composite(*({"id": f"s{i}", "tool": "w.t"} for i in range(101))),
+        "compositeTools[0].steps: too many steps: 101 (max 100)",
+    ),
+    (
         "composite names unique",
         {"compositeTools": [composite(STEP)["compositeTools"][0]] * 2},
         "compositeTools[1].name: duplicate composite tool name 't'",
@@ -1253,3 +1260,14 @@ def test_the_dump_keeps_the_files_own_keys_and_values(tmp_path: Path) -> None:
 def test_a_multi_line_policy_is_written_as_a_block(tmp_path: Path) -> None:
     text = dump_config(load_text(tmp_path, GO_EXAMPLE))
     assert "    - |\n      permit(\n" in text
+
+
+def test_retries_follow_gos_engine_defaults_and_cap() -> None:
+    doc = base() | composite(
+        {**STEP, "onError": {"action": "retry", "retryCount": 50}},
+        {"id": "b", "tool": "w.t", "onError": {"action": "continue", "retryCount": 3}},
+    )
+    first, second = parse_config(doc).composite_tools[0].steps
+    assert first.on_error is not None and second.on_error is not None
+    assert (first.on_error.retries, first.on_error.retry_delay_seconds) == (10, 1.0)
+    assert second.on_error.retries == 0

@@ -514,7 +514,14 @@ class StepErrorHandling(_Model):
 
     @property
     def retry_delay_seconds(self) -> float:
-        return _seconds(self.retry_delay, 0.0)
+        """Go's engine waits 1 s between attempts unless told otherwise."""
+        delay = _seconds(self.retry_delay, 1.0)
+        return delay if delay > 0 else 1.0
+
+    @property
+    def retries(self) -> int:
+        """Retries Go's engine makes: ``retryCount`` for ``retry``, capped at 10; else 0."""
+        return min(max(self.retry_count, 0), 10) if self.action == "retry" else 0
 
 
 class ElicitationResponseConfig(_Model):
@@ -551,11 +558,9 @@ class WorkflowStep(_Model):
     step: WorkflowStep | None = None
 
     @property
-    def timeout_seconds(self) -> float | None:
-        """The step's own timeout; elicitations default to 5 minutes as in Go, others none."""
-        if self.timeout is not None:
-            return parse_go_duration(self.timeout)
-        return 300.0 if self.type == "elicitation" else None
+    def timeout_seconds(self) -> float:
+        """The step's own timeout, else Go's 5 minutes (``defaultStepTimeout``)."""
+        return _seconds(self.timeout, 300.0)
 
     @property
     def item_var_name(self) -> str:
@@ -1262,6 +1267,8 @@ def _check_composites(tools: list[CompositeToolConfig], out: list[str]) -> None:
             out.append(f"{where}.description: is required")
         if not tool.steps:
             out.append(f"{where}.steps: must have at least one step")
+        elif len(tool.steps) > 100:  # Go's engine refuses larger workflows (maxWorkflowSteps)
+            out.append(f"{where}.steps: too many steps: {len(tool.steps)} (max 100)")
         if tool.timeout is not None and parse_go_duration(tool.timeout) < 0:
             out.append(f"{where}.timeout: cannot be negative")
         _check_parameters(where, tool.parameters, out)
