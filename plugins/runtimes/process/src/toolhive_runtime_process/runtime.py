@@ -224,7 +224,8 @@ class ProcessRuntime:
                     needs += [p for p in net.helper_paths() if p.is_relative_to("/tmp")]
                 else:
                     command_in_sandbox = command
-                extra += sandbox.overlay_args(overlays)
+                if overlays:
+                    extra += sandbox.overlay_args(overlays, self._empty_file())
                 argv = sandbox.bwrap_argv(
                     self._bwrap,
                     command_in_sandbox,
@@ -428,6 +429,16 @@ class ProcessRuntime:
         network.cleanup(
             record.egress_pid, record.egress_start_ticks, record.boot_id, record.net_dir
         )
+
+    def _empty_file(self) -> Path:
+        """An empty read-only file to cover files that ``.thvignore`` hides."""
+        path = self._records.root / ".empty"
+        if not path.is_file() or path.stat().st_size:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)
+            path.write_bytes(b"")
+            path.chmod(0o444)
+        return path
 
     def _hidden_paths(self) -> list[Path]:
         return [Path(p).expanduser() for p in self._config.hidden_paths]

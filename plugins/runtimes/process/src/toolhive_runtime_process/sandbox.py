@@ -256,10 +256,11 @@ def ignore_overlays(
     return thvignore.overlays(mounts, global_file=glob)
 
 
-def overlay_args(overlays: Iterable[thvignore.Overlay]) -> list[str]:
-    """bwrap options hiding each path: an empty read-only tmpfs over a directory, ``/dev/null``
-    over a file. The sandbox sees the whole host read-only, so a folder mounted elsewhere is
-    also covered at its host path (unless that lies under the sandbox's private /tmp)."""
+def overlay_args(overlays: Iterable[thvignore.Overlay], empty_file: Path) -> list[str]:
+    """bwrap options hiding each path: an empty read-only tmpfs over a directory, the empty
+    ``empty_file`` over a file (as ToolHive does; ``/dev/null`` would not open on bwrap's
+    ``nodev`` binds). The sandbox sees the whole host read-only, so a folder mounted elsewhere
+    is also covered at its host path (unless that lies under the sandbox's private /tmp)."""
     args: list[str] = []
     done: set[str] = set()
     for overlay in overlays:
@@ -274,7 +275,7 @@ def overlay_args(overlays: Iterable[thvignore.Overlay]) -> list[str]:
             if overlay.is_dir:
                 args += ["--tmpfs", place, "--remount-ro", place]
             else:
-                args += ["--ro-bind", "/dev/null", place]
+                args += ["--ro-bind", str(empty_file), place]
     return args
 
 
