@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -528,3 +530,77 @@ def test_serve_with_the_optimizer_flag_lists_only_find_tool_and_call_tool(
         _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
         listed, _ = _post(url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
     assert sorted(t["name"] for t in listed["result"]["tools"]) == ["call_tool", "find_tool"]
+
+
+@pytest.fixture
+def echo_urls() -> Iterator[dict[str, str]]:
+    """The echo server over streamable HTTP and over SSE (real SDK servers)."""
+    import socket
+
+    servers, urls = [], {}
+    try:
+        for mode, path in (("streamable-http", "/mcp"), ("sse", "/sse")):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            servers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "toolhive.testing.echo_server", mode],
+                    env={**os.environ, "MCP_HOST": "127.0.0.1", "MCP_PORT": str(port)},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"echo server ({mode}) did not listen"
+                    time.sleep(0.05)
+            urls[mode] = f"http://127.0.0.1:{port}{path}"
+        yield urls
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def test_serve_config_aggregates_static_backends_as_the_file_says(
+    thv: Thv, tmp_path: Path, echo_urls: dict[str, str]
+) -> None:
+    path = write(
+        tmp_path,
+        f"""
+name: static
+groupRef: nowhere
+backends:
+  - {{name: http, url: "{echo_urls["streamable-http"]}", transport: streamable-http}}
+  - {{name: legacy, url: "{echo_urls["sse"]}", transport: sse}}
+incomingAuth: {{type: anonymous}}
+outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}
+aggregation:
+  conflictResolution: prefix
+  conflictResolutionConfig: {{prefixFormat: "{{workload}}."}}
+  tools:
+    - workload: http
+      filter: [echo]
+    - workload: legacy
+      overrides:
+        echo: {{name: say, description: Say it again}}
+""",
+    )
+    thv("vmcp", "validate", "-c", str(path))
+    with serving(thv, "-c", str(path)) as url:
+        _answer, session = _post(url, INITIALIZE)
+        _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+        listed, _ = _post(url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
+        call = {"name": "legacy.say", "arguments": {"text": "hi"}}
+        called, _ = _post(
+            url, {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": call}, session
+        )
+    tools = {t["name"]: t["description"] for t in listed["result"]["tools"]}
+    assert sorted(tools) == ["http.echo", "legacy.add", "legacy.say"]
+    assert tools["legacy.say"] == "Say it again"
+    assert called["result"]["content"][0]["text"] == "hi"
