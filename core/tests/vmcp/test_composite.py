@@ -251,6 +251,42 @@ async def test_a_diamond_runs_each_step_once_in_dependency_order() -> None:
         ([{"id": "a", "tool": "w.x"}, {"id": "a", "tool": "w.y"}], "duplicate step ID"),
         ([{"id": "a", "tool": "w.x", "arguments": {"q": "{{.params.q"}}], "unclosed action"),
         ([{"id": "a", "type": "elicitation"}], "elicitation message is required"),
+        ([{"id": "a", "type": "elicitation", "message": "?"}], "schema is required"),
+        (
+            [
+                {
+                    "id": "a",
+                    "type": "forEach",
+                    "collection": "[]",
+                    "itemVar": "my-item",
+                    "step": {"tool": "w.x"},
+                }
+            ],
+            "valid Go identifier",
+        ),
+        (
+            [
+                {
+                    "id": "a",
+                    "type": "forEach",
+                    "collection": "[]",
+                    "itemVar": "index",
+                    "step": {"tool": "w.x"},
+                }
+            ],
+            "cannot be 'index'",
+        ),
+        (
+            [
+                {
+                    "id": "a",
+                    "type": "forEach",
+                    "collection": "[]",
+                    "step": {"type": "elicitation", "message": "?"},
+                }
+            ],
+            "inner step must be a tool step",
+        ),
         ([{"id": "a", "type": "forEach", "collection": "[]"}], "inner step is required"),
     ],
 )
@@ -861,3 +897,54 @@ async def test_cancelling_the_run_cancels_the_running_steps() -> None:
         await task
     assert sorted(backend.cancelled) == ["a", "b"]
     assert [args["id"] for _, args in backend.calls] == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- workflow data and limits
+
+
+async def test_workflow_metadata_is_visible_to_templates() -> None:
+    backend = Backend()
+    wf = tool(
+        steps=[
+            {"id": "a", "tool": "w.echo"},
+            {
+                "id": "b",
+                "tool": "w.echo",
+                "dependsOn": ["a"],
+                "arguments": {
+                    "id": "{{.workflow.id}}",
+                    "status": "{{.workflow.status}}",
+                    "done": "{{.workflow.step_count}}",
+                    "started": "{{.workflow.start_time}}",
+                },
+            },
+        ]
+    )
+    await wf.run({}, backend, None)
+    args = backend.calls[1][1]
+    assert len(args["id"]) == 36 and args["id"].count("-") == 4
+    assert (args["status"], args["done"]) == ("running", "1")
+    assert args["started"].endswith("Z") and "T" in args["started"]
+
+
+async def test_without_an_output_config_the_result_is_the_last_completed_step() -> None:
+    backend = Backend()
+    wf = tool(
+        steps=[
+            {"id": "a", "tool": "w.struct", "arguments": {"x": "1"}},
+            {"id": "b", "tool": "w.echo", "dependsOn": ["a"], "condition": "{{eq 1 2}}"},
+        ]
+    )
+    result = await wf.run({}, backend, None)
+    assert result["structuredContent"] == {"echo": {"x": "1"}, "n": 42}
+
+
+async def test_at_most_ten_steps_run_at_once() -> None:
+    backend = Backend()
+    backend.delays["w.slow"] = 0.05
+    wf = tool(
+        steps=[{"id": f"s{i}", "tool": "w.slow", "arguments": {"id": f"s{i}"}} for i in range(15)]
+    )
+    assert "isError" not in await wf.run({}, backend, None)
+    assert backend.max_running == 10
+    assert len(backend.calls) == 15

@@ -46,6 +46,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -93,6 +94,7 @@ ELICITATION_MAX_TIMEOUT: Final = 10 * 60.0
 _SCHEMA_MAX_BYTES: Final = 100 * 1024
 _CONTENT_MAX_BYTES: Final = 1024 * 1024
 _MAX_DEPTH: Final = 10
+_GO_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class CompositeToolError(ValueError):
@@ -366,6 +368,10 @@ class CompositeTool:
                     f"{where}: elicitation message is required for step {step.id}"
                 )
             self._template(where, step.message, f"{label}.message")
+            if not step.schema_:
+                raise CompositeToolError(
+                    f"{where}: step {step.id}: schema is required for elicitation steps"
+                )
         elif step.type == "forEach":
             if not step.collection:
                 raise CompositeToolError(
@@ -374,6 +380,11 @@ class CompositeTool:
             if step.step is None:
                 raise CompositeToolError(
                     f"{where}: inner step is required for forEach step {step.id}"
+                )
+            if step.item_var is not None and not _GO_IDENTIFIER.fullmatch(step.item_var):
+                raise CompositeToolError(
+                    f"{where}: step {step.id}: itemVar must be a valid Go identifier "
+                    f"(got {step.item_var!r})"
                 )
             if step.item_var == "index":
                 raise CompositeToolError(f"{where}: step {step.id}: itemVar cannot be 'index'")
