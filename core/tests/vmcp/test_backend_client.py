@@ -202,6 +202,20 @@ async def test_a_server_request_during_a_call_is_answered_through_notify(fixture
         await answered[0]
 
 
+async def test_sse_answered_requests_keep_their_connections(fixture_url: str) -> None:
+    async with connected(fixture_url) as (conn, _):
+        opened = conn._pool.opened
+        for i in range(20):
+            mine = Inbox()
+            raw = await conn.request(
+                call(i, "test_tool_with_progress"), i, timeout=5, on_message=mine
+            )
+            assert text_of(raw) == "Tool with progress executed successfully" and len(mine.raw) == 3
+        # The SDK answers over SSE and ends the stream just after the answer: the connection
+        # goes back to the pool then (the next call may find it still finishing: two at most).
+        assert conn._pool.opened - opened <= 2
+
+
 async def test_a_dropped_answer_stream_is_resumed_with_last_event_id(fixture_url: str) -> None:
     async with connected(fixture_url) as (conn, _):
         # The fixture closes the POST's SSE stream mid-call; only a GET with Last-Event-ID

@@ -52,6 +52,8 @@ _DELETE_TIMEOUT: Final = 2.0
 _STREAM_RETRIES: Final = 5
 _FIRST_DELAY: Final = 0.25
 _MAX_DELAY: Final = 4.0
+#: How long an answered SSE stream may take to end before its connection is closed, not reused.
+_DRAIN_GRACE: Final = 5.0
 #: Body text quoted in an error message, at most.
 _QUOTE: Final = 200
 
@@ -423,6 +425,7 @@ class BackendConnection:
     ) -> bytes:
         head = self._head(b"POST", self._target, _ACCEPT_POST, extra, len(body))
         response = await self._send(head, body, _SSE)
+        handed_off = False
         try:
             if initializing:
                 sid = response.header(b"mcp-session-id")
@@ -432,7 +435,12 @@ class BackendConnection:
                         raise BackendError(msg)
                     self.session_id = sid.decode("ascii")
             if response.streamed:
-                return await self._read_answer(response, request_id, extra, on_message)
+                answer, last = await self._read_answer(response, request_id, extra, on_message)
+                if last is response:
+                    # The server ends the stream right after the answer: keep the connection.
+                    response.close_when_done(_DRAIN_GRACE)
+                    handed_off = True
+                return answer
             status = response.status
             if status == 200:
                 answer = response.body.rstrip()
@@ -445,7 +453,8 @@ class BackendConnection:
                 raise BackendError(msg)
             return self._raise_status(response, request_id)
         finally:
-            response.close()
+            if not handed_off:
+                response.close()
 
     async def _read_answer(
         self,
@@ -453,8 +462,9 @@ class BackendConnection:
         request_id: int | str,
         extra: bytes,
         on_message: OnMessage | None,
-    ) -> bytes:
-        """Read an answer's SSE stream up to the answer, resuming it when it drops."""
+    ) -> tuple[bytes, Response]:
+        """Read an answer's SSE stream up to the answer, resuming it when it drops; the answer
+        and the response it came on (a resumed stream is closed here)."""
         sink = on_message or self.on_message
         parser = SSEParser()
         current = response
@@ -478,7 +488,7 @@ class BackendConnection:
                         continue
                     raw, parsed = message
                     if _is_answer(parsed, request_id):
-                        return raw
+                        return raw, current
                     self._deliver(sink, raw, parsed)
         finally:
             if current is not response:

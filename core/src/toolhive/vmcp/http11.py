@@ -88,8 +88,10 @@ class Response:
 
     __slots__ = (
         "_conn",
+        "_discard",
         "_eof",
         "_error",
+        "_grace",
         "_queued",
         "_waiter",
         "body",
@@ -112,6 +114,8 @@ class Response:
         self._eof = False
         self._error: HttpError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._discard = False
+        self._grace: asyncio.TimerHandle | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (lower-case)."""
@@ -158,6 +162,22 @@ class Response:
         if conn is not None:
             conn.finish(self)
 
+    def close_when_done(self, grace: float) -> None:
+        """Done with this response, but its body has not ended yet (an SSE answer stream the
+        server closes right after the answer): the rest is discarded as it arrives and the
+        connection goes back to the pool when the body ends — closed instead if that takes
+        longer than ``grace`` seconds. Spares a new connection per SSE-answered request."""
+        conn = self._conn
+        if conn is None or self._eof:
+            self.close()
+            return
+        self.chunks.clear()
+        self._queued = 0
+        self._discard = True
+        if conn.paused:
+            conn.resume()
+        self._grace = conn.loop.call_later(grace, conn.abort)
+
     # Called by the connection.
     def _wake(self) -> None:
         waiter = self._waiter
@@ -165,6 +185,8 @@ class Response:
             waiter.set_result(None)
 
     def _push(self, chunk: bytes) -> None:
+        if self._discard:
+            return
         self.chunks.append(chunk)
         self._queued += len(chunk)
         conn = self._conn
@@ -176,6 +198,11 @@ class Response:
         if error is not None:
             self._error = error
         self._eof = True
+        if self._discard:
+            if self._grace is not None:
+                self._grace.cancel()
+            self.close()
+            return
         self._wake()
 
 
@@ -337,6 +364,8 @@ class Connection(asyncio.Protocol):
             return
         self.response = None
         self._head = None
+        if self.paused:
+            self.resume()
         if self.complete and self.keep_alive and not self.closed:
             self.pool.release(self)
         else:
@@ -354,10 +383,12 @@ class Pool:
         self.idle: list[Connection] = []
         self.busy: set[Connection] = set()
         self.closed = False
+        self.opened = 0  # connections opened so far (for diagnostics and tests)
 
     async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
         origin = self.origin
+        self.opened += 1
         try:
             async with asyncio.timeout(self.connect_timeout):
                 if origin.tls:
