@@ -77,7 +77,7 @@ def logs(ctx: click.Context, name: str, follow: bool, proxy: bool, tail: int | N
         return
     config = store.load_runconfig(name)
     out = sys.stdout.buffer
-    if proxy or config.is_remote:
+    if proxy or config.is_remote or config.is_vmcp:
         path = paths.proxy_log_path(config.base_name)
         if not path.exists():
             msg = f"no proxy log for {name!r} yet ({path})"

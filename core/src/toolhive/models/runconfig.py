@@ -96,6 +96,9 @@ class RunConfig(BaseModel):
     thv_ca_bundle: str = ""
     jwks_auth_token_file: str = ""
     runtime_config: dict[str, Any] | None = None
+    #: A virtual MCP gateway instead of a server (``thv run vmcp://GROUP``): its vMCP config
+    #: (ToolHive's YAML format, as JSON). Such a workload has no runtime and no image.
+    vmcp_config: dict[str, Any] | None = None
     #: Remote servers: headers the proxy adds upstream (secret values only by reference).
     header_forward: HeaderForwardConfig | None = None
     #: Remote servers: OAuth hints and the registry entry's header definitions.
@@ -117,6 +120,11 @@ class RunConfig(BaseModel):
     @property
     def is_remote(self) -> bool:
         return bool(self.remote_url)
+
+    @property
+    def is_vmcp(self) -> bool:
+        """A vMCP gateway workload: served by the supervisor itself, no runtime."""
+        return self.vmcp_config is not None
 
     @property
     def effective_proxy_mode(self) -> str:

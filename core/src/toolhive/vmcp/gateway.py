@@ -126,9 +126,10 @@ class Gateway:
         composites = self._composites()
         optimizer = None
         if _optimizer_on(_get(config, "optimizer")):
-            from toolhive.vmcp.optimizer import ToolIndex
+            from toolhive.vmcp.optimizer import DEFAULT_MAX_RESULTS, ToolIndex
 
-            optimizer = ToolIndex()
+            wanted = _get(config, "optimizer", "max_tools_to_return")
+            optimizer = ToolIndex(max_results=int(wanted or DEFAULT_MAX_RESULTS))
         self.virtual = VirtualServer(
             name=name,
             aggregation=_get(config, "aggregation") or _default_aggregation(),

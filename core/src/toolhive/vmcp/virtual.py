@@ -212,11 +212,13 @@ class VirtualServer:
             advertised_tools: list[dict[str, Any]] = [FIND_TOOL, CALL_TOOL]
         else:
             advertised_tools = tools
+        plain = self._optimizer is None and not composite_tools
         lists = {
-            "tools": encode({"tools": advertised_tools}),
-            "resources": encode({"resources": agg.resources}),
-            "resourceTemplates": encode({"resourceTemplates": agg.resource_templates}),
-            "prompts": encode({"prompts": agg.prompts}),
+            # The aggregate's lists are pre-encoded (and cleaned of text JSON cannot carry).
+            "tools": agg.tools_json if plain else encode({"tools": advertised_tools}),
+            "resources": agg.resources_json,
+            "resourceTemplates": agg.resource_templates_json,
+            "prompts": agg.prompts_json,
         }
         before = self._lists
         self.aggregate = agg
@@ -301,21 +303,22 @@ class VirtualServer:
             self._error(rid, INVALID_PARAMS, "tools/call needs a tool name")
             return
         if self._optimizer is not None:
-            from toolhive.vmcp.optimizer import CALL_TOOL, FIND_TOOL
+            from toolhive.vmcp.optimizer import CALL_TOOL, FIND_TOOL, error_result, parse_call_tool
 
             arguments = params.get("arguments")
             if name == FIND_TOOL["name"]:
-                self._find_tool(rid, arguments if type(arguments) is dict else {})
+                self._find_tool(rid, arguments)
                 return
             if name != CALL_TOOL["name"]:
                 self._error(rid, INVALID_PARAMS, f"Unknown tool: {name}")
                 return
-            from toolhive.vmcp.optimizer import parse_call_tool
-
             try:
                 name, inner = parse_call_tool(arguments)
             except ValueError as exc:
-                self._error(rid, INVALID_PARAMS, str(exc))
+                self._answer(rid, error_result(str(exc)))  # as ToolHive: a tool error
+                return
+            if name not in self.aggregate.tool_routes and name not in self._composite_tools:
+                self._answer(rid, error_result(f"tool not found: {name}"))
                 return
             params = {**params, "name": name, "arguments": inner}
             msg = {**msg, "params": params}
@@ -629,16 +632,11 @@ class VirtualServer:
         result = answer.get("result")
         return result if type(result) is dict else {}
 
-    def _find_tool(self, rid: RequestId, arguments: dict[str, Any]) -> None:
+    def _find_tool(self, rid: RequestId, arguments: Any) -> None:
         assert self._optimizer is not None
         from toolhive.vmcp.optimizer import find_tool_result
 
-        try:
-            result = find_tool_result(self._optimizer, arguments)
-        except ValueError as exc:
-            self._error(rid, INVALID_PARAMS, str(exc))
-            return
-        self._answer(rid, result)
+        self._answer(rid, find_tool_result(self._optimizer, arguments))
 
     # ------------------------------------------------------------------ plumbing
 

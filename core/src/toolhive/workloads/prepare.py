@@ -47,7 +47,7 @@ def prepare(
         require_free(config.host, config.port)
     else:
         updates["port"] = pick_free_port(config.host)
-    if config.is_remote:
+    if config.is_remote or config.is_vmcp:
         return config.model_copy(update=updates)
     if not hooks.transports()[config.transport].needs_stdio and not config.target_port:
         updates["target_port"] = pick_free_port()

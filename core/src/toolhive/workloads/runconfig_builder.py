@@ -132,6 +132,10 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
     if not target:
         msg = "nothing to run: give an image, uvx://package, npx://package, command or URL"
         raise InvalidInputError(msg)
+    if target.startswith("vmcp://"):
+        from toolhive.vmcp.workload import vmcp_runconfig
+
+        return vmcp_runconfig(request)
     remote = bool(request.url) or is_remote(target)
     name = validate_workload_name(request.name) if request.name else derive_name(target)
     transport = request.transport or default_transport(target)

@@ -318,7 +318,7 @@ class Workloads:
         if alive:
             store.set_status(base, S.STOPPING)
             terminate(record.pid, timeout)
-        if was_active and not config.is_remote:
+        if was_active and not config.is_remote and not config.is_vmcp:
             # The supervisor stops its server; if it was dead, do it here.
             from toolhive.workloads.runtimes import runtime_for
 

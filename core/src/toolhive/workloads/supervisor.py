@@ -126,7 +126,9 @@ class Supervisor:
         channel: StdioChannel | None = None
         target_url: str | None = None
         headers: dict[str, str] = {}
-        if config.is_remote:
+        if config.is_vmcp:
+            pass  # nothing to deploy: the gateway's backends are other workloads
+        elif config.is_remote:
             target_url = server_url(config, None)
             if config.header_forward:
                 # Secret values live in memory only, like --secret values below.
@@ -165,22 +167,17 @@ class Supervisor:
                 channel = await runtime.attach_stdio(request.name)
             else:
                 target_url = server_url(config, deployment)
-        options = TransportOptions(
-            workload=config.name,
-            transport=config.transport,
-            target_url=target_url,
-            stdio=channel,
-            proxy_mode=config.effective_proxy_mode,
-            session_ttl=parse_duration(config.session_ttl, 7200.0),
-            endpoint_prefix=config.endpoint_prefix,
-            trust_proxy_headers=config.trust_proxy_headers,
-            stateless=config.stateless,
-            strict_protocol_validation=config.strict_protocol_validation,
-            remote=config.is_remote,
-            headers=headers,
-            upstream_auth=self.upstream_auth,
-        )
-        self.transport = transport = self.hooks.load("transports", config.transport)(options)
+        transport: Transport
+        if config.is_vmcp:
+            # A gateway workload: the supervisor serves the vMCP gateway itself, with the
+            # chain its own config (incomingAuth, audit, telemetry) asks for.
+            from toolhive.vmcp.workload import gateway_transport
+
+            gateway, chain = gateway_transport(self.hooks, config)
+            self.transport = transport = gateway
+        else:
+            options = self._options(config, target_url, channel, headers)
+            self.transport = transport = self.hooks.load("transports", config.transport)(options)
         await transport.start()
         if target_url is not None and not config.is_remote:
             await self._await_ready(transport)
@@ -223,6 +220,29 @@ class Supervisor:
             for task in (monitor, health):
                 if task:
                     task.cancel()
+
+    def _options(
+        self,
+        config: RunConfig,
+        target_url: str | None,
+        channel: StdioChannel | None,
+        headers: dict[str, str],
+    ) -> TransportOptions:
+        return TransportOptions(
+            workload=config.name,
+            transport=config.transport,
+            target_url=target_url,
+            stdio=channel,
+            proxy_mode=config.effective_proxy_mode,
+            session_ttl=parse_duration(config.session_ttl, 7200.0),
+            endpoint_prefix=config.endpoint_prefix,
+            trust_proxy_headers=config.trust_proxy_headers,
+            stateless=config.stateless,
+            strict_protocol_validation=config.strict_protocol_validation,
+            remote=config.is_remote,
+            headers=headers,
+            upstream_auth=self.upstream_auth,
+        )
 
     def _middleware(self, chain: list[Resolved], routes: dict[str, ASGIApp]) -> list[Middleware]:
         """The chain's ASGI wrappers, each plugin's factory given what it may know of us."""

@@ -437,7 +437,7 @@ async def stream_workload_logs(call: Call[LogStreamQuery, None]) -> Response:
     config = await call.run(workloads.export, name)  # 404 for an unknown workload
     tail: ServerTail | None = None
     proxy_log: Path | None = None
-    if call.query.source == "proxy" or config.is_remote:
+    if call.query.source == "proxy" or config.is_remote or config.is_vmcp:
         proxy_log = paths.proxy_log_path(config.base_name)
     else:
         from toolhive.workloads.runtimes import runtime_for
