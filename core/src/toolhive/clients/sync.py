@@ -8,6 +8,9 @@
   the new group's.
 * Registering a client adds the running workloads of its groups at once (#109); removing it
   deletes them, so a remove/re-add cycle ends in the same state (#1953).
+* A group served by its own vMCP gateway (``thv run vmcp://GROUP``, a member of GROUP) shows its
+  clients the gateway's one URL instead of one entry per server; when the gateway stops, the
+  servers' own entries come back.
 
 The workload side is followed through its events (:func:`subscribe` puts :func:`on_workload_event`
 on a :class:`~toolhive.workloads.events.WorkloadEvents` bus), so ``workloads`` never imports this
@@ -37,6 +40,8 @@ log = logging.getLogger("toolhive.clients")
 
 #: Workload statuses whose proxy answers, so clients should list them.
 SERVING = {"running", "unhealthy"}
+#: The image of a vMCP gateway workload: ``vmcp://GROUP``.
+GATEWAY_SCHEME = "vmcp://"
 
 
 def entry_for_config(config: RunConfig) -> ServerEntry:
@@ -77,13 +82,40 @@ def _each_client(hooks: Hooks, group: str) -> Iterable[ClientIntegration]:
             log.warning("skipping client %s: %s", name, exc)
 
 
+def serves_own_group(group: str, package: str) -> bool:
+    """A vMCP gateway workload that aggregates the group it is a member of: clients registered
+    for that group list only it (one URL) instead of every server of the group."""
+    return package == f"{GATEWAY_SCHEME}{group}"
+
+
+def _gateway_of(hooks: Hooks, group: str, other_than: str) -> Workload | None:
+    for workload in _workloads(hooks, [group]):
+        if (
+            workload.name != other_than
+            and workload.status in SERVING
+            and serves_own_group(group, workload.package)
+        ):
+            return workload
+    return None
+
+
 def workload_running(hooks: Hooks, config: RunConfig) -> None:
-    """Upsert the workload into every client registered for its group."""
+    """Upsert the workload into every client registered for its group (a group served by its
+    own vMCP gateway: only the gateway, whose arrival removes the servers' own entries)."""
+    group = config.group or groups.DEFAULT_GROUP
     try:
+        gateway = serves_own_group(group, config.image)
+        if not gateway and _gateway_of(hooks, group, config.name) is not None:
+            return  # the group's clients reach this server through the gateway
+        hidden = (
+            [w.name for w in _workloads(hooks, [group]) if w.name != config.name] if gateway else []
+        )
         server = entry_for_config(config)
-        for client in _each_client(hooks, config.group or groups.DEFAULT_GROUP):
+        for client in _each_client(hooks, group):
             try:
                 client.upsert(server)
+                for name in hidden:
+                    client.remove(name)
             except Exception as exc:
                 log.warning("could not add %s to %s: %s", config.name, client.name, exc)
     except Exception as exc:  # never break the workload over a client file
@@ -91,11 +123,22 @@ def workload_running(hooks: Hooks, config: RunConfig) -> None:
 
 
 def workload_stopped(hooks: Hooks, config: RunConfig) -> None:
-    """Delete the workload from every client registered for its group."""
+    """Delete the workload from every client registered for its group (a group's gateway gives
+    its clients back the servers' own entries)."""
+    group = config.group or groups.DEFAULT_GROUP
     try:
-        for client in _each_client(hooks, config.group or groups.DEFAULT_GROUP):
+        restored: list[Workload] = []
+        if serves_own_group(group, config.image):
+            restored = [
+                w
+                for w in _workloads(hooks, [group])
+                if w.name != config.name and w.status in SERVING
+            ]
+        for client in _each_client(hooks, group):
             try:
                 client.remove(config.name)
+                for workload in restored:
+                    client.upsert(entry_for_workload(workload))
             except Exception as exc:
                 log.warning("could not remove %s from %s: %s", config.name, client.name, exc)
     except Exception as exc:
@@ -145,6 +188,8 @@ def register(hooks: Hooks, client_names: list[str], group_names: list[str]) -> l
         client.entries()  # fails on a file we could not edit, before registering
     groups.register_clients(group_names, client_names)
     added = [w for w in _workloads(hooks, group_names) if w.status in SERVING]
+    gateways = {w.group for w in added if serves_own_group(w.group, w.package)}
+    added = [w for w in added if w.group not in gateways or serves_own_group(w.group, w.package)]
     for client in clients:
         for workload in added:
             client.upsert(entry_for_workload(workload))
