@@ -1271,3 +1271,18 @@ def test_retries_follow_gos_engine_defaults_and_cap() -> None:
     assert first.on_error is not None and second.on_error is not None
     assert (first.on_error.retries, first.on_error.retry_delay_seconds) == (10, 1.0)
     assert second.on_error.retries == 0
+
+
+def test_scalars_are_read_as_gos_yaml_reads_them(tmp_path: Path) -> None:
+    text = dump_config(default_config("g")) + (
+        "metadata: {created: 2024-01-01, public: yes, window: '1:30', plain: 1:30}\n"
+        "operational:\n  failureHandling:\n    circuitBreaker: {enabled: on}\n"
+    )
+    cfg = load_text(tmp_path, text)
+    assert cfg.metadata == {
+        "created": "2024-01-01",
+        "public": "yes",
+        "window": "1:30",
+        "plain": "1:30",
+    }
+    assert cfg.operational.failure_handling.circuit_breaker.enabled is True
