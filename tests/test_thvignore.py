@@ -194,3 +194,45 @@ def test_process_sandbox_cannot_read_what_thvignore_hides(
             check_reader_result(json.loads((out / "host.json").read_text()))
     finally:
         shutil.rmtree(folder)
+
+
+# ------------------------------------------------------------------------------ thv run
+
+
+def test_thv_run_prints_resolved_overlays_and_the_sandbox_reports_them(tmp_path: Path) -> None:
+    from toolhive.testing.workloads import ECHO_STDIO, thv_console
+
+    folder = make_tree(Path("/var/tmp") / f"thvignore-cli-{os.getpid()}-{time.monotonic_ns()}")
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+    }
+    global_file = home / "config" / "toolhive" / "thvignore"
+    global_file.parent.mkdir(parents=True)
+    global_file.write_text("readme.md\n")
+    try:
+        with thv_console(env) as thv:
+            base = ("run", "--runtime", "process", "--volume", f"{folder}:{folder}:ro")
+            target, *rest = ECHO_STDIO
+            result = thv.run(*base, "--name", "ign", "--print-resolved-overlays", target, *rest)
+            assert result.returncode == 0, result.stderr
+            printed = result.stderr
+            assert "Resolved .thvignore overlays: 6" in printed, printed
+            for rel in (*HIDDEN, "private/", "build/", "readme.md"):
+                assert f"{folder}/{rel} (hides" in printed, (rel, printed)
+            logs = thv("logs", "ign")
+            assert "[thv-sandbox] .thvignore hides 6 path(s)" in logs, logs
+            local_only = thv.run(
+                *base, "--name", "ign2", "--ignore-globally=false", "--print-resolved-overlays",
+                target, *rest,
+            )  # fmt: skip
+            assert "Resolved .thvignore overlays: 5" in local_only.stderr, local_only.stderr
+            assert "readme.md" not in local_only.stderr
+            config = json.loads(thv("export", "ign2", "-"))
+            assert config["ignore_config"]["LoadGlobal"] is False
+            assert "[thv-sandbox] .thvignore hides 5 path(s)" in thv("logs", "ign2")
+    finally:
+        shutil.rmtree(folder)

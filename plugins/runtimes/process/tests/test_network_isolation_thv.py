@@ -147,6 +147,9 @@ def test_thv_run_with_a_profile_file_enforces_it_and_rm_removes_the_proxy(
     assert procfs.is_running(pid, ticks, boot)
     logs = thv("logs", "netprobe")
     assert "[thv-egress] refused" in logs and outside.denied in logs
+    assert (
+        f"[thv-sandbox] network: isolated: egress only via the proxy to {outside.allowed}" in logs
+    )
     thv("rm", "netprobe")
     assert not procfs.is_running(pid, ticks, boot)
     assert not Path(net_dir).exists()

@@ -32,6 +32,7 @@ from toolhive.contracts.runtime import (
     ProgressCallback,
     StdioChannel,
 )
+from toolhive.workloads import thvignore
 
 from toolhive_runtime_process import network, procfs, sandbox
 from toolhive_runtime_process.commands import (
@@ -212,9 +213,11 @@ class ProcessRuntime:
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         log_start = os.fstat(log_fd).st_size
         net: network.IsolatedNetwork | None = None
-        overlays = sandbox.ignore_overlays(request) if self._bwrap is not None else []
+        overlays: list[thvignore.Overlay] = []
         try:
             if self._bwrap is not None:
+                overlays = sandbox.ignore_overlays(request, self._environ)
+                _log_enforced(log_fd, request, overlays)
                 extra: list[str] = []
                 if network.needs_namespace(request):
                     net = network.IsolatedNetwork.start(request, spawn=_spawn, log_fd=log_fd)
@@ -571,6 +574,19 @@ class ProcessRuntime:
                 time.sleep(_POLL * 2)
             if pending:
                 yield pending
+
+
+def _log_enforced(log_fd: int, request: DeployRequest, overlays: list[thvignore.Overlay]) -> None:
+    """Say in the server's log (``thv logs``) what the sandbox enforces beyond its defaults: an
+    egress allow-list or ingress relay, hidden paths."""
+    lines = []
+    if network.needs_namespace(request):
+        lines.append(f"[thv-sandbox] network: {network.describe(request)}")
+    if overlays:
+        hidden = ", ".join(f"{o.target}{'/' if o.is_dir else ''}" for o in overlays)
+        lines.append(f"[thv-sandbox] .thvignore hides {len(overlays)} path(s): {hidden}")
+    if lines:
+        os.write(log_fd, "".join(f"{line}\n" for line in lines).encode())
 
 
 def _tail_offset(fh: IO[bytes], lines: int) -> int:
