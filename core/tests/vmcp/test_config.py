@@ -1051,6 +1051,11 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
         "compositeTools[0].steps[0].arguments.x: references unknown step 'nope'",
     ),
     (
+        "template step reference inside a function call",
+        composite({**STEP, "condition": '{{if index .steps.gone.output "ok"}}true{{end}}'}),
+        "compositeTools[0].steps[0].condition: references unknown step 'gone'",
+    ),
+    (
         "output template reference",
         composite(
             STEP, output={"properties": {"r": {"type": "string", "value": "{{.steps.zz.output}}"}}}

@@ -914,7 +914,6 @@ _RESTRICTED_HEADERS = frozenset(
 _HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _TOOL_REF = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 _GO_IDENT = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_STEP_REF = re.compile(r"\.steps\.([A-Za-z0-9_-]+)(?:\.(\w+)(?:\.([A-Za-z0-9_-]+))?)?")
 _RATIO = re.compile(r"^([0-9]*[.])?[0-9]+$")
 
 
@@ -1140,11 +1139,22 @@ def _template_problem(text: str) -> str | None:
 
 
 def _template_step_refs(text: str) -> list[tuple[str, str | None, str | None]]:
-    """``(step_id, attribute, field)`` for each ``.steps.id.attribute.field`` in the actions."""
-    refs = []
-    for action in re.findall(r"\{\{(.*?)\}\}", text, flags=re.DOTALL):
-        refs.extend(_STEP_REF.findall(action))
-    return [(s, a or None, f or None) for s, a, f in refs]
+    """``(step_id, attribute, field)`` for each ``.steps.ID.ATTRIBUTE.FIELD`` the template reads
+    (Go's ``templates.ExtractReferences``); none when it does not parse (reported apart)."""
+    from toolhive.vmcp.templates import TemplateError, references
+
+    try:
+        found = references(text)
+    except TemplateError:
+        return []
+    out = []
+    for ref in found:
+        parts = ref.split(".")  # "", "steps", id, attribute, field, ...
+        if len(parts) >= 3 and parts[1] == "steps" and parts[2]:
+            attr = parts[3] if len(parts) > 3 else None
+            field = parts[4] if len(parts) > 4 else None
+            out.append((parts[2], attr, field))
+    return out
 
 
 def _step_templates(step: WorkflowStep) -> list[tuple[str, str]]:
