@@ -981,6 +981,16 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
         composite(STEP, parameters={"type": "string"}),
         "compositeTools[0].parameters.type: must be 'object' (got 'string')",
     ),
+    (
+        "parameters are a JSON Schema",
+        composite(STEP, parameters={"type": "object", "properties": {"n": {"type": "integr"}}}),
+        "compositeTools[0].parameters.properties.n.type: invalid JSON Schema: 'integr' is not valid",
+    ),
+    (
+        "elicitation schema is a JSON Schema",
+        composite({"id": "a", "type": "elicitation", "message": "m", "schema": {"required": "x"}}),
+        "compositeTools[0].steps[0].schema.required: invalid JSON Schema: 'x' is not of type 'array'",
+    ),
     ("step id", composite({"tool": "w.t"}), "compositeTools[0].steps[0].id: is required"),
     (
         "step ids unique",

@@ -1202,8 +1202,8 @@ def _check_step(
                 out.append(f"{where}.{key}: references unknown step {ref!r}")
             elif ref == step.id and not inner:
                 out.append(f"{where}.{key}: a step cannot reference its own output")
-    if step.schema_ is not None and not isinstance(step.schema_.get("type", "object"), str):
-        out.append(f"{where}.schema.type: must be a string")
+    if step.schema_:
+        _check_json_schema(f"{where}.schema", step.schema_, out)
     if not inner:
         for dep in step.depends_on:
             if dep not in ids:
@@ -1272,6 +1272,21 @@ def _check_parameters(where: str, params: dict[str, Any] | None, out: list[str])
         out.append(f"{where}.parameters.properties: must be a mapping")
     if "required" in params and not isinstance(params["required"], list):
         out.append(f"{where}.parameters.required: must be a list")
+    if kind == "object":
+        _check_json_schema(f"{where}.parameters", params, out)
+
+
+def _check_json_schema(where: str, schema: dict[str, Any], out: list[str]) -> None:
+    """A schema the validator cannot compile is an error, as gojsonschema's is for Go."""
+    import importlib
+
+    # jsonschema comes with the MCP SDK (a dependency of core) but ships no type stubs.
+    jsonschema: Any = importlib.import_module("jsonschema")
+    try:
+        jsonschema.Draft7Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        inner = "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in exc.path)
+        out.append(f"{where}{inner}: invalid JSON Schema: {exc.message}")
 
 
 def _output_refs(props: Mapping[str, OutputProperty]) -> list[tuple[str, str]]:
