@@ -61,15 +61,22 @@ def test_http_transport_needs_a_target_port() -> None:
         )
 
 
-def test_restricted_outbound_is_refused_unless_isolation_is_waived() -> None:
-    with pytest.raises(PermissionProfileError) as caught:
-        hardening.check_request(request(permission_profile=RESTRICTED), runtime="docker")
-    message = str(caught.value)
-    assert "pass --isolate-network=false to accept unrestricted outbound network" in message
-    assert "api.example.com" in message
+def test_restricted_outbound_is_isolated_unless_isolation_is_waived() -> None:
+    hardening.check_request(request(permission_profile=RESTRICTED), runtime="docker")
+    assert hardening.plan_network(request(permission_profile=RESTRICTED)).mode == "isolated"
     waived = request(permission_profile=RESTRICTED, isolate_network=False)
     hardening.check_request(waived, runtime="docker")
     assert hardening.plan_network(waived) == hardening.NetworkPlan("bridge", widened=True)
+
+
+def test_isolation_with_a_host_network_is_refused_naming_isolation() -> None:
+    profile = RESTRICTED.model_copy(
+        update={"network": RESTRICTED.network.model_copy(update={"mode": "host"})}  # type: ignore[union-attr]
+    )
+    with pytest.raises(PermissionProfileError) as caught:
+        hardening.check_request(request(permission_profile=profile), runtime="docker")
+    assert "network isolation needs the engine's bridge networking" in str(caught.value)
+    assert "nothing was created" in str(caught.value)
 
 
 def test_privileged_is_refused() -> None:
