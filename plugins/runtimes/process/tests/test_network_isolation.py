@@ -346,3 +346,68 @@ def test_start_up_cost_of_isolation_is_small(runtime: ProcessRuntime, outside: O
     print(f"\nstart-up to first answer (median of 3): {medians}")
     assert medians["isolated"] - medians["host network"] < 2.0, medians
     assert os.environ.get("CI") or True
+
+
+def test_policy_takes_ip_networks_and_refuses_wildcards_and_junk() -> None:
+    import ipaddress
+
+    policy = Policy.from_lists(["10.0.0.0/8"], [])
+    policy.check("10.1.2.3", 80)
+    with pytest.raises(Denied):
+        policy.check("11.0.0.1", 80)
+    assert policy.address_allowed(ipaddress.ip_address("10.0.0.1"), frozenset())
+    for entry, reason in (("*.github.com", "'.github.com'"), ("exa mple", "not a host name")):
+        with pytest.raises(ValueError, match=reason):
+            Policy.from_lists([entry], [])
+
+
+def test_wildcard_allow_host_is_refused_before_anything_starts(runtime: ProcessRuntime) -> None:
+    prof = PermissionProfile(
+        name="wild",
+        network=NetworkPermissions(outbound=OutboundNetwork(allow_host=["*.example.com"])),
+    )
+    with pytest.raises(PermissionProfileError, match=r"'\.example\.com' for the domain"):
+        runtime.deploy(python_request("wild", "print(1)", prof))
+    assert runtime.inspect("wild") is None
+
+
+def test_an_allowed_ip_network_is_reached_by_address(
+    runtime: ProcessRuntime, outside: Outside, tmp_path: Path
+) -> None:
+    prof = PermissionProfile(
+        name="cidr",
+        network=NetworkPermissions(
+            outbound=OutboundNetwork(allow_host=[f"{outside.ip}/32"], allow_port=[8080])
+        ),
+    )
+    code = textwrap.dedent(
+        f"""
+        import sys, urllib.request
+        body = urllib.request.urlopen("http://{outside.ip}:8080/", timeout=10).read().decode()
+        print(body, file=sys.stderr)
+        """
+    )
+    runtime.deploy(python_request("cidr", "import time; time.sleep(0.3)\n" + code, prof))
+    assert runtime.wait("cidr") == 0, b"".join(runtime.logs("cidr"))
+    assert f"outside 8080 {outside.ip}:8080" in b"".join(runtime.logs("cidr")).decode()
+
+
+def test_isolate_network_false_leaves_the_allow_list_unenforced_as_on_containers(
+    runtime: ProcessRuntime, outside: Outside, host_loopback: int
+) -> None:
+    code = textwrap.dedent(
+        f"""
+        import socket, time
+        time.sleep(0.3)
+        socket.create_connection(("127.0.0.1", {host_loopback}), timeout=5).close()
+        """
+    )
+    request = python_request("open", code, allow_list(outside)).model_copy(
+        update={"isolate_network": False}
+    )
+    runtime.deploy(request)
+    assert runtime.wait("open") == 0, b"".join(runtime.logs("open"))
+    log = b"".join(runtime.logs("open")).decode()
+    assert "allow_host/allow_port are NOT enforced" in log
+    record = RecordStore().read("open")
+    assert record is not None and record.egress_pid is None

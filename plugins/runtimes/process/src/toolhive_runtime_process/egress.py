@@ -9,13 +9,13 @@ requests (``GET http://host:port/path``, plain HTTP). A destination is allowed a
 ToolHive's egress sidecar (``pkg/container/docker/squid.go``): every ``allow_port`` rule and
 every ``allow_host`` rule that is given must match; with neither given nothing is allowed.
 ``allow_host`` entries are exact names, ``.example.com`` for the domain and its subdomains, or IP
-literals (matched as written). Allowed names are resolved here, with the host's own resolver
+addresses/networks (which a request must name literally: ``http://10.0.0.5/``). Allowed names are resolved here, with the host's own resolver
 (``/etc/hosts`` included); the sandbox has no resolver of its own.
 
 Whatever an allowed name resolves to, addresses of this host itself are refused — loopback,
 unspecified, link-local (cloud metadata), multicast, and every address on a local interface
-(which includes container engines' bridge gateways) — unless that very IP literal is listed in
-``allow_host``. The connection goes to the address that was checked, so a second lookup cannot
+(which includes container engines' bridge gateways) — unless ``allow_host`` lists that address
+(or a network holding it) explicitly. The connection goes to the address that was checked, so a second lookup cannot
 swap it.
 
 The ingress relay (HTTP transports) listens on the host's ``127.0.0.1:<target port>`` for the
@@ -36,6 +36,7 @@ import ipaddress
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -75,25 +76,73 @@ def _ip(text: str) -> IPAddress | None:
         return None
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_allow_host(entry: str) -> str | IPNetwork:
+    """One ``allow_host`` entry: a name, ``.domain``, or an IP address/network; ``ValueError``
+    (with the reason) for anything else, such as ``*.domain``."""
+    text = _norm_host(entry)
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        pass
+    if text.startswith("*."):
+        msg = f"allow_host {entry!r}: write {text[1:]!r} for the domain and all its subdomains"
+        raise ValueError(msg)
+    if not _HOSTNAME.match(text.removeprefix(".")):
+        msg = (
+            f"allow_host {entry!r} is not a host name, '.domain' (the domain and its "
+            "subdomains), IP address or network"
+        )
+        raise ValueError(msg)
+    return text
+
+
 @dataclass(frozen=True)
 class Policy:
     """``allow_host`` / ``allow_port`` of a permission profile's outbound rules."""
 
     allow_host: tuple[str, ...] = ()
     allow_port: tuple[int, ...] = ()
-    literal_ips: frozenset[IPAddress] = field(default_factory=frozenset)
+    networks: tuple[IPNetwork, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_lists(cls, hosts: Iterable[str], ports: Iterable[int]) -> Policy:
-        names = tuple(dict.fromkeys(_norm_host(h) for h in hosts if h.strip()))
-        ips = frozenset(ip for ip in (_ip(h) for h in names) if ip is not None)
-        return cls(allow_host=names, allow_port=tuple(sorted(set(ports))), literal_ips=ips)
+        """The policy of a profile's lists; ``ValueError`` for an entry it cannot take."""
+        names: list[str] = []
+        networks: list[IPNetwork] = []
+        for entry in hosts:
+            if not entry.strip():
+                continue
+            parsed = parse_allow_host(entry)
+            if isinstance(parsed, str):
+                names.append(parsed)
+            else:
+                networks.append(parsed)
+        port_list = sorted(set(ports))
+        for port in port_list:
+            if not 0 < port < 65536:
+                msg = f"allow_port {port} is not 1-65535"
+                raise ValueError(msg)
+        return cls(
+            allow_host=tuple(dict.fromkeys(names)),
+            allow_port=tuple(port_list),
+            networks=tuple(networks),
+        )
+
+    def listed(self, address: IPAddress) -> bool:
+        return any(address in net for net in self.networks if net.version == address.version)
 
     def host_allowed(self, host: str) -> bool:
         host = _norm_host(host)
         ip = _ip(host)
         if ip is not None:
-            return ip in self.literal_ips
+            return self.listed(ip)
         for entry in self.allow_host:
             if entry.startswith("."):
                 if host == entry[1:] or host.endswith(entry):
@@ -104,16 +153,17 @@ class Policy:
 
     def check(self, host: str, port: int) -> None:
         """Raise :class:`Denied` unless ``host:port`` passes the rules (before any lookup)."""
-        if not self.allow_host and not self.allow_port:
+        restricts_hosts = bool(self.allow_host or self.networks)
+        if not restricts_hosts and not self.allow_port:
             raise Denied(403, "no outbound destination is allowed")
         if self.allow_port and port not in self.allow_port:
             raise Denied(403, f"port {port} is not in allow_port")
-        if self.allow_host and not self.host_allowed(host):
+        if restricts_hosts and not self.host_allowed(host):
             raise Denied(403, f"host {_norm_host(host)!r} is not in allow_host")
 
     def address_allowed(self, address: IPAddress, local: frozenset[IPAddress]) -> bool:
         """Whether a resolved address may be dialled: never this host unless listed as an IP."""
-        if address in self.literal_ips:
+        if self.listed(address):
             return True
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped

@@ -61,9 +61,19 @@ def outbound_rules(profile: PermissionProfile) -> tuple[list[str], list[int]] | 
     return list(out.allow_host), list(out.allow_port)
 
 
+def shares_host_network(request: DeployRequest) -> bool:
+    """Whether the sandbox shares the host's network: the profile allows every destination, or
+    ``--isolate-network=false`` asked for allow-lists not to be enforced (as on containers)."""
+    profile = request.permission_profile
+    if sandbox.network_allowed(profile):
+        return True
+    mode = profile.network.mode if profile.network else ""
+    return not request.isolate_network and profile.network_enabled and mode != "none"
+
+
 def needs_namespace(request: DeployRequest) -> bool:
     """Whether the sandbox needs the proxy/relay pair (else: host network, or no network)."""
-    if sandbox.network_allowed(request.permission_profile):
+    if shares_host_network(request):
         return False
     return outbound_rules(request.permission_profile) is not None or not request.stdio
 
@@ -72,6 +82,10 @@ def describe(request: DeployRequest) -> str:
     """One line saying what the sandbox's network is (shown in logs and the process record)."""
     profile = request.permission_profile
     rules = outbound_rules(profile)
+    if sandbox.network_allowed(profile):
+        return "host network (insecure_allow_all)"
+    if shares_host_network(request):
+        return "host network: --isolate-network=false, so allow_host/allow_port are NOT enforced"
     if rules is not None:
         hosts, ports = rules
         host_text = ", ".join(hosts) if hosts else "any host"
@@ -80,8 +94,6 @@ def describe(request: DeployRequest) -> str:
             f"isolated: egress only via the proxy to {host_text} on {port_text} "
             "(never this host's own addresses)"
         )
-    if sandbox.network_allowed(profile):
-        return "host network (insecure_allow_all)"
     if request.stdio:
         return "no network (loopback only)"
     return "isolated: no egress; reachable only through the ingress relay"

@@ -232,7 +232,7 @@ class ProcessRuntime:
                 argv = sandbox.bwrap_argv(
                     self._bwrap,
                     command_in_sandbox,
-                    network=sandbox.network_allowed(request.permission_profile),
+                    network=network.shares_host_network(request),
                     binds=sandbox.request_binds(request),
                     read_only=needs,
                     hidden=[*hidden_state_dirs(), *self._hidden_paths()],
@@ -580,7 +580,10 @@ def _log_enforced(log_fd: int, request: DeployRequest, overlays: list[thvignore.
     """Say in the server's log (``thv logs``) what the sandbox enforces beyond its defaults: an
     egress allow-list or ingress relay, hidden paths."""
     lines = []
-    if network.needs_namespace(request):
+    if network.needs_namespace(request) or (
+        network.shares_host_network(request)
+        and not sandbox.network_allowed(request.permission_profile)
+    ):
         lines.append(f"[thv-sandbox] network: {network.describe(request)}")
     if overlays:
         hidden = ", ".join(f"{o.target}{'/' if o.is_dir else ''}" for o in overlays)

@@ -236,6 +236,12 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
                 "own network behind an allow-list proxy) or the rules"
             )
             raise PermissionProfileError(msg)
+        from toolhive_runtime_process.egress import Policy  # not at import: detection stays lean
+
+        try:
+            Policy.from_lists(out.allow_host, out.allow_port)
+        except ValueError as exc:
+            raise PermissionProfileError(f"{label}: {exc}") from None
         if network.inbound is not None and network.inbound.allow_host:
             msg = (
                 f"{label} has inbound network rules, which need a container runtime's ingress "
