@@ -445,6 +445,10 @@ class Pool:
                 # A reused connection the server closed while idle (it may not have seen the
                 # request at all): once more on a fresh one. Anything later is a real failure.
                 if attempt == 0 and conn.reused and not conn.got_bytes:
+                    # The others went idle as long ago or longer: likely gone as well.
+                    for stale in self.idle:
+                        stale.abort()
+                    self.idle.clear()
                     continue
                 raise
             except BaseException:
