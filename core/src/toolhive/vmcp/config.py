@@ -29,6 +29,8 @@ Deviations from Go, each deliberate:
   ``best_effort``.
 * Settings we parse but cannot honour are listed by :func:`unsupported_features`; ``serve`` refuses
   them instead of ignoring them (fail closed).
+* A few checks Go leaves to runtime or skips are made here: duplicate backend names, a workload
+  listed twice in ``priorityOrder``, a step referencing its own output.
 """
 
 from __future__ import annotations
