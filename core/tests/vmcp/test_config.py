@@ -1066,6 +1066,11 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
         "compositeTools[0].steps[0].condition: references unknown step 'gone'",
     ),
     (
+        "no reference to the step's own output",
+        composite({**STEP, "arguments": {"x": "{{.steps.a.output.y}}"}}),
+        "compositeTools[0].steps[0].arguments.x: a step cannot reference its own output",
+    ),
+    (
         "output template reference",
         composite(
             STEP, output={"properties": {"r": {"type": "string", "value": "{{.steps.zz.output}}"}}}
