@@ -20,12 +20,14 @@ call carries unique text and the answer must be the right backend's name and tha
 from the wrong backend or for another session is counted ("misrouted"). With the lean asyncio
 HTTP/1.1 keep-alive client of ``benchmarks/proxy.py`` (one connection per MCP session; for
 ``direct`` a session is one connection per backend): p50/p99 of sequential calls after a warm-up,
-calls/s with 8 and 32 concurrent sessions, the gateway's CPU per call under that load, p50 of a
+each followed by the same call made direct (the added p50 compares calls made in the same moments
+of a shared machine); calls/s with 8 and 32 concurrent sessions (sessions opened and warm), each
+right after the same load direct (the ratio's floor); the gateway's CPU per call; p50 of a
 ``tools/list`` through the gateway of every backend's tools (``direct``: the backends listed
-concurrently), the gateway process's RSS (idle before load, peak sampled every 20 ms) and its process
+concurrently); the gateway process's RSS (idle before load, peak sampled every 20 ms) and its process
 tree's. Medians over interleaved rounds (the order of the gateways is reversed every other round),
 then the issue's targets (OK/MISS) for each gateway: added p50 ≤ 0.5 ms, calls/s ≥ 0.8x direct at 8
-and 32 sessions, 0 misrouted answers, RSS ≤ 60 MiB.
+and 32 sessions, 0 misrouted answers, RSS ≤ 60 MiB; failed calls are listed by message.
 
     uv run python benchmarks/vmcp.py [--rounds 2] [--seconds 3] [--calls 500] [--lists 30]
         [--backends 10] [--tools 20]
@@ -64,6 +66,7 @@ from proxy import (
     Load,
     RssSampler,
     free_port,
+    payload,
     pct,
     rss_kib,
     worker,
@@ -80,6 +83,10 @@ SIZE = 32
 TARGETS = {"p50_added_ms": 0.5, "throughput_ratio": 0.8, "rss_mib": 60.0}
 DEFAULT_TARGETS = "direct,toolhive,contextforge,contextforge-stateful"
 CONTEXTFORGE_ENV: dict[str, str] = {}  # --contextforge-env, for experiments
+#: Failed calls by target and message, printed after the figures.
+ERRORS: collections.defaultdict[str, collections.Counter[str]] = collections.defaultdict(
+    collections.Counter
+)
 
 
 class Skipped(Exception):
@@ -230,18 +237,24 @@ class RoutedSession:
     """One client session calling ``b0``'s and ``b1``'s echo in turn. ``echo`` gives back the text
     sent only when the answer came from the right backend for this call."""
 
-    def __init__(self, conns: list[HttpSession], tools: list[str], backends: list[str]) -> None:
-        self.conns, self.tools, self.backends = conns, tools, backends
+    def __init__(
+        self, target: str, conns: list[HttpSession], tools: list[str], backends: list[str]
+    ) -> None:
+        self.target, self.conns, self.tools, self.backends = target, conns, tools, backends
         self.n = 0
 
     async def echo(self, text: str) -> str:
         k = self.n % len(self.tools)
         self.n += 1
-        result = await self.conns[k].rpc(
-            "tools/call", {"name": self.tools[k], "arguments": {"text": text}}
-        )
-        if result.get("isError"):
-            raise CallError(str(result.get("content"))[:200])
+        try:
+            result = await self.conns[k].rpc(
+                "tools/call", {"name": self.tools[k], "arguments": {"text": text}}
+            )
+            if result.get("isError"):
+                raise CallError(f"isError: {str(result.get('content'))[:150]}")
+        except Exception as exc:
+            ERRORS[self.target][f"{type(exc).__name__}: {str(exc)[:150]}"] += 1
+            raise
         answer = result["content"][0]["text"]  # type: ignore[index]
         return text if answer == f"{self.backends[k]}:{text}" else f"misrouted: {answer}"
 
@@ -266,9 +279,11 @@ class Gateway:
         calls = self.backends[:CALL_BACKENDS]
         if self.url is None:
             conns = list(await asyncio.gather(*(first_session(b.url) for b in calls)))
-            return RoutedSession(conns, ["echo"] * len(calls), [b.name for b in calls])
+            return RoutedSession(self.name, conns, ["echo"] * len(calls), [b.name for b in calls])
         conn = await first_session(self.url, self.extra)
-        return RoutedSession([conn] * len(calls), self.echo_tools, [b.name for b in calls])
+        return RoutedSession(
+            self.name, [conn] * len(calls), self.echo_tools, [b.name for b in calls]
+        )
 
     async def resolve_echo_tools(self) -> None:
         """The gateway's names of the call backends' echo tools (prefix formats differ)."""
@@ -515,13 +530,24 @@ async def start_toolhive_group(
     done = thv("group", "create", group)
     if done.returncode != 0:
         raise Skipped(f"thv group create: {done.stderr.strip()[-300:]}")
-    workloads: list[str] = []
+    workloads = [b.name for b in backends]
     try:
-        for backend in backends:
-            done = thv("run", "--name", backend.name, "--group", group, backend.url)
-            if done.returncode != 0:
-                raise Skipped(f"thv run {backend.url}: {done.stderr.strip()[-300:]}")
-            workloads.append(backend.name)
+
+        async def run(backend: Backend) -> None:
+            proc = await asyncio.create_subprocess_exec(
+                *(THV, "run", "--name", backend.name, "--group", group, backend.url),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            if proc.returncode != 0:
+                raise Skipped(f"thv run {backend.url}: {err.decode().strip()[-300:]}")
+
+        # thv run takes seconds each: all at once; every start ends before a failure is raised
+        for failed in await asyncio.gather(*(run(b) for b in backends), return_exceptions=True):
+            if isinstance(failed, BaseException):
+                raise failed
         port = free_port()
         started = time.monotonic()
         argv = [THV, "vmcp", "serve", "--group", group, "--host", "127.0.0.1"]
@@ -535,8 +561,7 @@ async def start_toolhive_group(
             await gateway.resolve_echo_tools()
             yield gateway
     finally:
-        for workload in workloads:
-            thv("rm", workload)
+        await asyncio.gather(*(asyncio.to_thread(thv, "rm", w) for w in workloads))
         thv("group", "rm", group)
 
 
@@ -564,7 +589,9 @@ async def start_target(name: str, backends: list[Backend], home: Path) -> AsyncI
 class Figures:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    paired_direct_p50_ms: float = 0.0  # direct calls made in turn with this gateway's
     rate: dict[int, float] = field(default_factory=dict)
+    paired_rate: dict[int, float] = field(default_factory=dict)  # direct's, right before
     cpu_ms: dict[int, float] = field(default_factory=dict)  # the gateway's per call, by sessions
     list_ms: float = 0.0
     listed: int = 0
@@ -579,31 +606,49 @@ class Figures:
     setup_ms: float = 0.0
 
 
-async def sequential(target: Gateway, count: int, seconds: float) -> tuple[Load, float]:
-    """``count`` calls one after the other on one session (at most ``seconds``), after a warm-up;
-    and the gateway's CPU seconds in the timed part."""
-    session = await target.session()
+async def call_once(session: RoutedSession, text: str, load: Load) -> None:
+    """One call timed into ``load`` (as proxy.worker does it, for calls in turn)."""
+    started = time.perf_counter_ns()
     try:
-        warm = Load()
-        left = iter(range(max(count // 20, 10)))
-        await worker(session, f"{target.name}/warm", SIZE, warm, lambda: next(left, None) is None)
-        load = Load()
-        left = iter(range(count))
+        answer = await session.echo(text)
+    except Exception:
+        load.errors += 1
+        return
+    load.latencies_ns.append(time.perf_counter_ns() - started)
+    load.calls += 1
+    load.wrong += answer != text
+
+
+async def sequential(
+    target: Gateway, direct: Gateway | None, count: int, seconds: float
+) -> tuple[Load, Load, float]:
+    """``count`` calls one after the other on one session (at most ``seconds``), after a warm-up,
+    each followed by the same call direct to the backends (``direct``) so that both see the same
+    moments of a shared machine; the gateway's CPU seconds in the timed part."""
+    session = await target.session()
+    base = await direct.session() if direct is not None else None
+    try:
+        warm, load, paired = Load(), Load(), Load()
+        for i in range(max(count // 20, 10)):
+            await call_once(session, payload(f"{target.name}/warm:{i}", SIZE), warm)
+            if base:
+                await call_once(base, payload(f"{target.name}/warm-direct:{i}", SIZE), paired)
+        paired = Load()
         deadline = time.perf_counter() + seconds
-        cpu0, t0 = gateway_cpu(target), time.perf_counter()
-        await worker(
-            session,
-            f"{target.name}/seq",
-            SIZE,
-            load,
-            lambda: next(left, None) is None or time.perf_counter() > deadline,
-        )
-        load.seconds = time.perf_counter() - t0
+        cpu0 = gateway_cpu(target)
+        for i in range(count):
+            if time.perf_counter() > deadline:
+                break
+            await call_once(session, payload(f"{target.name}/seq:{i}", SIZE), load)
+            if base:
+                await call_once(base, payload(f"{target.name}/seq-direct:{i}", SIZE), paired)
         load.wrong += warm.wrong
         load.errors += warm.errors
-        return load, gateway_cpu(target) - cpu0
+        return load, paired, gateway_cpu(target) - cpu0
     finally:
         await session.close()
+        if base:
+            await base.close()
 
 
 async def concurrent(target: Gateway, sessions: int, seconds: float) -> tuple[Load, float]:
@@ -672,12 +717,18 @@ async def measure(target: Gateway, args: argparse.Namespace) -> Figures:
     fig = Figures(ready_ms=target.ready_ms, setup_ms=target.setup_ms)
     await asyncio.sleep(0.3)
     fig.idle_rss_mib = rss_kib(target.pid) / 1024 if target.pid else 0.0
+    direct = Gateway("direct", target.backends) if target.url else None
     with RssSampler(target.pid) as sampler:
-        seq, cpu_s = await sequential(target, args.calls, 2 * args.seconds)
+        seq, paired, cpu_s = await sequential(target, direct, args.calls, 2 * args.seconds)
         fig.p50_ms, fig.p99_ms = pct(seq.latencies_ns, 0.5), pct(seq.latencies_ns, 0.99)
+        if paired.latencies_ns:
+            fig.paired_direct_p50_ms = pct(paired.latencies_ns, 0.5)
         fig.wrong, fig.errors, fig.calls = seq.wrong, seq.errors, seq.calls
         fig.cpu_ms[1] = cpu_s / seq.calls * 1000 if seq.calls else 0.0
         for sessions in CONCURRENCY:
+            if direct is not None:  # the floor right before, on the machine as it is now
+                floor, _ = await concurrent(direct, sessions, args.seconds)
+                fig.paired_rate[sessions] = floor.rate
             load, cpu_s = await concurrent(target, sessions, args.seconds)
             fig.rate[sessions] = load.rate
             fig.cpu_ms[sessions] = cpu_s / load.calls * 1000 if load.calls else 0.0
@@ -693,12 +744,14 @@ async def measure(target: Gateway, args: argparse.Namespace) -> Figures:
 
 def median_figures(rounds: list[Figures]) -> Figures:
     med = Figures()
-    for key in ("p50_ms", "p99_ms", "list_ms", "idle_rss_mib"):
+    for key in ("p50_ms", "p99_ms", "paired_direct_p50_ms", "list_ms", "idle_rss_mib"):
         setattr(med, key, statistics.median(getattr(r, key) for r in rounds))
     for key in ("ready_ms", "setup_ms"):
         setattr(med, key, statistics.median(getattr(r, key) for r in rounds))
     for sessions in rounds[0].rate:
         med.rate[sessions] = statistics.median(r.rate[sessions] for r in rounds)
+    for sessions in rounds[0].paired_rate:
+        med.paired_rate[sessions] = statistics.median(r.paired_rate[sessions] for r in rounds)
     for sessions in rounds[0].cpu_ms:
         med.cpu_ms[sessions] = statistics.median(r.cpu_ms[sessions] for r in rounds)
     for key in ("peak_rss_mib", "tree_peak_mib", "tree_procs"):
@@ -712,31 +765,39 @@ def median_figures(rounds: list[Figures]) -> Figures:
 def print_table(figs: dict[str, Figures], expected_tools: int) -> None:
     load1, load5, _ = os.getloadavg()
     print(
-        f"\n(medians; +p50 = added over direct; load average now {load1:.1f} / 5 min {load5:.1f})\n"
+        "\n(medians; +p50 = the gateway's p50 less that of the same calls made direct in turn with"
+        f" it; load average now {load1:.1f} / 5 min {load5:.1f})\n"
     )
     print(
-        "| path | p50 ms | +p50 ms | p99 ms | calls/s 8 | calls/s 32 | x direct 8/32 "
+        "| path | p50 ms | direct p50 in turn | +p50 ms | p99 ms | calls/s 8 | calls/s 32 "
+        "| direct calls/s right before | x direct 8/32 "
         f"| tools/list ms ({expected_tools} tools) | gateway CPU ms/call 1/8/32 | idle/peak RSS MiB "
         "| tree peak MiB (procs) | ready ms | setup ms | calls | misrouted | errors |"
     )
-    print("|" + "---|" * 16)
+    print("|" + "---|" * 18)
     base = figs.get("direct")
+
+    def ratio(f: Figures, sessions: int) -> tuple[float, float]:
+        """calls/s over direct's measured right before (else the direct row's) and that floor."""
+        floor = f.paired_rate.get(sessions) or (base.rate[sessions] if base else 0.0)
+        return (f.rate[sessions] / floor if floor else 0.0), floor
+
+    def added(f: Figures) -> float:
+        if f.paired_direct_p50_ms:
+            return f.p50_ms - f.paired_direct_p50_ms
+        return f.p50_ms - base.p50_ms if base else 0.0
+
     for name, f in figs.items():
-        added = f.p50_ms - base.p50_ms if base and name != "direct" else 0.0
-        ratios = (
-            "/".join(
-                f"{f.rate[n] / base.rate[n]:.2f}" if base.rate[n] else "-" for n in CONCURRENCY
-            )
-            if base
-            else "-"
-        )
+        paired = f"{f.paired_direct_p50_ms:.3f}" if f.paired_direct_p50_ms else "-"
+        ratios = "/".join(f"{ratio(f, n)[0]:.2f}" for n in CONCURRENCY)
+        floors = "/".join(f"{f.paired_rate[n]:.0f}" for n in CONCURRENCY) if f.paired_rate else "-"
         listed = f"{f.list_ms:.2f}" + ("" if f.listed == expected_tools else f" ({f.listed}!)")
         rss = f"{f.idle_rss_mib:.1f}/{f.peak_rss_mib:.1f}" if name != "direct" else "-"
         tree = f"{f.tree_peak_mib:.1f} ({f.tree_procs})" if name != "direct" else "-"
         cpu = "/".join(f"{f.cpu_ms[s]:.2f}" for s in (1, *CONCURRENCY)) if name != "direct" else "-"
         print(
-            f"| {name} | {f.p50_ms:.3f} | {added:+.3f} | {f.p99_ms:.3f} | {f.rate[8]:.0f} "
-            f"| {f.rate[32]:.0f} | {ratios} | {listed} | {cpu} | {rss} | {tree} "
+            f"| {name} | {f.p50_ms:.3f} | {paired} | {added(f):+.3f} | {f.p99_ms:.3f} | {f.rate[8]:.0f} "
+            f"| {f.rate[32]:.0f} | {floors} | {ratios} | {listed} | {cpu} | {rss} | {tree} "
             f"| {f.ready_ms:.0f} | {f.setup_ms:.0f} | {f.calls} | {f.wrong} | {f.errors} |"
         )
     if not base:
@@ -749,14 +810,12 @@ def print_table(figs: dict[str, Figures], expected_tools: int) -> None:
         def verdict(ok: bool, text: str) -> None:
             print(f"- {'OK  ' if ok else 'MISS'} {text}")
 
-        added = f.p50_ms - base.p50_ms
-        verdict(added <= TARGETS["p50_added_ms"], f"added p50 {added:+.3f} ms ≤ 0.5 ms")
-        for s in CONCURRENCY:
-            ratio = f.rate[s] / base.rate[s] if base.rate[s] else 0.0
+        verdict(added(f) <= TARGETS["p50_added_ms"], f"added p50 {added(f):+.3f} ms ≤ 0.5 ms")
+        for n in CONCURRENCY:
+            times, floor = ratio(f, n)
             verdict(
-                ratio >= TARGETS["throughput_ratio"],
-                f"{s} sessions: {f.rate[s]:.0f} calls/s ≥ 0.8x direct ({base.rate[s]:.0f}) "
-                f"→ {ratio:.2f}x",
+                times >= TARGETS["throughput_ratio"],
+                f"{n} sessions: {f.rate[n]:.0f} calls/s ≥ 0.8x direct ({floor:.0f}) → {times:.2f}x",
             )
         verdict(f.wrong == 0, f"misrouted answers {f.wrong} of {f.calls} (errors {f.errors})")
         verdict(
@@ -802,6 +861,10 @@ async def main_async(args: argparse.Namespace) -> None:
     print_table(figs, args.backends * args.tools)
     for name, reason in skipped.items():
         print(f"\nskipped {name}: {reason}")
+    for name, errors in ERRORS.items():
+        print(f"\nfailed calls of {name}:")
+        for message, count in errors.most_common(5):
+            print(f"- {count} x {message}")
 
 
 def main() -> None:
