@@ -137,6 +137,8 @@ async def test_initialize_negotiates_a_session_and_calls_return_the_backends_exa
         raw = await conn.request(call(7, "echo", text="héllo ✓"), 7, timeout=5)
         assert raw == raw.strip() and json.loads(raw)["id"] == 7
         assert text_of(raw) == "héllo ✓"
+        untimed = await conn.request(call(6, "echo", text="no deadline"), 6, timeout=None)
+        assert text_of(untimed) == "no deadline"
         listed = await conn.request(
             b'{"jsonrpc":"2.0","id":"l","method":"tools/list"}', "l", timeout=5
         )

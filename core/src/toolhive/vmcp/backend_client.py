@@ -66,12 +66,14 @@ def _expire(task: asyncio.Task[Any], fired: list[bool]) -> None:
     task.cancel()
 
 
-async def _bounded(awaitable: Awaitable[T], timeout: float) -> T:
+async def _bounded(awaitable: Awaitable[T], timeout: float | None) -> T:
     """``await`` with a deadline: :class:`TimeoutError` after ``timeout`` seconds.
 
     ``asyncio.timeout`` does the same with a few objects more; on the per-request path that was a
     measurable share of the client's CPU. Same semantics: the task is cancelled at the deadline
     and the cancellation is turned into TimeoutError unless someone else cancelled it too."""
+    if timeout is None:
+        return await awaitable
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -273,7 +275,13 @@ class BackendConnection:
                 raw = await self.request(body, rid, timeout=timeout)
             else:
                 raw = await self._streamable_request(body, rid, self._extra(()), None, True)
-            answer = json.loads(raw)
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict):
+                msg = f"backend {self._display} answered initialize with something not JSON-RPC"
+                raise BackendError(msg)
             if "error" in answer:
                 error = answer["error"] if isinstance(answer["error"], dict) else {}
                 msg = f"backend {self._display} refused initialize: {str(error.get('message'))[:_QUOTE]}"
@@ -296,7 +304,7 @@ class BackendConnection:
         body: bytes,
         request_id: int | str,
         *,
-        timeout: float,
+        timeout: float | None,
         on_message: OnMessage | None = None,
         headers: Headers = (),
     ) -> bytes:
@@ -304,7 +312,8 @@ class BackendConnection:
         JSON text of its answer. Messages before the answer on its SSE stream go to
         ``on_message`` (else the connection's), in order, before this returns; over legacy SSE
         everything but the answer goes to the connection's ``on_message``. Raises
-        :class:`TimeoutError` after ``timeout`` seconds, :class:`BackendError` otherwise."""
+        :class:`TimeoutError` after ``timeout`` seconds (``None``: no deadline),
+        :class:`BackendError` otherwise. Cancelling the caller closes the HTTP connection."""
         extra = self._extra(headers)
         if self.transport == "sse":
             return await self._sse_request(body, request_id, extra, timeout)
@@ -729,7 +738,7 @@ class BackendConnection:
             self._die(reason)
 
     async def _sse_request(
-        self, body: bytes, request_id: int | str, extra: bytes, timeout: float
+        self, body: bytes, request_id: int | str, extra: bytes, timeout: float | None
     ) -> bytes:
         if self.closed is not None:
             raise BackendError(self._closed_message())
