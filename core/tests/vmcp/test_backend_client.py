@@ -344,6 +344,89 @@ async def test_legacy_sse_answers_match_by_id_and_the_stream_ending_fails_what_w
             await conn.request(call(1, "echo", text="x"), 1, timeout=2)
 
 
+# --------------------------------------------------------------------------- server-everything
+
+
+def everything_js() -> Path | None:
+    """``@modelcontextprotocol/server-everything`` (TypeScript SDK) where
+    ``scripts/install-node.sh`` puts it."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    for root in (
+        os.environ.get("TOOLHIVE_NODE_TOOLS", ""),
+        "/var/cache/toolhive-test/node-tools",
+        f"{cache}/toolhive-test/node-tools",
+    ):
+        if not root:
+            continue
+        script = Path(root, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+        if script.exists() and Path(root, "bin/node").exists():
+            return script
+    return None
+
+
+@contextlib.asynccontextmanager
+async def everything(mode: str) -> AsyncIterator[str]:
+    script = everything_js()
+    if script is None:
+        pytest.skip("server-everything is not installed (scripts/install-node.sh)")
+    node = script.parents[4] / "bin" / "node"
+    port = free_port()
+    process = subprocess.Popen(
+        [str(node), str(script), mode],
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.to_thread(wait_port, port, process)
+        yield f"http://127.0.0.1:{port}{'/sse' if mode == 'sse' else '/mcp'}"
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 10)
+
+
+@pytest.mark.parametrize("mode", ["streamableHttp", "sse"])
+async def test_server_everything_over_both_transports(mode: str) -> None:
+    """The TypeScript SDK's reference server: calls, progress on the call, and a log message
+    it sends outside any request (standalone GET stream / the SSE stream)."""
+    transport = "sse" if mode == "sse" else "streamable-http"
+    version = "2024-11-05" if mode == "sse" else "2025-06-18"
+    async with (
+        everything(mode) as url,
+        connected(url, transport, {**INIT, "protocolVersion": version}) as (conn, inbox),
+    ):
+        assert conn.protocol_version == version
+        echoed = await conn.request(call(1, "echo", message="über ✓"), 1, timeout=10)
+        assert text_of(echoed) == "Echo: über ✓"
+        mine = Inbox()
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {
+                    "name": "trigger-long-running-operation",
+                    "arguments": {"duration": 0.3, "steps": 3},
+                    "_meta": {"progressToken": "lro"},
+                },
+            }
+        ).encode()
+        done = await conn.request(body, 2, timeout=10, on_message=mine)
+        assert "completed" in text_of(done).lower()
+        # Over legacy SSE progress shares the one stream: the connection's on_message gets it.
+        seen = mine if transport == "streamable-http" else inbox
+        progress = [m for m in seen.parsed if m.get("method") == "notifications/progress"]
+        assert [m["params"]["progress"] for m in progress] == [1, 2, 3]
+        toggled = await conn.request(call(3, "toggle-simulated-logging"), 3, timeout=10)
+        assert "Started" in text_of(toggled)
+        for _ in range(200):
+            if "notifications/message" in inbox.methods():
+                break
+            await asyncio.sleep(0.01)
+        assert "notifications/message" in inbox.methods()
+        await conn.request(call(4, "toggle-simulated-logging"), 4, timeout=10)
+
+
 # --------------------------------------------------------------------------- raw HTTP server
 
 
