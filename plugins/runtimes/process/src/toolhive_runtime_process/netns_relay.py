@@ -22,9 +22,12 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 _CHUNK = 65536
+#: How long a connection waits for the host's egress proxy to be listening.
+_PROXY_WAIT = 10.0
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -63,14 +66,24 @@ def _serve(listener: socket.socket, dial: Callable[[], socket.socket]) -> None:
 
 
 def _unix_dialer(path: str) -> Callable[[], socket.socket]:
+    """Connect to the host's proxy; it starts alongside the sandbox, so wait for it a while."""
+
     def dial() -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+        deadline = time.monotonic() + _PROXY_WAIT
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+                continue
+            except OSError:
+                sock.close()
+                raise
+            return sock
 
     return dial
 

@@ -131,6 +131,7 @@ class IsolatedNetwork:
 
     @classmethod
     def start(cls, request: DeployRequest, *, spawn: Spawn, log_fd: int) -> IsolatedNetwork:
+        """Start the host-side proxy (not waiting for it: see :meth:`await_ready`)."""
         rules = outbound_rules(request.permission_profile) or ([], [])
         ingress_port = None if request.stdio else request.target_port
         directory = Path(tempfile.mkdtemp(prefix="thv-net-", dir=_runtime_base()))
@@ -148,6 +149,7 @@ class IsolatedNetwork:
             argv = [
                 sys.executable,
                 "-I",
+                "-S",
                 str(Path(__file__).with_name("egress.py")),
                 "--config",
                 str(directory / "egress.json"),
@@ -163,13 +165,13 @@ class IsolatedNetwork:
             shutil.rmtree(directory, ignore_errors=True)
             raise
         egress_port = EGRESS_PORT if request.target_port != EGRESS_PORT else EGRESS_PORT + 1
-        net = cls(
+        return cls(
             directory=directory, proc=proc, ingress_port=ingress_port, egress_port=egress_port
         )
-        net._await_ready(request.name)
-        return net
 
-    def _await_ready(self, name: str) -> None:
+    def await_ready(self, name: str) -> None:
+        """Wait until the proxy listens (it starts while the sandbox does); if it cannot, stop
+        it and raise :class:`WorkloadStateError` saying why."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         ready, _, _ = select.select([fd], [], [], _READY_TIMEOUT)

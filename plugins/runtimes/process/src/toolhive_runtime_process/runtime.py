@@ -264,6 +264,13 @@ class ProcessRuntime:
         finally:
             os.close(log_fd)
         if net is not None:
+            try:
+                net.await_ready(request.name)
+            except WorkloadStateError:
+                proc.kill()  # the bwrap monitor: the sandbox goes with it
+                proc.wait()
+                _close_pipes(proc)
+                raise
             net.watch(proc.pid)
 
         st = procfs.stat(proc.pid)
