@@ -94,10 +94,12 @@ def dns(name):
         return "ok:" + socket.getaddrinfo(name, 80, socket.AF_INET)[0][4][0]
     except Exception as e:
         return f"err:{e}"
-A, D, IP, GW, GP = a["allowed"], a["denied"], a["ip"], a["gateway"], a["gateway_port"]
+A, D, S, IP = a["allowed"], a["denied"], a["suffix"], a["ip"]
+GW, GP = a["gateway"], a["gateway_port"]
 print(json.dumps({
     "http_allowed": get(f"http://{A}:8080/"),
     "https_allowed": get(f"https://{A}:8443/"),
+    "http_domain_entry": get(f"http://{S}:8080/"),
     "http_denied_port": get(f"http://{A}:9090/"),
     "connect_denied_port": get(f"https://{A}:9090/"),
     "http_denied_host": get(f"http://{D}:8080/"),
@@ -246,18 +248,20 @@ def test_an_isolated_workload_reaches_only_the_allowed_host_and_ports(
     engine_name, client = engine
     tag = uuid.uuid4().hex[:6]
     allowed, denied = f"allowed-{tag}.thv.test", f"denied-{tag}.thv.test"
+    suffix = f"sfx-{tag}.thv.test"  # allowed as ".sfx-…": the domain and its subdomains
     name, gw_name = f"iso-{engine_name}-{tag}", f"isogw-{engine_name}-{tag}"
     networks_before = {n.name for n in client.networks.list()}
     gateway = gateway_ip(client)
     with outside_server(client, tmp_path) as ip, gateway_listener(gateway) as gateway_port:
-        hosts = {allowed: ip, denied: ip}
-        profile = write_profile(tmp_path, [allowed], [8080, 8443])
+        hosts = {allowed: ip, denied: ip, suffix: ip}
+        profile = write_profile(tmp_path, [allowed, f".{suffix}"], [8080, 8443])
         run = ["run", "--name", name, "--transport", "stdio", "--permission-profile", profile, MCP_IMAGE, "--", *ECHO]  # fmt: skip
         thv_with_hosts(thv, hosts, tmp_path, *run)
-        args = {"allowed": allowed, "denied": denied, "ip": ip, "gateway": gateway, "gateway_port": gateway_port}  # fmt: skip
+        args = {"allowed": allowed, "denied": denied, "suffix": suffix, "ip": ip, "gateway": gateway, "gateway_port": gateway_port}  # fmt: skip
         seen = probe(client, name, args)
         assert seen["http_allowed"] == "ok:outside-8080", seen
         assert seen["https_allowed"] == "ok:outside-8443", seen
+        assert seen["http_domain_entry"] == "ok:outside-8080", seen
         assert seen["http_denied_port"] == "http:403", seen
         assert (
             seen["connect_denied_port"].startswith("err:") and "403" in seen["connect_denied_port"]
@@ -276,8 +280,12 @@ def test_an_isolated_workload_reaches_only_the_allowed_host_and_ports(
         # What was enforced is on the server's container; thv list shows no sidecar.
         labels = client.containers.get(name).labels
         assert labels["toolhive-network-isolation"] == "true"
-        assert labels["toolhive-egress-allow-hosts"] == allowed
+        assert labels["toolhive-egress-allow-hosts"] == f"{allowed},.{suffix}"
         assert labels["toolhive-egress-allow-ports"] == "8080,8443"
+        status = thv("status", name).stdout
+        network = next(line for line in status.splitlines() if line.startswith("Network:"))
+        expected = f"isolated: only {allowed}, .{suffix} on 8080, 8443, through the egress proxy"
+        assert network.split(None, 1)[1] == expected, status
         listed = json.loads(thv("list", "--all", "--format", "json").stdout)
         assert [w["name"] for w in listed] == [name]
 
@@ -313,6 +321,10 @@ def test_an_isolated_http_server_is_published_on_loopback_only(
         assert not client.containers.get(name).attrs["HostConfig"].get("PortBindings")
         bindings = client.containers.get(f"{name}-egress").attrs["HostConfig"]["PortBindings"]
         assert [b["HostIp"] for spec in bindings.values() for b in spec] == ["127.0.0.1"]
+        # thv stop stops the sidecars with the server.
+        thv("stop", name)
+        for container in (name, f"{name}-dns", f"{name}-egress"):
+            assert client.containers.get(container).attrs["State"]["Running"] is False, container
     finally:
         thv("rm", name)
     assert resources(client, name) == {"containers": [], "volumes": [], "networks": []}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from toolhive.cli.output import FORMAT_OPTION, echo_json, echo_table, state
+from toolhive.errors import ToolHiveError
+
+if TYPE_CHECKING:
+    from toolhive.models.runconfig import RunConfig
 
 
 @click.command("list")
@@ -77,6 +82,28 @@ def list_cmd(
         echo_table(headers, table)
 
 
+def network_summary(config: RunConfig) -> str:
+    """What the runtime enforces on the server's network: every runtime either enforces the
+    profile (isolation) or refuses to start it, so this is what a running workload gets."""
+    from toolhive.models.permissions import load_profile
+
+    profile = config.permission_profile or load_profile(
+        config.permission_profile_name_or_path or "network"
+    )
+    network = profile.network
+    if (network and network.mode == "none") or not profile.network_enabled:
+        return "none (loopback only)"
+    if profile.network_unrestricted:
+        return "unrestricted"
+    out = network.outbound if network else None
+    hosts = ", ".join(out.allow_host) if out and out.allow_host else "any host"
+    ports = ", ".join(str(p) for p in out.allow_port) if out and out.allow_port else "any port"
+    if not config.isolate_network:
+        return f"unrestricted (--isolate-network=false: {hosts} on {ports} NOT enforced)"
+    gateway = "; the engine gateway (host) is reachable" if config.allow_docker_gateway else ""
+    return f"isolated: only {hosts} on {ports}, through the egress proxy{gateway}"
+
+
 @click.command()
 @click.argument("name")
 @FORMAT_OPTION
@@ -101,6 +128,10 @@ def status(ctx: click.Context, name: str, fmt: str) -> None:
         ("Created", wl.created_at),
         ("Remote", str(wl.remote).lower()),
     ]
+    if not wl.remote:
+        # No RunConfig (a container found without one): nothing to say.
+        with contextlib.suppress(ToolHiveError):
+            fields.append(("Network", network_summary(state(ctx).workloads().export(name))))
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
         click.echo(f"{key + ':':<{width + 1}} {value}")

@@ -203,7 +203,9 @@ def check(request: DeployRequest) -> None:
 
 def resolve_pinned(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Each name's IPv4 addresses from the host's own resolver (``/etc/hosts`` included); a
-    name that does not resolve here is left to the egress proxy's DNS."""
+    name that does not resolve here is left to the egress proxy's DNS. For a ``.domain`` entry
+    the domain itself is pinned; its subdomains are resolved by the egress proxy (the engine's
+    DNS, which forwards to the host's configured servers), since they cannot be listed."""
     pinned: dict[str, tuple[str, ...]] = {}
     for name in names:
         try:

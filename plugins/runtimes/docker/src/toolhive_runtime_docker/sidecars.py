@@ -142,7 +142,7 @@ def setup(runtime: DockerRuntime, request: DeployRequest, host_port: int | None)
     image = ensure_image(runtime)
     teardown(runtime, request.name)
     facts = isolation.Resolved(
-        pinned=isolation.resolve_pinned(egress.hosts),
+        pinned=isolation.resolve_pinned((*egress.hosts, *egress.domains)),
         host_addresses=isolation.host_addresses(),
         gateway=_gateway(runtime),
     )
