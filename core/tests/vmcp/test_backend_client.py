@@ -676,7 +676,7 @@ async def test_a_401_is_unauthorized_and_names_no_header_value() -> None:
             await conn.aclose()
 
 
-async def test_a_header_value_with_a_line_break_is_refused_before_sending() -> None:
+async def test_a_header_that_would_break_the_request_is_refused_before_sending() -> None:
     async with RawBackend() as raw, connected(raw.url()) as (conn, _):
         sent = len(raw.seen_headers)
         with pytest.raises(BackendError) as caught:
@@ -684,6 +684,10 @@ async def test_a_header_value_with_a_line_break_is_refused_before_sending() -> N
                 call(1, "plain"), 1, timeout=5, headers=[(b"X-Token", b"a\r\nX-Evil: 1")]
             )
         assert "X-Evil" not in str(caught.value)
+        # Nor may a setting take over the request's framing.
+        for name in (b"Content-Length", b"Transfer-Encoding", b"Host"):
+            with pytest.raises(BackendError, match="set by the client"):
+                await conn.request(call(2, "plain"), 2, timeout=5, headers=[(name, b"1")])
         assert len(raw.seen_headers) == sent
 
 

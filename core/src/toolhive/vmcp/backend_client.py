@@ -52,6 +52,26 @@ _DELETE_TIMEOUT: Final = 2.0
 _STREAM_RETRIES: Final = 5
 _FIRST_DELAY: Final = 0.25
 _MAX_DELAY: Final = 4.0
+#: Headers that frame the request or the connection, or that this client sets itself: never
+#: taken from outgoing-header settings (a duplicate would break or smuggle the request).
+_RESERVED: Final = frozenset(
+    (
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"expect",
+        b"content-type",
+        b"accept",
+        b"mcp-session-id",
+        b"mcp-protocol-version",
+        b"last-event-id",
+    )
+)
 #: How long an answered SSE stream may take to end before its connection is closed, not reused.
 _DRAIN_GRACE: Final = 5.0
 #: Body text quoted in an error message, at most.
@@ -206,6 +226,9 @@ def _header_lines(headers: Headers) -> bytes:
     for name, value in headers:
         if not _visible_ascii(name) or b":" in name:
             msg = "an outgoing header has an invalid name"
+            raise BackendError(msg)
+        if name.lower() in _RESERVED:
+            msg = f"outgoing header {name.decode('ascii')} is set by the client itself"
             raise BackendError(msg)
         if b"\r" in value or b"\n" in value or b"\0" in value:
             msg = f"outgoing header {name.decode('ascii')} has an invalid value"
