@@ -402,6 +402,10 @@ class CompositeTool:
     def _label(self, step: WorkflowStep) -> str:
         return f"{self.name}.steps.{step.id}"
 
+    def step_refs(self) -> list[str]:
+        """The tools the workflow's steps name (``workload.tool`` or a resolved name)."""
+        return [step.tool for step in _tool_steps(self.config.steps) if step.tool]
+
     def definition(self, step_tools: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
         """The MCP tool clients see, given the step tools' definitions by the names the steps
         use; ``None`` when explicit annotations contradict what the steps allow."""

@@ -108,6 +108,7 @@ class VirtualServer:
         self._lists: dict[str, bytes] = {}
         #: Composite tool name → its advertised definition.
         self._composite_tools: dict[str, dict[str, Any]] = {}
+        self._step_tool_defs: dict[str, dict[str, Any]] = {}
         self._out: asyncio.Queue[bytes] = asyncio.Queue()
         #: relay id → (backend or None for a composite, the task serving it).
         self._inflight: dict[int, tuple[Backend | None, asyncio.Task[None]]] = {}
@@ -198,9 +199,14 @@ class VirtualServer:
         self.aggregation_error = None
         for note in agg.conflicts:
             log.info("aggregation: %s", note)
-        step_tools = _step_tools(caps)
+        step_tools = _step_tools(caps, agg)
         composite_tools: dict[str, dict[str, Any]] = {}
         for name, tool in self._composites.items():
+            missing = [ref for ref in tool.step_refs() if agg.tool_ref(ref) is None]
+            if missing:
+                # As ToolHive: a workflow whose tools cannot be routed is not offered.
+                log.info("composite tool %s hidden: no route to %s", name, ", ".join(missing))
+                continue
             definition = tool.definition(step_tools)
             if definition is not None:
                 composite_tools[name] = definition
@@ -222,6 +228,7 @@ class VirtualServer:
         }
         before = self._lists
         self.aggregate = agg
+        self._step_tool_defs = step_tools
         self._composite_tools = composite_tools
         self._lists = lists
         if not before:
@@ -584,7 +591,9 @@ class VirtualServer:
                 )
 
             try:
-                result = await composite.run(arguments, self.call_step, elicit)
+                result = await composite.run(
+                    arguments, self.call_step, elicit, step_tools=self._step_tool_defs
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -675,12 +684,19 @@ class VirtualServer:
                     task.cancel()
 
 
-def _step_tools(caps: list[BackendCapabilities]) -> dict[str, dict[str, Any]]:
-    """``workload.tool`` → the backend's own tool definition (what composite steps name)."""
+def _step_tools(caps: list[BackendCapabilities], agg: Aggregate) -> dict[str, dict[str, Any]]:
+    """What composite steps may name → the backend's own tool definition: ``workload.tool``
+    and every conflict-resolved name (ToolHive's ``ResolveToolRef``)."""
+    own: dict[tuple[str, str], dict[str, Any]] = {}
     out: dict[str, dict[str, Any]] = {}
     for cap in caps:
         for tool in cap.tools:
             name = tool.get("name")
             if type(name) is str:
+                own[(cap.name, name)] = tool
                 out[f"{cap.name}.{name}"] = tool
+    for resolved, route in agg.resolved_tool_routes.items():
+        found = own.get((route.backend, route.name))
+        if found is not None:
+            out.setdefault(resolved, found)
     return out
