@@ -5,6 +5,8 @@
     fixture-reverse-proxy  the fixture over HTTP behind our reverse proxy
                            (`--transport streamable-http`; the fixture's own Host check is off, so
                            dns-rebinding-protection tests the proxy's edge)
+    fixture-gateway        the fixture over stdio as the priority backend of a group (with the
+                           echo server beside it) behind the vMCP gateway (`thv vmcp serve`)
     server-everything      stdio behind the bridge must pass every scenario it passes directly
 
 Each path's outcome is compared with tests/conformance/expected_failures.toml: an unexpected
@@ -28,7 +30,7 @@ from tests.conftest import Thv, process_runtime_available, require_or_skip
 
 pytestmark = pytest.mark.conformance
 
-PATHS = ["fixture-direct", "fixture-bridge", "fixture-reverse-proxy"]
+PATHS = ["fixture-direct", "fixture-bridge", "fixture-reverse-proxy", "fixture-gateway"]
 FIXTURE_STDIO = [sys.executable, "--", str(suite.FIXTURE), "stdio"]
 FIXTURE_HTTP = [sys.executable, "--", str(suite.FIXTURE), "streamable-http"]
 SCENARIO_COUNT = 32  # @modelcontextprotocol/conformance@0.1.16, --suite all
@@ -73,10 +75,51 @@ def direct_fixture() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+GATEWAY_CONFIG = """\
+name: conformance-gateway
+groupRef: conformance
+incomingAuth: {type: anonymous}
+outgoingAuth: {source: inline, default: {type: unauthenticated}}
+aggregation:
+  conflictResolution: priority
+  conflictResolutionConfig:
+    priorityOrder: [conf-fixture-gw, conf-echo-gw]
+"""
+
+
+def start_gateway(thv: Thv, request: pytest.FixtureRequest) -> str:
+    """The fixture and the echo server in a group, the gateway in front (priority: fixture)."""
+    thv("group", "create", "conformance")
+    run = ["run", "--group", "conformance", "--runtime", "process", "--transport", "stdio"]
+    thv(*run, "--name", "conf-fixture-gw", *FIXTURE_STDIO)
+    echo = str(suite.FIXTURE.parents[1] / "fixtures" / "echo_server.py")
+    thv(*run, "--name", "conf-echo-gw", sys.executable, "--", echo, "stdio")
+    tmp = request.getfixturevalue("tmp_path")
+    config = tmp / "gateway.yaml"
+    config.write_text(GATEWAY_CONFIG)
+    port = suite.free_port()
+    proc = subprocess.Popen(
+        [thv.exe, "vmcp", "serve", "--config", str(config), "--port", str(port)],
+        env=thv.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+    request.addfinalizer(stop)
+    suite.wait_for_port(port, proc)
+    return f"http://127.0.0.1:{port}/mcp"
+
+
 def start_path(path: str, thv: Thv, request: pytest.FixtureRequest) -> str:
     if path == "fixture-direct":
         return request.getfixturevalue("direct_fixture")
     request.getfixturevalue("process_runtime")
+    if path == "fixture-gateway":
+        return start_gateway(thv, request)
     if path == "fixture-bridge":
         name = "conf-fixture-stdio"
         thv("run", "--runtime", "process", "--name", name, "--transport", "stdio", *FIXTURE_STDIO)
