@@ -228,29 +228,32 @@ async def test_a_dropped_answer_stream_is_resumed_with_last_event_id(fixture_url
 
 
 async def test_32_concurrent_requests_on_one_connection_get_their_own_answers(
-    fixture_url: str,
+    fixture_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(http11, "_TRIM_AFTER", 0.3)
     async with connected(fixture_url, max_idle=8) as (conn, _):
-        sinks = {i: Inbox() for i in range(32)}
 
-        async def one(i: int) -> tuple[int, str, list[int]]:
+        async def one(i: int) -> None:
+            sink = Inbox()
             tool = "test_tool_with_progress" if i % 4 == 0 else "echo"
             raw = await conn.request(
-                call(i, tool, text=f"call {i} ✓"), i, timeout=20, on_message=sinks[i]
+                call(i, tool, text=f"call {i} ✓"), i, timeout=20, on_message=sink
             )
-            return i, text_of(raw), [m["params"]["progress"] for m in sinks[i].parsed]
-
-        results = await asyncio.gather(*(one(i) for i in range(32)))
-        for i, text, progress in results:
             if i % 4 == 0:
-                assert text == "Tool with progress executed successfully" and progress == [
-                    0,
-                    50,
-                    100,
-                ]
-                assert {m["params"]["progressToken"] for m in sinks[i].parsed} == {f"tok-{i}"}
+                assert text_of(raw) == "Tool with progress executed successfully"
+                assert [m["params"]["progress"] for m in sink.parsed] == [0, 50, 100]
+                assert {m["params"]["progressToken"] for m in sink.parsed} == {f"tok-{i}"}
             else:
-                assert text == f"call {i} ✓" and progress == []
+                assert text_of(raw) == f"call {i} ✓" and sink.parsed == []
+
+        await asyncio.gather(*(one(i) for i in range(32)))
+        await asyncio.sleep(0.05)  # SSE answers' streams end just after the answers
+        opened = conn._pool.opened
+        # A second burst at once reuses the first one's connections (no churn above max_idle)...
+        await asyncio.gather(*(one(i) for i in range(100, 132)))
+        assert conn._pool.opened - opened <= 4
+        # ...and the surplus goes once the burst is over.
+        await asyncio.sleep(0.6)
         assert len(conn._pool.idle) <= 8
 
 

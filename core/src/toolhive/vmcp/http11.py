@@ -21,6 +21,8 @@ import httptools
 
 #: Streamed bytes held for a slow reader before the socket stops being read.
 _PAUSE_ABOVE: Final = 1 << 22
+#: Idle connections above a pool's ``max_idle`` are closed this long after there were too many.
+_TRIM_AFTER: Final = 2.0
 #: Bodies above this are written separately instead of copied into one buffer with the head.
 _JOIN_BELOW: Final = 1 << 14
 
@@ -374,7 +376,8 @@ class Connection(asyncio.Protocol):
 
 class Pool:
     """Keep-alive connections to one origin: idle ones are reused (most recent first), a new one
-    is opened when all are busy, at most ``max_idle`` are kept idle."""
+    is opened when all are busy; at most ``max_idle`` stay idle for long (a surplus after a burst
+    is closed ``_TRIM_AFTER`` seconds later)."""
 
     def __init__(self, origin: Origin, *, connect_timeout: float, max_idle: int) -> None:
         self.origin = origin
@@ -384,6 +387,7 @@ class Pool:
         self.busy: set[Connection] = set()
         self.closed = False
         self.opened = 0  # connections opened so far (for diagnostics and tests)
+        self._trim: asyncio.TimerHandle | None = None
 
     async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
@@ -462,11 +466,24 @@ class Pool:
 
     def release(self, conn: Connection) -> None:
         self.busy.discard(conn)
-        if self.closed or len(self.idle) >= self.max_idle:
+        if self.closed:
             conn.abort()
             return
         conn.reused = True
         self.idle.append(conn)
+        if len(self.idle) > self.max_idle and self._trim is None:
+            # Not at once: under steady load above max_idle that would close and reopen
+            # connections all the time. What is still surplus a moment later goes.
+            self._trim = conn.loop.call_later(_TRIM_AFTER, self._trim_idle)
+
+    def _trim_idle(self) -> None:
+        self._trim = None
+        surplus = len(self.idle) - self.max_idle
+        if surplus > 0:
+            # The front of the list has been idle longest (reuse takes from the back).
+            for conn in self.idle[:surplus]:
+                conn.abort()
+            del self.idle[:surplus]
 
     def forget(self, conn: Connection) -> None:
         self.busy.discard(conn)
@@ -476,6 +493,9 @@ class Pool:
     def close(self) -> None:
         """Close every connection, idle or busy (streams in progress end with an error)."""
         self.closed = True
+        if self._trim is not None:
+            self._trim.cancel()
+            self._trim = None
         for conn in [*self.idle, *self.busy]:
             conn.abort()
         self.idle.clear()
