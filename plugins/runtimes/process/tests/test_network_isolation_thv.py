@@ -187,3 +187,47 @@ def test_an_unenforceable_profile_is_refused_and_nothing_starts(
     assert result.returncode != 0
     assert "could not be enforced" in result.stderr + result.stdout
     assert "hostmode" not in thv("list", "--all")
+
+
+def test_a_registry_entrys_profile_holds_for_a_server_no_one_here_wrote(
+    thv: ThvConsole, outside: Outside, tmp_path: Path
+) -> None:
+    """mcp-server-fetch from PyPI, run by its registry entry whose permissions allow one host."""
+    meta = "io.modelcontextprotocol.registry/publisher-provided"
+    permissions = {"network": {"outbound": {"allow_host": [outside.allowed], "allow_port": [8080]}}}
+    entry = {
+        "name": "io.github.np-test/np-fetch",
+        "description": "fetch, allowed one host",
+        "version": "1.0.0",
+        "packages": [
+            {
+                "registryType": "pypi",
+                "identifier": "mcp-server-fetch",
+                "transport": {"type": "stdio"},
+            }
+        ],
+        "_meta": {
+            meta: {
+                "io.github.stacklok": {
+                    "mcp-server-fetch": {
+                        "args": ["--ignore-robots-txt"],
+                        "tier": "Community",
+                        "permissions": permissions,
+                    }
+                }
+            }
+        },
+    }
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": [entry]}}))
+    thv("config", "set-registry", str(registry))
+    thv.timeout = 540  # the first run installs mcp-server-fetch from PyPI
+    out = thv("run", "np-fetch", "--name", "npfetch", "--runtime", "process")
+    url = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", out)
+    assert url, out
+    allowed = call(url.group(1), "fetch", {"url": f"http://{outside.allowed}:8080/", "raw": True})
+    assert "outside 8080" in allowed, allowed
+    denied = call(url.group(1), "fetch", {"url": f"http://{outside.denied}:8080/", "raw": True})
+    assert "outside 8080" not in denied and "403" in denied, denied
+    config = json.loads(thv("export", "npfetch", "-"))
+    assert config["permission_profile"]["network"]["outbound"]["allow_host"] == [outside.allowed]
