@@ -388,8 +388,13 @@ class BackendConnection:
 
     def _extra(self, headers: Headers) -> bytes:
         supplied = self._headers
-        lines = _header_lines(supplied()) if supplied is not None else b""
-        return lines + _header_lines(headers) if headers else lines
+        base = supplied() if supplied is not None else ()
+        if not headers:
+            return _header_lines(base) if base else b""
+        # A request's own header (a caller's exchanged token) replaces the connection's.
+        mine = {name.lower() for name, _ in headers}
+        kept = [(name, value) for name, value in base if name.lower() not in mine]
+        return _header_lines(kept) + _header_lines(headers)
 
     def _set_session_lines(self) -> None:
         lines = b""

@@ -23,6 +23,7 @@ from toolhive.vmcp.aggregation import BackendCapabilities
 from toolhive.vmcp.backend_client import (
     BackendConnection,
     BackendError,
+    BackendUnauthorizedError,
     OnMessage,
     SessionExpiredError,
 )
@@ -139,6 +140,12 @@ class Backend:
         self.problem: str | None = "not connected yet"
         self._connecting: asyncio.Task[None] | None = None
         self.closed = False
+        #: A backend whose credentials come from the caller (token exchange) that refused the
+        #: gateway without one: it is connected by the first client request that has a token.
+        self.awaiting_identity = False
+        #: The session-creating caller's headers: used by what no caller sends (the session's
+        #: initialize, its event stream, list re-reads, pings). Requests carry their own.
+        self._fallback: Sequence[tuple[bytes, bytes]] = ()
 
     # ------------------------------------------------------------------ session
 
@@ -152,13 +159,25 @@ class Backend:
             task = self._connecting = asyncio.ensure_future(self._connect())
         await asyncio.shield(task)
 
+    @property
+    def per_caller(self) -> bool:
+        """Credentials come from each caller (token exchange)."""
+        return self.spec.request_headers is not None
+
+    def _connection_headers(self) -> Sequence[tuple[bytes, bytes]]:
+        static = self.spec.headers() if self.spec.headers is not None else ()
+        return (*static, *self._fallback)
+
     async def _connect(self) -> None:
         old, self.conn = self.conn, None
         if old is not None:
             await _quietly_close(old)
         spec = self.spec
+        if spec.request_headers is not None:
+            # The caller whose request opens the session (if any) lends it its identity.
+            self._fallback = await spec.request_headers() or self._fallback
         conn = BackendConnection(
-            spec.url, spec.transport, on_message=self._message, headers=spec.headers
+            spec.url, spec.transport, on_message=self._message, headers=self._connection_headers
         )
         conn.on_close = self._closed_under_us
         try:
@@ -174,6 +193,13 @@ class Backend:
             self.server_capabilities = capabilities if type(capabilities) is dict else {}
             self.conn = conn
             self.capabilities = await self.fetch_lists()
+        except BackendUnauthorizedError:
+            self.conn = None
+            await _quietly_close(conn)
+            if self.per_caller:
+                self.awaiting_identity = True
+                self.problem = "waiting for a caller's token to exchange"
+            raise
         except BaseException:
             self.conn = None
             await _quietly_close(conn)
@@ -182,6 +208,7 @@ class Backend:
             await _quietly_close(conn)
             return
         self.healthy = True
+        self.awaiting_identity = False
         self.failed_checks = 0
         self.problem = None
         self.breaker.success()

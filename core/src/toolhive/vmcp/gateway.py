@@ -25,7 +25,7 @@ from toolhive.transports.stdio.event_log import priming_delay_from_env
 from toolhive.transports.stdio.relay import Relay
 from toolhive.transports.stdio.streamable_http import StreamableHttpFace
 from toolhive.vmcp import outgoing
-from toolhive.vmcp.backend_client import BackendError
+from toolhive.vmcp.backend_client import BackendError, BackendUnauthorizedError
 from toolhive.vmcp.backends import Backend, BackendSpec, CircuitBreaker
 from toolhive.vmcp.virtual import VirtualServer
 from toolhive.web.asgi import Receive, Scope, Send
@@ -274,6 +274,14 @@ class Gateway:
     async def _connect(self, backend: Backend) -> None:
         try:
             await backend.connect()
+        except BackendUnauthorizedError as exc:
+            if backend.awaiting_identity:
+                log.info("backend %s: connects with the first caller's token", backend.name)
+                backend.healthy = False
+                return
+            backend.mark_unhealthy(f"cannot connect: {exc}")
+            log.warning("backend %s: cannot connect: %s", backend.name, exc)
+            return
         except (BackendError, TimeoutError, OSError) as exc:
             backend.mark_unhealthy(f"cannot connect: {exc}")
             log.warning("backend %s: cannot connect: %s", backend.name, exc)
@@ -299,11 +307,17 @@ class Gateway:
             )
 
     async def _check(self, backend: Backend) -> None:
+        if backend.awaiting_identity:
+            return  # only a caller's token opens it (token exchange)
         if not backend.healthy or backend.conn is None:
             await self._connect_soon(backend)
             return
         try:
             await backend.ping(min(10.0, max(1.0, self.health_interval)))
+        except BackendUnauthorizedError:
+            # The lent identity expired; the backend answers, and callers bring their own.
+            backend.failed_checks = 0
+            return
         except (BackendError, TimeoutError, OSError) as exc:
             backend.failed_checks += 1
             log.info(

@@ -50,6 +50,7 @@ from toolhive.vmcp.aggregation import (
 )
 from toolhive.vmcp.backend_client import BackendError
 from toolhive.vmcp.backends import Backend, CircuitOpenError, own_id
+from toolhive.vmcp.outgoing import INCOMING_AUTHORIZATION
 
 if TYPE_CHECKING:
     from toolhive.transports.stdio.sessions import SessionTable
@@ -241,8 +242,13 @@ class VirtualServer:
                 self._write(encode({"jsonrpc": "2.0", "method": notification}))
 
     def unavailable(self) -> list[str]:
-        """``name: why`` of every backend that is not serving."""
-        return [f"{b.name}: {b.problem}" for b in self.backends.values() if not b.healthy]
+        """``name: why`` of every backend that is not serving (one waiting for a caller's token
+        counts as reachable, as ToolHive's health checks count a 401 with an outgoing strategy)."""
+        return [
+            f"{b.name}: {b.problem}"
+            for b in self.backends.values()
+            if not b.healthy and not b.awaiting_identity
+        ]
 
     # ------------------------------------------------------------------ client → backends
 
@@ -289,6 +295,22 @@ class VirtualServer:
         }
 
     def _list(self, rid: RequestId, key: str) -> None:
+        waiting = [b for b in self.backends.values() if b.awaiting_identity and not b.closed]
+        if waiting and INCOMING_AUTHORIZATION.get() is not None:
+            # Backends that take the caller's (exchanged) token: this caller opens their session.
+            self._spawn(self._list_after(rid, key, waiting))
+            return
+        self._answer_list(rid, key)
+
+    async def _list_after(self, rid: RequestId, key: str, waiting: list[Backend]) -> None:
+        results = await asyncio.gather(*(b.connect() for b in waiting), return_exceptions=True)
+        for backend, result in zip(waiting, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("backend %s: cannot connect as the caller: %s", backend.name, result)
+        self.refresh()
+        self._answer_list(rid, key)
+
+    def _answer_list(self, rid: RequestId, key: str) -> None:
         if self.aggregation_error is not None:
             self._error(rid, INTERNAL_ERROR, self.aggregation_error)
             return
