@@ -411,3 +411,24 @@ def test_isolate_network_false_leaves_the_allow_list_unenforced_as_on_containers
     assert "allow_host/allow_port are NOT enforced" in log
     record = RecordStore().read("open")
     assert record is not None and record.egress_pid is None
+
+
+def test_twenty_run_rm_cycles_leave_no_proxy_or_socket_directory(
+    runtime: ProcessRuntime, outside: Outside
+) -> None:
+    seen: list[ProcessRecord] = []
+    for round_ in range(20):
+        port = _free_port()
+        name = f"cycle{round_}"
+        runtime.deploy(
+            python_request(
+                name, HTTP_SERVER, allow_list(outside), transport="sse", target_port=port,
+                env={"MCP_PORT": str(port)},
+            )
+        )  # fmt: skip
+        seen.append(_egress_record(name))
+        runtime.remove(name)
+    for record in seen:
+        assert not _egress_running(record), record.name
+        assert not Path(record.net_dir or "").exists(), record.name
+    assert RecordStore().names() == []
