@@ -483,9 +483,14 @@ def serving(thv: Thv, *args: str) -> Iterator[str]:
     ) as proc:
         try:
             assert proc.stderr is not None
-            line = proc.stderr.readline()
-            match = re.search(r"serving at (http://127\.0\.0\.1:\d+/mcp)", line)
-            assert match, line
+            seen = []
+            for line in proc.stderr:  # the gateway's log, up to the line saying where it serves
+                seen.append(line)
+                match = re.search(r"serving at (http://127\.0\.0\.1:\d+/mcp)", line)
+                if match:
+                    break
+            else:
+                raise AssertionError(f"thv vmcp serve ended: {''.join(seen)}")
             yield match.group(1)
         finally:
             proc.send_signal(signal.SIGTERM)

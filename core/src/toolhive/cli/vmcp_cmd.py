@@ -230,11 +230,7 @@ def serve(
     from toolhive.cli.output import state
     from toolhive.vmcp.gateway import serve_gateway
 
-    def ready(bound: int) -> None:
-        shown = f"[{host}]" if ":" in host else host
-        click.echo(
-            f"Virtual MCP server {cfg.name!r} serving at http://{shown}:{bound}/mcp", err=True
-        )
+    _setup_logging(debug=state(ctx).debug or cfg.operational.log_level == "debug")
 
     serve_gateway(
         cfg,
@@ -242,8 +238,21 @@ def serve(
         port=port,
         config_path=Path(config_path) if config_path else None,
         hooks=state(ctx).hooks,
-        ready=ready,
     )
+
+
+def _setup_logging(*, debug: bool) -> None:
+    """The gateway's own INFO lines (where it serves, backends joining and leaving, the middleware
+    chain), as Go's vMCP logs them; DEBUG with ``--debug`` or ``operational.logLevel: debug``. Other libraries
+    stay at WARNING so a request does not log a line."""
+    import logging
+    import os
+
+    debug = debug or bool(os.environ.get("TOOLHIVE_DEBUG"))
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("toolhive").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def _check_session_ttl(text: str) -> None:
