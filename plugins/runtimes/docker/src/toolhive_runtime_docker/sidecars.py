@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import docker
 import docker.errors
 import docker.types
-from toolhive.contracts import ToolHiveError
+from toolhive.contracts import ImageNotFoundError, ToolHiveError
 from toolhive.contracts.runtime import LABEL_NAME, LABEL_TOOLHIVE, DeployRequest
 
 from toolhive_runtime_docker import hardening, isolation
@@ -80,7 +80,15 @@ def ensure_image(runtime: DockerRuntime) -> str:
     tag = isolation.image_tag(base)
     if runtime._image_present(tag):
         return tag
-    runtime.ensure_image(base)
+    try:
+        runtime.ensure_image(base)
+    except ImageNotFoundError as exc:
+        msg = (
+            f"network isolation needs its sidecar image, built from {base}: {exc}. Set "
+            "TOOLHIVE_EGRESS_BASE_IMAGE (or egress_base_image in this runtime's settings) to a "
+            "local Debian-based image, or TOOLHIVE_EGRESS_IMAGE to a ready sidecar image"
+        )
+        raise ImageNotFoundError(msg) from None
     logger.info("building the network-isolation image %s from %s (first use)", tag, base)
     with tempfile.TemporaryDirectory(prefix="thv-netproxy-") as tmp:
         for name, data in isolation.recipe_files().items():
