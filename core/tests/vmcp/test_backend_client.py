@@ -430,6 +430,112 @@ async def test_server_everything_over_both_transports(mode: str) -> None:
         await conn.request(call(4, "toggle-simulated-logging"), 4, timeout=10)
 
 
+# --------------------------------------------------------------------------- ToolHive's bridge
+
+RAW_STDIO_SERVER = REPO / "core" / "tests" / "transports" / "raw_server.py"
+
+
+@contextlib.asynccontextmanager
+async def toolhive_bridge(proxy_mode: str) -> AsyncIterator[str]:
+    """A stdio server (the transport tests' raw one: slow, progress and sampling tools) behind
+    ToolHive's own stdio bridge on a real port — what most gateway backends are."""
+    from toolhive.proxy.app import build_proxy_app
+    from toolhive.testing.mcp_servers import served
+    from toolhive.transports.base import TransportOptions
+    from toolhive.transports.pipes import LINE_LIMIT, PipeChannel
+    from toolhive.transports.stdio import StdioBridge
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(RAW_STDIO_SERVER),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        limit=LINE_LIMIT,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        options = TransportOptions(
+            workload="vmcp-backend-test",
+            stdio=PipeChannel(process.stdout, process.stdin),
+            proxy_mode=proxy_mode,
+        )
+        bridge = StdioBridge(options)
+        app = build_proxy_app(bridge, transport_name="stdio", health_interval=0.0)
+        async with served(app) as base:
+            yield f"{base}{'/sse' if proxy_mode == 'sse' else '/mcp'}"
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+@pytest.mark.parametrize("proxy_mode", ["streamable-http", "sse"])
+async def test_toolhives_own_bridge_as_a_backend(proxy_mode: str) -> None:
+    legacy = proxy_mode == "sse"
+    params = {**INIT, "protocolVersion": "2024-11-05" if legacy else "2025-11-25"}
+    async with (
+        toolhive_bridge(proxy_mode) as url,
+        connected(url, proxy_mode, params) as (conn, inbox),
+    ):
+        # A slow answer: the bridge makes it a resumable stream opening with a priming event.
+        slept = await conn.request(call(1, "sleep", seconds=0.3), 1, timeout=10)
+        assert text_of(slept) == "slept"
+        mine = Inbox()
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {
+                    "name": "progress",
+                    "arguments": {"steps": 3},
+                    "_meta": {"progressToken": 77},
+                },
+            }
+        ).encode()
+        # (The server saw the bridge's own token; the bridge gives ours back on the progress.)
+        assert text_of(await conn.request(body, 2, timeout=10, on_message=mine)).startswith(
+            "token="
+        )
+        seen = inbox if legacy else mine
+        assert [m["params"]["progress"] for m in seen.parsed] == [1, 2, 3]
+        assert {m["params"]["progressToken"] for m in seen.parsed} == {77}
+        inbox.parsed.clear()
+
+        # A server-to-client request during a call, answered with notify.
+        def sampler(raw: bytes, parsed: dict[str, Any]) -> None:
+            if parsed.get("method") != "sampling/createMessage":
+                return
+            reply = {
+                "jsonrpc": "2.0",
+                "id": parsed["id"],
+                "result": {
+                    "role": "assistant",
+                    "content": {"type": "text", "text": "sampled"},
+                    "model": "m",
+                },
+            }
+            replies.append(asyncio.create_task(conn.notify(json.dumps(reply).encode())))
+
+        replies: list[asyncio.Task[None]] = []
+        if legacy:
+            conn.on_message = sampler
+        sampled = await conn.request(
+            call(3, "sample", prompt="p"), 3, timeout=10, on_message=sampler
+        )
+        assert text_of(sampled) == "sampled" and len(replies) == 1
+        await replies[0]
+        conn.on_message = inbox
+        # A notification outside any request reaches the connection's on_message.
+        assert text_of(await conn.request(call(4, "notify"), 4, timeout=10)) == "notified"
+        for _ in range(200):
+            if "notifications/tools/list_changed" in inbox.methods():
+                break
+            await asyncio.sleep(0.01)
+        assert "notifications/tools/list_changed" in inbox.methods()
+
+
 # --------------------------------------------------------------------------- raw HTTP server
 
 
