@@ -593,6 +593,8 @@ class Figures:
     rate: dict[int, float] = field(default_factory=dict)
     paired_rate: dict[int, float] = field(default_factory=dict)  # direct's, right before
     cpu_ms: dict[int, float] = field(default_factory=dict)  # the gateway's per call, by sessions
+    client_cpu_ms: dict[int, float] = field(default_factory=dict)  # the load client's
+    backends_cpu_ms: dict[int, float] = field(default_factory=dict)  # b0's and b1's together
     list_ms: float = 0.0
     listed: int = 0
     calls: int = 0
@@ -651,9 +653,11 @@ async def sequential(
             await base.close()
 
 
-async def concurrent(target: Gateway, sessions: int, seconds: float) -> tuple[Load, float]:
-    """Calls/s of ``sessions`` sessions calling at once, and the gateway's CPU seconds in that
-    time. The sessions are opened and have called every backend once before: a gateway that
+async def concurrent(
+    target: Gateway, sessions: int, seconds: float
+) -> tuple[Load, tuple[float, float, float]]:
+    """Calls/s of ``sessions`` sessions calling at once, and the CPU seconds the client, the
+    gateway and the two called backends spent in that time. The sessions are opened and have called every backend once before: a gateway that
     connects upstream on a session's first call (ContextForge) is measured in its steady state."""
     opened = list(await asyncio.gather(*(target.session() for _ in range(sessions))))
     try:
@@ -666,7 +670,8 @@ async def concurrent(target: Gateway, sessions: int, seconds: float) -> tuple[Lo
         )
         load.calls, load.latencies_ns = 0, []  # the warm-up's wrong answers and errors count
         deadline = time.perf_counter() + seconds
-        cpu0, t0 = gateway_cpu(target), time.perf_counter()
+        cpu0 = time.process_time(), gateway_cpu(target), backends_cpu(target)
+        t0 = time.perf_counter()
         await asyncio.gather(
             *(
                 worker(s, f"{target.name}/{n}", SIZE, load, lambda: time.perf_counter() > deadline)
@@ -674,13 +679,18 @@ async def concurrent(target: Gateway, sessions: int, seconds: float) -> tuple[Lo
             )
         )
         load.seconds = time.perf_counter() - t0
-        return load, gateway_cpu(target) - cpu0
+        cpu1 = time.process_time(), gateway_cpu(target), backends_cpu(target)
+        return load, (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2])
     finally:
         await asyncio.gather(*(s.close() for s in opened))
 
 
 def gateway_cpu(target: Gateway) -> float:
     return cpu_seconds(target.pid) if target.pid else 0.0
+
+
+def backends_cpu(target: Gateway) -> float:
+    return sum(cpu_seconds(b.pid) for b in target.backends[:CALL_BACKENDS])
 
 
 async def list_latency(target: Gateway, count: int, seconds: float) -> tuple[float, int]:
@@ -727,11 +737,14 @@ async def measure(target: Gateway, args: argparse.Namespace) -> Figures:
         fig.cpu_ms[1] = cpu_s / seq.calls * 1000 if seq.calls else 0.0
         for sessions in CONCURRENCY:
             if direct is not None:  # the floor right before, on the machine as it is now
-                floor, _ = await concurrent(direct, sessions, args.seconds)
+                floor, _cpu = await concurrent(direct, sessions, args.seconds)
                 fig.paired_rate[sessions] = floor.rate
-            load, cpu_s = await concurrent(target, sessions, args.seconds)
+            load, (client_s, cpu_s, backends_s) = await concurrent(target, sessions, args.seconds)
             fig.rate[sessions] = load.rate
-            fig.cpu_ms[sessions] = cpu_s / load.calls * 1000 if load.calls else 0.0
+            per_call = 1000 / load.calls if load.calls else 0.0
+            fig.cpu_ms[sessions] = cpu_s * per_call
+            fig.client_cpu_ms[sessions] = client_s * per_call
+            fig.backends_cpu_ms[sessions] = backends_s * per_call
             fig.wrong += load.wrong
             fig.errors += load.errors
             fig.calls += load.calls
@@ -752,8 +765,11 @@ def median_figures(rounds: list[Figures]) -> Figures:
         med.rate[sessions] = statistics.median(r.rate[sessions] for r in rounds)
     for sessions in rounds[0].paired_rate:
         med.paired_rate[sessions] = statistics.median(r.paired_rate[sessions] for r in rounds)
-    for sessions in rounds[0].cpu_ms:
-        med.cpu_ms[sessions] = statistics.median(r.cpu_ms[sessions] for r in rounds)
+    for key in ("cpu_ms", "client_cpu_ms", "backends_cpu_ms"):
+        for sessions in getattr(rounds[0], key):
+            getattr(med, key)[sessions] = statistics.median(
+                getattr(r, key)[sessions] for r in rounds
+            )
     for key in ("peak_rss_mib", "tree_peak_mib", "tree_procs"):
         setattr(med, key, max(getattr(r, key) for r in rounds))
     med.listed = min(r.listed for r in rounds)
@@ -772,9 +788,10 @@ def print_table(figs: dict[str, Figures], expected_tools: int) -> None:
         "| path | p50 ms | direct p50 in turn | +p50 ms | p99 ms | calls/s 8 | calls/s 32 "
         "| direct calls/s right before | x direct 8/32 "
         f"| tools/list ms ({expected_tools} tools) | gateway CPU ms/call 1/8/32 | idle/peak RSS MiB "
-        "| tree peak MiB (procs) | ready ms | setup ms | calls | misrouted | errors |"
+        "| tree peak MiB (procs) | ready ms | setup ms | calls | misrouted | errors "
+        "| CPU ms/call at 8 / 32 sessions: client + gateway + backends |"
     )
-    print("|" + "---|" * 18)
+    print("|" + "---|" * 19)
     base = figs.get("direct")
 
     def ratio(f: Figures, sessions: int) -> tuple[float, float]:
@@ -795,10 +812,16 @@ def print_table(figs: dict[str, Figures], expected_tools: int) -> None:
         rss = f"{f.idle_rss_mib:.1f}/{f.peak_rss_mib:.1f}" if name != "direct" else "-"
         tree = f"{f.tree_peak_mib:.1f} ({f.tree_procs})" if name != "direct" else "-"
         cpu = "/".join(f"{f.cpu_ms[s]:.2f}" for s in (1, *CONCURRENCY)) if name != "direct" else "-"
+        split = " / ".join(
+            f"{f.client_cpu_ms[n]:.2f} + {f.cpu_ms[n] if name != 'direct' else 0:.2f} + "
+            f"{f.backends_cpu_ms[n]:.2f}"
+            for n in CONCURRENCY
+        )
         print(
             f"| {name} | {f.p50_ms:.3f} | {paired} | {added(f):+.3f} | {f.p99_ms:.3f} | {f.rate[8]:.0f} "
             f"| {f.rate[32]:.0f} | {floors} | {ratios} | {listed} | {cpu} | {rss} | {tree} "
-            f"| {f.ready_ms:.0f} | {f.setup_ms:.0f} | {f.calls} | {f.wrong} | {f.errors} |"
+            f"| {f.ready_ms:.0f} | {f.setup_ms:.0f} | {f.calls} | {f.wrong} | {f.errors} "
+            f"| {split} |"
         )
     if not base:
         return
