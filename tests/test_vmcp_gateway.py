@@ -494,3 +494,54 @@ def test_optimizer_advertises_find_and_call_tool_only(group: Group):
     assert names and names[0] == "time_get_current_time", names
     assert len(names) <= 3
     assert called == "Echo: optimized"
+
+
+def test_a_client_that_goes_away_cancels_its_call_on_the_backend(group: Group):
+    url = group.gateway(config())
+
+    async def count(client: Client) -> int:
+        return int(_text(await client.call_tool("remote_cancellations", {})))
+
+    before = session(url, count)
+    # A raw client: initialize, start a 30 s call, hang up after a second (no DELETE, no
+    # notifications/cancelled: the connection just goes).
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "leaver", "version": "1"},
+        },
+    }
+    conn.request("POST", parts.path, json.dumps(init), headers)
+    answer = conn.getresponse()
+    sid = answer.getheader("mcp-session-id")
+    answer.read()
+    assert sid
+    headers = {**headers, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    conn.request("POST", parts.path, json.dumps(note), headers)
+    conn.getresponse().read()
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "remote_sleep", "arguments": {"seconds": 30}},
+    }
+    conn.request("POST", parts.path, json.dumps(call), headers)
+    time.sleep(1.0)
+    conn.sock.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    after = before
+    while time.monotonic() < deadline and after == before:
+        time.sleep(0.5)
+        after = session(url, count)
+    assert after == before + 1

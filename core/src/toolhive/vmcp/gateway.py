@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ DEFAULT_BREAKER_THRESHOLD = 5
 DEFAULT_BREAKER_TIMEOUT = 60.0
 #: How long start-up waits for the first connection to every backend.
 FIRST_CONNECT_TIMEOUT = 15.0
+#: Requests the gateway forwards to a backend (worth watching for a client that hangs up).
+_FORWARDED_CALL = re.compile(rb'"method"\s*:\s*"(?:tools/call|prompts/get|resources/read)"')
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -399,9 +402,52 @@ class GatewayTransport:
                 break
         token = outgoing.INCOMING_AUTHORIZATION.set(authorization)
         try:
-            await self.face(scope, receive, send)
+            if scope["method"] == "POST":
+                await self._post(scope, receive, send)
+            else:
+                await self.face(scope, receive, send)
         finally:
             outgoing.INCOMING_AUTHORIZATION.reset(token)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST; a forwarded call whose client hangs up before its JSON answer is abandoned,
+        so the relay forgets it and the backend is told to cancel it. (Once the answer is an
+        SSE stream the face watches the connection itself, and a resumable stream outlives
+        it on purpose.)"""
+        watching: asyncio.Task[None] | None = None
+        started = False
+        face = asyncio.current_task()
+
+        async def watch() -> None:
+            message = await receive()
+            if message["type"] == "http.disconnect" and not started and face is not None:
+                face.cancel()
+
+        async def body_then_watch() -> Any:
+            nonlocal watching
+            message = await receive()
+            if (
+                watching is None
+                and message["type"] == "http.request"
+                and not message.get("more_body")
+                and _FORWARDED_CALL.search(message.get("body", b""))
+            ):
+                watching = asyncio.get_running_loop().create_task(watch())
+            return message
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.face(scope, body_then_watch, sending)
+        except asyncio.CancelledError:
+            if watching is None or not watching.done() or started:
+                raise  # not ours: the server is stopping
+        finally:
+            if watching is not None and not watching.done():
+                watching.cancel()
 
     async def start(self) -> None:
         await self.relay.start()
