@@ -236,3 +236,59 @@ def test_thv_run_prints_resolved_overlays_and_the_sandbox_reports_them(tmp_path:
             assert "[thv-sandbox] .thvignore hides 5 path(s)" in thv("logs", "ign2")
     finally:
         shutil.rmtree(folder)
+
+
+# ------------------------------------------------------------------------------ Podman and Docker
+
+ENGINES = {"podman": "/run/podman/podman.sock", "docker": "/var/run/docker.sock"}
+MCP_IMAGE = "localhost/toolhive-test/mcp-servers:latest"
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    from tests.conftest import engine_available, require_or_skip
+
+    name = request.param
+    if not engine_available(name):
+        require_or_skip(f"{name} engine with {MCP_IMAGE}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        if name == "podman":
+            from toolhive_runtime_podman.runtime import PodmanRuntime
+
+            yield PodmanRuntime(ENGINES[name])
+        else:
+            from toolhive_runtime_docker.runtime import DockerRuntime
+
+            yield DockerRuntime(ENGINES[name])
+
+
+@pytest.mark.engine
+def test_container_cannot_read_what_thvignore_hides(engine_runtime: object, tmp_path: Path) -> None:
+    from toolhive.contracts.runtime import Mount
+    from toolhive_runtime_docker.runtime import DockerRuntime
+
+    assert isinstance(engine_runtime, DockerRuntime)
+    folder = make_tree(tmp_path / "src")
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)  # the image runs as uid 1000
+    name = f"thvignore-{engine_runtime.name}-{os.getpid()}"
+    request = DeployRequest(
+        name=name,
+        image=MCP_IMAGE,
+        command=["python3", "-c", READER, "/data", "/out/result.json"],
+        mounts=[
+            Mount(source=str(folder), target="/data", read_only=True),
+            Mount(source=str(out), target="/out", read_only=False),
+        ],
+        permission_profile=PermissionProfile(name="none"),
+    )
+    try:
+        engine_runtime.deploy(request)
+        assert engine_runtime.wait(name) == 0, b"".join(engine_runtime.logs(name))
+        result = json.loads((out / "result.json").read_text())
+    finally:
+        engine_runtime.remove(name)
+    check_reader_result(result)
+    assert result["write private/x"].startswith("error"), result

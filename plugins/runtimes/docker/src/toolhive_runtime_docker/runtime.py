@@ -50,7 +50,7 @@ from toolhive.contracts.runtime import (
     ProgressCallback,
 )
 
-from toolhive_runtime_docker import hardening, isolation, sidecars
+from toolhive_runtime_docker import hardening, isolation, sidecars, thvignore_mounts
 from toolhive_runtime_docker.attach import AttachChannel, StderrSink
 from toolhive_runtime_docker.config import DockerConfig, EngineConfig
 from toolhive_runtime_docker.sidecars import Isolated
@@ -226,6 +226,7 @@ class DockerRuntime:
         env = dict(request.env)
         labels = self.labels(request, host_port)
         network_mode = "none" if network.mode == "none" else None
+        plans = hardening.plan_mounts(request)
         mounts = [
             docker.types.Mount(
                 target=m.target,
@@ -233,8 +234,9 @@ class DockerRuntime:
                 type=m.kind,
                 read_only=m.read_only,
             )
-            for m in hardening.plan_mounts(request)
+            for m in plans
         ]
+        mounts += thvignore_mounts.ignore_mounts(request, plans)  # .thvignore'd paths hidden
         if isolated is not None:
             # Loopback only: the DNS sidecar's namespace, whose forwarders are the only way out.
             network_mode = f"container:{isolated.netns_container}"
