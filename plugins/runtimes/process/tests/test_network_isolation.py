@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from outside_net import Outside, available, outside_network
 from process_helpers import HERE, launch_elsewhere, profile, python_request
-from toolhive.contracts import PermissionProfileError
+from toolhive.contracts import InvalidInputError, PermissionProfileError
 from toolhive.contracts.runtime import (
     DeployRequest,
     NetworkPermissions,
@@ -432,3 +432,14 @@ def test_twenty_run_rm_cycles_leave_no_proxy_or_socket_directory(
         assert not _egress_running(record), record.name
         assert not Path(record.net_dir or "").exists(), record.name
     assert RecordStore().names() == []
+
+
+def test_allow_docker_gateway_is_refused_with_what_to_do_instead(
+    runtime: ProcessRuntime, outside: Outside
+) -> None:
+    request = python_request("gw", "print(1)", allow_list(outside)).model_copy(
+        update={"allow_docker_gateway": True}
+    )
+    with pytest.raises(InvalidInputError, match="list the host's address"):
+        runtime.deploy(request)
+    assert runtime.inspect("gw") is None

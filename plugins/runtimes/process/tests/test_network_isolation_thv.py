@@ -143,6 +143,8 @@ def test_thv_run_with_a_profile_file_enforces_it_and_rm_removes_the_proxy(
         "--permission-profile", str(prof), sys.executable, "--", str(server), str(ca),
     )  # fmt: skip
     check_isolation(url_of(out), outside)
+    status = thv("status", "netprobe")
+    assert f"isolated: only {outside.allowed} on 8443, through the egress proxy" in status, status
     pid, ticks, boot, net_dir = egress_of(thv, "netprobe")
     assert procfs.is_running(pid, ticks, boot)
     logs = thv("logs", "netprobe")

@@ -210,6 +210,13 @@ def check_request(request: DeployRequest, *, sandboxed: bool) -> None:
     if not sandboxed:
         return  # The user opted out of enforcement (TOOLHIVE_PROCESS_UNSANDBOXED=1).
 
+    if request.allow_docker_gateway and profile.network_enabled and not network_allowed(profile):
+        msg = (
+            "--allow-docker-gateway: the process runtime has no engine gateway; to let the server "
+            "reach this host, list the host's address (an IP, or a network) in allow_host"
+        )
+        raise InvalidInputError(msg)
+
     if profile.privileged:
         msg = (
             f"{label} asks for privileged mode, which the process runtime never grants; "
