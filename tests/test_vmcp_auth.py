@@ -135,6 +135,7 @@ def guarded(
         ],
         incomingAuth=oidc_incoming(issuer, authz={"type": "cedar", "policies": POLICIES}),
         audit={"enabled": True, "logFile": str(audit)},
+        telemetry={"enablePrometheusMetricsPath": True},
     )
     with serve_gateway(home, config) as running:
         yield running, audit
@@ -146,6 +147,9 @@ def test_a_caller_without_a_valid_token_gets_401_and_the_rfc9728_metadata(
     gateway, _audit = guarded
     anonymous = RawClient(gateway.url).rpc("tools/list")
     assert anonymous.status_code == 401, anonymous.text
+    # The GET event stream is guarded as well.
+    stream = httpx.get(gateway.url, headers={"accept": "text/event-stream"}, timeout=10)
+    assert stream.status_code == 401
     challenge = anonymous.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
     assert f'realm="{issuer.url}"' in challenge
@@ -228,6 +232,18 @@ def test_the_gateway_audits_each_call_with_its_outcome_to_the_log_file(
     assert token not in audit.read_text()
     assert token not in gateway.output
     assert "middleware: audit > auth > " in gateway.output, gateway.output  # as `thv run` builds
+
+
+def test_the_gateway_serves_prometheus_metrics_of_its_requests_without_a_token(
+    guarded: tuple[Running, Path], issuer: OIDCIssuer
+) -> None:
+    gateway, _audit = guarded
+    RawClient(gateway.url, issuer.token(sub="erin")).initialize().rpc("tools/list")
+    base = gateway.url.rsplit("/", 1)[0]
+    metrics = httpx.get(f"{base}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert "toolhive_mcp_requests" in metrics.text
+    assert 'server="guarded"' in metrics.text
 
 
 BLOCKED = {
