@@ -335,11 +335,15 @@ def test_isolation_with_a_host_network_is_refused_before_anything_is_created(
 ) -> None:
     engine_name, client = engine
     name = f"isohost-{engine_name}-{uuid.uuid4().hex[:6]}"
-    profile = write_profile(tmp_path, ["example.com"], [443], mode="host")
-    proc = thv("run", "--name", name, "--transport", "stdio", "--permission-profile", profile, MCP_IMAGE, "--", *ECHO, check=False)  # fmt: skip
-    assert proc.returncode != 0
-    assert "network isolation needs the engine's bridge networking" in proc.stderr, proc.stderr
-    assert resources(client, name) == {"containers": [], "volumes": [], "networks": []}
+    in_profile = write_profile(tmp_path, ["example.com"], [443], mode="host")
+    restricted = write_profile(tmp_path, ["example.com"], [443])
+    for how in (["--permission-profile", in_profile], ["--network", "host", "--permission-profile", restricted]):  # fmt: skip
+        proc = thv("run", "--name", name, "--transport", "stdio", *how, MCP_IMAGE, "--", *ECHO, check=False)  # fmt: skip
+        assert proc.returncode != 0
+        assert "network mode 'host' is not supported" in proc.stderr, proc.stderr
+        assert "network isolation needs the engine's bridge networking" in proc.stderr, proc.stderr
+        assert resources(client, name) == {"containers": [], "volumes": [], "networks": []}
+    assert json.loads(thv("list", "--all", "--format", "json").stdout) == []
 
 
 def test_twenty_isolated_deploys_and_removals_leave_nothing_and_cost_this_much(

@@ -124,6 +124,12 @@ class RunCommand(GoBoolCommand):
     "containers); --isolate-network=false = unrestricted egress.",
 )
 @click.option(
+    "--network",
+    "network_mode",
+    help="Network mode of the server (Go's --network): none, host or a network name; host and "
+    "custom networks are refused on containers (they would bypass the profile's network rules).",
+)
+@click.option(
     "--allow-docker-gateway",
     is_flag=True,
     help="With --isolate-network: let the server reach the engine's gateway (the host: "
@@ -297,6 +303,7 @@ def run_request(
         permission_profile=opts["permission_profile"] or "",
         network_isolation=opts["isolate_network"],
         allow_docker_gateway=opts["allow_docker_gateway"],
+        network=opts["network_mode"] or "",
         ignore_globally=opts["ignore_globally"],
         runtime=opts["runtime"] or "",
         trust_proxy_headers=opts["trust_proxy_headers"],

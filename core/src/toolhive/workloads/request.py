@@ -61,6 +61,9 @@ class RunRequest(BaseModel):
     #: ``none``, ``network`` or a profile JSON file (default: the registry entry's, else network).
     permission_profile: str = ""
     network_isolation: bool = True
+    #: The permission profile's network mode (``--network``, Go's flag): ``host``, ``none``, a
+    #: network name; runtimes refuse what would bypass the profile's network rules.
+    network: str = ""
     #: With isolation, the engine's gateway (the host) is reachable (``--allow-docker-gateway``).
     allow_docker_gateway: bool = False
     #: Apply ``$XDG_CONFIG_HOME/toolhive/thvignore`` to mounted folders (``--ignore-globally``).

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from toolhive.contracts.runtime import LABEL_TOOLHIVE, Mount
 from toolhive.errors import InvalidInputError, format_validation_error
-from toolhive.models.permissions import PermissionProfile, load_profile
+from toolhive.models.permissions import NetworkPermissions, PermissionProfile, load_profile
 from toolhive.models.remote import (
     HeaderForwardConfig,
     RemoteAuthConfig,
@@ -165,6 +165,14 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
     profile = None if remote else _registry_profile(request, origin)
     if profile is not None:
         profile_name = "registry"
+    if not remote:
+        profile = profile or load_profile(profile_name)
+        if request.network:
+            # Go's --network: it sets the resolved profile's network mode.
+            network = profile.network or NetworkPermissions()
+            profile = profile.model_copy(
+                update={"network": network.model_copy(update={"mode": request.network})}
+            )
     from toolhive.workloads.protection_inputs import check_tools_in_registry, protection_fields
 
     # Each item may be "a,b" (the REST API passes the list as given, `--tools` repeats).
@@ -197,7 +205,7 @@ def build_runconfig(request: RunRequest, origin: RegistryOrigin | None = None) -
         volumes=list(request.volumes),
         container_labels=dict(request.labels),
         permission_profile_name_or_path=profile_name,
-        permission_profile=None if remote else (profile or load_profile(profile_name)),
+        permission_profile=profile,
         registry_url=origin.registry_url,
         registry_api_url=origin.registry_api_url,
         registry_server_name=origin.registry_server_name,
