@@ -94,9 +94,13 @@ def target_for(url: str, transport: str | None = None) -> Target:
 class Gateway:
     """Backends, health and discovery around one :class:`VirtualServer`."""
 
-    def __init__(self, config: VmcpConfig, hooks: Hooks | None = None) -> None:
+    def __init__(
+        self, config: VmcpConfig, hooks: Hooks | None = None, *, workload: str | None = None
+    ) -> None:
         self.config = config
         self.hooks = hooks
+        #: The gateway's own workload name when it runs as one (never its own backend).
+        self.workload = workload
         name = str(_get(config, "name") or _get(config, "group_ref") or "vmcp")
         self.name = name
         failure = _get(config, "operational", "failure_handling")
@@ -361,7 +365,9 @@ class Gateway:
             view.group == self.group
             and view.status == "running"
             and bool(view.url)
-            and name != self.name
+            and name != self.workload
+            # Another gateway of this very group would aggregate us back: a loop.
+            and getattr(view, "image", "") != f"vmcp://{self.group}"
         )
         before = running.get(name)
         if member:

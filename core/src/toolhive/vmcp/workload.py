@@ -116,7 +116,7 @@ def gateway_transport(hooks: Hooks, config: RunConfig) -> tuple[GatewayTransport
     if updates:
         protected = protected.model_copy(update=updates)
     chain = require_enforceable(hooks, protected)
-    return GatewayTransport(Gateway(vmcp, hooks)), chain
+    return GatewayTransport(Gateway(vmcp, hooks, workload=config.name)), chain
 
 
 def gateway_for_group(configs: list[RunConfig], group: str) -> RunConfig | None:

@@ -56,6 +56,8 @@ class WorkloadView:
     status_context: str = ""
     group: str = "default"
     url: str = ""
+    #: The RunConfig's image (``vmcp://GROUP`` for a gateway workload).
+    image: str = ""
     #: When the status was set: the status file's ``updated_at``, or when the watcher saw it.
     time: str = ""
 
@@ -228,6 +230,7 @@ class StateScanner:
             status_context=context,
             group=config.group or "default",
             url=client_url(config),
+            image=config.image,
         )
         if before is not None and before.same(view):
             return before  # unchanged: keeps the time it changed
