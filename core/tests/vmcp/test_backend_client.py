@@ -831,6 +831,11 @@ def test_the_sse_parser_handles_split_lines_crlf_comments_and_multiline_data() -
     events = [e for i in range(len(stream)) for e in parser.feed(stream[i : i + 1])]
     assert events == [(b"endpoint", b"/m?x=1"), (b"message", b"a\nb")]
     assert parser.last_id == b"7" and parser.retry == 300
+    # Lone CR line ends, and a CRLF split between reads is one line end, not two.
+    parser = SSEParser()
+    assert parser.feed(b"data: x\rdata: y\r") == []
+    assert parser.feed(b"\n\r\n") == [(b"message", b"x\ny")]
+    assert parser.feed(b"data: {}\r") == [] and parser.feed(b"\r") == [(b"message", b"{}")]
 
 
 def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:

@@ -125,11 +125,11 @@ class BackendUnauthorizedError(BackendError):
 class SSEParser:
     """Incremental ``text/event-stream`` parser: :meth:`feed` bytes, get ``(event, data)`` pairs.
 
-    Lines end in LF or CRLF (a lone CR, which no MCP server sends, is not a line end here). A line
-    is scanned once however many reads it spans. ``last_id`` and ``retry`` keep the latest ``id``
+    Lines end in LF, CRLF or CR, also when a CRLF is split between two reads. A line is scanned
+    once however many reads it spans. ``last_id`` and ``retry`` keep the latest ``id``
     and ``retry`` fields (what resuming the stream needs)."""
 
-    __slots__ = ("_buf", "_data", "_scan", "_type", "fed", "last_id", "retry")
+    __slots__ = ("_buf", "_cr", "_data", "_scan", "_type", "fed", "last_id", "retry")
 
     def __init__(self, last_id: bytes | None = None, retry: int | None = None) -> None:
         self._buf = bytearray()
@@ -139,9 +139,18 @@ class SSEParser:
         self.last_id = last_id
         self.retry = retry
         self.fed = 0  # bytes fed so far
+        self._cr = False  # the last chunk ended in CR: an LF starting the next one belongs to it
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
         self.fed += len(chunk)
+        if self._cr:
+            self._cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            # CRLF and lone CR end lines too; JSON data never holds a raw CR.
+            self._cr = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf
         buf += chunk
         events: list[tuple[bytes, bytes]] = []
@@ -150,8 +159,6 @@ class SSEParser:
         while (end := buf.find(b"\n", scan)) >= 0:
             line = bytes(buf[start:end])
             start = scan = end + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
             if not line:
                 if self._data:
                     data = self._data
