@@ -152,6 +152,16 @@ def test_dnsmasq_answers_pinned_names_and_nxdomain_for_the_rest() -> None:
     assert conf.index("host-record") < conf.index("address=/#/")
 
 
+def test_names_under_a_domain_entry_and_unresolved_names_are_forwarded() -> None:
+    policy = isolation.policy(request([".example.org", "api.example.com", "gone.example.net"]))
+    forward = isolation.forwarded_names(policy, FACTS)
+    assert forward == ("example.org", "gone.example.net")
+    conf = isolation.dnsmasq_conf(FACTS, forward)
+    assert "server=/example.org/127.0.0.1#5353\n" in conf
+    assert "server=/gone.example.net/127.0.0.1#5353\n" in conf
+    assert "server=/api.example.com/" not in conf  # pinned on the host
+
+
 def test_names_are_pinned_with_the_hosts_resolver() -> None:
     assert isolation.resolve_pinned(("localhost", "no-such-name.invalid")) == {
         "localhost": ("127.0.0.1",)

@@ -8,7 +8,8 @@ interface but loopback** — it joins the network namespace of the ``NAME-dns`` 
 created with network mode ``none``. Inside that namespace:
 
 * dnsmasq on ``127.0.0.1:53`` answers only the allowed names (resolved on the host, with the host's
-  own resolver, so ``/etc/hosts`` names work) and NXDOMAIN for everything else;
+  own resolver, so ``/etc/hosts`` names work; names under a ``.domain`` entry are forwarded over a
+  unix socket to the egress sidecar's resolver) and NXDOMAIN for everything else;
 * ``127.0.0.1:3128`` (``HTTP_PROXY``/``HTTPS_PROXY``) is forwarded over a unix socket, in a volume
   shared by the two sidecars, to squid in the ``NAME-egress`` sidecar;
 * for HTTP transports, the ingress unix socket is forwarded to the server's port.
@@ -50,6 +51,8 @@ LABEL_EGRESS_PORTS = "toolhive-egress-allow-ports"
 
 PROXY_PORT = 3128
 DNS_PORT = 53
+#: UDP port inside the server's namespace where forwarded DNS queries enter the unix socket.
+DNS_FORWARD_PORT = 5353
 #: Port of the ingress listener inside the egress sidecar (published on the host's 127.0.0.1).
 INGRESS_PORT = 8080
 SOCKET_DIR = "/run/thv-net"
@@ -320,8 +323,16 @@ def squid_conf(name: str, egress: EgressPolicy, facts: Resolved) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dnsmasq_conf(facts: Resolved) -> str:
-    """dnsmasq.conf of ``NAME-dns``: the pinned names, NXDOMAIN for everything else, no upstream."""
+def forwarded_names(egress: EgressPolicy, facts: Resolved) -> tuple[str, ...]:
+    """Names the inside DNS forwards to the host's resolvers (through the egress sidecar): the
+    ``.domain`` entries (their subdomains cannot be pinned) and exact names the host could not
+    resolve."""
+    return (*egress.domains, *(h for h in egress.hosts if h not in facts.pinned))
+
+
+def dnsmasq_conf(facts: Resolved, forward: tuple[str, ...] = ()) -> str:
+    """dnsmasq.conf of ``NAME-dns``: the pinned names; queries under ``forward`` sent to the
+    egress sidecar's resolver over the volume's ``dns.sock``; NXDOMAIN for everything else."""
     lines = [
         "# DNS of an isolated ToolHive workload (generated): allowed names only",
         "no-resolv",
@@ -332,6 +343,8 @@ def dnsmasq_conf(facts: Resolved) -> str:
     ]
     for name, ips in sorted(facts.pinned.items()):
         lines.append(f"host-record={name},{','.join(ips)}")
+    for name in forward:
+        lines.append(f"server=/{name}/127.0.0.1#{DNS_FORWARD_PORT}")
     lines.append("address=/#/")
     return "\n".join(lines) + "\n"
 

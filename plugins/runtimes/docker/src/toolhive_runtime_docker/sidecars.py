@@ -165,7 +165,10 @@ def setup(runtime: DockerRuntime, request: DeployRequest, host_port: int | None)
             extra_hosts.setdefault("host.docker.internal", facts.gateway)
             extra_hosts.setdefault("gateway.docker.internal", facts.gateway)
         ports: dict[str, Any] = {}
+        forward = isolation.forwarded_names(egress, facts)
         env = {"THV_SQUID_CONF": isolation.squid_conf(request.name, egress, facts)}
+        if forward:
+            env["THV_DNS_FORWARD"] = "1"
         if host_port is not None:
             ports[f"{isolation.INGRESS_PORT}/tcp"] = ("127.0.0.1", host_port)
             env["THV_INGRESS_PORT"] = str(isolation.INGRESS_PORT)
@@ -187,7 +190,9 @@ def setup(runtime: DockerRuntime, request: DeployRequest, host_port: int | None)
         )
         _create_and_start(runtime, names.egress, dict(egress_config))
         # The inside: owns the server's network namespace (loopback only).
-        inside_env = {"THV_DNSMASQ_CONF": isolation.dnsmasq_conf(facts)}
+        inside_env = {"THV_DNSMASQ_CONF": isolation.dnsmasq_conf(facts, forward)}
+        if forward:
+            inside_env["THV_DNS_FORWARD"] = str(isolation.DNS_FORWARD_PORT)
         if not request.stdio and request.target_port:
             inside_env["THV_TARGET_PORT"] = str(request.target_port)
         inside_config = api.create_container_config(
