@@ -592,6 +592,9 @@ class RawBackend:
                     k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if line)
                 }
                 headers["x-connection"] = str(number)
+                headers["x-authorization-count"] = str(
+                    sum(line.lower().startswith("authorization:") for line in lines)
+                )
                 self.seen_headers.append(headers)
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if not await self.answer(method, path, headers, body, writer):
@@ -788,6 +791,27 @@ async def test_a_401_is_unauthorized_and_names_no_header_value() -> None:
                 await conn.initialize(INIT, timeout=5)
             assert "s3cr3t" not in str(caught.value) and "401" in str(caught.value)
             assert raw.seen_headers[-1]["authorization"] == "Bearer s3cr3t-token"
+        finally:
+            await conn.aclose()
+
+
+async def test_a_requests_own_header_replaces_the_connections_of_the_same_name() -> None:
+    async with RawBackend() as raw:
+        inbox = Inbox()
+        conn = BackendConnection(
+            raw.url(),
+            "streamable-http",
+            on_message=inbox,
+            headers=lambda: [(b"authorization", b"Bearer session"), (b"x-team", b"a")],
+        )
+        try:
+            await conn.initialize(INIT, timeout=5)
+            assert raw.seen_headers[0]["authorization"] == "Bearer session"
+            caller = [(b"Authorization", b"Bearer caller")]
+            await conn.request(call(1, "plain", text="x"), 1, timeout=5, headers=caller)
+            seen = raw.seen_headers[-1]
+            assert seen["authorization"] == "Bearer caller" and seen["x-authorization-count"] == "1"
+            assert seen["x-team"] == "a"
         finally:
             await conn.aclose()
 
