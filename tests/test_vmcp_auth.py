@@ -90,6 +90,13 @@ def credentials_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def credentials_sse_url() -> Iterator[str]:
+    """The same over the legacy SSE transport."""
+    with echo_backend((str(HEADER_SERVER), "sse"), "/sse") as url:
+        yield url
+
+
 def write_config(folder: Path, **sections: Any) -> Path:
     """A vMCP config: the required sections (anonymous, unauthenticated, prefix) plus ``sections``."""
     config: dict[str, Any] = {
@@ -368,18 +375,22 @@ def test_a_backend_refusing_the_injected_token_is_reported_without_the_token(
 
 
 def test_each_backend_gets_its_own_injected_header_in_place_of_the_callers_token(
-    thv: Thv, issuer: OIDCIssuer, credentials_url: str, tmp_path: Path
+    thv: Thv, issuer: OIDCIssuer, credentials_url: str, credentials_sse_url: str, tmp_path: Path
 ) -> None:
     thv.env["BACKEND_TOKEN"] = "Bearer backend-secret-value"
+    bearer = {"headerName": "Authorization", "headerValueEnv": "BACKEND_TOKEN"}
     injected = {
-        "bearer": {"headerName": "Authorization", "headerValueEnv": "BACKEND_TOKEN"},
+        "bearer": bearer,
         "keyed": {"headerName": "X-API-Key", "headerValue": "public-key-1"},
+        "legacy": bearer,  # the legacy SSE transport (calls are POSTed to its messages URL)
     }
     config = write_config(
         tmp_path,
         backends=[
-            {"name": name, "url": credentials_url, "transport": "streamable-http"}
-            for name in ("bearer", "keyed", "plain")
+            {"name": "bearer", "url": credentials_url, "transport": "streamable-http"},
+            {"name": "keyed", "url": credentials_url, "transport": "streamable-http"},
+            {"name": "plain", "url": credentials_url, "transport": "streamable-http"},
+            {"name": "legacy", "url": credentials_sse_url, "transport": "sse"},
         ],
         incomingAuth=oidc_incoming(issuer),
         outgoingAuth={
@@ -393,7 +404,7 @@ def test_each_backend_gets_its_own_injected_header_in_place_of_the_callers_token
     )
     caller = issuer.token(sub="dave")
     with serve_gateway(thv, config) as gateway:
-        calls = {f"{name}_credentials": {} for name in ("bearer", "keyed", "plain")}
+        calls = {f"{name}_credentials": {} for name in ("bearer", "keyed", "plain", "legacy")}
         seen = {
             name.removesuffix("_credentials"): json.loads(text)
             for name, text in sdk_session(gateway.url, caller, calls).results.items()
@@ -402,6 +413,7 @@ def test_each_backend_gets_its_own_injected_header_in_place_of_the_callers_token
         "bearer": {"authorization": "Bearer backend-secret-value", "x-api-key": None},
         "keyed": {"authorization": None, "x-api-key": "public-key-1"},
         "plain": {"authorization": None, "x-api-key": None},
+        "legacy": {"authorization": "Bearer backend-secret-value", "x-api-key": None},
     }
     assert "backend-secret-value" not in gateway.output
     assert caller not in gateway.output

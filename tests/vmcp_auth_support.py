@@ -49,9 +49,10 @@ HEADER_SERVER = Path(__file__).with_name("vmcp_header_server.py")
 @contextlib.contextmanager
 def echo_backend(
     command: tuple[str, ...] = ("-m", "toolhive.testing.echo_server", "streamable-http"),
+    path: str = "/mcp",
 ) -> Iterator[str]:
-    """An SDK server over streamable HTTP (default: the echo server, tools ``echo``, ``add``);
-    yields its MCP URL."""
+    """An SDK server over HTTP (default: the echo server over streamable HTTP, tools ``echo``,
+    ``add``); yields its URL (``path``: ``/mcp``, or ``/sse`` for the legacy transport)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, *command],
@@ -65,7 +66,7 @@ def echo_backend(
             assert process.poll() is None, f"{command} exited"
             assert time.monotonic() < deadline, f"{command} did not listen"
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}{path}"
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -1,14 +1,17 @@
-"""An MCP server (official SDK, streamable HTTP) whose one tool tells which credentials reached it:
+"""An MCP server (official SDK) whose one tool tells which credentials reached it:
 ``credentials()`` answers JSON ``{"authorization": …, "x-api-key": …}`` (``null`` when absent) from
 the HTTP request that carried the call. For checking what the vMCP gateway sends a backend.
 
-    MCP_PORT=8080 python tests/vmcp_header_server.py
+    MCP_PORT=8080 python tests/vmcp_header_server.py [streamable-http | sse]
+
+Streamable HTTP is served at ``/mcp``, the legacy SSE transport at ``/sse``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -24,11 +27,16 @@ def credentials(ctx: Context) -> str:
 
 
 if __name__ == "__main__":
-    server.run(
-        "streamable-http",
-        host="127.0.0.1",
-        port=int(os.environ.get("MCP_PORT", "8080")),
-        streamable_http_path="/mcp",
-        # A proxy (the gateway) is in front: the SDK's Host check would refuse it.
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
+    port = int(os.environ.get("MCP_PORT", "8080"))
+    # A proxy (the gateway) is in front: the SDK's Host check would refuse it.
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    if sys.argv[1:] == ["sse"]:
+        server.run("sse", host="127.0.0.1", port=port, sse_path="/sse", transport_security=security)
+    else:
+        server.run(
+            "streamable-http",
+            host="127.0.0.1",
+            port=port,
+            streamable_http_path="/mcp",
+            transport_security=security,
+        )
