@@ -21,6 +21,12 @@ Transports:
   id. When that stream ends the session is over.
 
 Header values (outgoing credentials) never appear in logs or errors, nor do URL query strings.
+Outgoing headers may not set what frames the request or what this client sets itself.
+
+Limits: one ``initialize`` per object (the owner makes a new one to re-initialize); over legacy SSE
+every message but the answer goes to the connection's ``on_message`` (nothing on that stream says
+which request a progress or sampling message belongs to); no HTTP proxies (``HTTPS_PROXY``),
+redirects or compressed bodies.
 """
 
 from __future__ import annotations
