@@ -30,7 +30,7 @@ then the issue's targets (OK/MISS) for each gateway: added p50 ≤ 0.5 ms, calls
 and 32 sessions, 0 misrouted answers, RSS ≤ 60 MiB; failed calls are listed by message.
 
     uv run python benchmarks/vmcp.py [--rounds 2] [--seconds 3] [--calls 500] [--lists 30]
-        [--backends 10] [--tools 20]
+        [--backends 10] [--tools 20] [--contextforge-env NAME=VALUE ...]
         [--targets direct,toolhive,contextforge,contextforge-stateful[,toolhive-group]]
 
 A gateway that is not available (no ``thv vmcp``, ContextForge not installable) is skipped with the
@@ -657,17 +657,18 @@ async def concurrent(
     target: Gateway, sessions: int, seconds: float
 ) -> tuple[Load, tuple[float, float, float]]:
     """Calls/s of ``sessions`` sessions calling at once, and the CPU seconds the client, the
-    gateway and the two called backends spent in that time. The sessions are opened and have called every backend once before: a gateway that
-    connects upstream on a session's first call (ContextForge) is measured in its steady state."""
+    gateway and the two called backends spent in that time. The sessions are opened and have
+    called every backend once before: a gateway that connects upstream on a session's first call
+    (ContextForge) is measured in its steady state."""
     opened = list(await asyncio.gather(*(target.session() for _ in range(sessions))))
     try:
         load = Load()
-        await asyncio.gather(
-            *(
-                worker(s, f"{target.name}/{n}/warm", SIZE, load, lambda s=s: s.n >= CALL_BACKENDS)
-                for n, s in enumerate(opened)
-            )
-        )
+
+        async def warm(n: int, session: RoutedSession) -> None:  # one call at a time per session
+            for k in range(CALL_BACKENDS):
+                await call_once(session, payload(f"{target.name}/{n}/warm:{k}", SIZE), load)
+
+        await asyncio.gather(*(warm(n, s) for n, s in enumerate(opened)))
         load.calls, load.latencies_ns = 0, []  # the warm-up's wrong answers and errors count
         deadline = time.perf_counter() + seconds
         cpu0 = time.process_time(), gateway_cpu(target), backends_cpu(target)
@@ -712,7 +713,7 @@ async def list_latency(target: Gateway, count: int, seconds: float) -> tuple[flo
     try:
         for _ in range(3):
             listed = await one()
-        latencies = []
+        latencies: list[int] = []
         deadline = time.perf_counter() + seconds
         while len(latencies) < count and (len(latencies) < 5 or time.perf_counter() < deadline):
             t0 = time.perf_counter_ns()
