@@ -161,8 +161,15 @@ def test_egress_proxy_and_its_sockets_are_gone_after_remove_from_another_process
         assert "egress only via the proxy" in record.network
         assert _egress_running(record)
         assert Path(record.net_dir or "", "egress.sock").is_socket()
+        relays = [
+            m.pid
+            for m in procfs.group_members(record.pgid)
+            if b"netns_relay.py" in Path(f"/proc/{m.pid}/cmdline").read_bytes()
+        ]
+        assert relays, "the forwarder inside the sandbox is running"
         runtime.remove("idle")  # what `thv rm` does after stopping the supervisor
         assert not _egress_running(record)
+        assert procfs.group_members(record.pgid) == []  # the forwarder went with the sandbox
         assert not Path(record.net_dir or "").exists()
     finally:
         launcher.kill()
