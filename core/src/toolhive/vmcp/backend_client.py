@@ -60,7 +60,8 @@ _FIRST_DELAY: Final = 0.25
 _MAX_DELAY: Final = 4.0
 #: Headers that frame the request or the connection, or that this client sets itself: never
 #: taken from outgoing-header settings (a duplicate would break or smuggle the request).
-_RESERVED: Final = frozenset(
+#: Headers the client sets itself; outgoing auth may not (``outgoing`` checks at start-up).
+RESERVED_HEADERS: Final = frozenset(
     (
         b"host",
         b"content-length",
@@ -240,7 +241,7 @@ def _header_lines(headers: Headers) -> bytes:
         if not _visible_ascii(name) or b":" in name:
             msg = "an outgoing header has an invalid name"
             raise BackendError(msg)
-        if name.lower() in _RESERVED:
+        if name.lower() in RESERVED_HEADERS:
             msg = f"outgoing header {name.decode('ascii')} is set by the client itself"
             raise BackendError(msg)
         if b"\r" in value or b"\n" in value or b"\0" in value:

@@ -16,7 +16,11 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from toolhive.errors import InvalidInputError
-from toolhive.vmcp.backend_client import BackendError, BackendUnauthorizedError
+from toolhive.vmcp.backend_client import (
+    RESERVED_HEADERS,
+    BackendError,
+    BackendUnauthorizedError,
+)
 
 if TYPE_CHECKING:
     from toolhive.plugins import Hooks
@@ -71,6 +75,12 @@ def static_headers(strategy: Any, backend: str) -> StaticHeaders | None:
             raise InvalidInputError(msg)
     if not name or value is None:
         msg = f"outgoingAuth for backend {backend}: header_injection needs headerName and a value"
+        raise InvalidInputError(msg)
+    if str(name).lower().encode("latin-1") in RESERVED_HEADERS:
+        msg = (
+            f"outgoingAuth for backend {backend}: header_injection cannot set {name}: "
+            "the gateway sets that header itself"
+        )
         raise InvalidInputError(msg)
     header = ((str(name).lower().encode("latin-1"), str(value).encode("latin-1")),)
 
