@@ -31,7 +31,9 @@ from toolhive.workloads.request import BuildSettings, RunRequest
 
 
 class RunCommand(GoBoolCommand):
-    go_bool_flags = frozenset({"--isolate-network", "--ignore-globally"}) | BOOL_FLAGS | REMOTE_AUTH_BOOL_FLAGS
+    go_bool_flags = (
+        frozenset({"--isolate-network", "--ignore-globally"}) | BOOL_FLAGS | REMOTE_AUTH_BOOL_FLAGS
+    )
 
 
 @click.command(cls=RunCommand)

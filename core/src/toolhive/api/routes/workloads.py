@@ -378,7 +378,9 @@ def _proxy_log(config: RunConfig) -> str:
 
 
 def _server_log(workloads: Workloads, config: RunConfig) -> str:
-    if config.is_remote or config.is_vmcp:  # no server here: the proxy's log is all there is (as `thv logs`)
+    if (
+        config.is_remote or config.is_vmcp
+    ):  # no server here: the proxy's log is all there is (as `thv logs`)
         return _proxy_log(config)
     from toolhive.workloads.runtimes import runtime_for
 
