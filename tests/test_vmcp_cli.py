@@ -609,3 +609,34 @@ aggregation:
     assert sorted(tools) == ["http.echo", "legacy.add", "legacy.say"]
     assert tools["legacy.say"] == "Say it again"
     assert called["result"]["content"][0]["text"] == "hi"
+
+
+def test_serve_detach_runs_the_gateway_as_a_listed_workload(thv: Thv, team: str) -> None:
+    out = thv("vmcp", "serve", "--group", team, "--detach", "--port", "0", "--optimizer").stdout
+    match = re.search(r"^team-vmcp is running\. Connect your MCP client to: (http://\S+/mcp)$", out)
+    assert match, out
+    _answer, session = _post(match.group(1), INITIALIZE)
+    _post(match.group(1), {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    listed, _ = _post(match.group(1), {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
+    assert sorted(t["name"] for t in listed["result"]["tools"]) == ["call_tool", "find_tool"]
+    rows = json.loads(thv("list", "--format", "json").stdout)
+    assert [(r["name"], r["group"], r["status"]) for r in rows] == [
+        ("team-vmcp", "team", "running")
+    ]
+    thv("rm", "team-vmcp")
+
+
+def test_serve_detach_of_a_config_takes_the_workload_name_given(
+    thv: Thv, team: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "vmcp.yaml"
+    thv("vmcp", "init", "-g", team, "-o", str(path))
+    out = thv("vmcp", "serve", "-c", str(path), "-d", "--port", "0", "--name", "gw").stdout
+    assert out.startswith("gw is running. Connect your MCP client to: http://127.0.0.1:")
+    thv("rm", "gw")
+
+
+def test_serve_name_without_detach_is_an_error(thv: Thv, team: str) -> None:
+    proc = thv("vmcp", "serve", "--group", team, "--name", "x", check=False)
+    assert proc.returncode == 1
+    assert "--name names the workload of --detach" in proc.stderr

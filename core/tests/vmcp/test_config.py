@@ -1306,3 +1306,11 @@ def test_scalars_are_read_as_gos_yaml_reads_them(tmp_path: Path) -> None:
         "plain": "1:30",
     }
     assert cfg.operational.failure_handling.circuit_breaker.enabled is True
+
+
+def test_a_setting_changed_in_code_is_written_with_its_section() -> None:
+    cfg = default_config("g")
+    cfg.operational.failure_handling.partial_failure_mode = "best_effort"
+    written = yaml.safe_load(dump_config(cfg))
+    assert written["operational"] == {"failureHandling": {"partialFailureMode": "best_effort"}}
+    assert "operational" not in yaml.safe_load(dump_config(default_config("g")))

@@ -172,6 +172,15 @@ def _loopback(host: str) -> bool:
     help="Session inactivity timeout such as 30m or 2h (not supported yet; sessions use the "
     "gateway's default).",
 )
+@click.option(
+    "-d",
+    "--detach",
+    is_flag=True,
+    help="Run the gateway as a workload (listed by `thv list`, stopped with `thv stop`) and return.",
+)
+@click.option(
+    "--name", default="", help="With --detach: the workload's name (default: the vMCP's)."
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -185,11 +194,14 @@ def serve(
     embedding_image: str,
     enable_audit: bool,
     session_ttl: str,
+    detach: bool,
+    name: str,
 ) -> None:
     """Serve the Virtual MCP gateway at http://HOST:PORT/mcp until interrupted.
 
     Either --config FILE, or --group G for the default configuration (anonymous clients,
-    unauthenticated backends, tools prefixed with their workload's name).
+    unauthenticated backends, tools prefixed with their workload's name, a failing backend's
+    tools left out rather than failing the list). With --detach it runs as a workload instead.
     """
     if config_path and group:
         msg = "give either --config or --group, not both (the config names its group in groupRef)"
@@ -212,6 +224,9 @@ def serve(
         raise InvalidInputError(msg)
     if session_ttl:
         _check_session_ttl(session_ttl)
+    if name and not detach:
+        msg = "--name names the workload of --detach; the vMCP's own name is the config's `name`"
+        raise InvalidInputError(msg)
     cfg = _load(config_path, group)
     if optimizer and cfg.optimizer is None:
         from toolhive.vmcp.config import OptimizerConfig
@@ -228,6 +243,11 @@ def serve(
         )
 
     from toolhive.cli.output import state
+
+    if detach:
+        _detach(ctx, cfg, name=name or (f"{group}-vmcp" if group else ""), host=host, port=port)
+        return
+
     from toolhive.vmcp.gateway import serve_gateway
 
     _setup_logging(debug=state(ctx).debug or cfg.operational.log_level == "debug")
@@ -239,6 +259,30 @@ def serve(
         config_path=Path(config_path) if config_path else None,
         hooks=state(ctx).hooks,
     )
+
+
+def _detach(ctx: click.Context, cfg: VmcpConfig, *, name: str, host: str, port: int) -> None:
+    """Hand the (checked) config to the run use case as a gateway workload, as
+    ``thv run vmcp://GROUP`` does for the default one."""
+    from toolhive.cli.output import state
+    from toolhive.models.workload import WorkloadStatus
+    from toolhive.vmcp.workload import vmcp_runconfig
+    from toolhive.workloads.request import RunRequest
+
+    cli = state(ctx)
+    target = f"vmcp://{cfg.group_ref}"
+    config = vmcp_runconfig(
+        RunRequest(image=target, name=name, host=host, proxy_port=port, debug=cli.debug), cfg
+    )
+    workloads = cli.workloads(progress=lambda line: click.echo(line, err=True))
+    workload = workloads.run(RunRequest(from_config=config, debug=cli.debug), wait=60)
+    if workload.status == WorkloadStatus.RUNNING:
+        click.echo(f"{workload.name} is running. Connect your MCP client to: {workload.url}")
+    else:
+        click.echo(
+            f"{workload.name} is still {workload.status} after 60s; check "
+            f"`thv status {workload.name}` and `thv logs --proxy {workload.name}`. URL: {workload.url}"
+        )
 
 
 def _setup_logging(*, debug: bool) -> None:
@@ -290,6 +334,9 @@ def _load(config_path: str, group: str) -> VmcpConfig:
         validate_group_name(group)
         get_group(group)
         cfg = default_config(group)
+        # Unlike Go's quick mode (fail): a dead backend's tools drop out of the lists instead of
+        # failing them, as for `thv run vmcp://GROUP`.
+        cfg.operational.failure_handling.partial_failure_mode = "best_effort"
         source = f"--group {group}"
     problems = validate_config(cfg) + check_environment(cfg) + unsupported_features(cfg)
     if problems:

@@ -1553,7 +1553,27 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
+def _mark_set(model: BaseModel) -> bool:
+    """Count a section as set when something inside it was set (``cfg.operational.x = …`` sets
+    ``x`` but not ``operational``); whether anything in ``model`` was set."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = (
+            value.values()
+            if isinstance(value, dict)
+            else value
+            if isinstance(value, list)
+            else [value]
+        )
+        inner = [_mark_set(v) for v in items if isinstance(v, BaseModel)]
+        if any(inner):
+            model.model_fields_set.add(name)
+    return bool(model.model_fields_set)
+
+
 def dump_config(cfg: VmcpConfig) -> str:
     """YAML with Go's camelCase keys, in Go's order; settings nobody set are left out."""
+    cfg = cfg.model_copy(deep=True)
+    _mark_set(cfg)
     data = cfg.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
