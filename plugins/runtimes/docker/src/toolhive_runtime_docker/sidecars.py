@@ -104,7 +104,20 @@ def ensure_image(runtime: DockerRuntime) -> str:
             labels={isolation.LABEL_RECIPE: tag.rsplit(":", 1)[1]},
             dockerfile="Containerfile",
         )
+    _remove_older_images(runtime, tag)
     return tag
+
+
+def _remove_older_images(runtime: DockerRuntime, current: str) -> None:
+    """Images of earlier recipes or bases are not used any more (one in use stays, harmlessly)."""
+    images = runtime.client.api.images(filters={"label": isolation.LABEL_RECIPE})
+    for image in images:
+        tags = [
+            t.removeprefix("docker.io/").removeprefix("localhost/")
+            for t in image.get("RepoTags") or []
+        ]
+        if current not in tags:
+            runtime.remove_image(str(image["Id"]))
 
 
 def _gateway(runtime: DockerRuntime) -> str:
