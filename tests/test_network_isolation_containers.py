@@ -304,6 +304,48 @@ def test_an_isolated_workload_reaches_only_the_allowed_host_and_ports(
     assert {n.name for n in client.networks.list()} == networks_before
 
 
+def test_a_registry_entrys_permissions_and_an_exported_runconfig_are_enforced_alike(
+    engine: tuple[str, Any], iso_env: dict[str, str], thv: Thv, tmp_path: Path
+) -> None:
+    """The profile comes from the registry entry here, then from the exported RunConfig."""
+    engine_name, client = engine
+    tag = uuid.uuid4().hex[:6]
+    allowed, denied = f"allowed-{tag}.thv.test", f"denied-{tag}.thv.test"
+    name = f"isoreg-{engine_name}-{tag}"
+    meta = "io.modelcontextprotocol.registry/publisher-provided"
+    permissions = {"network": {"outbound": {"allow_host": [allowed], "allow_port": [8080]}}}
+    server = {
+        "name": "io.github.iso-test/iso-echo",
+        "description": "an echo server allowed one host",
+        "version": "1.0.0",
+        "packages": [{"registryType": "oci", "identifier": MCP_IMAGE, "transport": {"type": "stdio"}}],
+        "_meta": {meta: {"io.github.stacklok": {MCP_IMAGE: {"args": ECHO, "tier": "Community", "permissions": permissions}}}},
+    }  # fmt: skip
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"version": "1.0.0", "meta": {}, "data": {"servers": [server]}}))
+    thv("config", "set-registry", str(registry))
+    exported = tmp_path / "exported.json"
+    with outside_server(client, tmp_path) as ip:
+        hosts = {allowed: ip, denied: ip}
+        args = {"allowed": allowed, "denied": denied, "suffix": allowed, "ip": ip, "gateway": "192.0.2.1", "gateway_port": 9}  # fmt: skip
+        for how in (["iso-echo", "--name", name], ["--from-config", str(exported)]):
+            thv_with_hosts(thv, hosts, tmp_path, "run", *how)
+            seen = probe(client, name, args)
+            assert seen["http_allowed"] == "ok:outside-8080", (how, seen)
+            assert seen["https_allowed"].startswith("err:") and "403" in seen["https_allowed"], seen
+            assert seen["http_denied_host"] == "http:403", (how, seen)
+            assert seen["raw_tcp"].startswith("err:"), (how, seen)
+            assert client.containers.get(name).labels["toolhive-egress-allow-hosts"] == allowed
+            if how[0] == "iso-echo":
+                thv("export", name, str(exported))
+                assert json.loads(exported.read_text())["permission_profile"]["network"] == {
+                    "mode": "",
+                    "outbound": {"insecure_allow_all": False, **permissions["network"]["outbound"]},
+                }
+            thv("rm", name)
+            assert resources(client, name) == {"containers": [], "volumes": [], "networks": []}
+
+
 def test_an_isolated_http_server_is_published_on_loopback_only(
     engine: tuple[str, Any], iso_env: dict[str, str], thv: Thv, tmp_path: Path
 ) -> None:
