@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -54,14 +55,10 @@ class Isolated:
 
 
 def _env_image(runtime: DockerRuntime) -> str | None:
-    import os
-
     return os.environ.get("TOOLHIVE_EGRESS_IMAGE") or runtime.config.egress_image
 
 
 def _base_image(runtime: DockerRuntime) -> str:
-    import os
-
     return (
         os.environ.get("TOOLHIVE_EGRESS_BASE_IMAGE")
         or runtime.config.egress_base_image
