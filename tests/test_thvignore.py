@@ -1,6 +1,6 @@
 """.thvignore: gitignore-style patterns hide files inside a workload's bind mounts.
 
-The patterns alone (toolhive.workloads.thvignore), then a real server that cannot read what they
+The patterns alone (toolhive.contracts.thvignore), then a real server that cannot read what they
 hide: in the process runtime's bubblewrap sandbox, through the real ``thv`` with
 ``--print-resolved-overlays``, and in Podman and Docker containers.
 """
@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
+from toolhive.contracts import thvignore
 from toolhive.contracts.runtime import DeployRequest, PermissionProfile
-from toolhive.workloads import thvignore
 
 # ------------------------------------------------------------------------------ the patterns
 

@@ -213,8 +213,8 @@ def run(ctx: click.Context, /, target: str | None, args: tuple[str, ...], **opts
 def _print_overlays(request: RunRequest) -> None:
     """``--print-resolved-overlays``: what ``.thvignore`` hides in the ``--volume`` mounts and
     a profile file's read/write entries (a registry entry's profile is not resolved yet here)."""
+    from toolhive.contracts import thvignore
     from toolhive.models.permissions import load_profile
-    from toolhive.workloads import thvignore
     from toolhive.workloads.runconfig_builder import parse_volume
 
     mounts = [parse_volume(v) for v in request.volumes]

@@ -104,7 +104,7 @@ class DeployRequest(BaseModel):
     #: proxy, on any port (``thv run --allow-docker-gateway``; Go's ``AllowDockerGateway``).
     allow_docker_gateway: bool = False
     #: Apply the global ``.thvignore`` file as well as each mounted folder's own
-    #: (:mod:`toolhive.workloads.thvignore`; ``thv run --ignore-globally``).
+    #: (:mod:`toolhive.contracts.thvignore`; ``thv run --ignore-globally``).
     ignore_globally: bool = True
 
     @property

@@ -1,6 +1,6 @@
 """``.thvignore`` on Docker-API engines: extra mounts that hide what the patterns match.
 
-Core decides what is hidden (:mod:`toolhive.workloads.thvignore`); here each hidden directory gets
+Core decides what is hidden (:mod:`toolhive.contracts.thvignore`); here each hidden directory gets
 a read-only bind of one empty host directory and each hidden file a read-only bind of one empty
 host file, as ToolHive does. Binds, not tmpfs: Podman's compat API mounts tmpfs before binds, so a
 tmpfs inside a bind-mounted folder would end up underneath it (measured: the files stay visible).
@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import docker.types
-from toolhive.contracts import storage
+from toolhive.contracts import storage, thvignore
 from toolhive.contracts.runtime import DeployRequest
-from toolhive.workloads import thvignore
 
 from toolhive_runtime_docker.hardening import MountPlan
 

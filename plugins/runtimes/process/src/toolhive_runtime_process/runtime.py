@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from toolhive.contracts import NotFoundError, RuntimeUnavailableError, WorkloadStateError, storage
+from toolhive.contracts import (
+    NotFoundError,
+    RuntimeUnavailableError,
+    WorkloadStateError,
+    storage,
+    thvignore,
+)
 from toolhive.contracts.pipes import PipeChannel
 from toolhive.contracts.runtime import (
     ContainerInfo,
@@ -32,7 +38,6 @@ from toolhive.contracts.runtime import (
     ProgressCallback,
     StdioChannel,
 )
-from toolhive.workloads import thvignore
 
 from toolhive_runtime_process import network, procfs, sandbox
 from toolhive_runtime_process.commands import (

@@ -20,9 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from toolhive.contracts import InvalidInputError, PermissionProfileError, RuntimeDetection
+from toolhive.contracts import (
+    InvalidInputError,
+    PermissionProfileError,
+    RuntimeDetection,
+    thvignore,
+)
 from toolhive.contracts.runtime import DeployRequest, PermissionProfile
-from toolhive.workloads import thvignore
 
 #: Set to ``1`` to run servers without a sandbox when bubblewrap is missing or unusable.
 UNSANDBOXED_ENV = "TOOLHIVE_PROCESS_UNSANDBOXED"
