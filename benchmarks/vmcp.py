@@ -77,6 +77,7 @@ THV = str(Path(sys.executable).with_name("thv"))
 CONTEXTFORGE_VENV = Path(
     os.environ.get("TOOLHIVE_BENCH_VENV", "/var/cache/toolhive-test/bench-venvs/contextforge")
 )
+CONTEXTFORGE_VERSION = "1.0.7"  # as scripts/install-contextforge.sh installs it
 CALL_BACKENDS = 2  # calls alternate between b0 and b1
 CONCURRENCY = (8, 32)
 SIZE = 32
@@ -330,7 +331,8 @@ async def start_backends(count: int, tools: int, home: Path) -> AsyncIterator[li
 
 def contextforge_venv() -> Path:
     """ContextForge's own venv (installed by scripts/install-contextforge.sh when missing)."""
-    if not (CONTEXTFORGE_VENV / "bin" / "mcpgateway").exists():
+    # The script's stamp of the pinned version (it pins 1.0.7 and is a no-op when it is there).
+    if not (CONTEXTFORGE_VENV / f".contextforge-{CONTEXTFORGE_VERSION}").exists():
         done = subprocess.run(
             ["bash", str(REPO / "scripts" / "install-contextforge.sh")],
             capture_output=True,
