@@ -831,6 +831,32 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
         "outgoingAuth.default.headerInjection.headerName: is required",
     ),
     (
+        "header injection of a header the gateway sets",
+        {
+            "outgoingAuth": {
+                "source": "inline",
+                "default": {
+                    "type": "header_injection",
+                    "headerInjection": {"headerName": "Mcp-Session-Id", "headerValue": "x"},
+                },
+            }
+        },
+        "outgoingAuth.default.headerInjection.headerName: 'Mcp-Session-Id' is set by the gateway",
+    ),
+    (
+        "header injection name",
+        {
+            "outgoingAuth": {
+                "source": "inline",
+                "default": {
+                    "type": "header_injection",
+                    "headerInjection": {"headerName": "X Key", "headerValue": "x"},
+                },
+            }
+        },
+        "outgoingAuth.default.headerInjection.headerName: invalid header name 'X Key'",
+    ),
+    (
         "token exchange url",
         {
             "outgoingAuth": {

@@ -992,6 +992,8 @@ def _check_strategy(where: str, s: BackendAuthStrategy, out: list[str]) -> None:
             return
         if not hi.header_name:
             out.append(f"{where}.headerInjection.headerName: is required")
+        else:
+            _check_injected_header(f"{where}.headerInjection.headerName", hi.header_name, out)
         if bool(hi.header_value) == bool(hi.header_value_env):
             out.append(
                 f"{where}.headerInjection: exactly one of headerValue or headerValueEnv must be set"
@@ -1033,6 +1035,16 @@ def _check_strategy(where: str, s: BackendAuthStrategy, out: list[str]) -> None:
         id_token = "urn:ietf:params:oauth:token-type:id_token"
         if x.subject_token_type and x.subject_token_type != id_token:
             out.append(f"{where}.xaa.subjectTokenType: only {id_token!r} is accepted")
+
+
+def _check_injected_header(where: str, name: str, out: list[str]) -> None:
+    """A header the backend client sets itself (or an invalid name) would fail every request."""
+    from toolhive.vmcp.backend_client import RESERVED_HEADERS
+
+    if not _HEADER_TOKEN.match(name):
+        out.append(f"{where}: invalid header name {name!r}")
+    elif name.lower().encode() in RESERVED_HEADERS:
+        out.append(f"{where}: {name!r} is set by the gateway itself and cannot be injected")
 
 
 def _check_outgoing(cfg: VmcpConfig, out: list[str]) -> None:
