@@ -1170,6 +1170,11 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
         "passthroughHeaders[1]: 'authorization' is a restricted header and cannot be forwarded",
     ),
     (
+        "passthrough of a header the gateway sets",
+        {"passthroughHeaders": ["mcp-protocol-version"]},
+        "passthroughHeaders[0]: 'mcp-protocol-version' is set by the gateway itself",
+    ),
+    (
         "passthrough header name",
         {"passthroughHeaders": ["bad header"]},
         "passthroughHeaders[0]: invalid header name 'bad header'",

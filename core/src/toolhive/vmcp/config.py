@@ -1408,8 +1408,8 @@ def _check_passthrough(headers: list[str], out: list[str]) -> None:
             out.append(f"{where}: header name must not be empty")
         elif name.lower() in _RESTRICTED_HEADERS:
             out.append(f"{where}: {name!r} is a restricted header and cannot be forwarded")
-        elif not _HEADER_TOKEN.match(name):
-            out.append(f"{where}: invalid header name {name!r}")
+        else:
+            _check_injected_header(where, name, out)
 
 
 def _check_extras(cfg: VmcpConfig, out: list[str]) -> None:
