@@ -551,12 +551,6 @@ def test_token_exchange_gives_the_backend_a_token_for_itself_in_place_of_each_ca
             assert token not in text
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="gateway bug (team.md 06:17): a forwarded request without a caller token is sent with "
-    "the identity that opened the backend's session",
-)
 def test_a_caller_without_a_token_never_borrows_the_identity_that_opened_the_backend_session(
     thv: Thv,
     idp: Any,

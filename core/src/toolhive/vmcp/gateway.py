@@ -401,7 +401,8 @@ class GatewayTransport:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
-        authorization = None
+        # b"": a client request without a token (None is the gateway's own traffic).
+        authorization = b""
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value

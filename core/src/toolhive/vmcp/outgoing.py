@@ -30,7 +30,8 @@ StaticHeaders = Callable[[], Headers]
 RequestHeaders = Callable[[], Awaitable[Headers]]
 
 #: The ``Authorization`` header of the client request being served (set by the gateway's ASGI
-#: layer; asyncio tasks started for that request inherit it).
+#: layer; asyncio tasks started for that request inherit it): ``b""`` when the client sent none,
+#: ``None`` outside any client request (the gateway's own traffic).
 INCOMING_AUTHORIZATION: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
     "vmcp_incoming_authorization", default=None
 )
@@ -151,7 +152,12 @@ def request_headers(strategy: Any, backend: str, hooks: Hooks) -> RequestHeaders
     async def headers() -> Headers:
         incoming = INCOMING_AUTHORIZATION.get()
         if incoming is None:
-            return ()
+            return ()  # the gateway's own traffic: the session's lent identity
+        if not incoming:
+            # A client without a token must never borrow the identity that opened the session.
+            raise BackendUnauthorizedError(
+                f"backend {backend} needs the caller's token to exchange"
+            )
         status: list[int] = []
 
         async def receive() -> dict[str, Any]:

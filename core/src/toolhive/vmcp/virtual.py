@@ -296,7 +296,7 @@ class VirtualServer:
 
     def _list(self, rid: RequestId, key: str) -> None:
         waiting = [b for b in self.backends.values() if b.awaiting_identity and not b.closed]
-        if waiting and INCOMING_AUTHORIZATION.get() is not None:
+        if waiting and INCOMING_AUTHORIZATION.get():
             # Backends that take the caller's (exchanged) token: this caller opens their session.
             self._spawn(self._list_after(rid, key, waiting))
             return
