@@ -594,6 +594,7 @@ class Figures:
     paired_direct_p50_ms: float = 0.0  # direct calls made in turn with this gateway's
     rate: dict[int, float] = field(default_factory=dict)
     paired_rate: dict[int, float] = field(default_factory=dict)  # direct's, right before
+    paired_cpu_ms: dict[int, float] = field(default_factory=dict)  # its client + backends CPU
     cpu_ms: dict[int, float] = field(default_factory=dict)  # the gateway's per call, by sessions
     client_cpu_ms: dict[int, float] = field(default_factory=dict)  # the load client's
     backends_cpu_ms: dict[int, float] = field(default_factory=dict)  # b0's and b1's together
@@ -740,8 +741,10 @@ async def measure(target: Gateway, args: argparse.Namespace) -> Figures:
         fig.cpu_ms[1] = cpu_s / seq.calls * 1000 if seq.calls else 0.0
         for sessions in CONCURRENCY:
             if direct is not None:  # the floor right before, on the machine as it is now
-                floor, _cpu = await concurrent(direct, sessions, args.seconds)
+                floor, (client_s, _, backends_s) = await concurrent(direct, sessions, args.seconds)
                 fig.paired_rate[sessions] = floor.rate
+                if floor.calls:
+                    fig.paired_cpu_ms[sessions] = (client_s + backends_s) * 1000 / floor.calls
             load, (client_s, cpu_s, backends_s) = await concurrent(target, sessions, args.seconds)
             fig.rate[sessions] = load.rate
             per_call = 1000 / load.calls if load.calls else 0.0
@@ -768,7 +771,7 @@ def median_figures(rounds: list[Figures]) -> Figures:
         med.rate[sessions] = statistics.median(r.rate[sessions] for r in rounds)
     for sessions in rounds[0].paired_rate:
         med.paired_rate[sessions] = statistics.median(r.paired_rate[sessions] for r in rounds)
-    for key in ("cpu_ms", "client_cpu_ms", "backends_cpu_ms"):
+    for key in ("cpu_ms", "client_cpu_ms", "backends_cpu_ms", "paired_cpu_ms"):
         for sessions in getattr(rounds[0], key):
             getattr(med, key)[sessions] = statistics.median(
                 getattr(r, key)[sessions] for r in rounds
@@ -843,6 +846,14 @@ def print_table(figs: dict[str, Figures], expected_tools: int) -> None:
                 times >= TARGETS["throughput_ratio"],
                 f"{n} sessions: {f.rate[n]:.0f} calls/s ≥ 0.8x direct ({floor:.0f}) → {times:.2f}x",
             )
+        for n in CONCURRENCY:
+            if f.paired_cpu_ms.get(n):
+                total = f.client_cpu_ms[n] + f.cpu_ms[n] + f.backends_cpu_ms[n]
+                print(
+                    f"  ({n} sessions by CPU per call: direct {f.paired_cpu_ms[n]:.2f} ms / "
+                    f"through it {total:.2f} ms = {f.paired_cpu_ms[n] / total:.2f}x: the ratio "
+                    "once the cores are the limit)"
+                )
         verdict(f.wrong == 0, f"misrouted answers {f.wrong} of {f.calls} (errors {f.errors})")
         verdict(
             f.peak_rss_mib <= TARGETS["rss_mib"],
