@@ -22,17 +22,12 @@ from typing import Any
 
 import httpx
 
+from tests.conformance.suite import free_port
 from tests.conftest import Thv
 
 ACCEPT = {"accept": "application/json, text/event-stream"}
 SERVING = re.compile(r"serving at (http://127\.0\.0\.1:\d+/mcp)")
 PROXYING = re.compile(r" at (http://127\.0\.0\.1:\d+/\S*) \(Ctrl-C")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def listening(port: int) -> bool:

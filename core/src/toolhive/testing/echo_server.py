@@ -46,22 +46,24 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def main(argv: list[str]) -> int:
+def serve(mcp: MCPServer, argv: list[str]) -> int:
+    """Run ``mcp`` over the transport ``argv[1]`` names (the usage above); other test servers
+    built on the SDK reuse this."""
     transport = argv[1] if len(argv) > 1 else "stdio"
     if transport not in TRANSPORTS:
         print(f"usage: {argv[0]} [{' | '.join(TRANSPORTS)}]", file=sys.stderr)
         return 2
     if transport == "stdio":
-        server.run("stdio")
+        mcp.run("stdio")
         return 0
 
     host = os.environ.get("MCP_HOST", "127.0.0.1")
     port = int(os.environ.get("MCP_PORT", "8080"))
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     if transport == "sse":
-        server.run("sse", host=host, port=port, sse_path="/sse", transport_security=security)
+        mcp.run("sse", host=host, port=port, sse_path="/sse", transport_security=security)
     else:
-        server.run(
+        mcp.run(
             "streamable-http",
             host=host,
             port=port,
@@ -69,6 +71,10 @@ def main(argv: list[str]) -> int:
             transport_security=security,
         )
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return serve(server, argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import re
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +29,9 @@ from toolhive.vmcp.backend_client import BackendError, BackendUnauthorizedError
 from toolhive.vmcp.backends import Backend, BackendSpec, CircuitBreaker
 from toolhive.vmcp.virtual import VirtualServer
 from toolhive.web.asgi import Receive, Scope, Send
-from toolhive.web.durations import parse_duration
 
 if TYPE_CHECKING:
+    from toolhive.models.runconfig import RunConfig
     from toolhive.plugins import Hooks
     from toolhive.proxy.app import Middleware, ProxyApp
     from toolhive.vmcp.config import VmcpConfig
@@ -40,38 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("toolhive.vmcp")
 
 DEFAULT_PORT = 4483
-#: Go's defaults (pkg/vmcp/config/defaults.go).
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_HEALTH_INTERVAL = 30.0
-DEFAULT_UNHEALTHY_THRESHOLD = 3
-DEFAULT_BREAKER_THRESHOLD = 5
-DEFAULT_BREAKER_TIMEOUT = 60.0
 #: How long start-up waits for the first connection to every backend.
 FIRST_CONNECT_TIMEOUT = 15.0
 #: Requests the gateway forwards to a backend (worth watching for a client that hangs up).
 _FORWARDED_CALL = re.compile(rb'"method"\s*:\s*"(?:tools/call|prompts/get|resources/read)"')
-
-
-def _get(obj: Any, *path: str) -> Any:
-    """``obj.a.b`` where any step may be ``None`` (optional config sections)."""
-    for name in path:
-        if obj is None:
-            return None
-        obj = getattr(obj, name, None)
-    return obj
-
-
-def seconds(value: Any, default: float) -> float:
-    """A config duration (Go string like ``45s``/``1m30s``, or a number of seconds)."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, int | float):
-        return float(value)
-    parsed = parse_duration(str(value), -1.0)
-    if parsed < 0:
-        msg = f"{value!r} is not a duration (use Go's form, e.g. 30s, 5m, 1h30m)"
-        raise InvalidInputError(msg)
-    return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,45 +72,27 @@ class Gateway:
         self.hooks = hooks
         #: The gateway's own workload name when it runs as one (never its own backend).
         self.workload = workload
-        name = str(_get(config, "name") or _get(config, "group_ref") or "vmcp")
+        name = config.name or config.group_ref or "vmcp"
         self.name = name
-        failure = _get(config, "operational", "failure_handling")
-        mode = str(_get(failure, "partial_failure_mode") or "fail")
-        self.best_effort = mode.replace("_", "").lower() == "besteffort"
-        self.health_interval = seconds(
-            _get(failure, "health_check_interval"), DEFAULT_HEALTH_INTERVAL
-        )
-        self.unhealthy_threshold = int(
-            _get(failure, "unhealthy_threshold") or DEFAULT_UNHEALTHY_THRESHOLD
-        )
-        breaker = _get(failure, "circuit_breaker")
-        self._breaker_enabled = bool(_get(breaker, "enabled"))
-        self._breaker_threshold = int(
-            _get(breaker, "failure_threshold") or DEFAULT_BREAKER_THRESHOLD
-        )
-        self._breaker_timeout = seconds(_get(breaker, "timeout"), DEFAULT_BREAKER_TIMEOUT)
-        timeouts = _get(config, "operational", "timeouts")
-        self.default_timeout = seconds(_get(timeouts, "default"), DEFAULT_TIMEOUT)
-        per = _get(timeouts, "per_workload") or {}
-        self.timeouts = {str(k): seconds(v, self.default_timeout) for k, v in per.items()}
-        self.group = _get(config, "group_ref") or None
-        self._static: dict[str, Target] = {}
-        for entry in _get(config, "backends") or []:
-            self._static[str(entry.name)] = target_for(
-                str(entry.url), _get(entry, "transport") or None
-            )
-        self._outgoing = _get(config, "outgoing_auth")
+        failure = config.operational.failure_handling
+        self.best_effort = failure.partial_failure_mode == "best_effort"
+        self.health_interval = failure.health_check_interval_seconds
+        self.unhealthy_threshold = failure.unhealthy_threshold
+        self._breaker = failure.circuit_breaker
+        self._timeouts = config.operational.timeouts
+        self.group = config.group_ref or None
+        self._static = {b.name: target_for(b.url, b.transport) for b in config.backends}
+        self._outgoing = config.outgoing_auth
         self._auth_cache: dict[str, tuple[Any, Any]] = {}
         composites = self._composites()
         optimizer = None
-        if _optimizer_on(_get(config, "optimizer")):
-            from toolhive.vmcp.optimizer import DEFAULT_MAX_RESULTS, ToolIndex
+        if config.optimizer is not None:
+            from toolhive.vmcp.optimizer import ToolIndex
 
-            wanted = _get(config, "optimizer", "max_tools_to_return")
-            optimizer = ToolIndex(max_results=int(wanted or DEFAULT_MAX_RESULTS))
+            optimizer = ToolIndex(max_results=config.optimizer.max_results)
         self.virtual = VirtualServer(
             name=name,
-            aggregation=_get(config, "aggregation") or _default_aggregation(),
+            aggregation=config.aggregation,
             composites=composites,
             optimizer=optimizer,
             best_effort=self.best_effort,
@@ -153,31 +106,29 @@ class Gateway:
     # ------------------------------------------------------------------ config pieces
 
     def _composites(self) -> list[Any]:
-        configs = _get(self.config, "composite_tools") or []
-        if not configs:
+        if not self.config.composite_tools:
             return []
         from toolhive.vmcp.composite import CompositeTool
 
-        return [CompositeTool(c) for c in configs]
+        return [CompositeTool(c) for c in self.config.composite_tools]
 
     def _check_outgoing(self) -> None:
         """Refuse an outgoing strategy nothing here can apply — before anything serves."""
-        backends = _get(self._outgoing, "backends") or {}
+        backends = self._outgoing.backends if self._outgoing is not None else {}
         for name in [*self._static, *backends]:
             self._auth_for(name)
-        default = _get(self._outgoing, "default")
-        if default is not None:
-            outgoing.check_supported(default, "(default)")
+        if self._outgoing is not None and self._outgoing.default is not None:
+            outgoing.check_supported(self._outgoing.default, "(default)")
 
     def _auth_for(self, name: str) -> tuple[Any, Any]:
         cached = self._auth_cache.get(name)
         if cached is not None:
             return cached
-        strategy = outgoing.strategy_for(self._outgoing, name)
+        strategy = self.config.outgoing_auth_for(name)
         outgoing.check_supported(strategy, name)
         static = outgoing.static_headers(strategy, name)
         dynamic = None
-        if strategy is not None and _get(strategy, "type") == "token_exchange":
+        if strategy is not None and strategy.type == "token_exchange":
             if self.hooks is None:
                 msg = f"backend {name}: token_exchange needs the plugin host"
                 raise InvalidInputError(msg)
@@ -191,24 +142,25 @@ class Gateway:
             name=name,
             url=target.url,
             transport=target.transport,
-            timeout=self.timeouts.get(name, self.default_timeout),
+            timeout=self._timeouts.seconds_for(name),
             headers=static,
             request_headers=dynamic,
         )
         breaker = CircuitBreaker(
-            enabled=self._breaker_enabled,
-            threshold=self._breaker_threshold,
-            timeout=self._breaker_timeout,
+            enabled=self._breaker.enabled,
+            threshold=self._breaker.failure_threshold,
+            timeout=self._breaker.timeout_seconds,
         )
         return Backend(spec, on_message=self.virtual.on_backend_message, breaker=breaker)
 
     @property
     def max_timeout(self) -> float:
         """The longest a request may legitimately take (the relay's own timeout is above it)."""
-        longest = max([self.default_timeout, *self.timeouts.values()])
-        for composite in _get(self.config, "composite_tools") or []:
-            longest = max(longest, seconds(_get(composite, "timeout"), 1800.0))
-        return longest
+        timeouts = self._timeouts
+        longest = max(
+            [timeouts.default_seconds, *(timeouts.seconds_for(n) for n in timeouts.per_workload)]
+        )
+        return max([longest, *(c.timeout_seconds for c in self.config.composite_tools)])
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -472,78 +424,59 @@ class GatewayTransport:
         await self.relay.ping(timeout)
 
 
-def protection_config(config: VmcpConfig, url: str) -> Any:
+def protection_config(config: VmcpConfig, url: str) -> RunConfig:
     """A RunConfig carrying what ``incomingAuth``, ``audit`` and ``telemetry`` ask for, so the
     gateway's chain is built and checked (fail closed) exactly like a workload's."""
     from toolhive.models.runconfig import RunConfig
     from toolhive.workloads.protection_inputs import OIDCOptions
 
-    name = str(_get(config, "name") or "vmcp")
+    name = config.name or "vmcp"
     fields: dict[str, Any] = {}
-    incoming = _get(config, "incoming_auth")
-    kind = str(_get(incoming, "type") or "anonymous")
+    incoming = config.incoming_auth
+    kind = incoming.type if incoming is not None else "anonymous"
     if kind == "oidc":
-        oidc = _get(incoming, "oidc")
-        secret_env = _get(oidc, "client_secret_env")
-        issuer = str(_get(oidc, "issuer") or "")
-        options = OIDCOptions(
-            issuer=issuer,
-            audience=str(_get(oidc, "audience") or ""),
-            jwks_url=str(_get(oidc, "jwks_url") or ""),
-            introspection_url=str(_get(oidc, "introspection_url") or ""),
-            client_id=str(_get(oidc, "client_id") or ""),
-            client_secret=os.environ.get(str(secret_env), "") if secret_env else "",
-            scopes=list(_get(oidc, "scopes") or []),
-            resource_url=str(_get(oidc, "resource") or url),
-            insecure_allow_http=bool(_get(oidc, "insecure_allow_http")) or _loopback_http(issuer),
-            jwks_allow_private_ip=bool(_get(oidc, "jwks_allow_private_ip"))
-            or _loopback_http(issuer),
-        )
-        validator = options.validator_config()
-        if validator is None:
+        assert incoming is not None
+        oidc = incoming.oidc
+        if oidc is None or not (oidc.issuer and oidc.audience):
             msg = "incomingAuth.oidc: set at least issuer and audience"
             raise InvalidInputError(msg)
-        fields["oidc_config"] = validator
+        secret_env = oidc.client_secret_env
+        local = _loopback_http(oidc.issuer)
+        options = OIDCOptions(
+            issuer=oidc.issuer,
+            audience=oidc.audience,
+            jwks_url=oidc.jwks_url or "",
+            introspection_url=oidc.introspection_url or "",
+            client_id=oidc.client_id,
+            client_secret=os.environ.get(secret_env, "") if secret_env else "",
+            scopes=list(oidc.scopes or []),
+            resource_url=oidc.resource or url,
+            insecure_allow_http=oidc.insecure_allow_http or local,
+            jwks_allow_private_ip=oidc.jwks_allow_private_ip or local,
+        )
+        fields["oidc_config"] = options.validator_config()
     elif kind != "anonymous":
         msg = f"incomingAuth.type {kind!r} is not supported (use oidc or anonymous)"
         raise InvalidInputError(msg)
-    authz = _get(incoming, "authz")
-    if authz is not None:
-        authz_type = str(_get(authz, "type") or "cedar")
-        if authz_type != "cedar":
-            msg = f"incomingAuth.authz.type {authz_type!r} is not supported (use cedar)"
-            raise InvalidInputError(msg)
+    authz = incoming.authz if incoming is not None else None
+    if authz is not None and authz.type == "cedar":
         fields["authz_config"] = {
             "version": "1.0",
             "type": "cedarv1",
             "cedar": {
-                "policies": list(_get(authz, "policies") or []),
-                "entities_json": str(_get(authz, "entities_json") or "[]"),
+                "policies": list(authz.policies),
+                "entities_json": authz.entities_json or "[]",
             },
         }
-    audit = _get(config, "audit")
-    if audit is not None:
-        fields["audit_config"] = _audit_config(audit)
-    telemetry = _get(config, "telemetry")
-    if telemetry is not None:
-        dumped = _dump(telemetry)
-        if dumped:
-            dumped.setdefault("serviceName", name)
-            fields["telemetry_config"] = dumped
+    if config.audit is not None:
+        audit = config.audit.model_dump(by_alias=True, exclude_none=True)
+        audit.setdefault("component", "vmcp-server")
+        fields["audit_config"] = audit
+    if config.telemetry is not None:
+        telemetry = config.telemetry.model_dump(by_alias=True, exclude_none=True)
+        telemetry.setdefault("serviceName", name)
+        fields["telemetry_config"] = telemetry
     return RunConfig(name=_workload_name(name), transport="streamable-http", **fields)
-
-
-def _audit_config(audit: Any) -> dict[str, Any]:
-    dumped = _dump(audit)
-    dumped.setdefault("component", "vmcp-server")
-    return dumped
-
-
-def _dump(model: Any) -> dict[str, Any]:
-    if hasattr(model, "model_dump"):
-        out: dict[str, Any] = model.model_dump(by_alias=True, exclude_none=True)
-        return out
-    return dict(model) if isinstance(model, dict) else {}
 
 
 def _workload_name(name: str) -> str:
@@ -556,19 +489,6 @@ def _loopback_http(url: str) -> bool:
 
     parts = urlsplit(url)
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-
-
-def _optimizer_on(optimizer: Any) -> bool:
-    if optimizer is None:
-        return False
-    enabled = getattr(optimizer, "enabled", None)
-    return True if enabled is None else bool(enabled)
-
-
-def _default_aggregation() -> Any:
-    from toolhive.vmcp.config import AggregationConfig
-
-    return AggregationConfig()
 
 
 def middleware_for(
@@ -622,7 +542,6 @@ def serve_gateway(
     port: int = DEFAULT_PORT,
     config_path: Path | None = None,
     hooks: Hooks | None = None,
-    ready: Any = None,
 ) -> None:
     """Serve the gateway in the foreground until SIGTERM/SIGINT."""
     from toolhive.proxy.server import bind_socket, event_loop_factory, serve
@@ -636,13 +555,5 @@ def serve_gateway(
     app, _transport = build_app(config, hooks, host=host, port=port)
     where = f" ({config_path})" if config_path is not None else ""
     log.info("vMCP %s%s serving at http://%s:%d/mcp", app.transport_name, where, host, port)
-    if ready is not None:
-        ready(port)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(serve(app, sock))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

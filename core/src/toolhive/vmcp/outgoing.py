@@ -21,6 +21,11 @@ from toolhive.vmcp.backend_client import (
     BackendError,
     BackendUnauthorizedError,
 )
+from toolhive.vmcp.config import (
+    SUPPORTED_OUTGOING_AUTH,
+    BackendAuthStrategy,
+    TokenExchangeConfig,
+)
 
 if TYPE_CHECKING:
     from toolhive.plugins import Hooks
@@ -36,38 +41,17 @@ INCOMING_AUTHORIZATION: contextvars.ContextVar[bytes | None] = contextvars.Conte
     "vmcp_incoming_authorization", default=None
 )
 
-SUPPORTED = ("unauthenticated", "header_injection", "token_exchange")
 
-
-def _field(obj: Any, *names: str) -> Any:
-    """The first attribute of ``obj`` that is set, by any of ``names`` (snake or camel case)."""
-    for name in names:
-        value = getattr(obj, name, None)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def strategy_for(outgoing: Any, backend: str) -> Any:
-    """The backend's strategy: its own entry, else the default (``None``: unauthenticated)."""
-    if outgoing is None:
-        return None
-    backends = _field(outgoing, "backends") or {}
-    strategy = backends.get(backend) if isinstance(backends, dict) else None
-    return strategy if strategy is not None else _field(outgoing, "default")
-
-
-def static_headers(strategy: Any, backend: str) -> StaticHeaders | None:
+def static_headers(strategy: BackendAuthStrategy | None, backend: str) -> StaticHeaders | None:
     """``header_injection``'s header for every request to ``backend`` (``None`` for others)."""
-    kind = _field(strategy, "type") if strategy is not None else None
-    if kind != "header_injection":
+    if strategy is None or strategy.type != "header_injection":
         return None
-    spec = _field(strategy, "header_injection")
-    name = _field(spec, "header_name")
-    value = _field(spec, "header_value")
-    env = _field(spec, "header_value_env")
+    spec = strategy.header_injection
+    name = spec.header_name if spec is not None else ""
+    value = spec.header_value if spec is not None else None
+    env = spec.header_value_env if spec is not None else None
     if env:
-        value = os.environ.get(str(env))
+        value = os.environ.get(env)
         if not value:
             msg = (
                 f"outgoingAuth for backend {backend}: header_injection reads ${env}, "
@@ -77,13 +61,13 @@ def static_headers(strategy: Any, backend: str) -> StaticHeaders | None:
     if not name or value is None:
         msg = f"outgoingAuth for backend {backend}: header_injection needs headerName and a value"
         raise InvalidInputError(msg)
-    if str(name).lower().encode("latin-1") in RESERVED_HEADERS:
+    if name.lower().encode("latin-1") in RESERVED_HEADERS:
         msg = (
             f"outgoingAuth for backend {backend}: header_injection cannot set {name}: "
             "the gateway sets that header itself"
         )
         raise InvalidInputError(msg)
-    header = ((str(name).lower().encode("latin-1"), str(value).encode("latin-1")),)
+    header = ((name.lower().encode("latin-1"), value.encode("latin-1")),)
 
     def headers() -> Headers:
         return header
@@ -91,24 +75,25 @@ def static_headers(strategy: Any, backend: str) -> StaticHeaders | None:
     return headers
 
 
-def check_supported(strategy: Any, backend: str) -> None:
-    kind = _field(strategy, "type") if strategy is not None else None
-    if kind not in (None, *SUPPORTED):
+def check_supported(strategy: BackendAuthStrategy | None, backend: str) -> None:
+    if strategy is not None and not strategy.supported:
         msg = (
-            f"outgoingAuth for backend {backend}: type {kind!r} is not supported by this gateway "
-            f"(use one of {', '.join(SUPPORTED)}); refusing to send requests without it"
+            f"outgoingAuth for backend {backend}: type {strategy.type!r} is not supported by "
+            f"this gateway (use one of {', '.join(sorted(SUPPORTED_OUTGOING_AUTH))}); refusing "
+            "to send requests without it"
         )
         raise InvalidInputError(msg)
 
 
-def request_headers(strategy: Any, backend: str, hooks: Hooks) -> RequestHeaders | None:
+def request_headers(
+    strategy: BackendAuthStrategy | None, backend: str, hooks: Hooks
+) -> RequestHeaders | None:
     """``token_exchange``: per request, the caller's token exchanged for ``backend``'s."""
-    kind = _field(strategy, "type") if strategy is not None else None
-    if kind != "token_exchange":
+    if strategy is None or strategy.type != "token_exchange":
         return None
-    spec = _field(strategy, "token_exchange")
-    secret_env = _field(spec, "client_secret_env")
-    secret = os.environ.get(str(secret_env), "") if secret_env else ""
+    spec = strategy.token_exchange or TokenExchangeConfig()
+    secret_env = spec.client_secret_env
+    secret = os.environ.get(secret_env, "") if secret_env else (spec.client_secret or "")
     if secret_env and not secret:
         msg = f"outgoingAuth for backend {backend}: token_exchange reads ${secret_env}, which is not set"
         raise InvalidInputError(msg)
@@ -120,16 +105,15 @@ def request_headers(strategy: Any, backend: str, hooks: Hooks) -> RequestHeaders
             "plugin provides; install toolhive-middleware-tokenexchange"
         )
         raise InvalidInputError(msg)
-    scopes = _field(spec, "scopes") or []
     parameters = plugin.config_model.model_validate(
         {
             "token_exchange_config": {
-                "token_url": _field(spec, "token_url") or "",
-                "client_id": _field(spec, "client_id") or "",
+                "token_url": spec.token_url,
+                "client_id": spec.client_id or "",
                 "client_secret": secret,
-                "audience": _field(spec, "audience") or "",
-                "scopes": list(scopes),
-                "subject_token_type": _field(spec, "subject_token_type") or "",
+                "audience": spec.audience or "",
+                "scopes": list(spec.scopes or []),
+                "subject_token_type": spec.subject_token_type or "",
             }
         }
     )

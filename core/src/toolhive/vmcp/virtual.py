@@ -355,9 +355,7 @@ class VirtualServer:
         composite = self._composites.get(name)
         if composite is not None and name in self._composite_tools:
             arguments = params.get("arguments")
-            self._run_composite(
-                composite, rid, arguments if type(arguments) is dict else {}, params
-            )
+            self._run_composite(composite, rid, arguments if type(arguments) is dict else {})
             return
         route = self.aggregate.tool_routes.get(name)
         if route is None:
@@ -599,7 +597,7 @@ class VirtualServer:
     # ------------------------------------------------------------------ composite / optimizer
 
     def _run_composite(
-        self, composite: CompositeTool, rid: RequestId, arguments: dict[str, Any], _p: Any
+        self, composite: CompositeTool, rid: RequestId, arguments: dict[str, Any]
     ) -> None:
         async def run() -> None:
             async def elicit(
