@@ -6,6 +6,7 @@ leaves no proxy behind.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -191,6 +192,10 @@ def test_an_unenforceable_profile_is_refused_and_nothing_starts(
     assert "hostmode" not in thv("list", "--all")
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("toolhive_registry_remote") is None,
+    reason="a local registry file is read by toolhive-registry-remote (runs in the whole suite)",
+)
 def test_a_registry_entrys_profile_holds_for_a_server_no_one_here_wrote(
     thv: ThvConsole, outside: Outside, tmp_path: Path
 ) -> None:
