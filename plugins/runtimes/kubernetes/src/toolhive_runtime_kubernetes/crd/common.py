@@ -6,7 +6,7 @@ the Python attribute is the snake_case of Go's JSON name, the alias is the JSON 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,7 +63,6 @@ class CRDNames:
     short_names: tuple[str, ...]
     printer_columns: tuple[PrinterColumn, ...]
     categories: tuple[str, ...] = ("toolhive",)
-    list_kind: str = field(default="")
 
 
 def ready_column() -> PrinterColumn:
@@ -309,6 +308,3 @@ class RateLimitConfig(CRDModel):
     shared: RateLimitBucket | None = None
     per_user: RateLimitBucket | None = None
     tools: list[ToolRateLimitConfig] | None = None
-
-
-Phase = str
