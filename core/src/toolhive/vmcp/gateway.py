@@ -165,8 +165,11 @@ class Gateway:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Discover, connect to every backend (in parallel, bounded), then keep watching."""
-        if self.group:
+        """Discover, connect to every backend (in parallel, bounded), then keep watching.
+
+        Static backends mean static mode, as in ToolHive: the group is not watched (in a
+        Kubernetes pod there is no local group; the operator writes the members' URLs)."""
+        if self.group and not self._static:
             from toolhive.workloads.watch import StatusWatcher
 
             watcher = StatusWatcher(interval=1.0)
@@ -290,13 +293,13 @@ class Gateway:
         backend.failed_checks = 0
 
     async def _watch_group(self, watcher: Any, ready: asyncio.Future[None]) -> None:
-        """Follow the group's running workloads (plus the static backends)."""
+        """Follow the group's running workloads."""
         running: dict[str, Target] = {}
         try:
             async with watcher.subscribe() as subscription:
                 for change in subscription.snapshot:
                     self._track(running, change.workload)
-                await self.apply_targets({**running, **self._static}, wait=True)
+                await self.apply_targets(dict(running), wait=True)
                 if not ready.done():
                     ready.set_result(None)
                 while True:
@@ -304,7 +307,7 @@ class Gateway:
                     if change is None:
                         continue
                     if self._track(running, change.workload):
-                        await self.apply_targets({**running, **self._static})
+                        await self.apply_targets(dict(running))
         except Exception as exc:
             if not ready.done():
                 ready.set_exception(exc)
