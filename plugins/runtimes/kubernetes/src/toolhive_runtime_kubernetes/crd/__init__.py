@@ -8,15 +8,35 @@ from __future__ import annotations
 
 from .common import API_VERSION, GROUP, VERSION, Condition, CustomResource
 from .config_objects import MCPExternalAuthConfig, MCPToolConfig
+from .group import MCPGroup
 from .mcpserver import MCPServer
+from .registry import MCPRegistry
+from .remoteproxy import MCPRemoteProxy
+from .vmcp import VirtualMCPServer
+
+# Every kind the operator serves, in the order the CRDs are listed.
+ALL_KINDS: tuple[type[CustomResource], ...] = (
+    MCPServer,
+    MCPRemoteProxy,
+    MCPGroup,
+    MCPToolConfig,
+    MCPExternalAuthConfig,
+    MCPRegistry,
+    VirtualMCPServer,
+)
 
 __all__ = [
+    "ALL_KINDS",
     "API_VERSION",
     "GROUP",
     "VERSION",
     "Condition",
     "CustomResource",
     "MCPExternalAuthConfig",
+    "MCPGroup",
+    "MCPRegistry",
+    "MCPRemoteProxy",
     "MCPServer",
     "MCPToolConfig",
+    "VirtualMCPServer",
 ]
