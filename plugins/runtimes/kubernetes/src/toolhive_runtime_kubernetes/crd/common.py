@@ -18,6 +18,14 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # A free-form object: kept as written, its schema says x-kubernetes-preserve-unknown-fields.
 FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+# Marks a defaulted field Go lists as required (the API server defaults it before checking);
+# the generator moves it into the parent's ``required``.
+REQUIRED_MARK = "x-toolhive-required"
+
+
+def defaulted(default: Any) -> Any:
+    """A field with a default that the CRD still lists as required, as Go's does."""
+    return Field(default=default, json_schema_extra={REQUIRED_MARK: True})
 
 
 def free_form(description: str | None = None) -> Any:
@@ -164,7 +172,7 @@ class WebhookConfigRef(CRDModel):
 class AuthServerRef(CRDModel):
     """The embedded authorization server's configuration object."""
 
-    kind: Literal["MCPExternalAuthConfig"] = "MCPExternalAuthConfig"
+    kind: Literal["MCPExternalAuthConfig"] = defaulted("MCPExternalAuthConfig")
     name: str = Field(min_length=1)
 
 
@@ -214,7 +222,7 @@ class InlineAuthzConfig(CRDModel):
 class AuthzConfigRef(CRDModel):
     """Inline authorization: a ConfigMap's Cedar config or policies written here."""
 
-    type: Literal["configMap", "inline"] = "configMap"
+    type: Literal["configMap", "inline"] = defaulted("configMap")
     config_map: ConfigMapAuthzRef | None = None
     inline: InlineAuthzConfig | None = None
     group_claim_name: str | None = Field(default=None, max_length=253)

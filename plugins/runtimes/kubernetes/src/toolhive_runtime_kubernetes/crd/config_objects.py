@@ -6,7 +6,7 @@ hash rolls the workload out.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -171,7 +171,9 @@ class OBOConfig(CRDModel):
     client_id: str | None = None
     client_secret_ref: SecretKeyRef | None = None
     audience: str | None = None
-    scopes: list[str] | None = Field(default=None, max_length=20)
+    scopes: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        default=None, max_length=20
+    )
     subject_token_provider_name: str | None = Field(
         default=None, min_length=1, max_length=63, pattern=_PROVIDER_NAME
     )

@@ -28,6 +28,7 @@ from .common import (
     ToolConfigRef,
     WebhookConfigRef,
     age_column,
+    defaulted,
     free_form,
     ready_column,
 )
@@ -56,7 +57,7 @@ class SecretRef(CRDModel):
 class PermissionProfileRef(CRDModel):
     """A permission profile: a built-in one by name, or a ConfigMap's key."""
 
-    type: Literal["builtin", "configmap"] = "builtin"
+    type: Literal["builtin", "configmap"] = defaulted("builtin")
     name: str
     key: str | None = None
 
@@ -71,7 +72,7 @@ class MCPServerSpec(CRDModel):
     """How the proxy serves a stdio server to clients."""
     proxy_port: int = Field(default=8080, ge=1, le=65535)
     """Port the proxy listens on (the Service's port)."""
-    mcp_port: int | None = Field(default=None, alias="mcpPort", ge=1, le=65535)
+    mcp_port: int | None = Field(default=None, ge=1, le=65535)
     """Port the MCP server listens on (HTTP transports)."""
     args: list[str] | None = None
     env: list[EnvVar] | None = None

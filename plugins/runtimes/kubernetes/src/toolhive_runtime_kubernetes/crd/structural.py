@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .common import REQUIRED_MARK
+
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 # Keys of apiextensions.k8s.io/v1 JSONSchemaProps that the generator may write.
@@ -93,6 +95,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str,
             continue
         if key == "properties":
             out[key] = {k: _convert(v, defs, f"{path}/{k}") for k, v in value.items()}
+            marked = [k for k, v in out[key].items() if v.pop(REQUIRED_MARK, False)]
+            if marked:
+                out["required"] = sorted({*node.get("required", []), *marked})
         elif key == "items":
             out[key] = _convert(value, defs, f"{path}[]")
         elif key == "additionalProperties":
@@ -101,7 +106,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str,
             elif isinstance(value, dict):
                 out[key] = _convert(value, defs, f"{path}{{}}")
             # False (extra="forbid"): the API server prunes unknown fields anyway.
-        elif key in _ALLOWED:
+        elif key == "required":
+            out.setdefault(key, value)
+        elif key in _ALLOWED or key == REQUIRED_MARK:
             out[key] = value
         else:
             raise SchemaError(f"{path or '/'}: keyword {key!r} has no place in a CRD schema")

@@ -1,0 +1,121 @@
+"""The CRD models against ToolHive's own example resources, and their defaults and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from toolhive_runtime_kubernetes.crd import (
+    ALL_KINDS,
+    MCPExternalAuthConfig,
+    MCPGroup,
+    MCPServer,
+    VirtualMCPServer,
+)
+from toolhive_runtime_kubernetes.crd.mcpserver import MCPServerSpec
+
+FIXTURES = Path(__file__).parent / "fixtures" / "crs"
+KINDS = {k.kind_name(): k for k in ALL_KINDS}
+
+
+def example_documents(folder: Path = FIXTURES) -> list[tuple[str, dict[str, Any]]]:
+    """(file#index, document) of every ToolHive kind we model in the folder's YAML files."""
+    found = []
+    for path in sorted(folder.glob("*.yaml")):
+        for index, doc in enumerate(yaml.safe_load_all(path.read_text(encoding="utf-8"))):
+            if doc and doc.get("kind") in KINDS:
+                found.append((f"{path.name}#{index}", doc))
+    return found
+
+
+EXAMPLES = example_documents()
+
+
+def test_the_examples_cover_every_kind() -> None:
+    assert {doc["kind"] for _, doc in EXAMPLES} == set(KINDS)
+
+
+@pytest.mark.parametrize(("where", "doc"), EXAMPLES, ids=[w for w, _ in EXAMPLES])
+def test_example_round_trips(where: str, doc: dict[str, Any]) -> None:
+    model = KINDS[doc["kind"]].model_validate(doc)
+    # Nothing dropped, renamed or added: the same document comes back.
+    assert model.model_dump(mode="json", by_alias=True, exclude_unset=True) == doc
+
+
+def test_stale_example_is_refused_naming_the_field() -> None:
+    (doc,) = [
+        d
+        for d in yaml.safe_load_all(
+            (FIXTURES / "refused" / "mcpexternalauthconfig_basic.yaml").read_text()
+        )
+        if d and d.get("kind") == "MCPExternalAuthConfig"
+    ]
+    with pytest.raises(ValidationError) as caught:
+        MCPExternalAuthConfig.model_validate(doc)
+    assert "tokenExchange.scope" in str(caught.value)
+
+
+def test_go_defaults_apply() -> None:
+    server = MCPServer.model_validate({"metadata": {"name": "s"}, "spec": {"image": "img"}})
+    spec = server.spec
+    assert (spec.transport, spec.proxy_mode, spec.proxy_port) == ("stdio", "streamable-http", 8080)
+    assert (spec.session_affinity, spec.trust_proxy_headers) == ("ClientIP", False)
+    assert spec.replicas is None  # unset: the operator must not force a count (#3329)
+    assert server.api_version == "toolhive.stacklok.dev/v1beta1"
+    assert MCPGroup.model_validate({"status": {}}).status.phase == "Pending"  # type: ignore[union-attr]
+
+
+def test_to_json_uses_go_names() -> None:
+    spec = MCPServerSpec(image="img", proxy_port=9090, mcp_port=8000, backend_replicas=2)
+    body = MCPServer(metadata={"name": "s"}, spec=spec).to_json()
+    assert body["kind"] == "MCPServer"
+    assert body["spec"]["proxyPort"] == 9090
+    assert body["spec"]["mcpPort"] == 8000
+    assert body["spec"]["backendReplicas"] == 2
+    assert "status" not in body
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"image": "i", "transport": "websocket"}, "transport"),
+        ({"image": "i", "proxyPort": 0}, "proxyPort"),
+        ({"image": "i", "proxyPort": 70000}, "proxyPort"),
+        ({"image": "i", "replicas": -1}, "replicas"),
+        ({"image": "i", "unknownField": True}, "unknownField"),
+        ({"transport": "stdio"}, "image"),
+    ],
+)
+def test_invalid_spec_is_refused(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MCPServer.model_validate({"spec": spec})
+    assert field in str(caught.value)
+
+
+def test_wrong_kind_or_version_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        MCPServer.model_validate({"kind": "MCPRemoteProxy", "spec": {"image": "i"}})
+    with pytest.raises(ValidationError):
+        MCPServer.model_validate(
+            {"apiVersion": "toolhive.stacklok.dev/v1alpha1", "spec": {"image": "i"}}
+        )
+
+
+def test_free_form_parts_are_kept_as_written() -> None:
+    config = {"aggregation": {"conflictResolution": "prefix", "x": [1, {"y": None}]}}
+    pod = {"spec": {"containers": [{"name": "mcp", "resources": {"limits": {"cpu": "1"}}}]}}
+    vmcp = VirtualMCPServer.model_validate(
+        {
+            "spec": {
+                "groupRef": {"name": "g"},
+                "incomingAuth": {"type": "anonymous"},
+                "config": config,
+                "podTemplateSpec": pod,
+            }
+        }
+    )
+    assert vmcp.spec.config == config
+    assert vmcp.spec.pod_template_spec == pod
