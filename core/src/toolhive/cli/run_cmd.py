@@ -25,7 +25,6 @@ from toolhive.cli.remote_auth_flags import BOOL_FLAGS as REMOTE_AUTH_BOOL_FLAGS
 from toolhive.cli.remote_auth_flags import PARAMETERS as REMOTE_AUTH_PARAMETERS
 from toolhive.cli.remote_auth_flags import remote_auth_options, remote_auth_request
 from toolhive.errors import InvalidInputError
-from toolhive.models.runconfig import RunConfig
 from toolhive.models.workload import WorkloadStatus
 from toolhive.workloads.request import BuildSettings, RunRequest
 
@@ -158,7 +157,8 @@ class RunCommand(GoBoolCommand):
 @click.option(
     "--from-config",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Run an exported RunConfig JSON file.",
+    help="Run an exported RunConfig JSON file, or a Kubernetes MCPServer manifest "
+    "(`thv export --format k8s`).",
 )
 @protection_options
 @remote_auth_options
@@ -266,9 +266,15 @@ def run_request(
             flag = "--" + mixed[0].replace("_", "-")
             msg = f"{flag} cannot be combined with --from-config: edit the RunConfig instead"
             raise InvalidInputError(msg)
-        return RunRequest(
-            from_config=RunConfig.load(Path(from_config)), name=opts["name"] or "", debug=debug
-        )
+        from toolhive.workloads.export_k8s import load_run_config
+
+        loaded = load_run_config(Path(from_config))
+        for warning in loaded.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        config = loaded.config
+        if opts["runtime"]:  # how to run it, not what: the one config field a flag may set
+            config = config.model_copy(update={"runtime": opts["runtime"]})
+        return RunRequest(from_config=config, name=opts["name"] or "", debug=debug)
     if not target or not target.strip():
         msg = "nothing to run: give an image, uvx://package, npx://package, command or URL"
         raise InvalidInputError(msg)

@@ -177,7 +177,8 @@ class CreateRequest(UpdateRequest):
     registry: str = Field(default="", json_schema_extra={"enum": ["", "default"]})
     server: str = ""
     #: Not in ToolHive's API (so not in the OpenAPI document either): a RunConfig from
-    #: ``GET …/export`` (or ``thv export``) to run again; only ``name`` may be given with it.
+    #: ``GET …/export`` (or ``thv export``) to run again, or an MCPServer object (a ``List`` to
+    #: bring its MCPToolConfig and ConfigMaps); only ``name`` may be given with it.
     from_config: SkipJsonSchema[dict[str, Any] | None] = None
 
 
@@ -407,7 +408,12 @@ def run_request(
         if mixed:
             msg = f"{sorted(mixed)[0]} cannot be combined with from_config: edit the RunConfig"
             raise InvalidInputError(msg)
-        config = RunConfig.from_json(json.dumps(create.from_config), source="from_config")
+        from toolhive.workloads.export_k8s import from_documents, is_manifest
+
+        if is_manifest(create.from_config):  # an MCPServer (or a List with its MCPToolConfig …)
+            config = from_documents([create.from_config], source="from_config").config
+        else:
+            config = RunConfig.from_json(json.dumps(create.from_config), source="from_config")
         return RunRequest(from_config=config, name=name), ConfigPatch()
     image = body.image.strip()
     if create is not None and (create.registry or create.server):
