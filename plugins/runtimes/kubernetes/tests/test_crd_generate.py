@@ -147,6 +147,8 @@ def _differences(go: dict[str, Any], ours: dict[str, Any], path: str = "") -> li
         return []  # free-form on our side: Go's structure below it is not modelled
     out = []
     for key in ("type", "enum", "default", "minimum", "maximum", "pattern", "minLength"):
+        if key == "default" and go.get(key) == "" and key not in ours:
+            continue  # Kubernetes 1.20 refuses an empty-string default; absent means the same
         if go.get(key) != ours.get(key):
             out.append(f"{path or '/'}: {key} Go {go.get(key)!r}, ours {ours.get(key)!r}")
     if set(go.get("required", [])) != set(ours.get("required", [])) and path:

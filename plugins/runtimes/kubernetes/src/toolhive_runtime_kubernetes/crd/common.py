@@ -134,13 +134,15 @@ class SecretKeyRef(CRDModel):
 class LocalObjectReference(CRDModel):
     """corev1.LocalObjectReference (image pull secrets)."""
 
-    name: str = ""
+    # Go's CRD says default "", which Kubernetes 1.20 refuses ("must be of type string: null");
+    # an absent name means the same.
+    name: str | None = None
 
 
 class SecretKeySelector(CRDModel):
     """corev1.SecretKeySelector."""
 
-    name: str = ""
+    name: str | None = None  # Go: default "" (see LocalObjectReference)
     key: str
     optional: bool | None = None
 

@@ -1,0 +1,173 @@
+"""The generated CRDs on the real test cluster: installed with kubectl apply -k, ToolHive's example
+resources accepted, Go's defaults applied, invalid resources refused, printer columns shown."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from toolhive.testing.k8s_cluster import (
+    KubeCluster,
+    KubectlError,
+    cluster_fixture,
+    namespace_fixture,
+)
+from toolhive_runtime_kubernetes.crd import ALL_KINDS, GROUP, MCPServer
+
+pytestmark = pytest.mark.kubernetes
+
+k8s = cluster_fixture()
+k8s_namespace = namespace_fixture()
+
+REPO = Path(__file__).resolve().parents[4]
+FIXTURES = Path(__file__).parent / "fixtures" / "crs"
+KINDS = {k.kind_name() for k in ALL_KINDS}
+
+
+@pytest.fixture(scope="module")
+def crds(k8s: KubeCluster) -> KubeCluster:
+    """The CRDs installed (``kubectl apply -k deploy/crds``) and Established."""
+    k8s.kubectl("apply", "-k", str(REPO / "deploy" / "crds"))
+    names = [f"crd/{m.crd.plural}.{GROUP}" for m in ALL_KINDS]
+    k8s.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names, timeout=90)
+    return k8s
+
+
+def _server(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1beta1",
+        "kind": "MCPServer",
+        "metadata": {"name": name},
+        "spec": {"image": "localhost/toolhive-test/busybox:latest", **spec},
+    }
+
+
+def _apply_unchecked(k8s: KubeCluster, namespace: str, doc: dict[str, Any]) -> None:
+    """Apply with kubectl's own validation off: whatever is refused, the API server refused."""
+    k8s.kubectl("apply", "--validate=false", "-n", namespace, "-f", "-", input=json.dumps(doc))
+
+
+def test_crds_are_installed_as_generated(crds: KubeCluster) -> None:
+    for model in ALL_KINDS:
+        live = crds.json("get", "crd", f"{model.crd.plural}.{GROUP}")
+        assert live["spec"]["names"]["shortNames"] == list(model.crd.short_names)
+        conditions = {c["type"]: c["status"] for c in live["status"]["conditions"]}
+        # NonStructuralSchema would be listed here if the API server found the schema wanting.
+        assert conditions.get("Established") == "True"
+        assert "NonStructuralSchema" not in conditions
+
+
+def test_examples_pass_server_side_validation(crds: KubeCluster, k8s_namespace: str) -> None:
+    count = 0
+    for path in sorted(FIXTURES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not doc or doc.get("kind") not in KINDS:
+                continue
+            doc = copy.deepcopy(doc)
+            doc["metadata"].pop("namespace", None)
+            crds.kubectl(
+                "apply", "--dry-run=server", "-n", k8s_namespace, "-f", "-", input=json.dumps(doc)
+            )
+            count += 1
+    assert count >= 20
+
+
+def test_defaults_applied_and_model_reads_the_stored_object(
+    crds: KubeCluster, k8s_namespace: str
+) -> None:
+    crds.apply(_server("plain"), namespace=k8s_namespace)
+    live = crds.json("get", "mcpserver", "plain", "-n", k8s_namespace)
+    spec = live["spec"]
+    assert (spec["transport"], spec["proxyPort"], spec["proxyMode"]) == (
+        "stdio",
+        8080,
+        "streamable-http",
+    )
+    assert spec["sessionAffinity"] == "ClientIP"
+    assert "replicas" not in spec  # no default: a replica count set elsewhere is not reverted
+    model = MCPServer.model_validate(live)
+    assert model.name == "plain" and model.spec.proxy_port == 8080
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ({"transport": "websocket"}, "spec.transport"),
+        ({"proxyPort": 0}, "spec.proxyPort"),
+        ({"permissionProfile": {"type": "somewhere", "name": "x"}}, "spec.permissionProfile.type"),
+        ({"sessionStorage": {"provider": "etcd"}}, "spec.sessionStorage.provider"),
+    ],
+)
+def test_invalid_resource_is_refused(
+    crds: KubeCluster, k8s_namespace: str, spec: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(KubectlError) as caught:
+        _apply_unchecked(crds, k8s_namespace, _server("bad", **spec))
+    assert complaint in str(caught.value)
+    got = crds.kubectl("get", "mcpserver", "bad", "-n", k8s_namespace, check=False)
+    assert got.returncode != 0  # nothing was stored
+
+
+def test_missing_spec_and_image_are_refused(crds: KubeCluster, k8s_namespace: str) -> None:
+    no_image = _server("noimage")
+    del no_image["spec"]["image"]
+    no_image["spec"]["transport"] = "sse"
+    with pytest.raises(KubectlError, match=r"spec\.image"):
+        _apply_unchecked(crds, k8s_namespace, no_image)
+    no_spec = _server("nospec")
+    del no_spec["spec"]
+    with pytest.raises(KubectlError, match="spec: Required value"):
+        _apply_unchecked(crds, k8s_namespace, no_spec)
+
+
+def test_unknown_fields_are_pruned(crds: KubeCluster, k8s_namespace: str) -> None:
+    doc = _server("pruned", madeUp=True, podTemplateSpec={"spec": {"keep": {"me": 1}}})
+    crds.kubectl("apply", "--validate=false", "-n", k8s_namespace, "-f", "-", input=json.dumps(doc))
+    spec = crds.json("get", "mcpserver", "pruned", "-n", k8s_namespace)["spec"]
+    assert "madeUp" not in spec
+    assert spec["podTemplateSpec"] == {"spec": {"keep": {"me": 1}}}  # free-form: kept
+
+
+def _patch_status(k8s: KubeCluster, namespace: str, name: str, status: dict[str, Any]) -> None:
+    from kubernetes import client, config  # the plugin's own dependency
+
+    api = client.CustomObjectsApi(config.new_client_from_config(str(k8s.kubeconfig)))
+    api.patch_namespaced_custom_object_status(
+        GROUP, "v1beta1", namespace, "mcpservers", name, {"status": status}
+    )
+
+
+def test_printer_columns_and_status_subresource(crds: KubeCluster, k8s_namespace: str) -> None:
+    crds.apply(_server("shown"), namespace=k8s_namespace)
+    condition = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "DeploymentReady",
+        "message": "ready",
+        "lastTransitionTime": "2026-12-04T12:00:00Z",
+    }
+    _patch_status(
+        crds,
+        k8s_namespace,
+        "shown",
+        {
+            "phase": "Ready",
+            "readyReplicas": 1,
+            "url": "http://mcp-shown-proxy.ns.svc:8080",
+            "conditions": [condition],
+        },
+    )
+    table = crds.kubectl("get", "mcpservers", "-n", k8s_namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "STATUS", "READY", "REPLICAS", "URL", "AGE"]
+    (row,) = [line.split() for line in table[1:] if line.startswith("shown ")]
+    assert row[:5] == ["shown", "Ready", "True", "1", "http://mcp-shown-proxy.ns.svc:8080"]
+    # The short name works, and a spec sent to the status subresource is ignored.
+    assert "shown" in crds.kubectl("get", "mcpserver", "-n", k8s_namespace).stdout
+    crds.apply(_server("shown", proxyPort=9000), namespace=k8s_namespace)
+    live = crds.json("get", "mcpserver", "shown", "-n", k8s_namespace)
+    assert live["status"]["phase"] == "Ready"  # a spec write keeps the status
+    assert live["spec"]["proxyPort"] == 9000
