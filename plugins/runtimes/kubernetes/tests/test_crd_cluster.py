@@ -135,7 +135,8 @@ def test_unknown_fields_are_pruned(crds: KubeCluster, k8s_namespace: str) -> Non
 def _patch_status(k8s: KubeCluster, namespace: str, name: str, status: dict[str, Any]) -> None:
     from kubernetes import client, config  # the plugin's own dependency
 
-    api = client.CustomObjectsApi(config.new_client_from_config(str(k8s.kubeconfig)))
+    api_client = config.new_client_from_config(str(k8s.kubeconfig))  # type: ignore[no-untyped-call]
+    api = client.CustomObjectsApi(api_client)
     api.patch_namespaced_custom_object_status(
         GROUP, "v1beta1", namespace, "mcpservers", name, {"status": status}
     )

@@ -87,7 +87,7 @@ class CustomResource(CRDModel):
     crd: ClassVar[CRDNames]
 
     api_version: Literal["toolhive.stacklok.dev/v1beta1"] = Field(
-        default=API_VERSION, alias="apiVersion"
+        default="toolhive.stacklok.dev/v1beta1", alias="apiVersion"
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
 

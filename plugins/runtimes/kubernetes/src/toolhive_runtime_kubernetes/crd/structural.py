@@ -47,6 +47,12 @@ _ALLOWED = frozenset(
 # Formats the API server knows; pydantic's others (uri …) are dropped rather than rejected.
 _FORMATS = frozenset({"date-time", "date", "int32", "int64", "byte", "duration", "uri", "email"})
 _TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean"})
+_PY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "boolean": bool,
+    "number": (int, float),
+}
 
 
 class SchemaError(ValueError):
@@ -142,7 +148,7 @@ def structural_errors(schema: Any, path: str = "") -> list[str]:
         if name not in schema.get("properties", {}):
             errors.append(f"{where}: required {name!r} is not a property")
     if "enum" in schema and kind in _TYPES:
-        py = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}.get(kind)
+        py = _PY_TYPES.get(kind)
         if py and not all(isinstance(v, py) for v in schema["enum"]):
             errors.append(f"{where}: enum values are not all {kind}")
     for name, sub in schema.get("properties", {}).items():
