@@ -80,8 +80,10 @@ def check_crd(documents: list[dict[str, Any]]) -> None:
 def test_export_rm_and_run_from_the_mcpserver_yaml(thv: ThvConsole, tmp_path: Path) -> None:
     before = run_echo(thv, "echo-k8s")
     path = tmp_path / "out" / "echo-k8s.yaml"
-    out = thv("export", "echo-k8s", str(path), "--format", "k8s")
-    assert "as a Kubernetes MCPServer" in out
+    exported = thv.run("export", "echo-k8s", str(path), "--format", "k8s")
+    assert exported.returncode == 0, exported.stderr
+    assert "as a Kubernetes MCPServer" in exported.stdout
+    assert "Warning: This workload runs on the process runtime" in exported.stderr
     documents = list(yaml.safe_load_all(path.read_text()))
     assert [d["kind"] for d in documents] == ["MCPToolConfig", "MCPServer"]
     server = documents[-1]

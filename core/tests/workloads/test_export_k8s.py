@@ -237,6 +237,13 @@ def test_what_an_mcpserver_cannot_hold_is_left_out_with_a_warning() -> None:
     assert "issuer.example" not in manifest.to_yaml()
 
 
+def test_a_process_runtime_workload_warns_that_its_image_is_local() -> None:
+    config = RunConfig(image="/usr/bin/python3", name="w", runtime="process")
+    [warning] = to_manifest(config).warnings
+    assert "process runtime" in warning and "/usr/bin/python3" in warning
+    assert to_manifest(config.model_copy(update={"runtime": "podman"})).warnings == []
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

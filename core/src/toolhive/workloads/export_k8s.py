@@ -289,6 +289,11 @@ def _warn_dropped(config: RunConfig, warnings: list[str]) -> None:
             "OIDC configuration detected but not exported. Create an MCPOIDCConfig resource and "
             "add an oidcConfigRef to the exported MCPServer."
         )
+    if config.runtime == "process":
+        warnings.append(
+            f"This workload runs on the process runtime: spec.image ({config.image}) is a "
+            "command or package on this machine; set a container image before applying it."
+        )
     if config.token_exchange_config is not None:
         warnings.append(
             "Token exchange configuration detected but not exported. Create an "
