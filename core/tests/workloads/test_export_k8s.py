@@ -53,7 +53,7 @@ def full_config() -> RunConfig:
         proxy_mode="sse",
         port=18080,
         cmd_args=["--verbose", "--root", "/data"],
-        env_vars={"LOG_LEVEL": "debug", "API_URL": "https://api.example.com"},
+        env_vars={"LOG_LEVEL": "debug", "API_URL": "https://api.example.com", "ODD": " a \nb\t\n"},
         volumes=["/srv/data:/data:ro", "/tmp/out:/out"],
         secrets=["GitHub_Token,target=GITHUB_TOKEN", "db-pass,target=DB_PASSWORD"],
         permission_profile_name_or_path="/home/u/profile.json",
@@ -134,6 +134,7 @@ def test_env_and_volumes() -> None:
     assert spec["env"] == [
         {"name": "API_URL", "value": "https://api.example.com"},
         {"name": "LOG_LEVEL", "value": "debug"},
+        {"name": "ODD", "value": " a \nb\t\n"},
     ]
     assert spec["volumes"] == [
         {"name": "volume-0", "hostPath": "/srv/data", "mountPath": "/data", "readOnly": True},
@@ -182,6 +183,7 @@ def test_a_custom_profile_goes_into_a_configmap_before_the_server() -> None:
         "name": "my-server-permission-profile",
         "key": "profile.json",
     }
+    assert "profile.json: |\n" in to_manifest(full_config()).to_yaml()  # readable block
     profile = json.loads(configmap["data"]["profile.json"])
     assert profile["read"] == ["/srv/data"]
     assert profile["network"]["outbound"]["allow_host"] == ["api.example.com"]

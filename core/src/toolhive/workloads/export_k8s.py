@@ -102,7 +102,21 @@ class Manifest:
     warnings: list[str] = field(default_factory=list)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump_all(self.documents, sort_keys=False, default_flow_style=False)
+        return yaml.dump_all(
+            self.documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False
+        )
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (a ConfigMap's profile JSON) as ``|`` blocks, readable in the file."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 @dataclass
