@@ -1,0 +1,721 @@
+"""VirtualMCPServer: our vMCP gateway over an MCPGroup's members, one endpoint for all of them.
+
+As ToolHive's ``virtualmcpserver_controller.go`` in its *static* mode (``outgoingAuth.source:
+inline``, which writes ``backends`` into the config): the operator finds the group's members —
+MCPServers and MCPRemoteProxies naming the group in ``spec.groupRef``, plus MCPServerEntries — and
+writes them as static ``backends`` next to ``spec.config`` into the ConfigMap ``<name>-vmcp-config``
+(``config.yaml``, ToolHive's vMCP format, which ``thv vmcp serve`` reads unchanged). Here that is
+the only mode: the gateway pod has no Kubernetes client of its own, so ``source: discovered`` is
+resolved by the operator too (each member's ``externalAuthConfigRef`` becomes its
+``outgoingAuth.backends`` entry).
+
+A member is reached at its ``status.url`` with the host replaced by its Service's ClusterIP when the
+host is a Service name (``mcp-x-proxy.ns.svc.cluster.local``): the gateway then needs no cluster
+DNS. Members joining, leaving, changing URL or their Service changing re-reconcile; a new config
+rolls the Deployment (its checksum is on the pod template).
+
+Objects, with Go's names: ConfigMap ``<name>-vmcp-config``; Deployment ``<name>`` running ``thv vmcp
+serve --config=/etc/vmcp-config/config.yaml --host=0.0.0.0 --port=4483`` from the proxy runner image
+(``spec.replicas`` when set; otherwise the live count is left alone); Service ``vmcp-<name>``
+(port 4483, ``serviceType``, ``sessionAffinity``). Status: ``Pending`` (no pod ready, or the group
+is not ready), ``Ready`` (a pod ready, every backend ready), ``Degraded`` (some backend not ready),
+``Failed`` (a spec the gateway cannot run, a missing group, pods crash-looping), with ``url``,
+``discoveredBackends`` and ``backendCount`` (routable backends) as Go.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import ValidationError
+
+from toolhive_runtime_kubernetes.crd.vmcp import VirtualMCPServerSpec
+from toolhive_runtime_kubernetes.operator.apply import apply_object
+from toolhive_runtime_kubernetes.operator.framework import (
+    API_VERSION,
+    Context,
+    Controller,
+    Key,
+    Result,
+    controller_owner,
+    owner_reference,
+)
+from toolhive_runtime_kubernetes.operator.group import group_ref, members
+from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
+from toolhive_runtime_kubernetes.operator.status import (
+    READY,
+    condition,
+    set_condition,
+    write_status,
+)
+
+PORT = 4483
+CONFIG_DIR = "/etc/vmcp-config"
+CHECKSUM_ANNOTATION = "toolhive.stacklok.dev/vmcp-config-checksum"
+GROUP_REF_VALIDATED = "GroupRefValidated"
+#: Not ready yet: look again this soon (pods are not watched; Deployment events come too).
+POLL_SECONDS = 5.0
+#: Waiting reasons that mean the pod will not come up by itself.
+BROKEN_WAITING = {
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
+MEMBER_KINDS = ("MCPServer", "MCPRemoteProxy", "MCPServerEntry")
+
+
+class SpecError(ValueError):
+    """The VirtualMCPServer asks for something the gateway cannot run; the message says what."""
+
+
+def config_map_name(name: str) -> str:
+    return f"{name}-vmcp-config"
+
+
+def service_name(name: str) -> str:
+    return f"vmcp-{name}"
+
+
+def labels(name: str) -> dict[str, str]:
+    """Go's ``labelsForVirtualMCPServer`` (it already carries ``toolhive: "true"``)."""
+    return {
+        "app": "virtualmcpserver",
+        "app.kubernetes.io/name": "virtualmcpserver",
+        "app.kubernetes.io/instance": name,
+        "toolhive": "true",
+        "toolhive-name": name,
+    }
+
+
+# --- members -> backends -----------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    """One member as the gateway sees it."""
+
+    name: str
+    kind: str
+    #: The member's own ``status.url`` (what the status reports).
+    url: str
+    #: Where the gateway connects ("" when the member is not routable yet).
+    target: str
+    transport: str
+    #: ready | unavailable | unknown (Go's CRD backend statuses).
+    health: str
+    auth_ref: str = ""
+    auth_type: str = ""
+    message: str = ""
+    entry: bool = False
+
+
+def member_transport(member: Obj) -> str:
+    """The transport the gateway speaks to a member: a stdio server's proxy mode, else its own."""
+    spec = member.get("spec") or {}
+    transport = str(spec.get("transport") or "")
+    if member.get("kind") == "MCPServer":
+        if transport in ("", "stdio"):
+            return str(spec.get("proxyMode") or "streamable-http")
+        return transport
+    return transport or "streamable-http"
+
+
+def member_health(member: Obj) -> str:
+    """Go's ``mapK8SWorkloadPhaseToHealth`` in CRD terms (entries: Valid = ready)."""
+    phase = str((member.get("status") or {}).get("phase") or "")
+    if phase in ("Ready", "Valid"):
+        return "ready"
+    if phase in ("Failed", "Terminating", "Stopped"):
+        return "unavailable"
+    return "unknown"
+
+
+def routable_url(kube: Kube, namespace: str, url: str) -> tuple[str, str]:
+    """``url`` with a Service host (``svc``, ``svc.ns``, ``svc.ns.svc[.cluster.local]``) replaced
+    by the Service's ClusterIP, and a problem ("" if none). IP hosts and outside names stay."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return "", f"URL {url!r} has no host"
+    try:
+        ipaddress.ip_address(host)
+        return url, ""
+    except ValueError:
+        pass
+    names = host.split(".")
+    cluster_name = len(names) == 1 or (len(names) > 2 and names[2] == "svc")
+    if len(names) > 2 and not cluster_name:
+        return url, ""  # an outside name
+    service, ns = names[0], names[1] if len(names) > 1 else namespace
+    found = kube.get("v1", "Service", ns, service)
+    if found is None:
+        if cluster_name:
+            return "", f"Service {ns}/{service} not found"
+        return url, ""  # two labels and no such Service: an outside name such as example.com
+    cluster_ip = str((found.get("spec") or {}).get("clusterIP") or "")
+    if cluster_ip in ("", "None"):
+        return "", f"Service {ns}/{service} has no ClusterIP"
+    netloc = f"{cluster_ip}:{parts.port}" if parts.port else cluster_ip
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), ""
+
+
+def backend_of(kube: Kube, member: Obj) -> Backend:
+    kind = str(member["kind"])
+    meta = member["metadata"]
+    spec = member.get("spec") or {}
+    entry = kind == "MCPServerEntry"
+    url = (
+        str(spec.get("remoteUrl") or "")
+        if entry
+        else str((member.get("status") or {}).get("url") or "")
+    )
+    target, problem = (
+        routable_url(kube, meta.get("namespace", ""), url) if url else ("", "no URL yet")
+    )
+    health = member_health(member)
+    if not target and health == "ready":
+        health = "unknown"
+    auth_ref = str(((spec.get("externalAuthConfigRef") or {}).get("name")) or "")
+    return Backend(
+        name=meta["name"],
+        kind=kind,
+        url=url,
+        target=target,
+        transport=member_transport(member),
+        health=health,
+        auth_ref=auth_ref,
+        message=problem,
+        entry=entry,
+    )
+
+
+# --- outgoing auth -----------------------------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    """The config's ``outgoingAuth`` and the environment it reads secrets from."""
+
+    section: dict[str, Any]
+    env: list[dict[str, Any]] = field(default_factory=list)
+    #: Backend name -> (MCPExternalAuthConfig name, strategy type) for the status.
+    used: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _env_name(prefix: str, config_name: str) -> str:
+    return prefix + re.sub(r"[^A-Z0-9_]", "_", config_name.upper().replace("-", "_"))
+
+
+def strategy_of(external: Obj, env: list[dict[str, Any]]) -> dict[str, Any]:
+    """An MCPExternalAuthConfig as a vMCP outgoing strategy (Go's converters); secrets become
+    environment variables filled from their Secret, never values in the ConfigMap."""
+    name = external["metadata"]["name"]
+    spec = external.get("spec") or {}
+    kind = spec.get("type")
+
+    def secret_env(prefix: str, ref: dict[str, Any]) -> str:
+        var = _env_name(prefix, name)
+        item = {
+            "name": var,
+            "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": ref["key"]}},
+        }
+        if item not in env:
+            env.append(item)
+        return var
+
+    if kind == "unauthenticated":
+        return {"type": "unauthenticated"}
+    if kind == "headerInjection":
+        hi = spec.get("headerInjection") or {}
+        ref = hi.get("valueSecretRef")
+        if not hi.get("headerName") or not ref:
+            raise SpecError(
+                f"MCPExternalAuthConfig {name}: headerInjection needs headerName and valueSecretRef"
+            )
+        return {
+            "type": "header_injection",
+            "headerInjection": {
+                "headerName": hi["headerName"],
+                "headerValueEnv": secret_env("TOOLHIVE_HEADER_INJECTION_VALUE_", ref),
+            },
+        }
+    if kind == "tokenExchange":
+        te = spec.get("tokenExchange") or {}
+        out: dict[str, Any] = {"tokenUrl": te.get("tokenUrl", "")}
+        for key in ("clientId", "audience", "scopes", "subjectTokenType"):
+            if te.get(key):
+                out[key] = te[key]
+        if te.get("clientSecretRef"):
+            out["clientSecretEnv"] = secret_env(
+                "TOOLHIVE_TOKEN_EXCHANGE_CLIENT_SECRET_", te["clientSecretRef"]
+            )
+        return {"type": "token_exchange", "tokenExchange": out}
+    raise SpecError(
+        f"MCPExternalAuthConfig {name}: type {kind!r} is not supported for VirtualMCPServer "
+        "backends here (unauthenticated, headerInjection and tokenExchange are)"
+    )
+
+
+def outgoing_auth(kube: Kube, vmcp: Obj, backends: list[Backend]) -> Outgoing:
+    """Go's ``convertOutgoingAuth`` plus discovery: ``discovered`` = each member's own ref."""
+    namespace = vmcp["metadata"]["namespace"]
+    spec_auth = (vmcp.get("spec") or {}).get("outgoingAuth") or {}
+    source = spec_auth.get("source") or "discovered"
+    result = Outgoing({"source": "inline"})
+    cache: dict[str, Obj] = {}
+
+    def external(ref_name: str) -> Obj:
+        if ref_name not in cache:
+            found = kube.get(API_VERSION, "MCPExternalAuthConfig", namespace, ref_name)
+            if found is None:
+                raise SpecError(f"MCPExternalAuthConfig {namespace}/{ref_name} not found")
+            cache[ref_name] = found
+        return cache[ref_name]
+
+    def convert(where: str, auth: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        kind = auth.get("type")
+        if kind == "discovered":
+            return {"type": "unauthenticated"}, ""
+        if kind == "externalAuthConfigRef":
+            ref_name = str((auth.get("externalAuthConfigRef") or {}).get("name") or "")
+            if not ref_name:
+                raise SpecError(f"{where}.externalAuthConfigRef.name is required")
+            return strategy_of(external(ref_name), result.env), ref_name
+        raise SpecError(f"{where}.type must be one of discovered, externalAuthConfigRef")
+
+    default = spec_auth.get("default")
+    if default:
+        result.section["default"] = convert("spec.outgoingAuth.default", default)[0]
+    else:
+        result.section["default"] = {"type": "unauthenticated"}
+    per_backend: dict[str, Any] = {}
+    if source == "discovered":
+        for b in backends:
+            if b.auth_ref:
+                strategy = strategy_of(external(b.auth_ref), result.env)
+                per_backend[b.name] = strategy
+                result.used[b.name] = (b.auth_ref, str(strategy["type"]))
+    for name, auth in sorted((spec_auth.get("backends") or {}).items()):
+        strategy, ref_name = convert(f"spec.outgoingAuth.backends.{name}", auth)
+        per_backend[name] = strategy
+        result.used[name] = (ref_name, str(strategy["type"]))
+    if per_backend:
+        result.section["backends"] = per_backend
+    return result
+
+
+# --- the config --------------------------------------------------------------------------------
+
+
+def incoming_auth(spec: dict[str, Any]) -> dict[str, Any]:
+    incoming = spec.get("incomingAuth") or {}
+    if incoming.get("type") != "anonymous":
+        raise SpecError(
+            f"spec.incomingAuth.type {incoming.get('type')!r}: only anonymous is supported by this "
+            "operator yet (oidc needs MCPOIDCConfig resolution)"
+        )
+    if incoming.get("authzConfig") or incoming.get("authzConfigRef"):
+        raise SpecError("spec.incomingAuth: authorization is not supported by this operator yet")
+    return {"type": "anonymous"}
+
+
+def vmcp_config(
+    vmcp: Obj, group: str, backends: list[Backend], outgoing: Outgoing
+) -> dict[str, Any]:
+    """The gateway's config file (ToolHive's format): ``spec.config`` with Go's converter's
+    overrides and defaults, and the routable members as static ``backends``."""
+    spec = vmcp.get("spec") or {}
+    config: dict[str, Any] = copy.deepcopy(spec.get("config") or {})
+    for key in ("backends", "groupRef", "name"):
+        config.pop(key, None)
+    if config.get("sessionStorage") or spec.get("sessionStorage"):
+        provider = (spec.get("sessionStorage") or config.get("sessionStorage") or {}).get(
+            "provider"
+        )
+        if provider not in (None, "", "memory"):
+            raise SpecError(
+                f"sessionStorage provider {provider!r} is not supported here (memory is)"
+            )
+        config.pop("sessionStorage", None)
+    if config.get("compositeToolRefs"):
+        raise SpecError("spec.config.compositeToolRefs is not supported by this operator yet")
+    result: dict[str, Any] = {"name": vmcp["metadata"]["name"], "groupRef": group}
+    result["backends"] = [
+        {
+            "name": b.name,
+            "url": b.target,
+            "transport": b.transport,
+            **({"type": "entry"} if b.entry else {}),
+        }
+        for b in backends
+        if b.target
+    ]
+    result["incomingAuth"] = incoming_auth(spec)
+    result["outgoingAuth"] = outgoing.section
+    aggregation = copy.deepcopy(config.pop("aggregation", None) or {})
+    aggregation.setdefault("conflictResolution", "prefix")
+    if "conflictResolutionConfig" not in aggregation:
+        aggregation["conflictResolutionConfig"] = (
+            {"prefixFormat": "{workload}_"} if aggregation["conflictResolution"] == "prefix" else {}
+        )
+    result["aggregation"] = aggregation
+    if spec.get("passthroughHeaders"):
+        config["passthroughHeaders"] = list(spec["passthroughHeaders"])
+    result.update(config)
+    return result
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- desired objects ---------------------------------------------------------------------------
+
+
+def _meta(vmcp: Obj, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": vmcp["metadata"]["namespace"],
+        "labels": labels(vmcp["metadata"]["name"]),
+        "ownerReferences": [owner_reference(vmcp)],
+    }
+
+
+def desired_config_map(vmcp: Obj, text: str) -> Obj:
+    meta = _meta(vmcp, config_map_name(vmcp["metadata"]["name"]))
+    meta["annotations"] = {CHECKSUM_ANNOTATION: checksum(text)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {"config.yaml": text},
+    }
+
+
+def desired_deployment(
+    vmcp: Obj,
+    text: str,
+    image: str,
+    env: list[dict[str, Any]],
+    pull_policy: str = "IfNotPresent",
+) -> Obj:
+    name = vmcp["metadata"]["name"]
+    spec = vmcp.get("spec") or {}
+    debug = ((spec.get("config") or {}).get("operational") or {}).get("logLevel") == "debug"
+    container: dict[str, Any] = {
+        "name": "vmcp",
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        # The image's entrypoint is thv-proxyrunner; the gateway is core's `thv vmcp serve`.
+        "command": [
+            "thv",
+            *(["--debug"] if debug else []),
+            "vmcp",
+            "serve",
+            f"--config={CONFIG_DIR}/config.yaml",
+            "--host=0.0.0.0",
+            f"--port={PORT}",
+        ],
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "volumeMounts": [{"name": "vmcp-config", "mountPath": CONFIG_DIR, "readOnly": True}],
+        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 2},
+        "livenessProbe": {
+            "tcpSocket": {"port": "http"},
+            "initialDelaySeconds": 30,
+            "periodSeconds": 10,
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        },
+    }
+    if env:
+        container["env"] = env
+    pod: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [{"name": "vmcp-config", "configMap": {"name": config_map_name(name)}}],
+        "terminationGracePeriodSeconds": 30,
+    }
+    if spec.get("serviceAccount"):
+        pod["serviceAccountName"] = spec["serviceAccount"]
+    if spec.get("imagePullSecrets"):
+        pod["imagePullSecrets"] = spec["imagePullSecrets"]
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": labels(name)},
+        "template": {
+            "metadata": {
+                "labels": labels(name),
+                "annotations": {CHECKSUM_ANNOTATION: checksum(text)},
+            },
+            "spec": pod,
+        },
+    }
+    if spec.get("replicas") is not None:
+        deployment_spec["replicas"] = int(spec["replicas"])
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(vmcp, name),
+        "spec": deployment_spec,
+    }
+
+
+def desired_service(vmcp: Obj) -> Obj:
+    name = vmcp["metadata"]["name"]
+    spec = vmcp.get("spec") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(vmcp, service_name(name)),
+        "spec": {
+            "type": spec.get("serviceType") or "ClusterIP",
+            "sessionAffinity": spec.get("sessionAffinity") or "ClientIP",
+            "selector": labels(name),
+            "ports": [{"name": "http", "port": PORT, "targetPort": PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def discovered(backends: list[Backend], outgoing: Outgoing | None) -> list[dict[str, Any]]:
+    out = []
+    for b in backends:
+        item: dict[str, Any] = {"name": b.name, "url": b.url, "status": b.health}
+        ref, kind = (outgoing.used.get(b.name) if outgoing else None) or ("", "")
+        if ref:
+            item["authConfigRef"] = ref
+        if kind:
+            item["authType"] = kind
+        if b.message:
+            item["message"] = b.message
+        out.append(item)
+    return out
+
+
+def pods_broken(kube: Kube, vmcp: Obj) -> str:
+    """Why the gateway's pods cannot come up ("" when none is stuck)."""
+    meta = vmcp["metadata"]
+    for pod in kube.list("v1", "Pod", meta["namespace"], labels(meta["name"])):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in BROKEN_WAITING:
+                return f"pod {pod['metadata']['name']}: {waiting['reason']}: {waiting.get('message', '')}".rstrip(
+                    ": "
+                )
+    return ""
+
+
+def vmcp_status(
+    vmcp: Obj,
+    *,
+    phase: str | None = None,
+    message: str = "",
+    group_ok: tuple[bool, str, str] | None = None,
+    deployment: Obj | None = None,
+    backends: list[Backend] | None = None,
+    outgoing: Outgoing | None = None,
+    broken: str = "",
+) -> dict[str, Any]:
+    """Go's status decision (``determineStatusFromPods`` then ``determineStatusFromBackends``);
+    ``phase`` given: that phase with ``message`` (validation, group problems)."""
+    meta = vmcp["metadata"]
+    generation = meta.get("generation")
+    status = dict(vmcp.get("status") or {})
+    status["observedGeneration"] = generation
+    conditions = status.get("conditions")
+    if group_ok is not None:
+        ok, reason, text = group_ok
+        conditions = set_condition(
+            conditions, condition(GROUP_REF_VALIDATED, ok, reason, text, generation)
+        )
+    backends = backends or []
+    status["discoveredBackends"] = discovered(backends, outgoing)
+    routable = sum(1 for b in backends if b.health == "ready" and b.target)
+    status["backendCount"] = routable
+    ready_pods = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
+    if phase is None:
+        if ready_pods == 0:
+            if broken:
+                phase, message, reason = (
+                    "Failed",
+                    f"Virtual MCP server failed to start: {broken}",
+                    "DeploymentFailed",
+                )
+            else:
+                phase, message, reason = (
+                    "Pending",
+                    "Virtual MCP server is starting",
+                    "DeploymentNotReady",
+                )
+        elif not backends:
+            phase, message, reason = "Ready", "Virtual MCP server is running", "DeploymentReady"
+        elif routable == 0:
+            phase, reason = "Degraded", "BackendsUnavailable"
+            message = (
+                f"Virtual MCP server is running but all {len(backends)} backends are unhealthy"
+            )
+        elif routable < len(backends):
+            phase, reason = "Degraded", "BackendsDegraded"
+            message = (
+                f"Virtual MCP server is running with {routable}/{len(backends)} backends available"
+            )
+        else:
+            phase, message, reason = "Ready", "Virtual MCP server is running", "DeploymentReady"
+    else:
+        reason = "DeploymentFailed" if phase == "Failed" else "DeploymentNotReady"
+    status["phase"] = phase
+    status["message"] = message
+    if phase in ("Ready", "Degraded"):
+        status["url"] = (
+            f"http://{service_name(meta['name'])}.{meta['namespace']}.svc.cluster.local:{PORT}"
+        )
+    conditions = set_condition(
+        conditions, condition(READY, phase == "Ready", reason, message, generation)
+    )
+    status["conditions"] = conditions
+    return status
+
+
+# --- the controller ----------------------------------------------------------------------------
+
+
+def spec_problems(vmcp: Obj) -> str:
+    try:
+        VirtualMCPServerSpec.model_validate(vmcp.get("spec") or {})
+    except ValidationError as exc:
+        return "; ".join(
+            f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+    return ""
+
+
+class VirtualMCPServerController(Controller):
+    """Reconciles a VirtualMCPServer into its config, gateway Deployment and Service."""
+
+    kind = "VirtualMCPServer"
+    plural = "virtualmcpservers"
+    owns = ("ConfigMap", "Deployment", "Service")
+
+    def reconcile(self, ctx: Context, obj: Obj) -> Result | None:
+        kube = ctx.kube
+        key = Key.of(obj)
+        problem = spec_problems(obj)
+        if problem:
+            write_status(kube, obj, vmcp_status(obj, phase="Failed", message=problem))
+            return None
+        group_name = str(obj["spec"]["groupRef"]["name"])
+        group_key = Key("MCPGroup", key.namespace, group_name)
+        group = kube.get(API_VERSION, "MCPGroup", key.namespace, group_name)
+        found = members(kube, key.namespace, group_name) if group is not None else {}
+        member_objs = [o for kind in MEMBER_KINDS for o in found.get(kind, [])]
+        refs = [group_key, *(Key.of(o) for o in member_objs)]
+        refs += [
+            Key("MCPExternalAuthConfig", key.namespace, str(r["name"]))
+            for o in member_objs
+            if (r := (o.get("spec") or {}).get("externalAuthConfigRef"))
+        ]
+        ctx.index.record(key, refs)
+        if group is None:
+            text = f"MCPGroup {group_name} not found"
+            write_status(
+                kube,
+                obj,
+                vmcp_status(
+                    obj, phase="Failed", message=text, group_ok=(False, "GroupRefNotFound", text)
+                ),
+            )
+            return None
+        group_phase = (group.get("status") or {}).get("phase")
+        if group_phase != "Ready":
+            text = f"MCPGroup {group_name} is not ready (phase {group_phase or 'unset'})"
+            write_status(
+                kube,
+                obj,
+                vmcp_status(
+                    obj, phase="Pending", message=text, group_ok=(False, "GroupRefNotReady", text)
+                ),
+            )
+            return Result(requeue_after=POLL_SECONDS)
+        group_ok = (True, "GroupRefValid", f"MCPGroup {group_name} is valid and ready")
+        backends = sorted((backend_of(kube, o) for o in member_objs), key=lambda b: b.name)
+        try:
+            outgoing = outgoing_auth(kube, obj, backends)
+            config = vmcp_config(obj, group_name, backends, outgoing)
+        except SpecError as exc:
+            write_status(
+                kube,
+                obj,
+                vmcp_status(
+                    obj, phase="Failed", message=str(exc), group_ok=group_ok, backends=backends
+                ),
+            )
+            return None
+        text = config_yaml(config)
+        settings = ctx.settings
+        apply_object(kube, desired_config_map(obj, text))
+        deployment = apply_object(
+            kube,
+            desired_deployment(
+                obj, text, settings.runner_image, outgoing.env, settings.image_pull_policy
+            ),
+        ).obj
+        apply_object(kube, desired_service(obj))
+        ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+        broken = pods_broken(kube, obj) if ready == 0 else ""
+        status = vmcp_status(
+            obj,
+            group_ok=group_ok,
+            deployment=deployment,
+            backends=backends,
+            outgoing=outgoing,
+            broken=broken,
+        )
+        write_status(kube, obj, status)
+        return Result(requeue_after=POLL_SECONDS) if status["phase"] != "Ready" else None
+
+    def map_event(self, ctx: Context, obj: Obj) -> list[Key]:
+        kind = obj.get("kind", "")
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace", "")
+        keys: list[Key] = []
+        if obj.get("apiVersion") == API_VERSION and kind in (
+            *MEMBER_KINDS,
+            "MCPGroup",
+            "MCPExternalAuthConfig",
+        ):
+            keys += ctx.index.referrers(Key.of(obj), kind=self.kind)
+            if kind in MEMBER_KINDS and (name := group_ref(obj)):
+                keys += ctx.index.referrers(Key("MCPGroup", namespace, name), kind=self.kind)
+        elif kind == "Service":
+            # A member's Service (re)created: its ClusterIP is where the gateway connects.
+            owner = controller_owner(obj)
+            if owner is not None and owner[0] == API_VERSION and owner[1] in MEMBER_KINDS:
+                keys += ctx.index.referrers(Key(owner[1], namespace, owner[2]), kind=self.kind)
+        return sorted(set(keys))
+
+
+__all__ = [
+    "VirtualMCPServerController",
+    "desired_config_map",
+    "desired_deployment",
+    "desired_service",
+    "routable_url",
+    "vmcp_config",
+    "vmcp_status",
+]
