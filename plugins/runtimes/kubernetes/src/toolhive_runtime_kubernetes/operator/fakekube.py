@@ -3,7 +3,8 @@
 The reconcile logic must be testable where no cluster runs (every CI machine, a laptop), so this
 stands in for kube-apiserver's object store: resourceVersion bumped on every real write and only
 then, ``metadata.generation`` bumped when ``spec`` changes, 404/409 errors, merge patches
-(RFC 7386), server-side apply reduced to "the applied fields replace ours", finalizers holding a
+(RFC 7386), server-side apply reduced to "merge what is applied, drop what we applied before and
+no longer send" (fields set by others stay, as with managedFields), finalizers holding a
 deletion, and the garbage collector's cascade through owner references. It validates nothing else
 (no schemas, no defaulting, no admission): the cluster e2e tests (tests/test_k8s_operator.py) cover
 the real thing.
@@ -34,11 +35,48 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict) or not isinstance(target, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target)
+    for key, value in patch.items():
+        out[key] = _merge(out.get(key), value)
+    return out
+
+
+def _dropped(old: Any, new: Any) -> dict[str, Any]:
+    """The paths (as a nested dict, leaves True) in ``old`` but not in ``new``."""
+    out: dict[str, Any] = {}
+    if not isinstance(old, dict):
+        return out
+    for key, value in old.items():
+        if not isinstance(new, dict) or key not in new:
+            out[key] = True
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            sub = _dropped(value, new[key])
+            if sub:
+                out[key] = sub
+    return out
+
+
+def _without(obj: Any, paths: dict[str, Any]) -> Any:
+    if not isinstance(obj, dict):
+        return obj
+    out = copy.deepcopy(obj)
+    for key, sub in paths.items():
+        if sub is True:
+            out.pop(key, None)
+        elif key in out:
+            out[key] = _without(out[key], sub)
+    return out
+
+
 class FakeKube:
     """The :class:`~toolhive_runtime_kubernetes.operator.kube.Kube` protocol over a dict."""
 
     def __init__(self) -> None:
         self.objects: dict[Key, Obj] = {}
+        self._applied: dict[Key, Obj] = {}
         self._versions = itertools.count(1)
         #: Every write, in order: (verb, kind, namespace, name) — what tests assert "nothing" on.
         self.writes: list[tuple[str, str, str, str]] = []
@@ -102,14 +140,14 @@ class FakeKube:
         key = ref(obj)
         current = self.objects.get(key)
         if current is None:
-            return self.create(obj)
-        new = copy.deepcopy(current)
-        for field, value in obj.items():
-            if field == "metadata":
-                for mk, mv in value.items():
-                    new["metadata"][mk] = copy.deepcopy(mv)
-            elif field != "status":
-                new[field] = copy.deepcopy(value)
+            created = self.create(obj)
+            self._applied[key] = copy.deepcopy(obj)
+            return created
+        # Server-side apply, reduced: fields we applied before and no longer send are removed,
+        # the rest merges (maps key by key; lists and values replace); others' fields stay.
+        new = _without(current, _dropped(self._applied.get(key, {}), obj))
+        new = _merge(new, {k: v for k, v in obj.items() if k != "status"})
+        self._applied[key] = copy.deepcopy(obj)
         return self._store(key, new, current, verb="apply")
 
     def patch(

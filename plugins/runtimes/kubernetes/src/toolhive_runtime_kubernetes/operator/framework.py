@@ -242,7 +242,12 @@ class Operator:
                 result = ctrl.finalize(ctx, obj)
                 if result is not None:
                     return result
-                self._patch_finalizers(ctrl, obj, [f for f in finalizers if f != ctrl.finalizer])
+                fresh = self.kube.get(ctrl.api_version, key.kind, key.namespace, key.name)
+                if fresh is not None:
+                    left = [
+                        f for f in fresh["metadata"].get("finalizers") or [] if f != ctrl.finalizer
+                    ]
+                    self._patch_finalizers(ctrl, fresh, left)
             ctrl.forget(ctx, key)
             return None
         if ctrl.finalizer and ctrl.finalizer not in finalizers:

@@ -83,4 +83,6 @@ def write_status(kube: Kube, obj: Obj, status: dict[str, Any]) -> bool:
     api_version, kind, namespace, name = ref(obj)
     updated = kube.patch(api_version, kind, namespace, name, {"status": patch}, status=True)
     obj["status"] = updated.get("status", wanted)
+    if "resourceVersion" in updated.get("metadata", {}):
+        obj["metadata"]["resourceVersion"] = updated["metadata"]["resourceVersion"]
     return True

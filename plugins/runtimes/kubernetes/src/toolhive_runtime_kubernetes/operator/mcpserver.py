@@ -1,0 +1,473 @@
+"""MCPServer: RBAC, the RunConfig ConfigMap, the proxy runner Deployment and its Service.
+
+The proxy runner (``thv-proxyrunner run``) deploys the MCP server itself, as a StatefulSet named
+after the resource, through the kubernetes runtime. The operator adopts that StatefulSet (owner
+reference, so deleting the MCPServer removes it), and when it is deleted by hand bounces the
+proxy so the runner deploys it again — the status says Pending meanwhile instead of Ready
+(stacklok/toolhive#6343).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolhive_runtime_kubernetes.crd.config_objects import MCPExternalAuthConfig, MCPToolConfig
+from toolhive_runtime_kubernetes.crd.mcpserver import MCPServer
+from toolhive_runtime_kubernetes.operator import objects, status
+from toolhive_runtime_kubernetes.operator.apply import apply_object
+from toolhive_runtime_kubernetes.operator.framework import (
+    Context,
+    Controller,
+    Key,
+    Result,
+    controller_owner,
+    owner_reference,
+)
+from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
+from toolhive_runtime_kubernetes.operator.runconfig import (
+    TOKEN_EXCHANGE_SECRET_DIR,
+    ConfigError,
+    mcp_service_account_name,
+    mcpserver_runconfig,
+)
+from toolhive_runtime_kubernetes.operator.toolconfig import config_hash
+
+log = logging.getLogger("toolhive.operator")
+
+FINALIZER = "mcpserver.toolhive.stacklok.dev/finalizer"
+APP = "mcpserver"
+#: Go's condition types and reasons (``api/v1beta1``).
+TOOL_CONFIG_VALIDATED = "ToolConfigValidated"
+EXTERNAL_AUTH_VALIDATED = "ExternalAuthConfigValidated"
+STDIO_REPLICA_CAPPED = "StdioReplicaCapped"
+#: Do not bounce the proxy again within this while the StatefulSet is still missing (Go's).
+BOUNCE_COOLDOWN = timedelta(minutes=2)
+#: Waiting reasons that will not fix themselves: the pod is Failed, not Pending.
+FAILED_WAITING = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+    }
+)
+
+
+def _get(kube: Kube, kind: str, namespace: str, name: str) -> Obj | None:
+    api_version = {"Deployment": "apps/v1", "StatefulSet": "apps/v1"}.get(kind, "v1")
+    return kube.get(api_version, kind, namespace, name)
+
+
+class Invalid(Exception):
+    """A spec problem the user must fix: becomes a condition and phase Failed, no retry."""
+
+    def __init__(self, condition: dict[str, Any], message: str) -> None:
+        super().__init__(message)
+        self.condition = condition
+
+
+def load_refs(
+    kube: Kube, namespace: str, toolconfig_name: str | None, extauth_name: str | None
+) -> tuple[MCPToolConfig | None, MCPExternalAuthConfig | None, list[dict[str, Any]]]:
+    """The referenced config objects, and conditions saying whether they were found.
+
+    Raises :class:`Invalid` for a missing reference (a user error, as Go's ``Failed``)."""
+    conditions: list[dict[str, Any]] = []
+    toolconfig = extauth = None
+    if toolconfig_name:
+        raw = kube.get(
+            MCPToolConfig.model_fields["api_version"].default,
+            "MCPToolConfig",
+            namespace,
+            toolconfig_name,
+        )
+        if raw is None:
+            msg = f"MCPToolConfig {toolconfig_name} not found"
+            raise Invalid(
+                status.condition(TOOL_CONFIG_VALIDATED, False, "ToolConfigNotFound", msg), msg
+            )
+        toolconfig = MCPToolConfig.model_validate(raw)
+        conditions.append(
+            status.condition(
+                TOOL_CONFIG_VALIDATED,
+                True,
+                "ToolConfigValid",
+                f"MCPToolConfig {toolconfig_name} is valid",
+            )
+        )
+    if extauth_name:
+        api_version = MCPExternalAuthConfig.model_fields["api_version"].default
+        raw = kube.get(api_version, "MCPExternalAuthConfig", namespace, extauth_name)
+        if raw is None:
+            msg = f"MCPExternalAuthConfig {extauth_name} not found"
+            raise Invalid(
+                status.condition(EXTERNAL_AUTH_VALIDATED, False, "ExternalAuthConfigNotFound", msg),
+                msg,
+            )
+        extauth = MCPExternalAuthConfig.model_validate(raw)
+        conditions.append(
+            status.condition(
+                EXTERNAL_AUTH_VALIDATED,
+                True,
+                "ExternalAuthConfigValid",
+                f"MCPExternalAuthConfig {extauth_name} is valid",
+            )
+        )
+    return toolconfig, extauth, conditions
+
+
+def token_exchange_volume(extauth: MCPExternalAuthConfig | None) -> tuple[list[Obj], list[Obj]]:
+    """The token-exchange client secret as a file in the proxy pod (volumes, mounts)."""
+    te = extauth.spec.token_exchange if extauth is not None else None
+    if te is None or te.client_secret_ref is None:
+        return [], []
+    ref = te.client_secret_ref
+    volume = {
+        "name": "token-exchange-secret",
+        "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": ref.key}]},
+    }
+    mount = {
+        "name": "token-exchange-secret",
+        "mountPath": TOKEN_EXCHANGE_SECRET_DIR,
+        "readOnly": True,
+    }
+    return [volume], [mount]
+
+
+def desired_objects(
+    obj: Obj,
+    server: MCPServer,
+    *,
+    runner_image: str,
+    toolconfig: MCPToolConfig | None = None,
+    extauth: MCPExternalAuthConfig | None = None,
+    pull_policy: str = "IfNotPresent",
+) -> list[Obj]:
+    """Every object an MCPServer owns, in apply order. Pure: no API calls."""
+    name = server.name
+    spec = server.spec
+    labels = objects.labels_for(APP, name)
+    runconfig = mcpserver_runconfig(server, toolconfig=toolconfig, extauth=extauth)
+    configmap = objects.runconfig_configmap(obj, name, runconfig, labels)
+    runner_sa = objects.proxy_runner_name(name)
+    out = objects.rbac_objects(obj, runner_sa, labels, objects.PROXY_RUNNER_RULES)
+    if spec.service_account is None:
+        out.append(objects.service_account(obj, mcp_service_account_name(name), labels))
+    out.append(configmap)
+    replicas = spec.replicas
+    if spec.transport == "stdio" and replicas is not None and replicas > 1:
+        replicas = 1  # one proxy per stdio stream (Go caps it too)
+    overrides = spec.resource_overrides.to_json() if spec.resource_overrides else {}
+    volumes, mounts = token_exchange_volume(extauth)
+    out.append(
+        objects.proxy_deployment(
+            obj,
+            name=name,
+            labels=labels,
+            runner_image=runner_image,
+            args=["run", spec.image],
+            runconfig_checksum=configmap["metadata"]["annotations"][
+                objects.CONTENT_CHECKSUM_ANNOTATION
+            ],
+            proxy_port=spec.proxy_port,
+            service_account_name=runner_sa,
+            replicas=replicas,
+            resources=spec.resources.to_json() if spec.resources else None,
+            overrides=overrides.get("proxyDeployment"),
+            pull_policy=pull_policy,
+            extra_volumes=volumes,
+            extra_mounts=mounts,
+        )
+    )
+    out.append(
+        objects.proxy_service(
+            obj,
+            service_name=objects.proxy_service_name(name),
+            labels=labels,
+            port=spec.proxy_port,
+            session_affinity=spec.session_affinity,
+            overrides=overrides.get("proxyService"),
+        )
+    )
+    return out
+
+
+def pod_failure(pods: list[Obj]) -> str | None:
+    """The first reason a pod will not start by itself (image pull, crash loop …)."""
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") == "Failed":
+            return f"pod {pod['metadata']['name']} failed"
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in FAILED_WAITING:
+                return f"{waiting['reason']}: {waiting.get('message', '')}".strip().rstrip(":")
+    return None
+
+
+def phase_and_message(
+    deployment: Obj | None, statefulset: Obj | None, failure: str | None, stdio: bool
+) -> tuple[str, str, int]:
+    """Go's phases from what runs: (phase, message, readyReplicas)."""
+    if deployment is None:
+        return "Pending", "MCP server is being created", 0
+    if (deployment.get("spec") or {}).get("replicas") == 0:
+        return "Stopped", "MCP server is stopped (scaled to zero)", 0
+    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    if failure:
+        return "Failed", f"MCP server pod failed: {failure}", ready
+    if ready == 0:
+        return "Pending", "MCP server is starting", 0
+    if statefulset is None:
+        return (
+            "Pending",
+            "MCP server proxy is running; recreating missing workload StatefulSet",
+            ready,
+        )
+    if int((statefulset.get("status") or {}).get("readyReplicas") or 0) == 0:
+        return "Pending", "MCP server proxy is running; waiting for the MCP server pod", ready
+    return "Ready", "MCP server is running", ready
+
+
+class MCPServerController(Controller):
+    kind = "MCPServer"
+    plural = "mcpservers"
+    finalizer = FINALIZER
+    owns = (
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "StatefulSet",
+    )
+
+    def map_event(self, ctx: Context, obj: Obj) -> list[Key]:
+        # The runner's StatefulSet before adoption: no owner reference yet, Go maps it by label.
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if (
+            obj.get("kind") == "StatefulSet"
+            and labels.get("toolhive") == "true"
+            and controller_owner(obj) is None
+        ):
+            return [
+                Key(
+                    self.kind,
+                    meta.get("namespace", ""),
+                    labels.get("toolhive-name") or meta["name"],
+                )
+            ]
+        # A referenced config object changed: every MCPServer using it.
+        if obj.get("kind") in ("MCPToolConfig", "MCPExternalAuthConfig"):
+            return ctx.index.referrers(Key.of(obj), kind=self.kind)
+        return []
+
+    def reconcile(self, ctx: Context, obj: Obj) -> Result | None:
+        kube = ctx.kube
+        key = Key.of(obj)
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        generation = meta.get("generation")
+        old = obj.get("status") or {}
+        conditions = list(old.get("conditions") or [])
+        new_status: dict[str, Any] = {"observedGeneration": generation}
+
+        def failed(condition: dict[str, Any] | None, message: str) -> Result | None:
+            conds = conditions
+            if condition is not None:
+                conds = status.set_condition(conds, {**condition, "observedGeneration": generation})
+            conds = status.set_condition(
+                conds,
+                status.condition(status.READY, False, status.REASON_NOT_READY, message, generation),
+            )
+            status.write_status(
+                kube,
+                obj,
+                {
+                    **new_status,
+                    "phase": "Failed",
+                    "message": message,
+                    "readyReplicas": 0,
+                    "conditions": conds,
+                },
+            )
+            return None
+
+        try:
+            server = MCPServer.model_validate(obj)
+        except ValidationError as exc:
+            return failed(None, f"invalid MCPServer: {exc.errors()[0].get('msg')}")
+        spec = server.spec
+        toolconfig_name = spec.tool_config_ref.name if spec.tool_config_ref else None
+        extauth_name = spec.external_auth_config_ref.name if spec.external_auth_config_ref else None
+        refs = [Key("MCPToolConfig", namespace, toolconfig_name)] if toolconfig_name else []
+        if extauth_name:
+            refs.append(Key("MCPExternalAuthConfig", namespace, extauth_name))
+        for changed in ctx.index.record(key, refs):
+            ctx.enqueue(changed, 0)
+        if not toolconfig_name:
+            conditions = status.remove_condition(conditions, TOOL_CONFIG_VALIDATED)
+        if not extauth_name:
+            conditions = status.remove_condition(conditions, EXTERNAL_AUTH_VALIDATED)
+        try:
+            toolconfig, extauth, ref_conditions = load_refs(
+                kube, namespace, toolconfig_name, extauth_name
+            )
+            for cond in ref_conditions:
+                conditions = status.set_condition(
+                    conditions, {**cond, "observedGeneration": generation}
+                )
+            desired = desired_objects(
+                obj,
+                server,
+                runner_image=ctx.settings.runner_image,
+                toolconfig=toolconfig,
+                extauth=extauth,
+                pull_policy=ctx.settings.image_pull_policy,
+            )
+        except Invalid as exc:
+            return failed(exc.condition, str(exc))
+        except ConfigError as exc:
+            cond = status.condition(EXTERNAL_AUTH_VALIDATED, False, "InvalidConfig", str(exc))
+            return failed(cond, str(exc))
+        if toolconfig is not None:
+            new_status["toolConfigHash"] = config_hash(toolconfig.spec.to_json())
+        if extauth is not None:
+            new_status["externalAuthConfigHash"] = config_hash(extauth.spec.to_json())
+
+        requeue: float | None = None
+        for want in desired:
+            if apply_object(kube, want).action == "deleting":
+                requeue = 2.0  # deleted by hand, still finalizing: recreate once gone
+
+        capped = spec.transport == "stdio" and spec.replicas is not None and spec.replicas > 1
+        if capped:
+            conditions = status.set_condition(
+                conditions,
+                status.condition(
+                    STDIO_REPLICA_CAPPED,
+                    True,
+                    "StdioTransportCapAt1",
+                    "stdio transport supports one proxy replica",
+                    generation,
+                ),
+            )
+        else:
+            conditions = status.remove_condition(conditions, STDIO_REPLICA_CAPPED)
+
+        deployment = _get(kube, "Deployment", namespace, name)
+        if (
+            spec.transport == "stdio"
+            and deployment is not None
+            and (deployment["spec"].get("replicas") or 1) > 1
+        ):
+            # Someone scaled a stdio proxy: one stdio stream cannot be shared (Go's cap).
+            kube.patch("apps/v1", "Deployment", namespace, name, {"spec": {"replicas": 1}})
+        statefulset = _get(kube, "StatefulSet", namespace, name)
+        if statefulset is not None:
+            self._adopt(kube, obj, statefulset)
+        elif (
+            deployment is not None
+            and int((deployment.get("status") or {}).get("availableReplicas") or 0) > 0
+        ):
+            self._bounce(kube, deployment)
+            requeue = min(requeue or 10.0, 10.0)
+        pods = kube.list(
+            "v1", "Pod", namespace, {"app.kubernetes.io/instance": name, "toolhive": "true"}
+        )
+        pods += kube.list("v1", "Pod", namespace, {"app": name, "toolhive": "true"})
+        phase, message, ready = phase_and_message(
+            deployment, statefulset, pod_failure(pods), spec.transport == "stdio"
+        )
+        conditions = status.set_condition(
+            conditions,
+            status.condition(
+                status.READY,
+                phase == "Ready",
+                status.REASON_READY if phase == "Ready" else status.REASON_NOT_READY,
+                message,
+                generation,
+            ),
+        )
+        base = objects.service_url(objects.proxy_service_name(name), namespace, spec.proxy_port)
+        new_status.update(
+            {
+                "phase": phase,
+                "message": message,
+                "readyReplicas": ready,
+                "url": objects.mcp_url(base, spec.transport, spec.proxy_mode, name),
+                "conditions": conditions,
+            }
+        )
+        status.write_status(kube, obj, new_status)
+        if phase == "Pending" and requeue is None:
+            requeue = 15.0  # pods starting: look again even if no event comes
+        return Result(requeue) if requeue is not None else None
+
+    def _adopt(self, kube: Kube, obj: Obj, statefulset: Obj) -> None:
+        """The runner's StatefulSet gets our controller owner reference (GC, watches)."""
+        owners = statefulset["metadata"].get("ownerReferences") or []
+        if any(o.get("uid") == obj["metadata"]["uid"] for o in owners):
+            return
+        if any(o.get("controller") for o in owners):
+            return  # someone else's
+        meta = statefulset["metadata"]
+        kube.patch(
+            "apps/v1",
+            "StatefulSet",
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"ownerReferences": [*owners, owner_reference(obj)]}},
+        )
+
+    def _bounce(self, kube: Kube, deployment: Obj) -> None:
+        """Restart the proxy so the runner deploys the missing StatefulSet again (Go's cooldown)."""
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+        last = annotations.get(objects.RESTARTED_AT_ANNOTATION)
+        now = datetime.now(UTC)
+        if last:
+            try:
+                if now - datetime.fromisoformat(last.replace("Z", "+00:00")) < BOUNCE_COOLDOWN:
+                    return
+            except ValueError:
+                pass
+        meta = deployment["metadata"]
+        log.info("StatefulSet %s/%s missing: restarting its proxy", meta["namespace"], meta["name"])
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {
+            "spec": {
+                "template": {"metadata": {"annotations": {objects.RESTARTED_AT_ANNOTATION: stamp}}}
+            }
+        }
+        kube.patch("apps/v1", "Deployment", meta["namespace"], meta["name"], patch)
+
+    def finalize(self, ctx: Context, obj: Obj) -> Result | None:
+        meta = obj["metadata"]
+        generation = meta.get("generation")
+        conditions = status.set_condition(
+            (obj.get("status") or {}).get("conditions"),
+            status.condition(
+                status.READY,
+                False,
+                status.REASON_NOT_READY,
+                "MCP server is being terminated",
+                generation,
+            ),
+        )
+        new = {
+            **(obj.get("status") or {}),
+            "phase": "Terminating",
+            "message": "MCP server is being terminated",
+        }
+        status.write_status(ctx.kube, obj, {**new, "conditions": conditions})
+        # The runner's StatefulSet may not be adopted yet: delete it by name if it is ToolHive's.
+        sts = _get(ctx.kube, "StatefulSet", meta["namespace"], meta["name"])
+        if sts is not None and (sts["metadata"].get("labels") or {}).get("toolhive") == "true":
+            ctx.kube.delete("apps/v1", "StatefulSet", meta["namespace"], meta["name"])
+        return None

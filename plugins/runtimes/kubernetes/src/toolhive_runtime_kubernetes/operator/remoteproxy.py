@@ -1,0 +1,201 @@
+"""MCPRemoteProxy: a proxy-only Deployment + Service in front of ``spec.remoteUrl``.
+
+Same shape as MCPServer's, Go's names for it: ServiceAccount/Role/RoleBinding
+``NAME-remote-proxy-runner`` (read-only rules: it deploys nothing), ConfigMap ``NAME-runconfig``
+with ``remote_url``, Deployment ``NAME``, Service ``mcp-NAME-remote-proxy``; status ``url`` is the
+Service's base URL (Go's), phases Pending / Ready / Failed / Terminating.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolhive_runtime_kubernetes.crd.remoteproxy import MCPRemoteProxy
+from toolhive_runtime_kubernetes.operator import objects, status
+from toolhive_runtime_kubernetes.operator.apply import apply_object
+from toolhive_runtime_kubernetes.operator.framework import Context, Controller, Key, Result
+from toolhive_runtime_kubernetes.operator.kube import Obj
+from toolhive_runtime_kubernetes.operator.mcpserver import (
+    Invalid,
+    load_refs,
+    pod_failure,
+    token_exchange_volume,
+)
+from toolhive_runtime_kubernetes.operator.runconfig import ConfigError, remoteproxy_runconfig
+from toolhive_runtime_kubernetes.operator.toolconfig import config_hash
+
+APP = "mcpremoteproxy"
+
+
+def runner_name(name: str) -> str:
+    return f"{name}-remote-proxy-runner"
+
+
+def service_name(name: str) -> str:
+    return f"mcp-{name}-remote-proxy"
+
+
+def desired_objects(
+    obj: Obj, proxy: MCPRemoteProxy, *, runner_image: str, **refs: Any
+) -> list[Obj]:
+    name = proxy.name
+    spec = proxy.spec
+    labels = objects.labels_for(APP, name)
+    configmap = objects.runconfig_configmap(
+        obj,
+        name,
+        remoteproxy_runconfig(
+            proxy, toolconfig=refs.get("toolconfig"), extauth=refs.get("extauth")
+        ),
+        labels,
+    )
+    sa = spec.service_account or runner_name(name)
+    out = (
+        objects.rbac_objects(obj, sa, labels, objects.REMOTE_PROXY_RULES)
+        if spec.service_account is None
+        else []
+    )
+    overrides = spec.resource_overrides.to_json() if spec.resource_overrides else {}
+    volumes, mounts = token_exchange_volume(refs.get("extauth"))
+    out.append(configmap)
+    out.append(
+        objects.proxy_deployment(
+            obj,
+            name=name,
+            labels=labels,
+            runner_image=runner_image,
+            args=["run", spec.remote_url],
+            runconfig_checksum=configmap["metadata"]["annotations"][
+                objects.CONTENT_CHECKSUM_ANNOTATION
+            ],
+            proxy_port=spec.proxy_port,
+            service_account_name=sa,
+            replicas=spec.replicas,
+            resources=spec.resources.to_json() if spec.resources else None,
+            overrides=overrides.get("proxyDeployment"),
+            pull_policy=refs.get("pull_policy", "IfNotPresent"),
+            extra_volumes=volumes,
+            extra_mounts=mounts,
+        )
+    )
+    out.append(
+        objects.proxy_service(
+            obj,
+            service_name=service_name(name),
+            labels=labels,
+            port=spec.proxy_port,
+            session_affinity=spec.session_affinity,
+            overrides=overrides.get("proxyService"),
+        )
+    )
+    return out
+
+
+class MCPRemoteProxyController(Controller):
+    kind = "MCPRemoteProxy"
+    plural = "mcpremoteproxies"
+    owns = ("Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
+
+    def map_event(self, ctx: Context, obj: Obj) -> list[Key]:
+        if obj.get("kind") in ("MCPToolConfig", "MCPExternalAuthConfig"):
+            return ctx.index.referrers(Key.of(obj), kind=self.kind)
+        return []
+
+    def reconcile(self, ctx: Context, obj: Obj) -> Result | None:
+        kube = ctx.kube
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        generation = meta.get("generation")
+        conditions = list((obj.get("status") or {}).get("conditions") or [])
+        new_status: dict[str, Any] = {"observedGeneration": generation}
+
+        def failed(condition: dict[str, Any] | None, message: str) -> None:
+            conds = conditions
+            if condition is not None:
+                conds = status.set_condition(conds, {**condition, "observedGeneration": generation})
+            conds = status.set_condition(
+                conds,
+                status.condition(status.READY, False, status.REASON_NOT_READY, message, generation),
+            )
+            status.write_status(kube, obj, {**new_status, "phase": "Failed", "conditions": conds})
+
+        try:
+            proxy = MCPRemoteProxy.model_validate(obj)
+        except ValidationError as exc:
+            failed(None, f"invalid MCPRemoteProxy: {exc.errors()[0].get('msg')}")
+            return None
+        spec = proxy.spec
+        toolconfig_name = spec.tool_config_ref.name if spec.tool_config_ref else None
+        extauth_name = spec.external_auth_config_ref.name if spec.external_auth_config_ref else None
+        refs = [Key("MCPToolConfig", namespace, toolconfig_name)] if toolconfig_name else []
+        if extauth_name:
+            refs.append(Key("MCPExternalAuthConfig", namespace, extauth_name))
+        for changed in ctx.index.record(Key.of(obj), refs):
+            ctx.enqueue(changed, 0)
+        try:
+            toolconfig, extauth, ref_conditions = load_refs(
+                kube, namespace, toolconfig_name, extauth_name
+            )
+            desired = desired_objects(
+                obj,
+                proxy,
+                runner_image=ctx.settings.runner_image,
+                toolconfig=toolconfig,
+                extauth=extauth,
+                pull_policy=ctx.settings.image_pull_policy,
+            )
+        except Invalid as exc:
+            failed(exc.condition, str(exc))
+            return None
+        except ConfigError as exc:
+            failed(
+                status.condition("ExternalAuthConfigValidated", False, "InvalidConfig", str(exc)),
+                str(exc),
+            )
+            return None
+        for cond in ref_conditions:
+            conditions = status.set_condition(
+                conditions, {**cond, "observedGeneration": generation}
+            )
+        if toolconfig is not None:
+            new_status["toolConfigHash"] = config_hash(toolconfig.spec.to_json())
+        if extauth is not None:
+            new_status["externalAuthConfigHash"] = config_hash(extauth.spec.to_json())
+        requeue = None
+        for want in desired:
+            if apply_object(kube, want).action == "deleting":
+                requeue = 2.0
+        deployment = kube.get("apps/v1", "Deployment", namespace, name)
+        ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
+        failure = pod_failure(
+            kube.list("v1", "Pod", namespace, {"app.kubernetes.io/instance": name, "app": APP})
+        )
+        if failure:
+            phase, message = "Failed", f"remote proxy pod failed: {failure}"
+        elif ready > 0:
+            phase, message = "Ready", "remote proxy is running"
+        else:
+            phase, message = "Pending", "remote proxy is starting"
+        conditions = status.set_condition(
+            conditions,
+            status.condition(
+                status.READY,
+                phase == "Ready",
+                "DeploymentReady" if phase == "Ready" else "DeploymentNotReady",
+                message,
+                generation,
+            ),
+        )
+        new_status.update(
+            {
+                "phase": phase,
+                "url": objects.service_url(service_name(name), namespace, spec.proxy_port),
+                "conditions": conditions,
+            }
+        )
+        status.write_status(kube, obj, new_status)
+        if phase == "Pending" and requeue is None:
+            requeue = 15.0
+        return Result(requeue) if requeue is not None else None
