@@ -249,7 +249,7 @@ EOF
   # Hairpin (a pod reaching itself through its own Service): docker0's ports have it off, and
   # kubelet's hairpin-veth mode only works with kubenet.
   launch hairpin bash -c 'while sleep 2; do for f in /sys/class/net/docker0/brif/*/hairpin_mode; do
-    [ "$(cat "$f" 2>/dev/null)" = 1 ] || echo 1 >"$f" 2>/dev/null; done; done'
+    [ -e "$f" ] && [ "$(cat "$f" 2>/dev/null)" != 1 ] && { echo 1 >"$f"; } 2>/dev/null; done; done'
   wait_for "node $NODE Ready" "$NODE_TIMEOUT" kubelet node_ready
   t_ready="$(since "$t0")"
   # Pods are refused until the ServiceAccount controller has made the namespace's default account.

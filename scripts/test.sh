@@ -3,6 +3,13 @@
 # images locally, installs the workspace, then runs every test — the whole suite from the root and
 # each plugin's own tests alone (`uv run --isolated --package <dist> --exact`, so the shared venv is left alone).
 #
+# The Kubernetes tests (marker `kubernetes`) need the single-node test cluster: its build
+# (scripts/install-k8s.sh, ≈ 11 min of both cores on a fresh machine, cached afterwards under
+# /var/cache/toolhive-test/k8s) runs in the background at nice 19 while the rest of the suite runs;
+# then the operator/proxy runner images are built, the cluster is started, the `kubernetes` tests
+# and the per-plugin runs follow, and the cluster is stopped at the end — if this script started it
+# (a cluster that was already running is left as it was).
+#
 # Changes system configuration (packages, /etc/containers, engine daemons) only with --yes or
 # CI=true; otherwise the install step says what is missing and stops.
 # Usage: scripts/test.sh [--yes] [extra pytest args]
@@ -12,7 +19,28 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 YES=()
 if [[ "${1:-}" == "--yes" || "${1:-}" == "-y" ]]; then YES=(--yes); shift; fi
 
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+
+# pytest_ok RC: pytest passed, or found nothing to run for this selection (exit 5: e.g. extra
+# args naming tests that are all, or none, marked `kubernetes`).
+pytest_ok() { (($1 == 0 || $1 == 5)); }
+
+K8S_LOG="${TMPDIR:-/tmp}/toolhive-install-k8s.log"
+k8s_build_pid=""
+cluster_started=0
+cleanup() {
+  local rc=$?
+  if [[ -n "$k8s_build_pid" ]] && kill -0 "$k8s_build_pid" 2>/dev/null; then
+    say "stopping the unfinished Kubernetes build (its tree is kept for the next run)"
+    kill -- "-$k8s_build_pid" 2>/dev/null || true # its own process group (setsid below)
+  fi
+  if ((cluster_started)); then
+    say "stopping the Kubernetes test cluster"
+    bash scripts/k8s-cluster.sh stop || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
 
 if ! command -v uv >/dev/null 2>&1; then
   say "installing uv"
@@ -23,6 +51,12 @@ say "container engines"
 bash scripts/install-engines.sh "${YES[@]}"
 bash scripts/install-prometheus.sh "${YES[@]}"
 bash scripts/install-chromium.sh "${YES[@]}"
+
+# After the other apt installs (no two apt runs at once); a no-op within seconds when cached.
+say "Kubernetes test cluster build, in the background (log: $K8S_LOG)"
+setsid nice -n 19 bash scripts/install-k8s.sh "${YES[@]}" >"$K8S_LOG" 2>&1 </dev/null &
+k8s_build_pid=$!
+
 say "test images"
 bash scripts/build-test-images.sh
 
@@ -40,11 +74,45 @@ uv run mypy core/src
 say "import-linter (plugins import only toolhive.contracts)"
 uv run lint-imports
 
-say "pytest (whole suite)"
-uv run pytest "$@"
+# A build that already ended (missing packages without --yes, a cached no-op) reports now, not in an hour.
+k8s_build_done() {
+  if ! wait "$k8s_build_pid"; then
+    k8s_build_pid=""
+    echo "----- scripts/install-k8s.sh failed; its log ($K8S_LOG): -----" >&2
+    cat "$K8S_LOG" >&2
+    exit 1
+  fi
+  k8s_build_pid=""
+  cat "$K8S_LOG"
+}
+if ! kill -0 "$k8s_build_pid" 2>/dev/null; then k8s_build_done; fi
+
+say "pytest (whole suite except the Kubernetes tests)"
+rc=0
+uv run pytest -m "not kubernetes" --durations=25 "$@" || rc=$?
+pytest_ok "$rc" || exit "$rc"
+
+if [[ -n "$k8s_build_pid" ]]; then
+  say "waiting for the Kubernetes build"
+  k8s_build_done
+fi
+
+say "operator and proxy runner images (dockerd)"
+bash scripts/build-k8s-images.sh
+
+say "Kubernetes test cluster"
+if ! bash scripts/k8s-cluster.sh status >/dev/null 2>&1; then cluster_started=1; fi
+bash scripts/k8s-cluster.sh start
+export TOOLHIVE_TEST_REQUIRE_K8S=1
+
+say "pytest (Kubernetes tests)"
+rc=0
+uv run pytest -m kubernetes --durations=10 "$@" || rc=$?
+pytest_ok "$rc" || exit "$rc"
 
 say "each plugin alone"
-# Workspace members only (plugins/<kind>/<name>); plugins/_template is not one.
+# Workspace members only (plugins/<kind>/<name>); plugins/_template is not one. The Kubernetes
+# plugin's cluster tests use the cluster started above.
 for pyproject in plugins/*/*/pyproject.toml; do
   dir=$(dirname "$pyproject")
   dist=$(sed -n 's/^name = "\(.*\)"/\1/p' "$pyproject" | head -1)
