@@ -575,12 +575,6 @@ def test_a_caller_without_a_token_never_borrows_the_identity_that_opened_the_bac
     assert sent is None
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="gateway gap (team.md 06:17): a token-exchange backend is connected only by a list "
-    "request, so a call made without listing first finds no such tool",
-)
 def test_a_first_call_without_a_list_reaches_a_token_exchange_backend(
     thv: Thv,
     idp: Any,
@@ -589,7 +583,8 @@ def test_a_first_call_without_a_list_reaches_a_token_exchange_backend(
     tmp_path: Path,
 ) -> None:
     # A client that knows the tool (it listed before a gateway restart) calls it straight away;
-    # ToolHive discovers a session's backends at initialize, with the caller's identity.
+    # ToolHive discovers a session's backends at initialize, with the caller's identity. The
+    # backend waits for a caller at start-up; bob's first request opens it as bob.
     thv.env["EXCHANGE_SECRET"] = idp.exchange_client_secret
     incoming = {
         "type": "oidc",
@@ -599,7 +594,15 @@ def test_a_first_call_without_a_list_reaches_a_token_exchange_backend(
     with serve_gateway(thv, config) as gateway:
         bob = RawClient(gateway.url, users["bob"]).initialize()
         answer = message(bob.rpc("tools/call", {"name": "far_credentials", "arguments": {}}))
-    assert "result" in answer, answer
+        assert "result" in answer, answer
+        assert not answer["result"].get("isError"), answer
+        sent = json.loads(answer["result"]["content"][0]["text"])["authorization"]
+        assert claims_of(sent.split()[-1])["sub"] == "bob"
+        # A second caller's first request is a call too: it goes out as that caller.
+        alice = RawClient(gateway.url, users["alice"]).initialize()
+        answer = message(alice.rpc("tools/call", {"name": "far_credentials", "arguments": {}}))
+        sent = json.loads(answer["result"]["content"][0]["text"])["authorization"]
+        assert claims_of(sent.split()[-1])["sub"] == "alice"
 
 
 # ------------------------------------------------------------------ unsupported strategies

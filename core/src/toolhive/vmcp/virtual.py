@@ -253,6 +253,31 @@ class VirtualServer:
     # ------------------------------------------------------------------ client → backends
 
     def _request(self, msg: dict[str, Any], method: str, line: bytes) -> None:
+        waiting = self._awaiting_identity()
+        if waiting:
+            # Backends that take the caller's (exchanged) token: the first request of a caller
+            # with a token — initialize, a list or a call straight away — opens their session
+            # with that caller's identity, then is served (ToolHive discovers at initialize).
+            self._spawn(self._request_after(waiting, msg, method, line))
+            return
+        self._dispatch(msg, method, line)
+
+    def _awaiting_identity(self) -> list[Backend]:
+        if not INCOMING_AUTHORIZATION.get():
+            return []
+        return [b for b in self.backends.values() if b.awaiting_identity and not b.closed]
+
+    async def _request_after(
+        self, waiting: list[Backend], msg: dict[str, Any], method: str, line: bytes
+    ) -> None:
+        results = await asyncio.gather(*(b.connect() for b in waiting), return_exceptions=True)
+        for backend, result in zip(waiting, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("backend %s: cannot connect as the caller: %s", backend.name, result)
+        self.refresh()
+        self._dispatch(msg, method, line)
+
+    def _dispatch(self, msg: dict[str, Any], method: str, line: bytes) -> None:
         rid = msg["id"]
         params = msg.get("params")
         if type(params) is not dict:
@@ -295,22 +320,6 @@ class VirtualServer:
         }
 
     def _list(self, rid: RequestId, key: str) -> None:
-        waiting = [b for b in self.backends.values() if b.awaiting_identity and not b.closed]
-        if waiting and INCOMING_AUTHORIZATION.get():
-            # Backends that take the caller's (exchanged) token: this caller opens their session.
-            self._spawn(self._list_after(rid, key, waiting))
-            return
-        self._answer_list(rid, key)
-
-    async def _list_after(self, rid: RequestId, key: str, waiting: list[Backend]) -> None:
-        results = await asyncio.gather(*(b.connect() for b in waiting), return_exceptions=True)
-        for backend, result in zip(waiting, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("backend %s: cannot connect as the caller: %s", backend.name, result)
-        self.refresh()
-        self._answer_list(rid, key)
-
-    def _answer_list(self, rid: RequestId, key: str) -> None:
         if self.aggregation_error is not None:
             self._error(rid, INTERNAL_ERROR, self.aggregation_error)
             return
