@@ -377,7 +377,10 @@ def manifest_text(**spec: Any) -> str:
         ({"authzConfig": {"type": "inline", "inline": {}}}, "needs policies"),
         ({"surprise": True}, "unknown MCPServer field spec.surprise"),
         ({"env": [{"value": "x"}]}, "spec.env must be a list"),
+        ({"env": [{"name": "T", "valueFrom": {"secretKeyRef": {}}}]}, "secrets go in"),
         ({"image": ""}, "no spec.image"),
+        ({"args": "--verbose"}, "spec.args must be a list of strings"),
+        ({"authzConfig": {"type": "inline", "inline": {"policies": "permit"}}}, "policies must"),
         ({"transport": "Bad Transport"}, "MCPServer"),
     ],
 )

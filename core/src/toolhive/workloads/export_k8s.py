@@ -433,15 +433,15 @@ class _Reader:
         # Unset ports stay 0 (chosen when the workload runs), not the operator's 8080.
         out["port"] = spec.get("proxyPort") or 0
         out["target_port"] = spec.get("mcpPort") or 0
-        out["cmd_args"] = [str(a) for a in spec.get("args") or []]
-        out["env_vars"] = {e["name"]: str(e.get("value", "")) for e in self.items(spec, "env")}
+        out["cmd_args"] = self.strings(spec.get("args"), "spec.args")
+        out["env_vars"] = {e["name"]: self.env_value(e) for e in self.items(spec, "env")}
         out["volumes"] = [self.volume(v) for v in self.items(spec, "volumes")]
         out["secrets"] = [self.secret(s) for s in self.items(spec, "secrets")]
         out |= self.permission_profile(self.mapping(spec, "permissionProfile"))
         if spec.get("toolConfigRef"):
             ref = str(self.mapping(spec, "toolConfigRef").get("name", ""))
             tools = self.find("MCPToolConfig", ref, API_VERSION).get("spec") or {}
-            out["tools_filter"] = [str(t) for t in tools.get("toolsFilter") or []]
+            out["tools_filter"] = self.strings(tools.get("toolsFilter"), f"{ref}.toolsFilter")
             out["tools_override"] = dict(tools.get("toolsOverride") or {})
         if spec.get("authzConfig"):
             out["authz_config"] = self.authz(self.mapping(spec, "authzConfig"))
@@ -452,6 +452,14 @@ class _Reader:
         if spec.get("groupRef"):
             out["group"] = self.mapping(spec, "groupRef").get("name") or "default"
         return out
+
+    def strings(self, value: Any, where: str) -> list[str]:
+        """A list of scalars, as strings (a bare string is refused, not split into letters)."""
+        if value is None:
+            return []
+        if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
+            raise self.fail(f"{where} must be a list of strings")
+        return [str(v) for v in value]
 
     def mapping(self, spec: dict[str, Any], key: str) -> dict[str, Any]:
         value = spec.get(key) or {}
@@ -466,6 +474,13 @@ class _Reader:
         ):
             raise self.fail(f"spec.{key} must be a list of objects with a name")
         return value
+
+    def env_value(self, item: dict[str, Any]) -> str:
+        if set(item) - {"name", "value"} or isinstance(item.get("value"), (dict, list)):
+            msg = f"spec.env {item['name']}: only name and value (secrets go in spec.secrets)"
+            raise self.fail(msg)
+        value = item.get("value")
+        return "" if value is None else str(value)
 
     def volume(self, item: dict[str, Any]) -> str:
         if not item.get("hostPath") or not item.get("mountPath"):
@@ -536,7 +551,7 @@ class _Reader:
             if not inline.get("policies"):
                 raise self.fail("spec.authzConfig.inline needs policies")
             cedar = {
-                "policies": [str(p) for p in inline["policies"]],
+                "policies": self.strings(inline["policies"], "spec.authzConfig.inline.policies"),
                 "entities_json": inline.get("entitiesJson") or "[]",
             }
             config = {"version": "1.0", "type": "cedarv1", "cedar": cedar}
