@@ -119,3 +119,158 @@ def test_free_form_parts_are_kept_as_written() -> None:
     )
     assert vmcp.spec.config == config
     assert vmcp.spec.pod_template_spec == pod
+
+
+# --- Go's CEL rules: Kubernetes 1.20 cannot run them, so the models do ----------------------------
+
+_REDIS = {"provider": "redis", "address": "redis:6379"}
+_BUCKET = {"maxTokens": 10, "refillPeriod": "1m"}
+_OIDC_REF = {"name": "oidc", "audience": "mcp"}
+_INLINE_AUTHZ = {"type": "inline", "inline": {"policies": ["permit(principal, action, resource);"]}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "message"),
+    [
+        (
+            MCPServer,
+            {"image": "i", "authzConfig": _INLINE_AUTHZ, "authzConfigRef": {"name": "a"}},
+            "authzConfig and authzConfigRef are mutually exclusive",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "authzConfig": {"inline": _INLINE_AUTHZ["inline"]}},
+            "configMap must be set when type is 'configMap'",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "authzConfig": {**_INLINE_AUTHZ, "configMap": {"name": "c"}}},
+            "configMap must be set when type is 'configMap', and must not be set otherwise",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "sessionStorage": {"provider": "redis"}},
+            "address is required",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "rateLimiting": {"shared": _BUCKET}},
+            "rateLimiting requires sessionStorage with provider 'redis'",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "sessionStorage": _REDIS, "rateLimiting": {"perUser": _BUCKET}},
+            "rateLimiting.perUser requires authentication",
+        ),
+        (
+            MCPServer,
+            {
+                "image": "i",
+                "sessionStorage": _REDIS,
+                "rateLimiting": {"tools": [{"name": "t", "perUser": _BUCKET}]},
+            },
+            "per-tool perUser rate limiting requires authentication",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "sessionStorage": _REDIS, "rateLimiting": {"tools": []}},
+            "at least one of shared, perUser, or tools must be configured",
+        ),
+        (
+            MCPServer,
+            {"image": "i", "sessionStorage": _REDIS, "rateLimiting": {"tools": [{"name": "t"}]}},
+            "at least one of shared or perUser must be configured",
+        ),
+        (
+            MCPExternalAuthConfig,
+            {"type": "headerInjection"},
+            "headerInjection configuration must be set if and only if type is 'headerInjection'",
+        ),
+        (
+            MCPExternalAuthConfig,
+            {
+                "type": "headerInjection",
+                "headerInjection": {"headerName": "X", "valueSecretRef": {"name": "s", "key": "k"}},
+                "bearerToken": {"tokenSecretRef": {"name": "s", "key": "k"}},
+            },
+            "bearerToken configuration must be set if and only if type is 'bearerToken'",
+        ),
+        (
+            MCPExternalAuthConfig,
+            {"type": "unauthenticated", "upstreamInject": {"providerName": "github"}},
+            "no configuration must be set when type is 'unauthenticated'",
+        ),
+        (
+            VirtualMCPServer,
+            {"groupRef": {"name": "g"}, "incomingAuth": {"type": "oidc"}},
+            "spec.incomingAuth.oidcConfigRef is required when type is oidc",
+        ),
+        (
+            VirtualMCPServer,
+            {
+                "groupRef": {"name": "g"},
+                "incomingAuth": {"type": "anonymous"},
+                "config": {"rateLimiting": {"shared": _BUCKET}},
+            },
+            "config.rateLimiting requires sessionStorage with provider 'redis'",
+        ),
+        (
+            VirtualMCPServer,
+            {
+                "groupRef": {"name": "g"},
+                "incomingAuth": {"type": "anonymous"},
+                "sessionStorage": _REDIS,
+                "config": {"rateLimiting": {"perUser": _BUCKET}},
+            },
+            "config.rateLimiting.perUser requires incomingAuth.type oidc",
+        ),
+        (
+            VirtualMCPServer,
+            {
+                "groupRef": {"name": "g"},
+                "incomingAuth": {"type": "anonymous"},
+                "embeddingServerRef": {"name": "tei"},
+                "config": {"optimizer": {"embeddingProvider": "openai"}},
+            },
+            "cannot be combined with optimizer.embeddingProvider 'openai'",
+        ),
+    ],
+)
+def test_go_cel_rules_are_enforced(kind: Any, spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        kind.model_validate({"spec": spec})
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec"),
+    [
+        (MCPServer, {"image": "i", "authzConfig": _INLINE_AUTHZ}),
+        (MCPServer, {"image": "i", "authzConfig": {"configMap": {"name": "c"}}}),
+        (
+            MCPServer,
+            {
+                "image": "i",
+                "oidcConfigRef": _OIDC_REF,
+                "sessionStorage": _REDIS,
+                "rateLimiting": {"perUser": _BUCKET, "tools": [{"name": "t", "shared": _BUCKET}]},
+            },
+        ),
+        (MCPExternalAuthConfig, {"type": "unauthenticated"}),
+        (
+            MCPExternalAuthConfig,
+            {"type": "upstreamInject", "upstreamInject": {"providerName": "gh"}},
+        ),
+        (
+            VirtualMCPServer,
+            {
+                "groupRef": {"name": "g"},
+                "incomingAuth": {"type": "oidc", "oidcConfigRef": _OIDC_REF},
+                "sessionStorage": _REDIS,
+                "config": {"rateLimiting": {"perUser": _BUCKET}},
+            },
+        ),
+    ],
+)
+def test_what_go_allows_is_accepted(kind: Any, spec: dict[str, Any]) -> None:
+    kind.model_validate({"spec": spec})

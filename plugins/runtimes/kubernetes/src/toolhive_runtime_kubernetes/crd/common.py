@@ -7,9 +7,9 @@ the Python attribute is the snake_case of Go's JSON name, the alias is the JSON 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "toolhive.stacklok.dev"
@@ -46,6 +46,10 @@ class CRDModel(BaseModel):
         extra="forbid",
         use_attribute_docstrings=True,
     )
+
+    def is_set(self, *names: str) -> bool:
+        """Whether any of the fields is present (CEL's ``has()``: not None)."""
+        return any(getattr(self, n) is not None for n in names)
 
     def to_json(self) -> dict[str, Any]:
         """The object as the API server stores it: JSON names, unset fields left out."""
@@ -233,6 +237,27 @@ class AuthzConfigRef(CRDModel):
         default=None, max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
     )
 
+    @model_validator(mode="after")
+    def _source_matches_type(self) -> Self:
+        # Go's CRD checks these with CEL, which Kubernetes 1.20 does not run: checked here.
+        if (self.type == "configMap") != self.is_set("config_map"):
+            msg = "configMap must be set when type is 'configMap', and must not be set otherwise"
+            raise ValueError(msg)
+        if (self.type == "inline") != self.is_set("inline"):
+            msg = "inline must be set when type is 'inline', and must not be set otherwise"
+            raise ValueError(msg)
+        return self
+
+
+def check_authz_exclusive(spec: CRDModel) -> None:
+    """authzConfig (inline) and authzConfigRef (shared) are alternatives."""
+    if spec.is_set("authz_config") and spec.is_set("authz_config_ref"):
+        msg = (
+            "authzConfig and authzConfigRef are mutually exclusive; use authzConfigRef to"
+            " reference a shared MCPAuthzConfig"
+        )
+        raise ValueError(msg)
+
 
 class AuditConfig(CRDModel):
     """Audit logging of MCP requests."""
@@ -296,6 +321,12 @@ class SessionStorageConfig(CRDModel):
     key_prefix: str | None = None
     password_ref: SecretKeyRef | None = None
 
+    @model_validator(mode="after")
+    def _redis_has_address(self) -> Self:
+        if self.provider == "redis" and not self.is_set("address"):
+            raise ValueError("address is required")
+        return self
+
 
 class RateLimitBucket(CRDModel):
     """A token bucket: ``maxTokens`` refilled every ``refillPeriod`` (a Go duration)."""
@@ -311,6 +342,12 @@ class ToolRateLimitConfig(CRDModel):
     shared: RateLimitBucket | None = None
     per_user: RateLimitBucket | None = None
 
+    @model_validator(mode="after")
+    def _has_a_bucket(self) -> Self:
+        if not self.is_set("shared", "per_user"):
+            raise ValueError("at least one of shared or perUser must be configured")
+        return self
+
 
 class RateLimitConfig(CRDModel):
     """Rate limits (needs Redis session storage)."""
@@ -318,3 +355,13 @@ class RateLimitConfig(CRDModel):
     shared: RateLimitBucket | None = None
     per_user: RateLimitBucket | None = None
     tools: list[ToolRateLimitConfig] | None = None
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> Self:
+        if not (self.is_set("shared", "per_user") or self.tools):
+            raise ValueError("at least one of shared, perUser, or tools must be configured")
+        return self
+
+    def has_per_user(self) -> bool:
+        """Whether any limit is per user (which needs authenticated callers)."""
+        return self.per_user is not None or any(t.per_user for t in self.tools or ())

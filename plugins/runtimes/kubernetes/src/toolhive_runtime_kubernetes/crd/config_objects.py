@@ -6,9 +6,9 @@ hash rolls the workload out.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import (
     Condition,
@@ -213,6 +213,26 @@ class MCPExternalAuthConfigSpec(CRDModel):
     upstream_inject: UpstreamInjectSpec | None = None
     obo: OBOConfig | None = None
     xaa: XAASpec | None = None
+
+    @model_validator(mode="after")
+    def _config_matches_type(self) -> Self:
+        # Go's CEL rules (not run by Kubernetes 1.20), with Go's messages.
+        configured = [t for t in _TYPE_FIELDS if getattr(self, _TYPE_FIELDS[t]) is not None]
+        if self.type == "unauthenticated" and configured:
+            raise ValueError("no configuration must be set when type is 'unauthenticated'")
+        for kind in _TYPE_FIELDS:
+            if (self.type == kind) != (kind in configured):
+                msg = f"{kind} configuration must be set if and only if type is '{kind}'"
+                raise ValueError(msg)
+        return self
+
+
+# type -> the field configuring it (the JSON name is the type's name).
+_TYPE_FIELDS = {
+    t: "".join("_" + c.lower() if c.isupper() else c for c in t)
+    for t in get_args(ExternalAuthType)
+    if t != "unauthenticated"
+}
 
 
 class MCPExternalAuthConfigStatus(ConfigStatus):

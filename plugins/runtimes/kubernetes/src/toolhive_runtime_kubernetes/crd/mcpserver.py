@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import (
     AuditConfig,
@@ -28,6 +28,7 @@ from .common import (
     ToolConfigRef,
     WebhookConfigRef,
     age_column,
+    check_authz_exclusive,
     defaulted,
     free_form,
     ready_column,
@@ -105,6 +106,29 @@ class MCPServerSpec(CRDModel):
     """Replicas of the MCP server's StatefulSet."""
     session_storage: SessionStorageConfig | None = None
     rate_limiting: RateLimitConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        # Go's CEL rules (not run by Kubernetes 1.20), with Go's messages.
+        check_authz_exclusive(self)
+        if self.rate_limiting is None:
+            return self
+        if self.session_storage is None or self.session_storage.provider != "redis":
+            raise ValueError("rateLimiting requires sessionStorage with provider 'redis'")
+        if not self.is_set("oidc_config_ref", "external_auth_config_ref"):
+            if self.rate_limiting.per_user is not None:
+                msg = (
+                    "rateLimiting.perUser requires authentication"
+                    " (oidcConfigRef or externalAuthConfigRef)"
+                )
+                raise ValueError(msg)
+            if self.rate_limiting.has_per_user():
+                msg = (
+                    "per-tool perUser rate limiting requires authentication"
+                    " (oidcConfigRef or externalAuthConfigRef)"
+                )
+                raise ValueError(msg)
+        return self
 
 
 class MCPServerStatus(CRDModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import (
     AuditConfig,
@@ -26,6 +26,7 @@ from .common import (
     SessionStorageConfig,
     ToolConfigRef,
     age_column,
+    check_authz_exclusive,
     free_form,
     ready_column,
 )
@@ -76,6 +77,11 @@ class MCPRemoteProxySpec(CRDModel):
     session_affinity: Literal["ClientIP", "None"] = "ClientIP"
     replicas: int | None = Field(default=None, ge=0)
     session_storage: SessionStorageConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        check_authz_exclusive(self)
+        return self
 
 
 class MCPRemoteProxyStatus(CRDModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import (
     AuthzConfigRef,
@@ -21,6 +21,7 @@ from .common import (
     PrinterColumn,
     SessionStorageConfig,
     age_column,
+    check_authz_exclusive,
     free_form,
     ready_column,
 )
@@ -41,6 +42,13 @@ class IncomingAuthConfig(CRDModel):
     oidc_config_ref: MCPOIDCConfigReference | None = None
     authz_config: AuthzConfigRef | None = None
     authz_config_ref: MCPAuthzConfigReference | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.type == "oidc" and self.oidc_config_ref is None:
+            raise ValueError("spec.incomingAuth.oidcConfigRef is required when type is oidc")
+        check_authz_exclusive(self)
+        return self
 
 
 class BackendAuthConfig(CRDModel):
@@ -84,6 +92,37 @@ class VirtualMCPServerSpec(CRDModel):
     replicas: int | None = Field(default=None, ge=0)
     session_storage: SessionStorageConfig | None = None
     image_pull_secrets: list[LocalObjectReference] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        # Go's CEL rules over the free-form config (not run by Kubernetes 1.20).
+        config = self.config or {}
+        limits = config.get("rateLimiting")
+        if isinstance(limits, dict):
+            if self.session_storage is None or self.session_storage.provider != "redis":
+                raise ValueError(
+                    "config.rateLimiting requires sessionStorage with provider 'redis'"
+                )
+            if self.incoming_auth.type != "oidc":
+                if limits.get("perUser") is not None:
+                    raise ValueError("config.rateLimiting.perUser requires incomingAuth.type oidc")
+                tools = limits.get("tools") or []
+                if any(isinstance(t, dict) and t.get("perUser") is not None for t in tools):
+                    raise ValueError(
+                        "per-tool perUser rate limiting requires incomingAuth.type oidc"
+                    )
+        optimizer = config.get("optimizer")
+        if (
+            self.embedding_server_ref is not None
+            and isinstance(optimizer, dict)
+            and optimizer.get("embeddingProvider") == "openai"
+        ):
+            msg = (
+                "embeddingServerRef provisions a managed TEI server and cannot be combined with"
+                " optimizer.embeddingProvider 'openai'; openai mode uses embeddingService directly"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class DiscoveredBackend(CRDModel):
