@@ -161,6 +161,11 @@ def test_secrets_are_references_with_a_warning_never_values() -> None:
     assert "github-token (key GitHub_Token)" in warning
 
 
+def test_a_secret_name_with_no_kubernetes_form_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="rename it"):
+        to_manifest(RunConfig(image="img", name="w", secrets=["__,target=T"]))
+
+
 def test_builtin_profiles_stay_builtin() -> None:
     for name in ("none", "network"):
         config = RunConfig(

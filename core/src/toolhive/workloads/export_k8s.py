@@ -238,6 +238,9 @@ def _secrets(references: list[str], warnings: list[str]) -> list[dict[str, str]]
     out = []
     for text in references:
         ref = parse_reference(text)
+        if not k8s_name(ref.name):
+            msg = f"secret {ref.name!r} has no Kubernetes form of its name: rename it to export"
+            raise InvalidInputError(msg)
         out.append(
             {"name": k8s_name(ref.name), "key": _secret_key(ref.name), "targetEnvName": ref.target}
         )
