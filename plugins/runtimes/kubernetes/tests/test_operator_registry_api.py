@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -242,3 +246,50 @@ def test_main_refuses_a_bad_config_with_exit_1(
     path.write_text("sources:\n  - name: g\n    git: {repository: https://x}\n")
     assert main(["serve", "--config", str(path)]) == 1
     assert "only file sources" in capsys.readouterr().err
+
+
+def test_thv_reads_the_served_api_as_its_registry(data_file: Path, tmp_path: Path) -> None:
+    """The module as the pod runs it (uvicorn on a real port), read by ``thv``'s registry client."""
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(config(data_file))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = subprocess.Popen(
+        [sys.executable, "-m", "toolhive_runtime_kubernetes.operator.registry_api", "serve",
+         f"--config={config_path}", "--host=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=(log := (tmp_path / "api.log").open("wb")),
+    )  # fmt: skip
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        **{f"XDG_{d}_HOME": str(home / d.lower()) for d in ("CONFIG", "DATA", "STATE", "CACHE")},
+    }
+    thv = [sys.executable, "-m", "toolhive"]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert api.poll() is None, (tmp_path / "api.log").read_text()
+                assert time.monotonic() < deadline, "the registry API did not listen"
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}"
+        subprocess.run(
+            [*thv, "config", "set-registry", url, "--allow-private-ip"],
+            env=env, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        listing = subprocess.run(
+            [*thv, "registry", "list", "--format", "json"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        api.terminate()
+        api.wait(timeout=10)
+        log.close()
+    assert listing.returncode == 0, listing.stderr
+    names = sorted({row["name"] for row in json.loads(listing.stdout)})
+    assert names == ["io.github.example/fetch", "io.github.example/github", "io.github.example/lab"]
