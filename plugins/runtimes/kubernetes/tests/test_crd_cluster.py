@@ -172,3 +172,69 @@ def test_printer_columns_and_status_subresource(crds: KubeCluster, k8s_namespace
     live = crds.json("get", "mcpserver", "shown", "-n", k8s_namespace)
     assert live["status"]["phase"] == "Ready"  # a spec write keeps the status
     assert live["spec"]["proxyPort"] == 9000
+
+
+# --- deploy/operator's RBAC on the cluster -----------------------------------------------------
+
+OPERATOR_SA = "system:serviceaccount:toolhive-system:toolhive-operator"
+
+
+@pytest.fixture(scope="module")
+def operator_rbac(crds: KubeCluster) -> KubeCluster:
+    """deploy/operator's namespace, ServiceAccount, ClusterRole and binding (not the Deployment:
+    other tests run the operator themselves)."""
+    folder = REPO / "deploy" / "operator"
+    for name in ("namespace.yaml", "clusterrole.yaml", "clusterrolebinding.yaml"):
+        crds.kubectl("apply", "-f", str(folder / name))
+    crds.kubectl("apply", "-n", "toolhive-system", "-f", str(folder / "serviceaccount.yaml"))
+    return crds
+
+
+def _can(k8s: KubeCluster, namespace: str, verb: str, resource: str) -> bool:
+    proc = k8s.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, f"--as={OPERATOR_SA}", check=False
+    )
+    return proc.stdout.strip() == "yes"
+
+
+def test_operator_may_do_its_work_and_no_more(
+    operator_rbac: KubeCluster, k8s_namespace: str
+) -> None:
+    k8s, ns = operator_rbac, k8s_namespace
+    for model in ALL_KINDS:
+        plural = f"{model.crd.plural}.{GROUP}"
+        assert _can(k8s, ns, "watch", plural)
+        assert _can(k8s, ns, "patch", f"{plural}/status") or _can(k8s, ns, "patch", plural)
+        assert not _can(k8s, ns, "delete", plural)
+    for verb, resource in [
+        ("create", "deployments.apps"),
+        ("delete", "services"),
+        ("create", "rolebindings"),
+    ]:
+        assert _can(k8s, ns, verb, resource), (verb, resource)
+    assert not _can(k8s, ns, "create", "persistentvolumeclaims")
+    assert not _can(k8s, ns, "delete", "namespaces")
+
+
+def _role(name: str, rules: list[dict[str, Any]]) -> str:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name},
+        "rules": rules,
+    }
+    return json.dumps(role)
+
+
+def test_operator_may_grant_the_proxy_runner_role(
+    operator_rbac: KubeCluster, k8s_namespace: str
+) -> None:
+    from toolhive_runtime_kubernetes.operator.objects import PROXY_RUNNER_RULES, REMOTE_PROXY_RULES
+
+    as_operator = ("-n", k8s_namespace, f"--as={OPERATOR_SA}")
+    for name, rules in (("runner", PROXY_RUNNER_RULES), ("remote", REMOTE_PROXY_RULES)):
+        operator_rbac.kubectl("create", *as_operator, "-f", "-", input=_role(name, rules))
+    # Kubernetes refuses a Role granting what its creator does not hold: the check is real.
+    extra = [{"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create"]}]
+    with pytest.raises(KubectlError, match=r"not currently held|forbidden"):
+        operator_rbac.kubectl("create", *as_operator, "-f", "-", input=_role("more", extra))

@@ -64,6 +64,8 @@ def test_cluster_role_lets_the_operator_grant_the_proxy_runner_role() -> None:
     # A Role may only grant what its creator holds: the proxy runner's attach and log included.
     assert _grants(rules, "", "pods/attach", "create") and _grants(rules, "", "pods/attach", "get")
     assert _grants(rules, "", "pods/log", "get")
+    assert _grants(rules, "apps", "statefulsets/scale", "update")
+    assert _grants(rules, "", "pods", "delete") and _grants(rules, "", "pods", "list")
     for resource in ("statefulsets", "deployments"):
         for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
             assert _grants(rules, "apps", resource, verb), (resource, verb)
@@ -71,9 +73,12 @@ def test_cluster_role_lets_the_operator_grant_the_proxy_runner_role() -> None:
         assert _grants(rules, "", resource, "create") and _grants(rules, "", resource, "delete")
     for resource in ("roles", "rolebindings"):
         assert _grants(rules, "rbac.authorization.k8s.io", resource, "create")
-    # Secrets are read, never written; nothing is granted with wildcards.
-    assert _grants(rules, "", "secrets", "get") and not _grants(rules, "", "secrets", "create")
+    # The proxy runner's Role grants Secrets CRUD, so the operator holds it; no wildcards anywhere.
+    assert all(_grants(rules, "", "secrets", v) for v in ("get", "create", "update", "delete"))
     assert not any("*" in r["verbs"] or "*" in r["resources"] for r in rules)
+    # kopf's scan of CRDs; events it may post.
+    assert _grants(rules, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
+    assert _grants(rules, "", "events", "create")
 
 
 def test_binding_and_deployment_use_the_service_account() -> None:
