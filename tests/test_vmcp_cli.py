@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,7 +181,6 @@ def test_validate_of_a_missing_file_is_an_error(thv: Thv, tmp_path: Path) -> Non
         (("--group", "team", "--host", "0.0.0.0"), "only binds loopback addresses"),
         (("--group", "ghost"), "group 'ghost' does not exist"),
         (("--group", "team", "--optimizer-embedding"), "embedding optimizer"),
-        (("--group", "team", "--session-ttl", "30m"), "--session-ttl is not supported yet"),
         (("--group", "team", "--session-ttl", "soon"), "--session-ttl: invalid duration 'soon'"),
         (("--group", "team", "--session-ttl", "-1m"), "--session-ttl must be non-negative"),
     ],
@@ -308,6 +308,25 @@ def test_serve_with_the_optimizer_flag_lists_only_find_tool_and_call_tool(
         _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
         listed, _ = _post(url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
     assert sorted(t["name"] for t in listed["result"]["tools"]) == ["call_tool", "find_tool"]
+
+
+def test_serve_session_ttl_ends_idle_sessions_and_keeps_busy_ones(thv: Thv, team: str) -> None:
+    # Go's --session-ttl: an inactivity timeout (default 30m); a session in use stays.
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    with serving(thv, "--group", team, "--session-ttl", "2s") as url:
+        _answer, idle = _post(url, INITIALIZE)
+        _answer, busy = _post(url, INITIALIZE)
+        deadline = time.monotonic() + 4.5
+        while time.monotonic() < deadline:
+            answer, _ = _post(url, ping, busy)
+            assert answer["result"] == {}
+            time.sleep(0.5)
+        answer, _ = _post(url, ping, busy)
+        assert answer["result"] == {}
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            _post(url, ping, idle)
+        gone.value.close()
+    assert gone.value.code == 404
 
 
 @pytest.fixture

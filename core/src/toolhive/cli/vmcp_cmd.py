@@ -169,8 +169,7 @@ def _loopback(host: str) -> bool:
 @click.option(
     "--session-ttl",
     default="",
-    help="Session inactivity timeout such as 30m or 2h (not supported yet; sessions use the "
-    "gateway's default).",
+    help="Session inactivity timeout such as 30m or 2h; 0 or unset: the default (30m).",
 )
 @click.option(
     "-d",
@@ -222,8 +221,7 @@ def serve(
             "ranks tools by keyword"
         )
         raise InvalidInputError(msg)
-    if session_ttl:
-        _check_session_ttl(session_ttl)
+    ttl = _session_ttl_seconds(session_ttl) if session_ttl else 0.0
     if name and not detach:
         msg = "--name names the workload of --detach; the vMCP's own name is the config's `name`"
         raise InvalidInputError(msg)
@@ -245,7 +243,14 @@ def serve(
     from toolhive.cli.output import state
 
     if detach:
-        _detach(ctx, cfg, name=name or (f"{group}-vmcp" if group else ""), host=host, port=port)
+        _detach(
+            ctx,
+            cfg,
+            name=name or (f"{group}-vmcp" if group else ""),
+            host=host,
+            port=port,
+            session_ttl=session_ttl if ttl else "",
+        )
         return
 
     from toolhive.vmcp.gateway import serve_gateway
@@ -258,10 +263,13 @@ def serve(
         port=port,
         config_path=Path(config_path) if config_path else None,
         hooks=state(ctx).hooks,
+        session_ttl=ttl,
     )
 
 
-def _detach(ctx: click.Context, cfg: VmcpConfig, *, name: str, host: str, port: int) -> None:
+def _detach(
+    ctx: click.Context, cfg: VmcpConfig, *, name: str, host: str, port: int, session_ttl: str
+) -> None:
     """Hand the (checked) config to the run use case as a gateway workload, as
     ``thv run vmcp://GROUP`` does for the default one."""
     from toolhive.cli.output import state
@@ -272,7 +280,15 @@ def _detach(ctx: click.Context, cfg: VmcpConfig, *, name: str, host: str, port: 
     cli = state(ctx)
     target = f"vmcp://{cfg.group_ref}"
     config = vmcp_runconfig(
-        RunRequest(image=target, name=name, host=host, proxy_port=port, debug=cli.debug), cfg
+        RunRequest(
+            image=target,
+            name=name,
+            host=host,
+            proxy_port=port,
+            session_ttl=session_ttl,
+            debug=cli.debug,
+        ),
+        cfg,
     )
     workloads = cli.workloads(progress=lambda line: click.echo(line, err=True))
     workload = workloads.run(RunRequest(from_config=config, debug=cli.debug), wait=60)
@@ -299,7 +315,8 @@ def _setup_logging(*, debug: bool) -> None:
     logging.getLogger("toolhive").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-def _check_session_ttl(text: str) -> None:
+def _session_ttl_seconds(text: str) -> float:
+    """``--session-ttl`` as Go parses it (a Go duration, never negative); 0 = the default."""
     from toolhive.vmcp.config import parse_go_duration
 
     try:
@@ -310,9 +327,7 @@ def _check_session_ttl(text: str) -> None:
     if seconds < 0:
         msg = f"--session-ttl must be non-negative, got {text}"
         raise InvalidInputError(msg)
-    if seconds > 0:
-        msg = "--session-ttl is not supported yet; sessions use the gateway's default timeout"
-        raise InvalidInputError(msg)
+    return seconds
 
 
 def _load(config_path: str, group: str) -> VmcpConfig:

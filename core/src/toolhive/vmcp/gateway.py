@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("toolhive.vmcp")
 
 DEFAULT_PORT = 4483
+#: A client session idle this long ends (ToolHive's vMCP default, ``--session-ttl 0``).
+DEFAULT_SESSION_TTL = 1800.0
 #: How long start-up waits for the first connection to every backend.
 FIRST_CONNECT_TIMEOUT = 15.0
 #: Requests the gateway forwards to a backend (worth watching for a client that hangs up).
@@ -338,7 +340,7 @@ class Gateway:
 class GatewayTransport:
     """The gateway as a proxy transport: the bridge's face and relay over the virtual server."""
 
-    def __init__(self, gateway: Gateway, *, session_ttl: float = 7200.0) -> None:
+    def __init__(self, gateway: Gateway, *, session_ttl: float = DEFAULT_SESSION_TTL) -> None:
         self.gateway = gateway
         self.relay = Relay(
             gateway.virtual,
@@ -517,7 +519,12 @@ def middleware_for(
 
 
 def build_app(
-    config: VmcpConfig, hooks: Hooks, *, host: str, port: int
+    config: VmcpConfig,
+    hooks: Hooks,
+    *,
+    host: str,
+    port: int,
+    session_ttl: float = DEFAULT_SESSION_TTL,
 ) -> tuple[ProxyApp, GatewayTransport]:
     """The gateway's ASGI app (not started) and its transport."""
     from toolhive.proxy.app import build_proxy_app
@@ -526,7 +533,7 @@ def build_app(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{shown}:{port}/mcp"
     gateway = Gateway(config, hooks)
-    transport = GatewayTransport(gateway)
+    transport = GatewayTransport(gateway, session_ttl=session_ttl)
     routes: dict[str, Any] = {}
     middleware = middleware_for(config, hooks, url, routes)
     app = build_proxy_app(
@@ -545,8 +552,10 @@ def serve_gateway(
     port: int = DEFAULT_PORT,
     config_path: Path | None = None,
     hooks: Hooks | None = None,
+    session_ttl: float = 0.0,
 ) -> None:
-    """Serve the gateway in the foreground until SIGTERM/SIGINT."""
+    """Serve the gateway in the foreground until SIGTERM/SIGINT. Client sessions idle for
+    ``session_ttl`` seconds end (0: ToolHive's default, 30 minutes)."""
     from toolhive.proxy.server import bind_socket, event_loop_factory, serve
 
     if hooks is None:
@@ -555,7 +564,8 @@ def serve_gateway(
         hooks = Hooks(build_plugin_manager())
     sock = bind_socket(host, port, what="vMCP port")
     port = int(sock.getsockname()[1])
-    app, _transport = build_app(config, hooks, host=host, port=port)
+    ttl = session_ttl or DEFAULT_SESSION_TTL
+    app, _transport = build_app(config, hooks, host=host, port=port, session_ttl=ttl)
     where = f" ({config_path})" if config_path is not None else ""
     log.info("vMCP %s%s serving at http://%s:%d/mcp", app.transport_name, where, host, port)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:

@@ -86,6 +86,7 @@ def vmcp_runconfig(request: RunRequest, vmcp: VmcpConfig | None = None) -> RunCo
         port=request.proxy_port,
         group=member_of,
         allowed_origins=list(request.allowed_origins),
+        session_ttl=request.session_ttl,
         vmcp_config=config_json(vmcp),
         permission_profile_name_or_path="",
         runtime="",
@@ -102,7 +103,13 @@ def parsed(config: RunConfig) -> VmcpConfig:
 def gateway_transport(hooks: Hooks, config: RunConfig) -> tuple[GatewayTransport, list[Resolved]]:
     """The supervisor's transport for a gateway workload, and its checked middleware chain
     (the vMCP config's incomingAuth/audit/telemetry, else the RunConfig's own protection)."""
-    from toolhive.vmcp.gateway import Gateway, GatewayTransport, protection_config
+    from toolhive.vmcp.gateway import (
+        DEFAULT_SESSION_TTL,
+        Gateway,
+        GatewayTransport,
+        protection_config,
+    )
+    from toolhive.web.durations import parse_duration
     from toolhive.workloads.protection import require_enforceable
     from toolhive.workloads.urls import client_url
 
@@ -116,7 +123,8 @@ def gateway_transport(hooks: Hooks, config: RunConfig) -> tuple[GatewayTransport
     if updates:
         protected = protected.model_copy(update=updates)
     chain = require_enforceable(hooks, protected)
-    return GatewayTransport(Gateway(vmcp, hooks, workload=config.name)), chain
+    ttl = parse_duration(config.session_ttl, DEFAULT_SESSION_TTL) or DEFAULT_SESSION_TTL
+    return GatewayTransport(Gateway(vmcp, hooks, workload=config.name), session_ttl=ttl), chain
 
 
 def gateway_for_group(configs: list[RunConfig], group: str) -> RunConfig | None:
