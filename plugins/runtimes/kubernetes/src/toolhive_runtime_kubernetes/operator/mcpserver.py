@@ -182,6 +182,7 @@ def desired_objects(
             pull_policy=pull_policy,
             extra_volumes=volumes,
             extra_mounts=mounts,
+            recreate=spec.transport == "stdio",
         )
     )
     out.append(
@@ -342,6 +343,7 @@ class MCPServerController(Controller):
             new_status["externalAuthConfigHash"] = config_hash(extauth.spec.to_json())
 
         requeue: float | None = None
+        self._switch_to_recreate(kube, desired)
         for want in desired:
             if apply_object(kube, want).action == "deleting":
                 requeue = 2.0  # deleted by hand, still finalizing: recreate once gone
@@ -409,6 +411,22 @@ class MCPServerController(Controller):
         if phase == "Pending" and requeue is None:
             requeue = 15.0  # pods starting: look again even if no event comes
         return Result(requeue) if requeue is not None else None
+
+    def _switch_to_recreate(self, kube: Kube, desired: list[Obj]) -> None:
+        """A Deployment going Recreate must lose its defaulted ``rollingUpdate`` in the same write
+        (the API server refuses both); an apply cannot drop a field it never set."""
+        for want in desired:
+            if (
+                want["kind"] != "Deployment"
+                or want["spec"].get("strategy", {}).get("type") != "Recreate"
+            ):
+                continue
+            meta = want["metadata"]
+            live = kube.get("apps/v1", "Deployment", meta["namespace"], meta["name"])
+            strategy = ((live or {}).get("spec") or {}).get("strategy") or {}
+            if live is not None and strategy.get("type") != "Recreate":
+                patch = {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None}}}
+                kube.patch("apps/v1", "Deployment", meta["namespace"], meta["name"], patch)
 
     def _adopt(self, kube: Kube, obj: Obj, statefulset: Obj) -> None:
         """The runner's StatefulSet gets our controller owner reference (GC, watches)."""

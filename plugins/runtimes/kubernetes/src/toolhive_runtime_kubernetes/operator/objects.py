@@ -197,10 +197,13 @@ def proxy_deployment(
     extra_env: list[dict[str, Any]] | None = None,
     extra_volumes: list[dict[str, Any]] | None = None,
     extra_mounts: list[dict[str, Any]] | None = None,
+    recreate: bool = False,
 ) -> Obj:
     """The proxy runner Deployment, the RunConfig mounted at ``/etc/runconfig``.
 
     ``replicas`` None leaves the field out, so ``kubectl scale`` or an HPA keep theirs (#3329).
+    ``recreate``: the old pod goes before the new one starts (a stdio server has one stream, and
+    two proxies would deploy its StatefulSet against each other during a rolling update).
     """
     overrides = overrides or {}
     template_meta = overrides.get("podTemplateMetadataOverrides") or {}
@@ -256,6 +259,8 @@ def proxy_deployment(
     }
     if replicas is not None:
         spec["replicas"] = replicas
+    if recreate:
+        spec["strategy"] = {"type": "Recreate"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
