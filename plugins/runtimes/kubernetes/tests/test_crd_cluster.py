@@ -25,7 +25,8 @@ k8s_namespace = namespace_fixture()
 
 REPO = Path(__file__).resolve().parents[4]
 FIXTURES = Path(__file__).parent / "fixtures" / "crs"
-KINDS = {k.kind_name() for k in ALL_KINDS}
+MODELS = {k.kind_name(): k for k in ALL_KINDS}
+KINDS = set(MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,21 @@ def crds(k8s: KubeCluster) -> KubeCluster:
     names = [f"crd/{m.crd.plural}.{GROUP}" for m in ALL_KINDS]
     k8s.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names, timeout=90)
     return k8s
+
+
+def _contains(big: Any, small: Any) -> bool:
+    """Whether ``small`` is ``big`` with some object keys left out (at any depth)."""
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(
+            k in big and _contains(big[k], v) for k, v in small.items()
+        )
+    if isinstance(small, list):
+        return (
+            isinstance(big, list)
+            and len(big) == len(small)
+            and all(_contains(b, s) for b, s in zip(big, small, strict=True))
+        )
+    return bool(big == small)
 
 
 def _server(name: str, **spec: Any) -> dict[str, Any]:
@@ -69,9 +85,22 @@ def test_examples_pass_server_side_validation(crds: KubeCluster, k8s_namespace: 
                 continue
             doc = copy.deepcopy(doc)
             doc["metadata"].pop("namespace", None)
-            crds.kubectl(
-                "apply", "--dry-run=server", "-n", k8s_namespace, "-f", "-", input=json.dumps(doc)
+            proc = crds.kubectl(
+                "apply",
+                "--dry-run=server",
+                "-n",
+                k8s_namespace,
+                "-o",
+                "json",
+                "-f",
+                "-",
+                input=json.dumps(doc),
             )
+            stored = json.loads(proc.stdout)
+            # What the API server would store (defaults filled in) reads back through the model,
+            # and nothing written was pruned.
+            model = MODELS[doc["kind"]].model_validate(stored)
+            assert _contains(model.to_json()["spec"], doc["spec"]), path.name
             count += 1
     assert count >= 20
 
