@@ -33,6 +33,17 @@ API = "toolhive.stacklok.dev/v1beta1"
 IMAGE = "localhost/toolhive-test/mcp-servers:latest"
 
 
+def outside_venv() -> dict[str, str]:
+    """The environment without the test venv on PATH: the build script wants the system's
+    ``python3`` (with pip), not the venv's."""
+    env = dict(os.environ)
+    venv = env.pop("VIRTUAL_ENV", "") or str(Path(sys.executable).parent.parent)
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(venv)
+    )
+    return env
+
+
 @pytest.fixture(scope="module")
 def images() -> None:
     """The operator's images with this checkout (cached: a no-op when nothing changed)."""
@@ -41,6 +52,7 @@ def images() -> None:
         capture_output=True,
         text=True,
         timeout=1800,
+        env=outside_venv(),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
