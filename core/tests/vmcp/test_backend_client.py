@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -862,9 +864,9 @@ def test_the_sse_parser_handles_split_lines_crlf_comments_and_multiline_data() -
     assert parser.feed(b"data: {}\r") == [] and parser.feed(b"\r") == [(b"message", b"{}")]
 
 
-def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a certificate for 127.0.0.1 and a client context trusting only its
-    one-off CA."""
+def tls_pair(*names: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 (and the DNS ``names``) and a client
+    context trusting only its one-off CA."""
     import datetime
     import ipaddress
     import tempfile
@@ -897,7 +899,12 @@ def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     cert = (
         builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key.public_key())
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in names),
+                ]
+            ),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
@@ -946,3 +953,246 @@ async def test_a_legacy_endpoint_on_another_origin_is_refused() -> None:
                 await conn.initialize({**INIT, "protocolVersion": "2024-11-05"}, timeout=5)
         finally:
             await conn.aclose()
+
+
+# ------------------------------------------------------------------ HTTP proxies
+
+
+class ForwardProxy:
+    """A small real HTTP proxy: ``CONNECT`` tunnels and absolute-form requests, forwarded to the
+    named host (resolved through ``hosts``, as a proxy resolves names its clients never do).
+    Written here because Squid is not installed on these machines; it records every request
+    line and the ``Proxy-Authorization`` it got, and refuses hosts it does not know (403)."""
+
+    def __init__(self, hosts: dict[str, str]) -> None:
+        self.hosts = hosts
+        self.seen: list[str] = []
+        self.credentials: list[str] = []
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> ForwardProxy:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, version = lines[0].split(" ")
+                self.seen.append(f"{method} {target}")
+                kept = []
+                for line in lines[1:]:
+                    if line.lower().startswith("proxy-authorization:"):
+                        self.credentials.append(line.split(":", 1)[1].strip())
+                    elif line:
+                        kept.append(line)
+                if method == "CONNECT":
+                    host, _, port = target.rpartition(":")
+                    up = await self.open(host, int(port), writer)
+                    if up is None:
+                        return
+                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    await self.copy(reader, up)
+                    return
+                parts = urllib.parse.urlsplit(target)
+                assert parts.scheme == "http", f"not absolute form: {lines[0]}"
+                if upstream is None:
+                    upstream = await self.open(parts.hostname or "", parts.port or 80, writer)
+                    if upstream is None:
+                        return
+                length = next(
+                    (
+                        int(v.split(":", 1)[1])
+                        for v in kept
+                        if v.lower().startswith("content-length:")
+                    ),
+                    0,
+                )
+                body = await reader.readexactly(length)
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                upstream.write(
+                    f"{method} {path} {version}\r\n".encode()
+                    + "".join(f"{line}\r\n" for line in kept).encode("latin-1")
+                    + b"\r\n"
+                    + body
+                )
+        finally:
+            if upstream is not None:
+                upstream.close()
+            writer.close()
+            self.tasks.discard(task)
+
+    async def open(
+        self, host: str, port: int, client: asyncio.StreamWriter
+    ) -> asyncio.StreamWriter | None:
+        address = self.hosts.get(host)
+        if address is None:
+            client.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            await client.drain()
+            return None
+        up_reader, up_writer = await asyncio.open_connection(address, port)
+        # Answers flow back as they come (streams included).
+        self.spawn(self.copy(up_reader, client))
+        return up_writer
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await source.read(65536):
+                sink.write(chunk)
+                await sink.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            sink.close()
+
+
+def _proxy(url: str, **env: str) -> str:
+    from toolhive.vmcp.http11 import proxy_for, split_url
+
+    found = proxy_for(split_url(url)[0], env)
+    return "direct" if found is None else found.display()
+
+
+def test_the_proxy_comes_from_the_environment_by_gos_rules() -> None:
+    p = "http://proxy.example:3128"
+    # HTTPS_PROXY for https backends, HTTP_PROXY for http ones; the upper-case name wins.
+    assert _proxy("https://a.example/mcp", HTTPS_PROXY=p, HTTP_PROXY="http://other:1") == p
+    assert _proxy("http://a.example/mcp", HTTPS_PROXY=p) == "direct"
+    assert _proxy("http://a.example/mcp", http_proxy=p) == p
+    assert _proxy("http://a.example/mcp", HTTP_PROXY=p, http_proxy="http://x:1") == p
+    assert _proxy("http://a.example/mcp", HTTP_PROXY="proxy.example:3128") == p  # no scheme
+    # localhost and loopback addresses are never proxied.
+    for url in ("http://localhost:8080/mcp", "http://127.0.0.5/mcp", "http://[::1]:9/mcp"):
+        assert _proxy(url, HTTP_PROXY=p) == "direct"
+    # NO_PROXY: names (and their subdomains), .suffix, *.suffix, ports, addresses, CIDR, *.
+    cases = {
+        "a.example": ("http://a.example/", "http://x.a.example/", "!http://ba.example/"),
+        ".example": ("http://a.example/", "!http://example/"),
+        "*.example": ("http://a.example/",),
+        "a.example:8080": ("http://a.example:8080/", "!http://a.example:8081/"),
+        "192.0.2.9": ("http://192.0.2.9:1/", "!http://192.0.2.10/"),
+        "192.0.2.9:80": ("http://192.0.2.9/", "!http://192.0.2.9:81/"),
+        "10.0.0.0/8": ("http://10.1.2.3/", "!http://11.0.0.1/", "!http://ten.example/"),
+        "[2001:db8::1]:443": ("https://[2001:db8::1]/",),
+        "*": ("http://anything.example/",),
+        " A.EXAMPLE , other": ("http://a.example/",),
+    }
+    for no_proxy, urls in cases.items():
+        for url in urls:
+            direct = not url.startswith("!")
+            got = _proxy(url.lstrip("!"), HTTP_PROXY=p, HTTPS_PROXY=p, NO_PROXY=no_proxy)
+            assert (got == "direct") is direct, (no_proxy, url, got)
+    assert _proxy("http://a.example/", HTTP_PROXY=p, no_proxy="a.example") == "direct"
+
+
+def test_proxy_credentials_are_sent_but_never_shown_and_other_schemes_fail_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from toolhive.vmcp.http11 import HttpError, parse_proxy
+
+    proxy = parse_proxy("http://us%40er:s3cret@proxy.example:3128")
+    assert proxy.display() == "http://proxy.example:3128"
+    assert proxy.authorization == b"Proxy-Authorization: Basic dXNAZXI6czNjcmV0\r\n"
+    with pytest.raises(
+        HttpError, match=re.escape("socks5://proxy.example from the environment is not")
+    ):
+        parse_proxy("socks5://user:s3cret@proxy.example:1080")
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:s3cret@proxy.example:1080")
+    with pytest.raises(BackendError) as caught:
+        BackendConnection("https://a.example/mcp", "streamable-http", on_message=Inbox())
+    assert "s3cret" not in str(caught.value)
+
+
+async def test_an_http_backend_is_reached_through_http_proxy_in_absolute_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with RawBackend() as raw, ForwardProxy({"backend.test": "127.0.0.1"}) as proxy:
+        # backend.test resolves only in the proxy: the call cannot have gone direct.
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("://", "://alice:pw@"))
+        monkeypatch.setenv("NO_PROXY", "elsewhere.test")
+        url = f"http://backend.test:{raw.port}/mcp"
+        async with connected(url) as (conn, _):
+            answer = await conn.request(call(1, "json", text="via proxy"), 1, timeout=5)
+            assert text_of(answer) == "via proxy"
+            answer = await conn.request(call(2, "chunked", text="again"), 2, timeout=5)
+            assert text_of(answer) == "again"
+        assert f"POST {url}" in proxy.seen
+        assert f"GET {url}" in proxy.seen  # the standalone stream too
+        assert set(proxy.credentials) == {"Basic YWxpY2U6cHc="}
+        # The proxy's credentials stop at the proxy.
+        assert all("proxy-authorization" not in h for h in raw.seen_headers)
+        assert {h["host"] for h in raw.seen_headers} == {f"backend.test:{raw.port}"}
+
+
+async def test_an_https_backend_is_tunnelled_with_connect_and_its_certificate_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server_tls, client_tls = tls_pair("backend.test")
+    hosts = {"backend.test": "127.0.0.1", "wrong.test": "127.0.0.1"}
+    async with RawBackend(server_tls) as raw, ForwardProxy(hosts) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setattr(http11, "_ssl_context", client_tls)
+        url = f"https://backend.test:{raw.port}/mcp"
+        async with connected(url) as (conn, _):
+            answer = await conn.request(call(1, "json", text="tunnelled"), 1, timeout=5)
+            assert text_of(answer) == "tunnelled"
+        assert f"CONNECT backend.test:{raw.port}" in proxy.seen
+        assert all(line.startswith("CONNECT ") for line in proxy.seen)
+        # TLS runs end to end inside the tunnel: a name the certificate lacks is refused.
+        conn = BackendConnection(
+            f"https://wrong.test:{raw.port}/mcp", "streamable-http", on_message=Inbox()
+        )
+        with pytest.raises(BackendError, match=re.escape("TLS with https://wrong.test")):
+            await conn.initialize(INIT, timeout=5)
+        await conn.aclose()
+        # A CONNECT the proxy refuses is an error naming the proxy's answer.
+        conn = BackendConnection("https://unknown.test/mcp", "streamable-http", on_message=Inbox())
+        with pytest.raises(BackendError, match=r"refused to connect .*\(HTTP 403\)"):
+            await conn.initialize(INIT, timeout=5)
+        await conn.aclose()
+
+
+async def test_no_proxy_hosts_and_loopback_go_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with RawBackend() as raw, ForwardProxy({"backend.test": "127.0.0.1"}) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", ".test")
+        # Loopback: direct, whatever HTTP_PROXY says.
+        async with connected(raw.url()) as (conn, _):
+            answer = await conn.request(call(1, "json", text="direct"), 1, timeout=5)
+            assert text_of(answer) == "direct"
+        # A NO_PROXY name is dialled directly: here it resolves nowhere, so it fails.
+        conn = BackendConnection(
+            f"http://backend.test:{raw.port}/mcp", "streamable-http", on_message=Inbox()
+        )
+        with pytest.raises(BackendError, match=re.escape("cannot connect to http://backend.test")):
+            await conn.initialize(INIT, timeout=5)
+        await conn.aclose()
+        assert proxy.seen == []

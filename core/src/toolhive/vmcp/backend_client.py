@@ -25,8 +25,9 @@ Outgoing headers may not set what frames the request or what this client sets it
 
 Limits: one ``initialize`` per object (the owner makes a new one to re-initialize); over legacy SSE
 every message but the answer goes to the connection's ``on_message`` (nothing on that stream says
-which request a progress or sampling message belongs to); no HTTP proxies (``HTTPS_PROXY``),
-redirects or compressed bodies.
+which request a progress or sampling message belongs to); no redirects or compressed bodies.
+``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` are honoured as Go's HTTP client honours them
+(:func:`toolhive.vmcp.http11.proxy_for`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urljoin
 
-from toolhive.vmcp.http11 import HttpError, Pool, Response, split_url
+from toolhive.vmcp.http11 import HttpError, Pool, Response, proxy_for, split_url
 
 log = logging.getLogger("toolhive.vmcp.backend")
 
@@ -280,8 +281,19 @@ class BackendConnection:
         self._target = target
         #: The URL as errors may show it: no query string (it may hold an API key).
         self._display = origin.display() + target.split(b"?", 1)[0].decode("ascii")
-        self._pool = Pool(origin, connect_timeout=connect_timeout, max_idle=max_idle)
-        self._host = b"Host: " + origin.host_header + b"\r\nUser-Agent: toolhive-vmcp\r\n"
+        try:
+            proxy = proxy_for(origin)
+        except HttpError as exc:
+            raise BackendError(f"backend {self._display}: {exc}") from None
+        self._pool = Pool(origin, connect_timeout=connect_timeout, max_idle=max_idle, proxy=proxy)
+        #: ``http://host:port`` when requests go to an HTTP proxy in absolute form, else b"".
+        self._prefix = self._pool.target_prefix
+        self._host = (
+            b"Host: "
+            + origin.host_header
+            + b"\r\nUser-Agent: toolhive-vmcp\r\n"
+            + self._pool.request_lines
+        )
         #: ``Mcp-Session-Id`` and ``MCP-Protocol-Version`` lines once initialized.
         self._session_lines = b""
         self._post_target = target  # legacy SSE: the endpoint event's URL
@@ -421,7 +433,16 @@ class BackendConnection:
     def _head(
         self, method: bytes, target: bytes, accept: bytes, extra: bytes, length: int | None
     ) -> bytes:
-        parts = [method, b" ", target, b" HTTP/1.1\r\n", self._host, accept, self._session_lines]
+        parts = [
+            method,
+            b" ",
+            self._prefix,
+            target,
+            b" HTTP/1.1\r\n",
+            self._host,
+            accept,
+            self._session_lines,
+        ]
         parts.append(extra)
         if length is not None:
             parts += (

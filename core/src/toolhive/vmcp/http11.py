@@ -5,17 +5,26 @@ millisecond of CPU per request on this machine; this layer spends tens of micros
 what a backend MCP connection needs: keep-alive connections per origin (reused while idle, more
 opened when all are busy), ``Content-Length``, chunked and close-delimited bodies, ``http`` and
 ``https`` (the default SSL context), responses read whole or streamed chunk by chunk. Responses are
-parsed by ``httptools`` (llhttp, C). No redirects, no proxies, no compression, no pipelining.
+parsed by ``httptools`` (llhttp, C). No redirects, no compression, no pipelining.
+
+HTTP proxies come from the environment as Go's ``http.ProxyFromEnvironment`` takes them
+(:func:`proxy_for`): ``HTTPS_PROXY`` for https backends (a ``CONNECT`` tunnel, TLS with the
+backend inside it), ``HTTP_PROXY`` for http backends (requests in absolute form to the proxy),
+``NO_PROXY`` exempts hosts, and ``localhost`` and loopback addresses never go through a proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import ipaddress
+import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
@@ -57,6 +66,135 @@ class Origin:
 
     def display(self) -> str:
         return f"{self.scheme}://{self.host_header.decode('ascii')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """An HTTP proxy: where it is and the ``Proxy-Authorization`` line it needs (if any)."""
+
+    host: str
+    port: int
+    #: ``Proxy-Authorization: Basic …\r\n`` from the proxy URL's user info, else ``b""``.
+    authorization: bytes = b""
+
+    def display(self) -> str:
+        # Never the credentials.
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{name}:{self.port}"
+
+
+def _env(environ: Mapping[str, str], name: str) -> str:
+    # Go: the upper-case name first, then the lower-case one.
+    return environ.get(name) or environ.get(name.lower()) or ""
+
+
+def parse_proxy(text: str) -> Proxy:
+    """A proxy URL as Go reads one (``host:port`` without a scheme means ``http://``). Only
+    ``http://`` proxies are supported: any other scheme is an error (fail closed, never a
+    silent direct connection)."""
+    raw = text.strip()
+    parts = urlsplit(raw if "://" in raw else "http://" + raw)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        msg = (
+            f"proxy {parts.scheme}://{parts.hostname or ''} from the environment is not supported "
+            "(only http:// proxies are); unset it or add the backend to NO_PROXY"
+        )
+        raise HttpError(msg)
+    try:
+        port = parts.port or 80
+    except ValueError:
+        msg = "the proxy URL from the environment has an invalid port"
+        raise HttpError(msg) from None
+    authorization = b""
+    if parts.username is not None:
+        user = unquote(parts.username)
+        password = unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode())
+        authorization = b"Proxy-Authorization: Basic " + token + b"\r\n"
+    return Proxy(parts.hostname, port, authorization)
+
+
+def _no_proxy_match(
+    entry: str, host: str, port: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+) -> bool:
+    """One ``NO_PROXY`` entry against a (lower-case) host, Go's httpproxy rules: ``*`` matches all,
+    a CIDR block matches addresses in it, an IP (optionally ``:port``) that address, a name
+    (``example.com``, ``.example.com``, ``*.example.com``, optionally ``:port``) that domain
+    and its subdomains (without the leading dot, the name itself too)."""
+    if entry == "*":
+        return True
+    if "/" in entry:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return False
+        return ip is not None and ip.version == network.version and ip in network
+    want_port = ""
+    name = entry
+    if entry.startswith("[") and "]" in entry:
+        name, _, rest = entry[1:].partition("]")
+        want_port = rest[1:] if rest.startswith(":") else ""
+    elif entry.count(":") == 1:
+        name, _, want_port = entry.partition(":")
+    if not name:
+        return False
+    try:
+        entry_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
+    except ValueError:
+        entry_ip = None
+    if entry_ip is not None:
+        return ip is not None and ip == entry_ip and want_port in ("", port)
+    if name.startswith("*."):
+        name = name[1:]
+    exact = not name.startswith(".")
+    suffix = name if not exact else "." + name
+    if host.endswith(suffix) or (exact and host == name):
+        return want_port in ("", port)
+    return False
+
+
+def proxy_for(origin: Origin, environ: Mapping[str, str] | None = None) -> Proxy | None:
+    """The proxy requests to ``origin`` go through, from the environment (as Go's
+    ``http.ProxyFromEnvironment``): ``HTTPS_PROXY`` for https, ``HTTP_PROXY`` for http,
+    ``None`` for ``localhost``, loopback addresses and hosts ``NO_PROXY`` names."""
+    env = os.environ if environ is None else environ
+    text = _env(env, "HTTPS_PROXY" if origin.tls else "HTTP_PROXY")
+    if not text:
+        return None
+    host = origin.host.lower().rstrip(".")
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if host == "localhost" or (ip is not None and ip.is_loopback):
+        return None
+    port = str(origin.port)
+    for raw in _env(env, "NO_PROXY").split(","):
+        entry = raw.strip().lower()
+        if entry and _no_proxy_match(entry, host, port, ip):
+            return None
+    return parse_proxy(text)
+
+
+class _Tunnel(asyncio.Protocol):
+    """The proxy's answer to ``CONNECT``: its head, then the connection is handed to TLS."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.head: asyncio.Future[bytes] = loop.create_future()
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end >= 0 and not self.head.done():
+            # A proxy sends nothing after its 200 until the client speaks TLS.
+            self.head.set_result(self._buffer[: end + 4])
+        elif len(self._buffer) > 65536 and not self.head.done():
+            self.head.set_exception(HttpError("the proxy sent an oversized answer to CONNECT"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.head.done():
+            self.head.set_exception(HttpError("the proxy closed the connection during CONNECT"))
 
 
 def split_url(url: str) -> tuple[Origin, bytes]:
@@ -379,8 +517,25 @@ class Pool:
     is opened when all are busy; at most ``max_idle`` stay idle for long (a surplus after a burst
     is closed ``_TRIM_AFTER`` seconds later)."""
 
-    def __init__(self, origin: Origin, *, connect_timeout: float, max_idle: int) -> None:
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        connect_timeout: float,
+        max_idle: int,
+        proxy: Proxy | None = None,
+    ) -> None:
         self.origin = origin
+        #: The HTTP proxy connections go through (:func:`proxy_for`), if any.
+        self.proxy = proxy
+        #: What request targets start with: the absolute form (``http://host:port``) through a
+        #: proxy to a plain-http origin, else nothing (origin form).
+        self.target_prefix = b""
+        #: Header lines every request carries (the proxy's credentials for absolute-form ones).
+        self.request_lines = b""
+        if proxy is not None and not origin.tls:
+            self.target_prefix = b"http://" + origin.host_header
+            self.request_lines = proxy.authorization
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
         self.idle: list[Connection] = []
@@ -393,6 +548,8 @@ class Pool:
         loop = asyncio.get_running_loop()
         origin = self.origin
         self.opened += 1
+        if self.proxy is not None:
+            return await self._connect_via(self.proxy, loop)
         try:
             async with asyncio.timeout(self.connect_timeout):
                 if origin.tls:
@@ -417,6 +574,59 @@ class Pool:
             msg = f"cannot connect to {origin.display()}: {exc.strerror or type(exc).__name__}"
             raise HttpError(msg) from None
         return conn
+
+    async def _connect_via(self, proxy: Proxy, loop: asyncio.AbstractEventLoop) -> Connection:
+        """A connection through ``proxy``: plain to it for an http origin (requests then use the
+        absolute form), a ``CONNECT`` tunnel with TLS inside for an https one."""
+        origin = self.origin
+        where = f"{origin.display()} through the proxy {proxy.display()}"
+        transport: asyncio.BaseTransport | None = None
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                if not origin.tls:
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(self, loop), proxy.host, proxy.port
+                    )
+                    return conn
+                transport, tunnel = await loop.create_connection(
+                    lambda: _Tunnel(loop), proxy.host, proxy.port
+                )
+                authority = origin.host_header
+                if b":" not in authority.rpartition(b"]")[2]:
+                    authority += b":%d" % origin.port
+                assert isinstance(transport, asyncio.Transport)
+                transport.write(
+                    b"CONNECT " + authority + b" HTTP/1.1\r\nHost: " + authority + b"\r\n"
+                    + proxy.authorization + b"User-Agent: toolhive-vmcp\r\n\r\n"
+                )  # fmt: skip
+                head = await tunnel.head
+                status_line = head.split(b"\r\n", 1)[0].split(b" ", 2)
+                status = status_line[1] if len(status_line) > 1 else b""
+                if not (len(status) == 3 and status.startswith(b"2")):
+                    shown = status.decode("ascii", "replace") or "no status"
+                    msg = f"the proxy {proxy.display()} refused to connect to {origin.display()} (HTTP {shown})"
+                    raise HttpError(msg)
+                conn = Connection(self, loop)
+                tls = await loop.start_tls(
+                    transport, conn, _default_ssl(), server_hostname=origin.host
+                )
+                if tls is None:
+                    raise HttpError(f"TLS with {where} failed")
+                conn.connection_made(tls)
+                transport = None  # owned by conn now
+                return conn
+        except TimeoutError:
+            msg = f"connecting to {where} timed out"
+            raise HttpError(msg) from None
+        except ssl.SSLError as exc:
+            msg = f"TLS with {where} failed: {exc.reason or type(exc).__name__}"
+            raise HttpError(msg) from None
+        except OSError as exc:
+            msg = f"cannot connect to {where}: {exc.strerror or type(exc).__name__}"
+            raise HttpError(msg) from None
+        finally:
+            if transport is not None:
+                transport.close()
 
     async def send(
         self, data: bytes, body: bytes = b"", *, stream_when: bytes | None = None
