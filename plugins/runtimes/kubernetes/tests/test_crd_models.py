@@ -274,3 +274,70 @@ def test_go_cel_rules_are_enforced(kind: Any, spec: dict[str, Any], message: str
 )
 def test_what_go_allows_is_accepted(kind: Any, spec: dict[str, Any]) -> None:
     kind.model_validate({"spec": spec})
+
+
+def _auth_server(**extra: Any) -> dict[str, Any]:
+    provider = {
+        "name": "github",
+        "type": "oauth2",
+        "oauth2Config": {
+            "authorizationEndpoint": "https://github.com/login/oauth/authorize",
+            "tokenEndpoint": "https://github.com/login/oauth/access_token",
+            "clientId": "abc",
+        },
+    }
+    return {
+        "type": "embeddedAuthServer",
+        "embeddedAuthServer": {
+            "issuer": "https://auth.example.com",
+            "upstreamProviders": [provider],
+            **extra,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"allowConfidentialClientRegistration": True, "insecureAllowHTTP": True},
+            "allowConfidentialClientRegistration cannot be combined with insecureAllowHTTP",
+        ),
+        (
+            {"forceConfidentialRedirectUris": ["https://app.example.com/cb"]},
+            "forceConfidentialRedirectUris requires allowConfidentialClientRegistration",
+        ),
+        (
+            {
+                "storage": {
+                    "type": "redis",
+                    "redis": {"aclUserConfig": {"passwordSecretRef": {"name": "r", "key": "p"}}},
+                }
+            },
+            "exactly one of addr or sentinelConfig must be set",
+        ),
+        (
+            {"trustedIssuers": [{"issuerUrl": "https://idp", "actorClaim": "sub"}]},
+            "actorClaim must name a readable claim",
+        ),
+        (
+            {"upstreamProviders": [{"name": "x", "type": "oidc"}]},
+            "type must be 'oidc' or 'oauth2'",
+        ),
+        ({"issuer": "https://auth.example.com/"}, "String should match pattern"),
+    ],
+)
+def test_embedded_auth_server_rules(extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        MCPExternalAuthConfig.model_validate({"spec": _auth_server(**extra)})
+    assert message in str(caught.value)
+
+
+def test_embedded_auth_server_is_typed() -> None:
+    config = MCPExternalAuthConfig.model_validate({"spec": _auth_server()})
+    server = config.spec.embedded_auth_server
+    assert server is not None
+    (provider,) = server.upstream_providers
+    assert provider.oauth2_config is not None and provider.oauth2_config.client_id == "abc"
+    assert server.insecure_allow_http is False
+    assert "insecureAllowHTTP" in server.model_dump(by_alias=True)

@@ -6,10 +6,11 @@ hash rolls the workload out.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import Field, model_validator
 
+from .authserver import EmbeddedAuthServerConfig
 from .common import (
     Condition,
     CRDModel,
@@ -18,7 +19,6 @@ from .common import (
     PrinterColumn,
     SecretKeyRef,
     age_column,
-    free_form,
 )
 
 VALID_COLUMN = PrinterColumn("Valid", ".status.conditions[?(@.type=='Valid')].status")
@@ -205,10 +205,7 @@ class MCPExternalAuthConfigSpec(CRDModel):
     token_exchange: TokenExchangeConfig | None = None
     header_injection: HeaderInjectionConfig | None = None
     bearer_token: BearerTokenConfig | None = None
-    embedded_auth_server: dict[str, Any] | None = free_form(
-        "ToolHive's embedded OAuth authorization server (issuer, upstreamProviders, storage …);"
-        " kept as written."
-    )
+    embedded_auth_server: EmbeddedAuthServerConfig | None = None
     aws_sts: AWSStsConfig | None = None
     upstream_inject: UpstreamInjectSpec | None = None
     obo: OBOConfig | None = None

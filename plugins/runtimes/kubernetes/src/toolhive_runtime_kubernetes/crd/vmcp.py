@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
+from .authserver import EmbeddedAuthServerConfig
 from .common import (
     AuthzConfigRef,
     Condition,
@@ -86,9 +87,8 @@ class VirtualMCPServerSpec(CRDModel):
     )
     telemetry_config_ref: MCPTelemetryConfigReference | None = None
     embedding_server_ref: EmbeddingServerRef | None = None
-    auth_server_config: dict[str, Any] | None = free_form(
-        "ToolHive's embedded OAuth authorization server for the gateway; kept as written."
-    )
+    auth_server_config: EmbeddedAuthServerConfig | None = None
+    """ToolHive's embedded OAuth authorization server, run in the gateway."""
     replicas: int | None = Field(default=None, ge=0)
     session_storage: SessionStorageConfig | None = None
     image_pull_secrets: list[LocalObjectReference] | None = None
