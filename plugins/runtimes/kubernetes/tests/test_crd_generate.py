@@ -177,3 +177,16 @@ def test_same_names_columns_and_fields_as_go(model: type[CustomResource]) -> Non
         go_version["schema"]["openAPIV3Schema"], our_version["schema"]["openAPIV3Schema"]
     )
     assert differences == []
+
+
+def test_module_runs_as_documented() -> None:
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolhive_runtime_kubernetes.crd.generate", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
