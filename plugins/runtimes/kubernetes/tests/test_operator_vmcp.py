@@ -313,7 +313,10 @@ def test_outgoing_auth_from_members_refs_reads_secrets_from_env(
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ({"incomingAuth": {"type": "oidc"}}, "only anonymous"),
+        (
+            {"incomingAuth": {"type": "oidc", "oidcConfigRef": {"name": "x", "audience": "y"}}},
+            "only anonymous",
+        ),
         (
             {
                 "outgoingAuth": {
