@@ -73,6 +73,13 @@ binaries_ok() { # binaries_ok RECIPE: all six in $K8S/bin and built by RECIPE
 
 ((EUID == 0)) || die "must run as root (packages, $K8S, docker)"
 start=$SECONDS
+# One run at a time per cache (a second one waits, then finds the binaries built).
+mkdir -p "$K8S"
+exec 8>"$K8S/install.lock"
+if ! flock -n 8; then
+  log "another scripts/install-k8s.sh is running on $K8S; waiting for it"
+  flock 8
+fi
 
 # --- 1. packages (the build packages only when a build is needed) --------------------------------
 missing=()

@@ -296,18 +296,20 @@ do_stop() {
   fi
   stop_named kube-proxy hairpin kube-apiserver etcd
   : >"$R/pids" 2>/dev/null || true
-  # iptables chains of kube-proxy and kubelet
+  # iptables chains of kube-proxy and kubelet (|| true: an empty grep is no error here)
   if [[ -x "$B/kube-proxy" ]]; then "$B/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   local t rule c
   for t in nat filter mangle; do
-    iptables -t "$t" -S 2>/dev/null | grep -E '^-A .*KUBE-' | sed 's/^-A/-D/' | while read -r rule; do
+    { iptables -t "$t" -S 2>/dev/null | grep -E '^-A .*KUBE-' | sed 's/^-A/-D/' || true; } | while read -r rule; do
       eval iptables -t "$t" "$rule" 2>/dev/null || true
     done
-    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/{print $2}'); do iptables -t "$t" -F "$c" 2>/dev/null || true; done
-    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/{print $2}'); do iptables -t "$t" -X "$c" 2>/dev/null || true; done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/{print $2}' || true); do iptables -t "$t" -F "$c" 2>/dev/null || true; done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/{print $2}' || true); do iptables -t "$t" -X "$c" 2>/dev/null || true; done
   done
   # kubelet mounts (secret/projected tmpfs) and state, empty kubepods cgroups
-  grep ' /var/lib/kubelet' /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
+  { grep ' /var/lib/kubelet' /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
   rm -rf /var/lib/kubelet /var/run/dockershim.sock
   for h in /sys/fs/cgroup/*/kubepods; do
     if [[ -d "$h" ]]; then find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi

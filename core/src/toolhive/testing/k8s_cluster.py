@@ -42,12 +42,15 @@ __all__ = [
     "REQUIRE_ENV",
     "KubeCluster",
     "KubectlError",
+    "cluster_dir",
     "cluster_fixture",
     "create_namespace",
     "delete_namespace",
     "ensure_cluster",
     "find_cluster_script",
+    "k8s_required",
     "namespace_fixture",
+    "skip_or_fail",
 ]
 
 #: Where scripts/install-k8s.sh caches binaries, certificates and the running cluster's state.
