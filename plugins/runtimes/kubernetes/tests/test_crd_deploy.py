@@ -92,6 +92,11 @@ def test_binding_and_deployment_use_the_service_account() -> None:
     (container,) = pod["containers"]
     assert container["image"] == "localhost/toolhive/operator:dev"
     assert container["command"] == ["thv-operator"]
+    # The kubelet probes the liveness endpoint thv-operator is told to serve.
+    assert container["args"] == ["--liveness", "http://0.0.0.0:8081/healthz"]
+    probe = container["livenessProbe"]["httpGet"]
+    (port,) = [p for p in container["ports"] if p["name"] == probe["port"]]
+    assert port["containerPort"] == 8081 and probe["path"] == "/healthz"
     assert pod["securityContext"]["runAsNonRoot"] is True
 
 
