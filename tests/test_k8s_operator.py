@@ -83,6 +83,13 @@ class OperatorProcess:
         self.proc = None
 
 
+@pytest.fixture(scope="module", autouse=True)
+def crds(k8s: KubeCluster) -> None:
+    """ToolHive's CRDs installed (idempotent: a fresh cluster has none)."""
+    k8s.kubectl("apply", "-k", str(REPO / "deploy" / "crds"))
+    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70)
+
+
 @pytest.fixture(scope="module")
 def namespace(k8s: KubeCluster) -> Iterator[str]:
     name = create_namespace(k8s, prefix="thv-operator")
