@@ -4,6 +4,7 @@ reachable from the host through kube-proxy — what the runtime plugin and opera
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -15,12 +16,20 @@ from toolhive.testing.k8s_cluster import (
     namespace_fixture,
 )
 
+PYTHON_IMAGE = "localhost/toolhive-test/python-base:bookworm"
+
 pytestmark = pytest.mark.kubernetes
 k8s = cluster_fixture()
 k8s_namespace = namespace_fixture()
 
 
-def _pod(name: str, command: str, labels: dict[str, str] | None = None) -> dict[str, object]:
+def _pod(
+    name: str,
+    command: list[str],
+    labels: dict[str, str] | None = None,
+    image: str = BUSYBOX_IMAGE,
+    restart: str = "Always",
+) -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -30,12 +39,13 @@ def _pod(name: str, command: str, labels: dict[str, str] | None = None) -> dict[
             "dnsPolicy": "None",
             "dnsConfig": {"nameservers": ["127.0.0.1"]},
             "terminationGracePeriodSeconds": 1,
+            "restartPolicy": restart,
             "containers": [
                 {
                     "name": "main",
-                    "image": BUSYBOX_IMAGE,
+                    "image": image,
                     "imagePullPolicy": "Never",  # no registry: images come from dockerd
-                    "command": ["sh", "-c", command],
+                    "command": command,
                 }
             ],
         },
@@ -53,7 +63,7 @@ def test_node_is_ready_and_reports_v1_20(k8s: KubeCluster) -> None:
 
 def test_pod_runs_and_logs(k8s: KubeCluster, k8s_namespace: str) -> None:
     start = time.monotonic()
-    k8s.apply(_pod("hello", "echo hello-from-pod; exec sleep 3600"), k8s_namespace)
+    k8s.apply(_pod("hello", ["sh", "-c", "echo hello-from-pod; exec sleep 3600"]), k8s_namespace)
     k8s.kubectl("wait", "--for=condition=Ready", "pod/hello", "-n", k8s_namespace, "--timeout=120s")
     ready_after = time.monotonic() - start
     k8s.wait_for(
@@ -67,7 +77,7 @@ def test_pod_runs_and_logs(k8s: KubeCluster, k8s_namespace: str) -> None:
 
 def test_service_cluster_ip_reachable_from_host(k8s: KubeCluster, k8s_namespace: str) -> None:
     serve = "mkdir -p /www && echo hello-from-service > /www/index.html && exec httpd -f -p 8080 -h /www"
-    k8s.apply(_pod("web", serve, labels={"app": "web"}), k8s_namespace)
+    k8s.apply(_pod("web", ["sh", "-c", serve], labels={"app": "web"}), k8s_namespace)
     k8s.apply(
         {
             "apiVersion": "v1",
@@ -98,3 +108,37 @@ def test_service_cluster_ip_reachable_from_host(k8s: KubeCluster, k8s_namespace:
         lambda: "hello-from-service" in fetch(),
         timeout=60,
     )
+
+
+PROBE = """
+import json, os, ssl, urllib.error, urllib.request
+d = "/var/run/secrets/kubernetes.io/serviceaccount/"
+ctx = ssl.create_default_context(cafile=d + "ca.crt")
+host = os.environ["KUBERNETES_SERVICE_HOST"] + ":" + os.environ["KUBERNETES_SERVICE_PORT"]
+token = open(d + "token").read()
+namespace = open(d + "namespace").read()
+for path in ("/api", "/api/v1/namespaces/" + namespace + "/pods"):
+    req = urllib.request.Request("https://" + host + path, headers={"Authorization": "Bearer " + token})
+    try:
+        status = urllib.request.urlopen(req, context=ctx, timeout=10).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    print(json.dumps({"path": path, "status": status}))
+"""
+
+
+def test_pod_reaches_the_api_with_its_service_account(k8s: KubeCluster, k8s_namespace: str) -> None:
+    """What an in-cluster operator or proxy runner relies on: kubernetes.default (10.0.0.1:443)
+    leads to the API server, TLS verifies against the service-account CA, the token authenticates
+    (discovery allowed, pods forbidden without a RoleBinding)."""
+    probe = _pod("probe", ["python3", "-c", PROBE], image=PYTHON_IMAGE, restart="Never")
+    k8s.apply(probe, k8s_namespace)
+
+    def phase() -> str:
+        return str(k8s.json("get", "pod", "probe", "-n", k8s_namespace)["status"].get("phase", ""))
+
+    k8s.wait_for("the probe pod to finish", lambda: phase() in {"Succeeded", "Failed"}, timeout=120)
+    logs = k8s.kubectl("logs", "probe", "-n", k8s_namespace).stdout
+    assert phase() == "Succeeded", logs
+    statuses = {line["path"]: line["status"] for line in map(json.loads, logs.splitlines())}
+    assert statuses == {"/api": 200, f"/api/v1/namespaces/{k8s_namespace}/pods": 403}
