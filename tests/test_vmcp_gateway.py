@@ -333,10 +333,14 @@ def test_a_backend_that_dies_leaves_the_others_answering_and_its_tools_come_back
     assert "notifications/tools/list_changed" in changes
 
 
-def test_per_backend_timeouts_are_honoured_past_thirty_seconds(group: Group):
+def test_per_backend_timeouts_are_honoured_beyond_the_default(group: Group):
+    # The "a backend with a 60 s timeout answers at 45 s" scaled down: a per-workload
+    # timeout 8x the default lets a call run 5x the default, while the default still ends
+    # another backend's slow call. That nothing caps deadlines at 30 s (ToolHive's #6410) is
+    # checked without waiting by test_no_layer_caps_a_long_backend_timeout below.
     url = group.gateway(
         # ``extra`` follows the operational block: these lines belong to it.
-        config(extra="  timeouts:\n    default: 3s\n    perWorkload:\n      dynamic: 60s\n")
+        config(extra="  timeouts:\n    default: 1s\n    perWorkload:\n      dynamic: 8s\n")
     )
 
     async def scenario(client: Client) -> dict[str, Any]:
@@ -344,24 +348,46 @@ def test_per_backend_timeouts_are_honoured_past_thirty_seconds(group: Group):
 
         async def slow() -> None:
             started = time.monotonic()
-            result = await client.call_tool("dynamic_sleep", {"seconds": 45})
+            result = await client.call_tool("dynamic_sleep", {"seconds": 5})
             out["slow"] = (_text(result), time.monotonic() - started)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(slow)
             started = time.monotonic()
             try:
-                await client.call_tool("remote_sleep", {"seconds": 8})
+                await client.call_tool("remote_sleep", {"seconds": 4})
                 out["short"] = ("answered", 0.0)
             except Exception as exc:
                 out["short"] = (str(exc), time.monotonic() - started)
         return out
 
-    out = session(url, scenario, read_timeout_seconds=90)
+    out = session(url, scenario, read_timeout_seconds=30)
     text, took = out["slow"]
-    assert text == "slept 45s" and took >= 44
+    assert text == "slept 5s" and took >= 4.9
     message, took = out["short"]
-    assert "did not answer within 3s" in message and took < 7, out
+    assert "did not answer within 1s" in message and took < 3.5, out
+
+
+def test_no_layer_caps_a_long_backend_timeout() -> None:
+    # Every deadline a forwarded call meets follows the config: the backend's own (60 s), the
+    # relay's above the longest, the composite tool's; none is a fixed 30 s.
+    import yaml
+    from toolhive.vmcp.config import parse_config
+    from toolhive.vmcp.gateway import Gateway, GatewayTransport, target_for
+
+    raw = yaml.safe_load(
+        config(extra="  timeouts:\n    default: 3s\n    perWorkload:\n      dynamic: 60s\n")
+    )
+    gateway = Gateway(parse_config(raw, "test"))
+    backend = gateway._backend("dynamic", target_for("http://127.0.0.1:1/mcp"))
+    other = gateway._backend("remote", target_for("http://127.0.0.1:1/mcp"))
+    assert (backend.spec.timeout, other.spec.timeout) == (60.0, 3.0)
+    assert gateway.max_timeout == 60.0
+
+    async def relay_timeout() -> float:
+        return GatewayTransport(gateway).relay.timeout
+
+    assert anyio.run(relay_timeout) > 60.0
 
 
 def test_group_members_appear_and_disappear_without_a_restart(group: Group):
