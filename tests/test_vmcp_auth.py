@@ -605,6 +605,68 @@ def test_a_first_call_without_a_list_reaches_a_token_exchange_backend(
         assert claims_of(sent.split()[-1])["sub"] == "alice"
 
 
+@pytest.fixture(scope="module")
+def bob_only_backend(
+    home: Thv, idp: Any, credentials_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    """The credentials backend behind ToolHive's auth and Cedar middleware: exchanged tokens only,
+    and only bob may use (so only bob's tools/list shows) its tool."""
+    policy = tmp_path_factory.mktemp("cedar") / "authz.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "type": "cedarv1",
+                "cedar": {
+                    "policies": ['permit(principal == Client::"bob", action, resource);'],
+                    "entities_json": "[]",
+                },
+            }
+        )
+    )
+    flags = [
+        "--oidc-issuer", idp.issuer, "--oidc-audience", EXCHANGED,
+        "--oidc-jwks-url", idp.jwks_url,
+        "--oidc-insecure-allow-http", "--jwks-allow-private-ip",
+        "--authz-config", str(policy),
+    ]  # fmt: skip
+    with protected_proxy(home, credentials_url, flags, "bob-only-backend") as running:
+        yield running
+
+
+def test_each_caller_sees_what_its_own_token_may_list_on_a_token_exchange_backend(
+    thv: Thv,
+    idp: Any,
+    users: dict[str, str],
+    bob_only_backend: Running,
+    tmp_path: Path,
+) -> None:
+    # As ToolHive, discovery runs with each caller's identity: alice opens the backend's
+    # session, but what bob sees (and may call) is what the backend lists for bob.
+    thv.env["EXCHANGE_SECRET"] = idp.exchange_client_secret
+    incoming = {
+        "type": "oidc",
+        "oidc": {"issuer": idp.issuer, "audience": FRONT, "jwksUrl": idp.jwks_url},
+    }
+    config = exchange_config(tmp_path, idp, bob_only_backend.url, incoming)
+
+    def tools(client: RawClient) -> list[str]:
+        return [t["name"] for t in message(client.rpc("tools/list"))["result"]["tools"]]
+
+    with serve_gateway(thv, config) as gateway:
+        alice = RawClient(gateway.url, users["alice"]).initialize()
+        assert tools(alice) == []
+        bob = RawClient(gateway.url, users["bob"]).initialize()
+        assert tools(bob) == ["far_credentials"]
+        answer = message(bob.rpc("tools/call", {"name": "far_credentials", "arguments": {}}))
+        sent = json.loads(answer["result"]["content"][0]["text"])["authorization"]
+        assert claims_of(sent.split()[-1])["sub"] == "bob"
+        # alice's view stays hers: not listed, and not routed either.
+        assert tools(alice) == []
+        answer = message(alice.rpc("tools/call", {"name": "far_credentials", "arguments": {}}))
+        assert "Unknown tool: far_credentials" in json.dumps(answer), answer
+
+
 # ------------------------------------------------------------------ unsupported strategies
 
 

@@ -27,7 +27,10 @@ import asyncio
 import itertools
 import json
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from toolhive.mcp import methods
@@ -83,6 +86,23 @@ _CHANGED: Final = {
 _RESULT_HEAD: Final = b'{"jsonrpc":"2.0","id":'
 #: How often client requests are checked for a client that went away.
 SWEEP_INTERVAL: Final = 1.0
+#: How long a caller's own view of token-exchange backends is reused before their lists are
+#: read again with that caller's token (ToolHive's per-identity ``capabilityCacheTTL``).
+CALLER_VIEW_TTL: Final = 30.0
+#: Callers whose views are kept at most (least recently used dropped first).
+CALLER_VIEWS: Final = 512
+
+
+@dataclass(slots=True)
+class View:
+    """What a caller sees: the aggregate (routes), the pre-encoded lists, composite tools."""
+
+    aggregate: Aggregate
+    lists: dict[str, bytes]
+    composite_tools: dict[str, dict[str, Any]]
+    step_tools: dict[str, dict[str, Any]]
+    #: When a caller's own view must be read again (``monotonic``); unused for the shared one.
+    expires: float = 0.0
 
 
 class VirtualServer:
@@ -104,12 +124,9 @@ class VirtualServer:
         self._best_effort = best_effort
         #: Backends in the group's order (that order decides priority ties).
         self.backends: dict[str, Backend] = {}
-        self.aggregate: Aggregate = aggregate([], aggregation)
-        #: Pre-encoded list results by key (``tools``, ``resources``, …).
-        self._lists: dict[str, bytes] = {}
-        #: Composite tool name → its advertised definition.
-        self._composite_tools: dict[str, dict[str, Any]] = {}
-        self._step_tool_defs: dict[str, dict[str, Any]] = {}
+        #: What every caller sees (with token-exchange backends: what no caller's own view
+        #: replaces). Lists pre-encoded by key (``tools``, ``resources``, …).
+        self._shared = View(aggregate([], aggregation), {}, {}, {})
         self._out: asyncio.Queue[bytes] = asyncio.Queue()
         #: relay id → (backend or None for a composite, the task serving it).
         self._inflight: dict[int, tuple[Backend | None, asyncio.Task[None]]] = {}
@@ -124,6 +141,12 @@ class VirtualServer:
         self._closed = False
         #: Why the lists cannot be served (unresolved ``manual`` conflicts), else ``None``.
         self.aggregation_error: str | None = None
+        #: Backends whose credentials come from each caller (token exchange): with any, every
+        #: caller sees these backends' lists as read with its own token (its own view).
+        self._per_caller: list[Backend] = []
+        #: Incoming ``Authorization`` (identity and credentials) → that caller's view.
+        self._caller_views: OrderedDict[bytes, View] = OrderedDict()
+        self._caller_reads: dict[bytes, asyncio.Task[View | None]] = {}
         self.refresh()
 
     # ------------------------------------------------------------------ wiring
@@ -137,10 +160,12 @@ class VirtualServer:
 
     def add_backend(self, backend: Backend) -> None:
         self.backends[backend.name] = backend
+        self._per_caller = [b for b in self.backends.values() if b.per_caller]
 
     def remove_backend(self, name: str) -> Backend | None:
         backend = self.backends.pop(name, None)
         if backend is not None:
+            self._per_caller = [b for b in self.backends.values() if b.per_caller]
             self.refresh()
         return backend
 
@@ -191,22 +216,56 @@ class VirtualServer:
             if b.healthy and b.capabilities is not None
         ]
         try:
-            agg = aggregate(caps, self._aggregation)
+            view = self._build(caps, index=True)
         except UnresolvedConflictError as exc:
             # As ToolHive: the aggregation fails; calls to known names still route.
             log.error("aggregation: %s", exc)
             self.aggregation_error = str(exc)
             return
         self.aggregation_error = None
-        for note in agg.conflicts:
+        for note in view.aggregate.conflicts:
             log.info("aggregation: %s", note)
+        # Callers' own views include what just changed: read again on their next request.
+        self._caller_views.clear()
+        lists = view.lists
+        before = self._shared.lists
+        self._shared = view
+        if not before:
+            return
+        sent: set[str] = set()
+        for key, body in lists.items():
+            notification = _CHANGED[key]
+            if before.get(key) != body and notification not in sent:
+                sent.add(notification)
+                self._write(encode({"jsonrpc": "2.0", "method": notification}))
+
+    @property
+    def aggregate(self) -> Aggregate:
+        """The shared aggregate (what callers without a view of their own see)."""
+        return self._shared.aggregate
+
+    def _view(self) -> View:
+        """The current caller's view: its own when token-exchange backends list for it."""
+        if self._per_caller:
+            token = INCOMING_AUTHORIZATION.get()
+            if token:
+                view = self._caller_views.get(token)
+                if view is not None:
+                    return view
+        return self._shared
+
+    def _build(self, caps: list[BackendCapabilities], *, index: bool) -> View:
+        """The view of ``caps`` (raises :class:`UnresolvedConflictError`); ``index``: rebuild
+        the optimizer's index from it (the shared view only)."""
+        agg = aggregate(caps, self._aggregation)
         step_tools = _step_tools(caps, agg)
         composite_tools: dict[str, dict[str, Any]] = {}
         for name, tool in self._composites.items():
             missing = [ref for ref in tool.step_refs() if agg.tool_ref(ref) is None]
             if missing:
                 # As ToolHive: a workflow whose tools cannot be routed is not offered.
-                log.info("composite tool %s hidden: no route to %s", name, ", ".join(missing))
+                if index:
+                    log.info("composite tool %s hidden: no route to %s", name, ", ".join(missing))
                 continue
             definition = tool.definition(step_tools)
             if definition is not None:
@@ -215,7 +274,8 @@ class VirtualServer:
         if self._optimizer is not None:
             from toolhive.vmcp.optimizer import CALL_TOOL, FIND_TOOL
 
-            self._optimizer.rebuild(tools)
+            if index:
+                self._optimizer.rebuild(tools)
             advertised_tools: list[dict[str, Any]] = [FIND_TOOL, CALL_TOOL]
         else:
             advertised_tools = tools
@@ -227,19 +287,7 @@ class VirtualServer:
             "resourceTemplates": agg.resource_templates_json,
             "prompts": agg.prompts_json,
         }
-        before = self._lists
-        self.aggregate = agg
-        self._step_tool_defs = step_tools
-        self._composite_tools = composite_tools
-        self._lists = lists
-        if not before:
-            return
-        sent: set[str] = set()
-        for key, body in lists.items():
-            notification = _CHANGED[key]
-            if before.get(key) != body and notification not in sent:
-                sent.add(notification)
-                self._write(encode({"jsonrpc": "2.0", "method": notification}))
+        return View(agg, lists, composite_tools, step_tools)
 
     def unavailable(self) -> list[str]:
         """``name: why`` of every backend that is not serving (one waiting for a caller's token
@@ -253,29 +301,81 @@ class VirtualServer:
     # ------------------------------------------------------------------ client → backends
 
     def _request(self, msg: dict[str, Any], method: str, line: bytes) -> None:
-        waiting = self._awaiting_identity()
-        if waiting:
-            # Backends that take the caller's (exchanged) token: the first request of a caller
-            # with a token — initialize, a list or a call straight away — opens their session
-            # with that caller's identity, then is served (ToolHive discovers at initialize).
-            self._spawn(self._request_after(waiting, msg, method, line))
-            return
+        if self._per_caller and method != methods.PING:
+            token = INCOMING_AUTHORIZATION.get()
+            if token:
+                # Token-exchange backends: as ToolHive, each caller's discovery runs with its
+                # own identity. Its first request of any kind (initialize, a list, a call
+                # straight away) opens a backend waiting for a caller, then reads what those
+                # backends list for this caller; that view is reused for CALLER_VIEW_TTL.
+                view = self._caller_views.get(token)
+                if view is None or view.expires <= time.monotonic() or self._awaiting_identity():
+                    self._spawn(self._request_after(token, msg, method, line))
+                    return
+                self._caller_views.move_to_end(token)
         self._dispatch(msg, method, line)
 
     def _awaiting_identity(self) -> list[Backend]:
-        if not INCOMING_AUTHORIZATION.get():
-            return []
-        return [b for b in self.backends.values() if b.awaiting_identity and not b.closed]
+        return [b for b in self._per_caller if b.awaiting_identity and not b.closed]
 
     async def _request_after(
-        self, waiting: list[Backend], msg: dict[str, Any], method: str, line: bytes
+        self, token: bytes, msg: dict[str, Any], method: str, line: bytes
     ) -> None:
-        results = await asyncio.gather(*(b.connect() for b in waiting), return_exceptions=True)
-        for backend, result in zip(waiting, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("backend %s: cannot connect as the caller: %s", backend.name, result)
-        self.refresh()
+        task = self._caller_reads.get(token)
+        if task is None or task.done():
+            # Created here, the task runs with this caller's token (context is inherited).
+            task = asyncio.get_running_loop().create_task(self._read_caller_view(token))
+            self._caller_reads[token] = task
+            task.add_done_callback(lambda done: self._forget_read(token, done))
+        try:
+            await asyncio.shield(task)
+        except Exception:  # never leave the request unanswered: the shared view serves it
+            log.exception("reading the lists for a caller failed")
         self._dispatch(msg, method, line)
+
+    def _forget_read(self, token: bytes, task: asyncio.Task[View | None]) -> None:
+        if self._caller_reads.get(token) is task:
+            del self._caller_reads[token]
+
+    async def _read_caller_view(self, token: bytes) -> View | None:
+        """Open backends waiting for a caller, then read the token-exchange backends' lists
+        with this caller's token; the caller's view (``None``: the shared one serves)."""
+        waiting = self._awaiting_identity()
+        fresh: set[str] = set()
+        if waiting:
+            results = await asyncio.gather(*(b.connect() for b in waiting), return_exceptions=True)
+            for backend, result in zip(waiting, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.warning(
+                        "backend %s: cannot connect as the caller: %s", backend.name, result
+                    )
+                else:
+                    fresh.add(backend.name)  # its lists were just read with this caller's token
+            self.refresh()
+        usable = [b for b in self.backends.values() if b.healthy and b.capabilities is not None]
+        reread = [b for b in usable if b.per_caller and b.name not in fresh]
+        lists = await asyncio.gather(*(b.fetch_lists() for b in reread), return_exceptions=True)
+        own: dict[str, BackendCapabilities | None] = {}
+        for backend, listed in zip(reread, lists, strict=True):
+            if isinstance(listed, BaseException):
+                # This caller's token may list nothing there: it sees none of that backend.
+                log.info("backend %s: lists as the caller failed: %s", backend.name, listed)
+                own[backend.name] = None
+            else:
+                own[backend.name] = listed
+        caps = [own.get(b.name, b.capabilities) for b in usable]
+        try:
+            view = self._build([c for c in caps if c is not None], index=False)
+        except UnresolvedConflictError as exc:
+            log.warning("aggregation for a caller: %s", exc)
+            return None
+        view.expires = time.monotonic() + CALLER_VIEW_TTL
+        views = self._caller_views
+        views[token] = view
+        views.move_to_end(token)
+        while len(views) > CALLER_VIEWS:
+            views.popitem(last=False)
+        return view
 
     def _dispatch(self, msg: dict[str, Any], method: str, line: bytes) -> None:
         rid = msg["id"]
@@ -291,7 +391,8 @@ class VirtualServer:
         elif method == methods.TOOLS_CALL:
             self._call_tool(msg, rid, params, line)
         elif method == methods.PROMPTS_GET:
-            self._by_name(msg, rid, params, line, self.aggregate.prompt_routes, "prompt")
+            routes = self._view().aggregate.prompt_routes
+            self._by_name(msg, rid, params, line, routes, "prompt")
         elif method in (
             methods.RESOURCES_READ,
             methods.RESOURCES_SUBSCRIBE,
@@ -331,7 +432,8 @@ class VirtualServer:
                 )
                 self._error(rid, INTERNAL_ERROR, message)
                 return
-        self._write(_RESULT_HEAD + encode(rid) + b',"result":' + self._lists[key] + b"}")
+        lists = self._view().lists
+        self._write(_RESULT_HEAD + encode(rid) + b',"result":' + lists[key] + b"}")
 
     def _call_tool(
         self, msg: dict[str, Any], rid: RequestId, params: dict[str, Any], line: bytes
@@ -340,6 +442,7 @@ class VirtualServer:
         if type(name) is not str:
             self._error(rid, INVALID_PARAMS, "tools/call needs a tool name")
             return
+        view = self._view()
         if self._optimizer is not None:
             from toolhive.vmcp.optimizer import CALL_TOOL, FIND_TOOL, error_result, parse_call_tool
 
@@ -355,18 +458,20 @@ class VirtualServer:
             except ValueError as exc:
                 self._answer(rid, error_result(str(exc)))  # as ToolHive: a tool error
                 return
-            if name not in self.aggregate.tool_routes and name not in self._composite_tools:
+            if name not in view.aggregate.tool_routes and name not in view.composite_tools:
                 self._answer(rid, error_result(f"tool not found: {name}"))
                 return
             params = {**params, "name": name, "arguments": inner}
             msg = {**msg, "params": params}
             line = b""  # re-encoded below
         composite = self._composites.get(name)
-        if composite is not None and name in self._composite_tools:
+        if composite is not None and name in view.composite_tools:
             arguments = params.get("arguments")
-            self._run_composite(composite, rid, arguments if type(arguments) is dict else {})
+            self._run_composite(
+                composite, rid, arguments if type(arguments) is dict else {}, view.step_tools
+            )
             return
-        route = self.aggregate.tool_routes.get(name)
+        route = view.aggregate.tool_routes.get(name)
         if route is None:
             self._error(rid, INVALID_PARAMS, f"Unknown tool: {name}")
             return
@@ -394,7 +499,7 @@ class VirtualServer:
         self._forward(route.backend, rid, line)
 
     def _by_uri(self, rid: RequestId, uri: Any, line: bytes) -> None:
-        backend = self.aggregate.resource_backend(uri) if type(uri) is str else None
+        backend = self._view().aggregate.resource_backend(uri) if type(uri) is str else None
         if backend is None:
             self._error(rid, INVALID_PARAMS, f"Resource not found: {uri}")
             return
@@ -407,7 +512,7 @@ class VirtualServer:
         ref = ref if type(ref) is dict else {}
         if ref.get("type") == "ref/prompt":
             name = ref.get("name")
-            route = self.aggregate.prompt_routes.get(name) if type(name) is str else None
+            route = self._view().aggregate.prompt_routes.get(name) if type(name) is str else None
             if route is None:
                 self._error(rid, INVALID_PARAMS, f"Unknown prompt: {name}")
                 return
@@ -606,7 +711,11 @@ class VirtualServer:
     # ------------------------------------------------------------------ composite / optimizer
 
     def _run_composite(
-        self, composite: CompositeTool, rid: RequestId, arguments: dict[str, Any]
+        self,
+        composite: CompositeTool,
+        rid: RequestId,
+        arguments: dict[str, Any],
+        step_tools: dict[str, dict[str, Any]],
     ) -> None:
         async def run() -> None:
             async def elicit(
@@ -621,7 +730,7 @@ class VirtualServer:
 
             try:
                 result = await composite.run(
-                    arguments, self.call_step, elicit, step_tools=self._step_tool_defs
+                    arguments, self.call_step, elicit, step_tools=step_tools
                 )
             except asyncio.CancelledError:
                 raise
@@ -641,7 +750,7 @@ class VirtualServer:
     async def call_step(self, ref: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """A composite step's tool call: ``workload.tool`` by the backend's own names (hidden
         tools included, as ToolHive), or an advertised tool name."""
-        route = self.aggregate.tool_ref(ref)
+        route = self._view().aggregate.tool_ref(ref)
         if route is None:
             raise BackendError(f"no tool {ref} in the group")
         backend = self.backends.get(route.backend)
