@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 import kopf
+
+from toolhive_runtime_kubernetes.detection import SERVICE_ACCOUNT_DIR, in_cluster
 from toolhive_runtime_kubernetes.operator.framework import GROUP, Key, Operator
 from toolhive_runtime_kubernetes.operator.queue import WorkQueue
 
@@ -34,6 +37,26 @@ BUILTIN_KINDS: dict[str, tuple[str, str, str]] = {
 
 #: Owned objects carry this label (ToolHive's); only those are watched.
 OWNED_SELECTOR = {"toolhive": "true"}
+
+
+def service_account_login() -> kopf.ConnectionInfo | None:
+    """In a pod: the service account, the API at ``KUBERNETES_SERVICE_HOST``.
+
+    kopf's own handler names ``kubernetes.default.svc``, which needs cluster DNS; the kubelet's
+    environment variables do not (the test cluster has no DNS)."""
+    if not in_cluster(os.environ):
+        return None
+    host = os.environ["KUBERNETES_SERVICE_HOST"]
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+    return kopf.ConnectionInfo(
+        server=f"https://{host}:{port}",
+        ca_path=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+        token=(SERVICE_ACCOUNT_DIR / "token").read_text().strip(),
+        default_namespace=namespace_file.read_text().strip() if namespace_file.is_file() else None,
+    )
 
 
 def build_registry(operator: Operator, queue: WorkQueue) -> kopf.OperatorRegistry:
@@ -79,7 +102,7 @@ def build_registry(operator: Operator, queue: WorkQueue) -> kopf.OperatorRegistr
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        return service_account_login() or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
