@@ -113,3 +113,25 @@ def test_the_api_creates_and_lists_a_gateway_workload(servers: Thv):
         assert found is not None and found["status"] == "running", found
         assert found["group"] == "team"
         assert sorted(list_tools(found["url"]))[:2] == ["alpha_add", "alpha_echo"]
+
+
+def test_a_gateway_workload_keeps_its_session_ttl_and_refuses_a_bad_one() -> None:
+    # `thv run vmcp://team --session-ttl 10m` / `thv vmcp serve --detach --session-ttl 10m`.
+    import anyio
+    from toolhive.errors import InvalidInputError
+    from toolhive.plugins import Hooks, build_plugin_manager
+    from toolhive.vmcp.workload import gateway_transport, vmcp_runconfig
+    from toolhive.workloads.request import RunRequest
+
+    config = vmcp_runconfig(RunRequest(image="vmcp://team", session_ttl="10m"))
+    assert config.session_ttl == "10m"
+    default = config.model_copy(update={"session_ttl": ""})
+
+    async def ttls() -> list[float]:
+        hooks = Hooks(build_plugin_manager())
+        return [gateway_transport(hooks, c)[0].relay._ttl for c in (config, default)]
+
+    assert anyio.run(ttls) == [600.0, 1800.0]
+    for bad, message in (("soon", "invalid duration"), ("-1m", "must be non-negative")):
+        with pytest.raises(InvalidInputError, match=message):
+            vmcp_runconfig(RunRequest(image="vmcp://team", session_ttl=bad))

@@ -61,6 +61,17 @@ def vmcp_runconfig(request: RunRequest, vmcp: VmcpConfig | None = None) -> RunCo
     if problems:
         msg = "invalid vMCP configuration: " + "; ".join(problems)
         raise InvalidInputError(msg)
+    if request.session_ttl:
+        from toolhive.vmcp.config import parse_go_duration
+
+        try:
+            ttl = parse_go_duration(request.session_ttl)
+        except ValueError as exc:
+            msg = f"--session-ttl: {exc}"
+            raise InvalidInputError(msg) from None
+        if ttl < 0:
+            msg = f"--session-ttl must be non-negative, got {request.session_ttl}"
+            raise InvalidInputError(msg)
     if request.transport not in ("", "streamable-http"):
         msg = "a vMCP gateway speaks streamable HTTP; drop --transport"
         raise InvalidInputError(msg)
@@ -103,13 +114,13 @@ def parsed(config: RunConfig) -> VmcpConfig:
 def gateway_transport(hooks: Hooks, config: RunConfig) -> tuple[GatewayTransport, list[Resolved]]:
     """The supervisor's transport for a gateway workload, and its checked middleware chain
     (the vMCP config's incomingAuth/audit/telemetry, else the RunConfig's own protection)."""
+    from toolhive.vmcp.config import parse_go_duration
     from toolhive.vmcp.gateway import (
         DEFAULT_SESSION_TTL,
         Gateway,
         GatewayTransport,
         protection_config,
     )
-    from toolhive.web.durations import parse_duration
     from toolhive.workloads.protection import require_enforceable
     from toolhive.workloads.urls import client_url
 
@@ -123,7 +134,11 @@ def gateway_transport(hooks: Hooks, config: RunConfig) -> tuple[GatewayTransport
     if updates:
         protected = protected.model_copy(update=updates)
     chain = require_enforceable(hooks, protected)
-    ttl = parse_duration(config.session_ttl, DEFAULT_SESSION_TTL) or DEFAULT_SESSION_TTL
+    try:
+        ttl = parse_go_duration(config.session_ttl) if config.session_ttl else 0.0
+    except ValueError:
+        ttl = 0.0  # checked when the workload was made; an edited file gets the default
+    ttl = ttl if ttl > 0 else DEFAULT_SESSION_TTL
     return GatewayTransport(Gateway(vmcp, hooks, workload=config.name), session_ttl=ttl), chain
 
 
