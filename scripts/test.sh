@@ -5,10 +5,11 @@
 #
 # The Kubernetes tests (marker `kubernetes`) need the single-node test cluster: its build
 # (scripts/install-k8s.sh, ≈ 11 min of both cores on a fresh machine, cached afterwards under
-# /var/cache/toolhive-test/k8s) runs in the background at nice 19 while the rest of the suite runs;
-# then the operator/proxy runner images are built, the cluster is started, the `kubernetes` tests
-# and the per-plugin runs follow, and the cluster is stopped at the end — if this script started it
-# (a cluster that was already running is left as it was).
+# /var/cache/toolhive-test/k8s) and the operator/proxy runner images (scripts/build-k8s-images.sh)
+# run in the background at nice 19 while lint and the rest of the suite run; then the cluster is
+# started, the `kubernetes` tests and the per-plugin runs follow, and the cluster is stopped at the
+# end — if this script started it (a cluster that was already running is left as it was).
+# Background logs: ${TMPDIR:-/tmp}/toolhive-test-logs/, printed when a job fails.
 #
 # Changes system configuration (packages, /etc/containers, engine daemons) only with --yes or
 # CI=true; otherwise the install step says what is missing and stops.
@@ -25,15 +26,38 @@ say() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*";
 # args naming tests that are all, or none, marked `kubernetes`).
 pytest_ok() { (($1 == 0 || $1 == 5)); }
 
-K8S_LOG="${TMPDIR:-/tmp}/toolhive-install-k8s.log"
-k8s_build_pid=""
+# Background jobs (the Kubernetes build, the operator images): NAME -> pid, each in its own process
+# group (setsid) so that an early exit stops all of it; output in $LOG_DIR/NAME.log.
+LOG_DIR="${TMPDIR:-/tmp}/toolhive-test-logs"
+mkdir -p "$LOG_DIR"
+declare -A bg_pids=()
+bg_start() { # bg_start NAME CMD...
+  local name=$1
+  shift
+  setsid nice -n 19 "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  bg_pids[$name]=$!
+}
+bg_wait() { # bg_wait NAME: its log; on failure the log on stderr and exit 1
+  local name=$1 pid=${bg_pids[$1]:-}
+  [[ -n "$pid" ]] || return 0
+  unset "bg_pids[$name]"
+  if ! wait "$pid"; then
+    echo "----- $name failed; its log ($LOG_DIR/$name.log): -----" >&2
+    cat "$LOG_DIR/$name.log" >&2
+    exit 1
+  fi
+  cat "$LOG_DIR/$name.log"
+}
+bg_done() { [[ -n "${bg_pids[$1]:-}" ]] && ! kill -0 "${bg_pids[$1]}" 2>/dev/null; }
 cluster_started=0
 cleanup() {
-  local rc=$?
-  if [[ -n "$k8s_build_pid" ]] && kill -0 "$k8s_build_pid" 2>/dev/null; then
-    say "stopping the unfinished Kubernetes build (its tree is kept for the next run)"
-    kill -- "-$k8s_build_pid" 2>/dev/null || true # its own process group (setsid below)
-  fi
+  local rc=$? name
+  for name in "${!bg_pids[@]}"; do
+    if kill -0 "${bg_pids[$name]}" 2>/dev/null; then
+      say "stopping the unfinished background job $name"
+      kill -- "-${bg_pids[$name]}" 2>/dev/null || true
+    fi
+  done
   if ((cluster_started)); then
     say "stopping the Kubernetes test cluster"
     bash scripts/k8s-cluster.sh stop || true
@@ -53,15 +77,16 @@ bash scripts/install-prometheus.sh "${YES[@]}"
 bash scripts/install-chromium.sh "${YES[@]}"
 
 # After the other apt installs (no two apt runs at once); a no-op within seconds when cached.
-say "Kubernetes test cluster build, in the background (log: $K8S_LOG)"
-setsid nice -n 19 bash scripts/install-k8s.sh "${YES[@]}" >"$K8S_LOG" 2>&1 </dev/null &
-k8s_build_pid=$!
+say "Kubernetes test cluster build, in the background (log: $LOG_DIR/install-k8s.log)"
+bg_start install-k8s bash scripts/install-k8s.sh "${YES[@]}"
 
 say "test images"
 bash scripts/build-test-images.sh
 
 say "workspace"
 uv sync --quiet --all-packages
+say "operator and proxy runner images (dockerd), in the background (log: $LOG_DIR/build-k8s-images.log)"
+bg_start build-k8s-images bash scripts/build-k8s-images.sh
 say "node tools (conformance suite, server-everything, supergateway)"
 bash scripts/install-node.sh
 
@@ -74,31 +99,17 @@ uv run mypy core/src
 say "import-linter (plugins import only toolhive.contracts)"
 uv run lint-imports
 
-# A build that already ended (missing packages without --yes, a cached no-op) reports now, not in an hour.
-k8s_build_done() {
-  if ! wait "$k8s_build_pid"; then
-    k8s_build_pid=""
-    echo "----- scripts/install-k8s.sh failed; its log ($K8S_LOG): -----" >&2
-    cat "$K8S_LOG" >&2
-    exit 1
-  fi
-  k8s_build_pid=""
-  cat "$K8S_LOG"
-}
-if ! kill -0 "$k8s_build_pid" 2>/dev/null; then k8s_build_done; fi
+# A job that already ended (missing packages without --yes, a cached no-op) reports now, not in an hour.
+for job in install-k8s build-k8s-images; do if bg_done "$job"; then bg_wait "$job"; fi; done
 
 say "pytest (whole suite except the Kubernetes tests)"
 rc=0
 uv run pytest -m "not kubernetes" --durations=25 "$@" || rc=$?
 pytest_ok "$rc" || exit "$rc"
 
-if [[ -n "$k8s_build_pid" ]]; then
-  say "waiting for the Kubernetes build"
-  k8s_build_done
-fi
-
-say "operator and proxy runner images (dockerd)"
-bash scripts/build-k8s-images.sh
+say "waiting for the Kubernetes build and the images"
+bg_wait install-k8s
+bg_wait build-k8s-images
 
 say "Kubernetes test cluster"
 if ! bash scripts/k8s-cluster.sh status >/dev/null 2>&1; then cluster_started=1; fi
