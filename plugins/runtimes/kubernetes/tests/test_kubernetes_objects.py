@@ -49,6 +49,12 @@ def test_stateful_set_shape_and_labels() -> None:
     assert "ports" not in container
 
 
+def test_without_a_deploy_time_an_unchanged_template_stays_unchanged() -> None:
+    first = objects.stateful_set(stdio_request(), "ns", deployed_at=None)
+    assert "annotations" not in first["spec"]["template"]["metadata"]
+    assert first == objects.stateful_set(stdio_request(), "ns", deployed_at=None)
+
+
 def test_security_context_is_toolhives() -> None:
     template = objects.stateful_set(stdio_request(), "ns", deployed_at="t")["spec"]["template"]
     pod = template["spec"]

@@ -107,7 +107,20 @@ def test_proxyrunner_sets_runtime_host_and_port(tmp_path: Path) -> None:
         "port": 8080,
     }
     assert env["TOOLHIVE_RUNTIME"] == "kubernetes"
+    assert env[proxyrunner.KEEP_WORKLOAD_ENV] == "1", "the StatefulSet outlives the proxy"
     assert proxyrunner.POD_PATCH_ENV not in env
+
+
+def test_proxyrunner_takes_the_pod_patch_from_the_runconfig(tmp_path: Path) -> None:
+    path = tmp_path / "runconfig.json"
+    patch = '{"spec": {"serviceAccountName": "x-sa"}}'
+    path.write_text(json.dumps({"name": "x", "image": "i", "k8s_pod_template_patch": patch}))
+    command, env = proxyrunner.prepare(proxyrunner.parse_args(["run", "--from-config", str(path)]))
+    Path(command[-1]).unlink()
+    assert env[proxyrunner.POD_PATCH_ENV] == patch
+    path.write_text(json.dumps({"name": "x", "image": "i", "k8s_pod_template_patch": "[1]"}))
+    with pytest.raises(proxyrunner.ProxyRunnerError, match="JSON object"):
+        proxyrunner.prepare(proxyrunner.parse_args(["run", "--from-config", str(path)]))
 
 
 def test_proxyrunner_keeps_a_given_port_and_passes_the_pod_patch(tmp_path: Path) -> None:

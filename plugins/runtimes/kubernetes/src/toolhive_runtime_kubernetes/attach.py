@@ -81,12 +81,19 @@ class WebsocketAttach:
 
         deadline = time.monotonic() + timeout
         while True:
-            if self.runtime.workload_gone(self.name):
-                raise WorkloadGone(self.name)
-            pod = self.runtime.running_pod(self.name)
+            try:
+                if self.runtime.workload_gone(self.name):
+                    raise WorkloadGone(self.name)
+                pod = self.runtime.running_pod(self.name)
+            except WorkloadGone:
+                raise
+            except Exception as exc:  # the API did not answer: try again until the deadline
+                logger.debug("%s: cannot look at the pod (%s); retrying", self.name, exc)
+                pod = None
             if pod is not None:
                 # stream() swaps the client's request method while it runs: give it its own.
-                api = k8s.CoreV1Api(k8s.ApiClient(self.runtime.api_client.configuration))
+                api_client = k8s.ApiClient(self.runtime.api_client.configuration)
+                api = k8s.CoreV1Api(api_client)
                 try:
                     ws = stream(
                         api.connect_get_namespaced_pod_attach,
@@ -104,6 +111,9 @@ class WebsocketAttach:
                     logger.debug("%s: attach failed (%s); retrying", self.name, exc)
                 else:
                     return ws, str(pod.metadata.uid)
+                finally:
+                    with contextlib.suppress(Exception):
+                        api_client.close()  # the websocket does not use its connection pool
             if time.monotonic() > deadline:
                 msg = f"no running pod of {self.name} within {timeout:.0f}s"
                 raise TimeoutError(msg)
@@ -150,10 +160,18 @@ class _Session:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.ws.close()
+        # close() skips the socket when the peer already closed the websocket.
+        with contextlib.suppress(Exception):
+            self.ws.sock.shutdown()
 
 
 class ReattachingChannel:
-    """The attached stdin/stdout of a workload's pod, whichever pod that currently is."""
+    """The attached stdin/stdout of a workload's pod, whichever pod that currently is.
+
+    A pump task owns the stream: it moves stdout into the line buffer, stderr to the sink, and
+    re-attaches when the stream ends, whoever noticed (the pump itself, a failed write, the
+    watchdog), so neither readers nor writers drive the re-attach.
+    """
 
     def __init__(
         self, attach: WebsocketAttach, *, name: str = "", on_stderr: StderrSink | None = None
@@ -163,15 +181,17 @@ class ReattachingChannel:
         self._on_stderr = on_stderr or forward_to_stderr
         self._session: _Session | None = None
         self._buffer = bytearray()
+        self._data = asyncio.Event()
         self._skipping = False
         self._eof = False
         self._closed = False
+        #: Set while a stream is ready for writes (cleared during a re-attach).
         self._attached = asyncio.Event()
         self._read_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
-        self._watchdog: asyncio.Task[None] | None = None
-        #: The client's ``initialize`` and whether ``notifications/initialized`` followed: what
-        #: a replacement server is told before anything else.
+        self._tasks: list[asyncio.Task[None]] = []
+        #: The client's ``initialize`` and ``notifications/initialized``: what a replacement
+        #: server is told before anything else.
         self._initialize: dict[str, Any] | None = None
         self._initialized_line: bytes | None = None
         self._reattach_count = 0
@@ -183,16 +203,21 @@ class ReattachingChannel:
         cls, attach: WebsocketAttach, *, name: str = "", on_stderr: StderrSink | None = None
     ) -> ReattachingChannel:
         """Attach to the workload's running pod (waiting for it to run, like a fresh deploy)."""
+        from toolhive.contracts import WorkloadStateError
+
         channel = cls(attach, name=name, on_stderr=on_stderr)
         try:
             await channel._connect(timeout=REATTACH_TIMEOUT)
         except WorkloadGone:
-            from toolhive.contracts import WorkloadStateError
-
             msg = f"{channel._name} is stopped (scaled to zero) or removed; nothing to attach to"
             raise WorkloadStateError(msg) from None
+        except TimeoutError as exc:
+            raise WorkloadStateError(f"cannot attach to {channel._name}: {exc}") from None
         channel._attached.set()
-        channel._watchdog = asyncio.create_task(channel._watch())
+        channel._tasks = [
+            asyncio.create_task(channel._pump(), name=f"k8s-attach-pump-{channel._name}"),
+            asyncio.create_task(channel._watch(), name=f"k8s-attach-watch-{channel._name}"),
+        ]
         return channel
 
     async def _connect(self, timeout: float) -> None:
@@ -219,11 +244,11 @@ class ReattachingChannel:
                 try:
                     await asyncio.to_thread(session.ws.write_stdin, line)
                     return
-                except Exception as exc:  # the stream died: the reader will re-attach
+                except Exception as exc:  # the stream died: the pump re-attaches
                     logger.debug("%s: write failed (%s); waiting for a re-attach", self._name, exc)
-                    await asyncio.to_thread(session.close)
                     if session is self._session:
                         self._attached.clear()
+                    await asyncio.to_thread(session.close)
 
     def _remember(self, line: bytes) -> None:
         if b'"initialize"' not in line and b'"notifications/initialized"' not in line:
@@ -253,7 +278,8 @@ class ReattachingChannel:
                     rest = bytes(self._buffer)
                     self._buffer.clear()
                     return b"" if self._skipping else rest
-                await self._next_event()
+                self._data.clear()
+                await self._data.wait()
 
     def _take_line(self) -> bytes | None:
         end = self._buffer.find(b"\n")
@@ -273,31 +299,37 @@ class ReattachingChannel:
             self._buffer.clear()
         return None
 
-    async def _next_event(self) -> None:
-        session = self._session
-        if session is None:
+    def _stderr(self, data: bytes) -> None:
+        try:
+            self._on_stderr(data)
+        except Exception:  # a broken sink must not break the channel
+            logger.exception("%s: stderr sink failed", self._name)
+
+    async def _pump(self) -> None:
+        try:
+            while not self._closed and self._session is not None:
+                session = self._session
+                kind, data = await session.events.get()
+                if kind == "out":
+                    self._buffer += data
+                    self._data.set()
+                elif kind == "err":
+                    self._stderr(data)
+                elif not self._closed:
+                    await self._reattach(session)
+        finally:
             self._eof = True
-            return
-        kind, data = await session.events.get()
-        if kind == "out":
-            self._buffer += data
-        elif kind == "err":
-            try:
-                self._on_stderr(data)
-            except Exception:  # a broken sink must not break the channel
-                logger.exception("%s: stderr sink failed", self._name)
-        elif not self._closed:
-            await self._reattach(session)
-        else:
-            self._eof = True
+            self._data.set()
+            self._attached.set()  # writers see the end instead of waiting for ever
 
     async def _reattach(self, old: _Session) -> None:
         """The stream ended: attach to the pod that runs now (or end if the workload is gone)."""
         self._attached.clear()
         await asyncio.to_thread(old.close)
-        # A partial line of the old server would corrupt the new server's first line.
-        self._buffer.clear()
-        self._skipping = False
+        # Whole lines of the old server are still answers; a partial one would corrupt the
+        # new server's first line.
+        cut = self._buffer.rfind(b"\n")
+        del self._buffer[cut + 1 :]
         logger.warning("%s: the attach to pod %s ended; re-attaching", self._name, old.pod_uid)
         try:
             await self._connect(timeout=REATTACH_TIMEOUT)
@@ -305,13 +337,11 @@ class ReattachingChannel:
         except WorkloadGone:
             logger.info("%s: the workload was stopped or removed", self._name)
             self._session = None
-            self._eof = True
-        except (TimeoutError, OSError) as exc:
+        except Exception as exc:  # the API, the new pod or its server failed us
             logger.error("%s: cannot re-attach: %s", self._name, exc)
             self._session = None
-            self._eof = True
-        finally:
-            self._attached.set()  # wakes writers (they see eof if it failed)
+        else:
+            self._attached.set()
 
     async def _reinitialize(self) -> None:
         """Replay the handshake to the new server; its answer to our ``initialize`` is ours."""
@@ -322,10 +352,14 @@ class ReattachingChannel:
         request_id = f"thv-k8s-reattach-{self._reattach_count}"
         message = {**self._initialize, "id": request_id}
         await asyncio.to_thread(session.ws.write_stdin, json.dumps(message).encode() + b"\n")
-        deadline = asyncio.get_running_loop().time() + REINITIALIZE_TIMEOUT
+        pending = bytearray()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REINITIALIZE_TIMEOUT
         while True:
-            line = self._take_line()
-            if line is not None:
+            end = pending.find(b"\n")
+            if end >= 0:
+                line = bytes(pending[: end + 1])
+                del pending[: end + 1]
                 with contextlib.suppress(ValueError):
                     answer = json.loads(line)
                     if isinstance(answer, dict) and answer.get("id") == request_id:
@@ -336,23 +370,23 @@ class ReattachingChannel:
                                 answer["error"],
                             )
                         break
-                logger.debug(
-                    "%s: dropping %r before the re-initialize answer", self._name, line[:100]
-                )
+                logger.debug("%s: dropping %r before the initialize answer", self._name, line[:100])
                 continue
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 msg = f"the replacement server of {self._name} did not answer initialize"
                 raise TimeoutError(msg)
             kind, data = await asyncio.wait_for(session.events.get(), remaining)
             if kind == "out":
-                self._buffer += data
+                pending += data
             elif kind == "err":
-                with contextlib.suppress(Exception):
-                    self._on_stderr(data)
+                self._stderr(data)
             else:
                 msg = f"the replacement pod of {self._name} went away during initialize"
                 raise TimeoutError(msg)
+        if pending:
+            self._buffer += pending
+            self._data.set()
         if self._initialized_line is not None:
             await asyncio.to_thread(session.ws.write_stdin, self._initialized_line)
         logger.info("%s: re-initialized the server in pod %s", self._name, session.pod_uid)
@@ -362,7 +396,7 @@ class ReattachingChannel:
     async def _watch(self) -> None:
         """End the current stream when another pod (or none) holds the name: a replaced pod's
         stream does not always end by itself (a lost node keeps it half-open)."""
-        while not self._closed:
+        while not self._closed and not self._eof:
             await asyncio.sleep(WATCH_INTERVAL)
             session = self._session
             if session is None or not self._attached.is_set():
@@ -372,22 +406,25 @@ class ReattachingChannel:
             except Exception as exc:  # the API is unreachable: keep the stream we have
                 logger.debug("%s: watchdog cannot look at the pod: %s", self._name, exc)
                 continue
-            if uid != session.pod_uid and session is self._session:
+            if uid != session.pod_uid and session is self._session and self._attached.is_set():
                 logger.info(
                     "%s: pod %s is no longer the server's; closing its stream",
                     self._name,
                     session.pod_uid,
                 )
+                self._attached.clear()
                 await asyncio.to_thread(session.close)
 
     async def aclose(self) -> None:
         """Close the stream; the container's stdin stays open for the next attach."""
         self._closed = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(BaseException):
-                await self._watchdog
+                await task
         if self._session is not None:
             await asyncio.to_thread(self._session.close)
         self._eof = True
+        self._data.set()
         self._attached.set()

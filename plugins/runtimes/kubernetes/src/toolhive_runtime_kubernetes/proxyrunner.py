@@ -7,7 +7,9 @@ the ``kubernetes`` runtime, the proxy listening on ``0.0.0.0`` (port 8080 unless
 names one) — and replaces itself with ``thv run --foreground --from-config``: the very supervisor
 of local mode (middleware chain, transports, health), not a copy of it. ``IMAGE`` replaces the
 RunConfig's image, as in ToolHive; ``--k8s-pod-patch`` is merged into the MCP server's pod
-template (passed to the runtime as ``TOOLHIVE_KUBERNETES_POD_PATCH``).
+template (passed to the runtime as ``TOOLHIVE_KUBERNETES_POD_PATCH``; default the RunConfig's
+``k8s_pod_template_patch``). The StatefulSet outlives the proxy (``TOOLHIVE_KUBERNETES_KEEP_WORKLOAD``):
+an unchanged server is not restarted by a new proxy, nor scaled away by one that exits.
 
 Standard library only: it runs before anything else in the proxy pod.
 """
@@ -33,6 +35,9 @@ CONFIG_PATHS = (
 #: The proxy's port in a pod when the RunConfig leaves it to chance (ToolHive's default).
 DEFAULT_PROXY_PORT = 8080
 POD_PATCH_ENV = "TOOLHIVE_KUBERNETES_POD_PATCH"
+KEEP_WORKLOAD_ENV = "TOOLHIVE_KUBERNETES_KEEP_WORKLOAD"
+#: ToolHive's RunConfig field holding the pod template patch (a JSON string).
+POD_PATCH_FIELD = "k8s_pod_template_patch"
 
 
 class ProxyRunnerError(Exception):
@@ -105,13 +110,22 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     config = pod_run_config(raw, args.image)
     env = dict(os.environ)
     env["TOOLHIVE_RUNTIME"] = "kubernetes"
-    if args.k8s_pod_patch:
+    # The StatefulSet outlives this proxy (a rollout starts the next proxy before this one
+    # ends): no restart of an unchanged server, no scaling it away on exit.
+    env[KEEP_WORKLOAD_ENV] = "1"
+    patch = args.k8s_pod_patch or config.get(POD_PATCH_FIELD) or ""
+    if isinstance(patch, dict):
+        patch = json.dumps(patch)
+    if patch:
         try:
-            json.loads(args.k8s_pod_patch)
-        except ValueError as exc:
-            msg = f"--k8s-pod-patch is not JSON: {exc}"
+            parsed = json.loads(patch)
+        except (TypeError, ValueError) as exc:
+            msg = f"the pod template patch is not JSON: {exc}"
             raise ProxyRunnerError(msg) from None
-        env[POD_PATCH_ENV] = args.k8s_pod_patch
+        if not isinstance(parsed, dict):
+            msg = "the pod template patch must be a JSON object"
+            raise ProxyRunnerError(msg)
+        env[POD_PATCH_ENV] = patch
     # The mounted file is read-only (a ConfigMap): the adjusted copy goes to a private file.
     fd, out = tempfile.mkstemp(prefix="runconfig-", suffix=".json")
     with os.fdopen(fd, "w") as handle:

@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 #: A pod template patch (JSON) merged into every StatefulSet this process deploys; set by
 #: ``thv-proxyrunner --k8s-pod-patch`` (ToolHive's flag of the same name).
 POD_PATCH_ENV = "TOOLHIVE_KUBERNETES_POD_PATCH"
+#: ``1``: the StatefulSet outlives this process (``thv-proxyrunner`` under the operator, which
+#: owns its lifecycle): a deploy that changes nothing keeps the running pod, and ``stop`` leaves
+#: the StatefulSet alone (a proxy rollout must not scale the server away from its successor).
+KEEP_WORKLOAD_ENV = "TOOLHIVE_KUBERNETES_KEEP_WORKLOAD"
 #: Seconds one API call may take (watches and log follows excepted).
 API_TIMEOUT = 30
 #: Seconds between two looks at a pod or StatefulSet while waiting.
@@ -84,6 +88,10 @@ def _reason(exc: ApiException) -> str:
     with contextlib.suppress(ValueError, TypeError, AttributeError):
         return _one_line(str(json.loads(exc.body or "")["message"]))
     return _one_line(str(exc.reason or exc))
+
+
+def _keep_workload() -> bool:
+    return os.environ.get(KEEP_WORKLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def _now() -> str:
@@ -280,7 +288,7 @@ class KubernetesRuntime:
                 objects.stateful_set(
                     request,
                     self.namespace,
-                    deployed_at=_now(),
+                    deployed_at=None if _keep_workload() else _now(),
                     pull_policy=self.config.image_pull_policy,
                     pod_patch=pod_patch,
                 )
@@ -406,6 +414,11 @@ class KubernetesRuntime:
             time.sleep(1.0)
 
     def stop(self, name: str, timeout: float = 30) -> None:
+        if _keep_workload():
+            logger.info(
+                "%s: left running (%s=1: its StatefulSet is not ours)", name, KEEP_WORKLOAD_ENV
+            )
+            return
         with self._api_errors():
             if self._get_stateful_set(name) is None:
                 return
@@ -432,7 +445,18 @@ class KubernetesRuntime:
             )
             for delete, object_name in deletes:
                 try:
-                    delete(object_name, self.namespace, body=body, _request_timeout=API_TIMEOUT)
+                    # Raw answer: some API versions answer a Service delete with a Status the
+                    # client's models refuse.
+                    answer = delete(
+                        object_name,
+                        self.namespace,
+                        body=body,
+                        _request_timeout=API_TIMEOUT,
+                        _preload_content=False,
+                    )
+                    with contextlib.suppress(Exception):
+                        answer.read()
+                        answer.release_conn()
                 except ApiException as exc:
                     if exc.status != 404:
                         raise

@@ -155,19 +155,28 @@ def stateful_set(
     request: DeployRequest,
     namespace: str,
     *,
-    deployed_at: str,
+    deployed_at: str | None,
     replicas: int = 1,
     pull_policy: str = "IfNotPresent",
     pod_patch: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The StatefulSet running the server (``pod_patch`` merged into its pod template)."""
+    """The StatefulSet running the server (``pod_patch`` merged into its pod template).
+
+    ``deployed_at`` (the deploy's time) replaces the pod on every deploy; ``None`` keeps a pod
+    whose template did not change (a StatefulSet another controller owns)."""
     labels = workload_labels(request)
+    metadata: dict[str, Any] = {"labels": labels}
+    if deployed_at is not None:
+        metadata["annotations"] = {ANNOTATION_DEPLOYED: deployed_at}
     template: dict[str, Any] = {
-        "metadata": {"labels": labels, "annotations": {ANNOTATION_DEPLOYED: deployed_at}},
+        "metadata": metadata,
         "spec": {
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": TERMINATION_GRACE,
             "automountServiceAccountToken": False,
+            # The pause container is PID 1, so the server gets SIGTERM (a PID 1 server ignores
+            # it and every stop or replacement would wait out the grace period).
+            "shareProcessNamespace": True,
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": RUN_AS,

@@ -1,0 +1,335 @@
+"""The runtime on the real single-node test cluster (``toolhive.testing.k8s_cluster``): stdio and
+HTTP servers from the test image, the attach surviving a deleted pod, stop and remove leaving
+nothing behind, and ``thv run --runtime kubernetes`` end to end with the official MCP client.
+
+The test image ``localhost/toolhive-test/mcp-servers:latest`` is in the node's dockerd
+(``scripts/build-test-images.sh``): ``imagePullPolicy: IfNotPresent`` uses it, no registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from toolhive.contracts.runtime import DeployRequest, PermissionProfile
+from toolhive.testing.k8s_cluster import KubeCluster, cluster_fixture, namespace_fixture
+from toolhive.testing.mcp_servers import ECHO_SERVER_NAME, echo_session, jsonrpc, stdio_initialize
+from toolhive.testing.runtime_contract import unique_name
+from toolhive.testing.workloads import ThvConsole, workload_url
+from toolhive_runtime_kubernetes import KubernetesConfig
+from toolhive_runtime_kubernetes.detection import detect
+from toolhive_runtime_kubernetes.runtime import KubernetesRuntime
+
+pytestmark = pytest.mark.kubernetes
+
+k8s = cluster_fixture()
+k8s_namespace = namespace_fixture()
+
+IMAGE = "localhost/toolhive-test/mcp-servers:latest"
+ECHO = ["python3", "/opt/fixtures/echo_server.py"]
+NETWORK = PermissionProfile.model_validate(
+    {"name": "network", "network": {"outbound": {"insecure_allow_all": True}}}
+)
+
+
+@pytest.fixture
+def runtime(k8s: KubeCluster, k8s_namespace: str) -> Iterator[KubernetesRuntime]:
+    environ = {"KUBECONFIG": str(k8s.kubeconfig), "HOME": os.environ.get("HOME", "/root")}
+    detection = detect(environ)
+    assert detection.available, detection
+    runtime = KubernetesRuntime.from_detection(
+        detection, KubernetesConfig(kubeconfig=str(k8s.kubeconfig), namespace=k8s_namespace)
+    )
+    yield runtime
+    runtime.close()
+
+
+def request(name: str, transport: str = "stdio", **fields: Any) -> DeployRequest:
+    command = [*ECHO, transport]
+    env = {"MCP_TRANSPORT": transport}
+    if transport != "stdio":
+        env |= {"MCP_HOST": "0.0.0.0", "MCP_PORT": "8080"}
+        fields.setdefault("target_port", 8080)
+    return DeployRequest(
+        name=name,
+        image=IMAGE,
+        command=command,
+        env=env,
+        labels={"toolhive": "true", "toolhive-name": name, "toolhive-transport": transport},
+        transport=transport,
+        permission_profile=NETWORK,
+        **fields,
+    )
+
+
+def leftovers(k8s: KubeCluster, namespace: str, name: str) -> list[str]:
+    """Every object of the workload still in the namespace (pods included)."""
+    out = k8s.json(
+        "get",
+        "statefulsets,services,secrets,pods",
+        "-n",
+        namespace,
+        "-l",
+        f"app={name}",
+        "-o",
+        "json",
+    )
+    names = [f"{i['kind']}/{i['metadata']['name']}" for i in out["items"]]
+    for kind in ("service", "secret"):
+        for object_name in (f"mcp-{name}", f"mcp-{name}-headless", f"mcp-{name}-env"):
+            got = k8s.kubectl("get", kind, object_name, "-n", namespace, check=False)
+            if got.returncode == 0:
+                names.append(f"{kind}/{object_name}")
+    return names
+
+
+def replacement_running(k8s: KubeCluster, namespace: str, name: str, old_uid: str) -> str:
+    """The uid of the pod that replaced ``old_uid`` once its container runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        got = k8s.kubectl("get", "pod", f"{name}-0", "-n", namespace, "-o", "json", check=False)
+        if got.returncode == 0:
+            pod = json.loads(got.stdout)
+            statuses = pod["status"].get("containerStatuses") or []
+            running = any("running" in (c.get("state") or {}) for c in statuses)
+            if pod["metadata"]["uid"] != old_uid and running:
+                return str(pod["metadata"]["uid"])
+        time.sleep(0.3)
+    raise AssertionError(f"no replacement of pod {old_uid} ran within 120s")
+
+
+def test_stdio_server_attach_and_reattach_after_the_pod_is_deleted(
+    runtime: KubernetesRuntime, k8s: KubeCluster, k8s_namespace: str
+) -> None:
+    name = unique_name("thv-k8s")
+    started = time.monotonic()
+    deployment = runtime.deploy(request(name))
+    ready = time.monotonic() - started
+    print(f"\nstdio deploy -> ready: {ready:.2f}s")
+    assert deployment.id and deployment.target_port is None
+
+    info = runtime.inspect(name)
+    assert info is not None and (info.name, info.state, info.id) == (name, "running", deployment.id)
+    assert {"toolhive": "true", "toolhive-name": name, "app": name}.items() <= info.labels.items()
+    assert name in {i.name for i in runtime.list_workloads()}
+    sts = k8s.json("get", "statefulset", name, "-n", k8s_namespace, "-o", "json")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    assert (container["imagePullPolicy"], container["stdin"], container.get("tty", False)) == (
+        "IfNotPresent",
+        True,
+        False,
+    )
+
+    async def session() -> None:
+        channel = await runtime.attach_stdio(name)
+        try:
+            assert {"echo", "add"} <= set(await stdio_initialize(channel))
+            rounds = 20
+            begin = time.monotonic()
+            for i in range(rounds):
+                await channel.send(
+                    jsonrpc("tools/call", 100 + i, {"name": "echo", "arguments": {"text": f"r{i}"}})
+                )
+                reply = json.loads(await asyncio.wait_for(channel.readline(), 30))
+                assert reply["id"] == 100 + i, reply
+            print(
+                f"attach round trip (echo tool): {(time.monotonic() - begin) / rounds * 1000:.1f} ms"
+            )
+
+            first_pod = channel.attached_pods[-1]
+            k8s.kubectl("delete", "pod", f"{name}-0", "-n", k8s_namespace, "--wait=false")
+            begin = time.monotonic()
+            new_pod = await asyncio.to_thread(
+                replacement_running, k8s, k8s_namespace, name, first_pod
+            )
+            print(f"pod deleted -> replacement running: {time.monotonic() - begin:.2f}s")
+            assert new_pod != first_pod
+            # The same session, no new initialize: the channel re-attaches and re-initializes
+            # the new server. A request written to the dying pod dies with it: ask again.
+            reply: dict[str, Any] = {}
+            for attempt in range(8):
+                request_id = 200 + attempt
+                await channel.send(
+                    jsonrpc(
+                        "tools/call", request_id, {"name": "echo", "arguments": {"text": "after"}}
+                    )
+                )
+                with contextlib.suppress(TimeoutError):
+                    while reply.get("id") != request_id:
+                        reply = json.loads(await asyncio.wait_for(channel.readline(), 20))
+                    break
+            print(f"pod deleted -> next call answered: {time.monotonic() - begin:.2f}s")
+            assert reply["result"]["content"][0]["text"] == "after", reply
+            assert channel.attached_pods[-1] == new_pod
+        finally:
+            await channel.aclose()
+
+    asyncio.run(session())
+
+    runtime.stop(name, timeout=10)
+    info = runtime.inspect(name)
+    assert info is not None and info.state == "exited"
+    assert not k8s.json("get", "pods", "-n", k8s_namespace, "-l", f"app={name}", "-o", "json")[
+        "items"
+    ]
+    runtime.stop(name)  # idempotent
+    runtime.remove(name)
+    assert runtime.inspect(name) is None
+    assert leftovers(k8s, k8s_namespace, name) == []
+    runtime.remove(name)
+
+
+def test_http_server_is_reached_through_its_service(
+    runtime: KubernetesRuntime, k8s: KubeCluster, k8s_namespace: str
+) -> None:
+    name = unique_name("thv-k8s")
+    started = time.monotonic()
+    deployment = runtime.deploy(request(name, "streamable-http"))
+    print(f"\nhttp deploy -> ready: {time.monotonic() - started:.2f}s")
+    service = k8s.json("get", "service", f"mcp-{name}", "-n", k8s_namespace, "-o", "json")
+    assert deployment.target_host == service["spec"]["clusterIP"]
+    assert deployment.target_port == 8080
+    url = f"http://{deployment.target_host}:{deployment.target_port}/mcp"
+
+    async def call() -> str:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return (await echo_session(url)).server_name
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    assert asyncio.run(call()) == ECHO_SERVER_NAME
+    headless = k8s.json("get", "service", f"mcp-{name}-headless", "-n", k8s_namespace, "-o", "json")
+    assert headless["spec"]["clusterIP"] == "None"
+    runtime.remove(name)
+    assert leftovers(k8s, k8s_namespace, name) == []
+
+
+def test_a_missing_image_fails_the_deploy_clearly(
+    runtime: KubernetesRuntime, k8s_namespace: str
+) -> None:
+    from toolhive.contracts import ImageNotFoundError
+
+    name = unique_name("thv-k8s")
+    missing = request(name).model_copy(update={"image": "localhost/toolhive-test/absent:1"})
+    try:
+        with pytest.raises(ImageNotFoundError, match="not available to the cluster"):
+            runtime.deploy(missing)
+    finally:
+        runtime.remove(name)
+
+
+# -- thv run --runtime kubernetes: the proxy here, the server in the cluster -------------------
+
+
+@pytest.fixture
+def thv(thv_home: Any, k8s: KubeCluster, k8s_namespace: str) -> Iterator[ThvConsole]:
+    env = {
+        **thv_home.env,
+        "KUBECONFIG": str(k8s.kubeconfig),
+        "TOOLHIVE_KUBERNETES_NAMESPACE": k8s_namespace,
+    }
+    console = ThvConsole(env, timeout=240)
+    try:
+        yield console
+    finally:
+        console.run("rm", "--all")
+
+
+async def _time_session(url: str, namespace: str, k8s: KubeCluster, name: str) -> float:
+    """One client session: a call, the pod deleted, a call again; the second call's delay."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx2.AsyncClient(timeout=httpx2.Timeout(60)))
+        client = await stack.enter_async_context(
+            Client(streamable_http_client(url, http_client=http))
+        )
+        tools = {t.name for t in (await client.list_tools()).tools}
+        assert "get_current_time" in tools, tools
+        result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+        assert not result.is_error and '"timezone": "UTC"' in result.content[0].text, result
+        old = k8s.json("get", "pod", f"{name}-0", "-n", namespace, "-o", "json")["metadata"]["uid"]
+        k8s.kubectl("delete", "pod", f"{name}-0", "-n", namespace, "--wait=false")
+        begin = time.monotonic()
+        # Only once the replacement runs: the old pod would answer during its grace period.
+        await asyncio.to_thread(replacement_running, k8s, namespace, name, old)
+        print(f"\nthv proxy: pod deleted -> replacement running in {time.monotonic() - begin:.2f}s")
+        begin = time.monotonic()
+        while True:
+            try:
+                result = await asyncio.wait_for(
+                    client.call_tool("get_current_time", {"timezone": "Europe/Paris"}), 30
+                )
+                break
+            except TimeoutError:
+                # The request written to the dying pod died with it: ask again.
+                assert time.monotonic() - begin < 150
+        assert not result.is_error and "Europe/Paris" in result.content[0].text, result
+        return time.monotonic() - begin
+
+
+def test_thv_run_stdio_server_on_kubernetes_survives_pod_deletion(
+    thv: ThvConsole, k8s: KubeCluster, k8s_namespace: str, tmp_path: Path
+) -> None:
+    name = unique_name("thv-k8s")
+    thv(
+        "run",
+        "--runtime",
+        "kubernetes",
+        "--name",
+        name,
+        "--transport",
+        "stdio",
+        IMAGE,
+        "--",
+        "mcp-server-time",
+    )
+    url = workload_url(thv, name)
+    delay = asyncio.run(_time_session(url, k8s_namespace, k8s, name))
+    print(f"thv proxy: replacement running -> call answered in {delay:.2f}s")
+    listed = json.loads(thv("list", "--format", "json"))
+    assert any(w["name"] == name and w["status"] == "running" for w in listed), listed
+
+    thv("stop", name)
+    sts = k8s.json("get", "statefulset", name, "-n", k8s_namespace, "-o", "json")
+    assert sts["spec"]["replicas"] == 0
+    thv("rm", name)
+    assert leftovers(k8s, k8s_namespace, name) == []
+
+
+def test_thv_run_http_server_on_kubernetes(
+    thv: ThvConsole, k8s: KubeCluster, k8s_namespace: str
+) -> None:
+    name = unique_name("thv-k8s")
+    thv(
+        "run",
+        "--runtime",
+        "kubernetes",
+        "--name",
+        name,
+        "--transport",
+        "streamable-http",
+        "--target-port",
+        "8080",
+        IMAGE,
+        "--",
+        *ECHO,
+        "streamable-http",
+    )
+    session = asyncio.run(echo_session(workload_url(thv, name)))
+    assert (session.server_name, session.echoed, session.added) == (ECHO_SERVER_NAME, "ok ✓", "42")
+    thv("rm", name)
+    assert leftovers(k8s, k8s_namespace, name) == []
