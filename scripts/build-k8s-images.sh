@@ -121,4 +121,7 @@ for entry in "${IMAGES[@]}"; do
   }
   [[ -z "$old" || "$old" == "$(docker image inspect -f '{{.Id}}' "$image")" ]] || docker rmi "$old" >/dev/null 2>&1 || true
 done
+# Each build leaves its builder stage (and an image still used by a pod keeps the old one) untagged:
+# drop those of ours older than 10 minutes (younger ones may belong to a build running right now).
+docker image prune -f --filter "label=$LABEL" --filter until=10m >/dev/null 2>&1 || true
 log "done in $((SECONDS - start))s: ${IMAGES[*]#* } (recipe $recipe)"
