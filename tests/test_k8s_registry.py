@@ -209,6 +209,34 @@ def test_mcp_registry_serves_v0_1_servers_from_a_config_map(
     assert one.json()["server"]["packages"][0]["identifier"] == "ghcr.io/github/github-mcp-server:1"
     assert missing.status_code == 404  # filtered out by its tag
 
+    # An edited ConfigMap reaches the pod (the kubelet swaps the mounted file) and is served
+    # without a restart.
+    edited = {**DOCUMENT, "data": {"servers": [*DOCUMENT["data"]["servers"][:2]]}}
+    edited["data"]["servers"].append(
+        server("io.github.example/fetch", "ghcr.io/example/fetch:2", ["production"])
+    )
+    k8s.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "prod-registry"},
+            "data": {"registry.json": json.dumps(edited)},
+        },
+        ns,
+    )
+    pod_before = k8s.json("get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=reg-api")
+
+    def served() -> bool:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            names = [i["server"]["name"] for i in client.get("/v0.1/servers").json()["servers"]]
+        return "io.github.example/fetch" in names
+
+    k8s.wait_for("the edited ConfigMap served", served, timeout=240, interval=3)
+    pod_after = k8s.json("get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=reg-api")
+    assert [p["metadata"]["uid"] for p in pod_after["items"]] == [
+        p["metadata"]["uid"] for p in pod_before["items"]
+    ]
+
     # ToolHive's own client reads it as a registry API source.
     home = tmp_path / "home"
     env = {
@@ -234,5 +262,5 @@ def test_mcp_registry_serves_v0_1_servers_from_a_config_map(
         timeout=120,
     )
     assert listing.returncode == 0, listing.stderr
-    assert "github" in listing.stdout
+    assert "io.github.example/fetch" in listing.stdout
     assert "experimental-ai" not in listing.stdout
