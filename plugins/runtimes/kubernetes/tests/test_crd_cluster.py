@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from toolhive.testing.k8s_cluster import (
+    REQUIRE_ENV,
     KubeCluster,
     KubectlError,
     cluster_fixture,
@@ -267,3 +269,67 @@ def test_operator_may_grant_the_proxy_runner_role(
     extra = [{"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create"]}]
     with pytest.raises(KubectlError, match=r"not currently held|forbidden"):
         operator_rbac.kubectl("create", *as_operator, "-f", "-", input=_role("more", extra))
+
+
+# --- the operator Deployment of deploy/operator, run in the cluster -----------------------------
+
+
+def _pod_waiting_reason(k8s: KubeCluster, namespace: str) -> str | None:
+    pods = k8s.json(
+        "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=toolhive-operator"
+    )
+    for pod in pods["items"]:
+        for status in pod["status"].get("containerStatuses", []):
+            waiting = status.get("state", {}).get("waiting")
+            if waiting:
+                return str(waiting.get("reason"))
+    return None
+
+
+def test_operator_deployment_runs_in_cluster(
+    operator_rbac: KubeCluster, k8s_namespace: str
+) -> None:
+    """deploy/operator's Deployment (watching only this test's namespace, so that it leaves every
+    other test alone) starts, passes its liveness probe and reconciles: an MCPGroup gets a status."""
+    k8s, ns = operator_rbac, k8s_namespace
+    folder = REPO / "deploy" / "operator"
+    binding = f"toolhive-operator-{ns}"
+    k8s.kubectl("apply", "-n", ns, "-f", str(folder / "serviceaccount.yaml"))
+    k8s.kubectl(
+        "create",
+        "clusterrolebinding",
+        binding,
+        "--clusterrole=toolhive-operator",
+        f"--serviceaccount={ns}:toolhive-operator",
+    )
+    try:
+        deployment = yaml.safe_load((folder / "deployment.yaml").read_text(encoding="utf-8"))
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        container["env"].append({"name": "WATCH_NAMESPACE", "value": ns})
+        k8s.apply(deployment, namespace=ns)
+        group = {"apiVersion": f"{GROUP}/v1beta1", "kind": "MCPGroup", "metadata": {"name": "g"}}
+        k8s.apply(group, namespace=ns)
+
+        def reconciled() -> bool:
+            reason = _pod_waiting_reason(k8s, ns)
+            if reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
+                message = (
+                    "localhost/toolhive/operator:dev is not in dockerd: scripts/build-k8s-images.sh"
+                )
+                if os.environ.get(REQUIRE_ENV, "") in ("1", "true", "yes"):
+                    pytest.fail(message)
+                pytest.skip(message)
+            status = k8s.json("get", "mcpgroup", "g", "-n", ns).get("status") or {}
+            return bool(status.get("phase"))
+
+        k8s.wait_for(
+            "the in-cluster operator to write MCPGroup g's status", reconciled, timeout=120
+        )
+        deploy = k8s.json("get", "deployment", "toolhive-operator", "-n", ns)
+        assert deploy["status"].get("readyReplicas") == 1
+        pods = k8s.json("get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=toolhive-operator")
+        (pod,) = pods["items"]
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["restartCount"] == 0  # the liveness probe has not killed it
+    finally:
+        k8s.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
