@@ -333,3 +333,110 @@ def test_thv_run_http_server_on_kubernetes(
     assert (session.server_name, session.echoed, session.added) == (ECHO_SERVER_NAME, "ok ✓", "42")
     thv("rm", name)
     assert leftovers(k8s, k8s_namespace, name) == []
+
+
+# -- thv-proxyrunner: the same supervisor, from a RunConfig file ------------------------------
+
+
+def _wait_healthy(url: str, proc: Any, timeout: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"thv-proxyrunner exited {proc.returncode}"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
+            if answer.status == 200:
+                return
+        assert time.monotonic() < deadline, f"{url} did not answer within {timeout:.0f}s"
+        time.sleep(0.3)
+
+
+async def _current_time(url: str) -> str:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx2.AsyncClient(timeout=httpx2.Timeout(60)))
+        client = await stack.enter_async_context(
+            Client(streamable_http_client(url, http_client=http))
+        )
+        result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+        assert not result.is_error, result
+        return str(result.content[0].text)
+
+
+def test_proxyrunner_runs_a_runconfig_and_leaves_the_statefulset_to_its_owner(
+    thv_home: Any, k8s: KubeCluster, k8s_namespace: str, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from toolhive.testing.mcp_servers import free_port
+
+    name = unique_name("thv-k8s")
+    port = free_port()
+    config = tmp_path / "runconfig.json"
+    config.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "image": "ignored:0",  # replaced by the IMAGE argument, as in ToolHive
+                "transport": "stdio",
+                "cmd_args": ["mcp-server-time"],
+                "port": port,
+                "isolate_network": False,
+            }
+        )
+    )
+    env = {
+        **thv_home.env,
+        "KUBECONFIG": str(k8s.kubeconfig),
+        "TOOLHIVE_KUBERNETES_NAMESPACE": k8s_namespace,
+    }
+    runner = str(Path(sys.executable).with_name("thv-proxyrunner"))
+
+    def start() -> subprocess.Popen[bytes]:
+        with (tmp_path / "proxyrunner.log").open("ab") as log:
+            return subprocess.Popen(
+                [runner, "run", IMAGE, "--from-config", str(config)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def pod_uid() -> str:
+        pod = k8s.json("get", "pod", f"{name}-0", "-n", k8s_namespace, "-o", "json")
+        return str(pod["metadata"]["uid"])
+
+    proc = start()
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+        assert '"timezone": "UTC"' in asyncio.run(_current_time(f"http://127.0.0.1:{port}/mcp"))
+        first = pod_uid()
+    finally:
+        stop(proc)
+    # The proxy's exit leaves the StatefulSet (and its server) to whoever owns it.
+    sts = k8s.json("get", "statefulset", name, "-n", k8s_namespace, "-o", "json")
+    assert sts["spec"]["replicas"] == 1
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+
+    # A new proxy (a rollout) finds the server as it is: same pod, and it answers.
+    proc = start()
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+        assert '"timezone": "UTC"' in asyncio.run(_current_time(f"http://127.0.0.1:{port}/mcp"))
+        assert pod_uid() == first
+    finally:
+        stop(proc)
+    log = (tmp_path / "proxyrunner.log").read_text()
+    assert "left running" in log, log[-2000:]

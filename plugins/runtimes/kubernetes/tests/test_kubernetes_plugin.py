@@ -91,6 +91,14 @@ def test_load_with_a_broken_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
 # -- thv-proxyrunner ----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy runner's private folders go under this test's tmp_path."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def test_proxyrunner_sets_runtime_host_and_port(tmp_path: Path) -> None:
     path = tmp_path / "runconfig.json"
     path.write_text(json.dumps({"name": "fetch", "image": "old:1", "host": "127.0.0.1"}))
@@ -98,7 +106,6 @@ def test_proxyrunner_sets_runtime_host_and_port(tmp_path: Path) -> None:
     command, env = proxyrunner.prepare(args)
     assert command[-4:-1] == ["run", "--foreground", "--from-config"]
     written = json.loads(Path(command[-1]).read_text())
-    Path(command[-1]).unlink()
     assert written == {
         "name": "fetch",
         "image": "new:2",
@@ -108,6 +115,7 @@ def test_proxyrunner_sets_runtime_host_and_port(tmp_path: Path) -> None:
     }
     assert env["TOOLHIVE_RUNTIME"] == "kubernetes"
     assert env[proxyrunner.KEEP_WORKLOAD_ENV] == "1", "the StatefulSet outlives the proxy"
+    assert Path(env["XDG_STATE_HOME"]).parent == Path(command[-1]).parent, "private state"
     assert proxyrunner.POD_PATCH_ENV not in env
 
 
@@ -115,8 +123,7 @@ def test_proxyrunner_takes_the_pod_patch_from_the_runconfig(tmp_path: Path) -> N
     path = tmp_path / "runconfig.json"
     patch = '{"spec": {"serviceAccountName": "x-sa"}}'
     path.write_text(json.dumps({"name": "x", "image": "i", "k8s_pod_template_patch": patch}))
-    command, env = proxyrunner.prepare(proxyrunner.parse_args(["run", "--from-config", str(path)]))
-    Path(command[-1]).unlink()
+    _command, env = proxyrunner.prepare(proxyrunner.parse_args(["run", "--from-config", str(path)]))
     assert env[proxyrunner.POD_PATCH_ENV] == patch
     path.write_text(json.dumps({"name": "x", "image": "i", "k8s_pod_template_patch": "[1]"}))
     with pytest.raises(proxyrunner.ProxyRunnerError, match="JSON object"):
@@ -130,7 +137,6 @@ def test_proxyrunner_keeps_a_given_port_and_passes_the_pod_patch(tmp_path: Path)
     args = proxyrunner.parse_args(["run", "--from-config", str(path), "--k8s-pod-patch", patch])
     command, env = proxyrunner.prepare(args)
     written = json.loads(Path(command[-1]).read_text())
-    Path(command[-1]).unlink()
     assert written["port"] == 9000 and written["image"] == "i"
     assert env[proxyrunner.POD_PATCH_ENV] == patch
 

@@ -126,9 +126,15 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
             msg = "the pod template patch must be a JSON object"
             raise ProxyRunnerError(msg)
         env[POD_PATCH_ENV] = patch
-    # The mounted file is read-only (a ConfigMap): the adjusted copy goes to a private file.
-    fd, out = tempfile.mkstemp(prefix="runconfig-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
+    # Each run's workload records (ToolHive's state and data directories) are private to it:
+    # the proxy owns one workload, and a restarted proxy container must not find its
+    # predecessor's record and refuse to start ("already exists").
+    private = Path(tempfile.mkdtemp(prefix="thv-proxyrunner-"))
+    env["XDG_STATE_HOME"] = str(private / "state")
+    env["XDG_DATA_HOME"] = str(private / "data")
+    # The mounted file is read-only (a ConfigMap): the adjusted copy goes to the private folder.
+    out = str(private / "runconfig.json")
+    with open(out, "w") as handle:
         json.dump(config, handle)
     command = [*thv_command()]
     if args.debug:
