@@ -122,12 +122,14 @@ uv run pytest -m kubernetes --durations=10 "$@" || rc=$?
 pytest_ok "$rc" || exit "$rc"
 
 say "each plugin alone"
-# Workspace members only (plugins/<kind>/<name>); plugins/_template is not one. The Kubernetes
-# plugin's cluster tests use the cluster started above.
+# Workspace members only (plugins/<kind>/<name>); plugins/_template is not one. The cluster tests
+# ran above with every plugin installed; here each plugin proves its own dependencies suffice.
 for pyproject in plugins/*/*/pyproject.toml; do
   dir=$(dirname "$pyproject")
   dist=$(sed -n 's/^name = "\(.*\)"/\1/p' "$pyproject" | head -1)
   say "$dist"
-  uv run --isolated --package "$dist" --exact pytest -p no:cacheprovider "$dir/tests"
+  uv run --isolated --package "$dist" --exact pytest -p no:cacheprovider -m "not kubernetes" "$dir/tests" || rc=$?
+  pytest_ok "${rc:-0}" || exit "$rc"
+  rc=0
 done
 say "all tests passed"
