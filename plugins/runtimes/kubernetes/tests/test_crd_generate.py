@@ -146,7 +146,8 @@ def _differences(go: dict[str, Any], ours: dict[str, Any], path: str = "") -> li
     if ours.get("x-kubernetes-preserve-unknown-fields"):
         return []  # free-form on our side: Go's structure below it is not modelled
     out = []
-    for key in ("type", "enum", "default", "minimum", "maximum", "pattern", "minLength"):
+    limits = ("minimum", "maximum", "pattern", "minLength", "maxLength", "minItems", "maxItems")
+    for key in ("type", "enum", "default", "format", *limits):
         if key == "default" and go.get(key) == "" and key not in ours:
             continue  # Kubernetes 1.20 refuses an empty-string default; absent means the same
         if go.get(key) != ours.get(key):

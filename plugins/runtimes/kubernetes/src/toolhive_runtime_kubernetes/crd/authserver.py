@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from .common import CRDModel, SecretKeyRef, defaulted
+from .common import CRDModel, Int32, SecretKeyRef, defaulted
 
 _DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
 _PROVIDER_NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
@@ -176,7 +176,7 @@ class SentinelServiceRef(CRDModel):
 
     name: str
     namespace: str | None = None
-    port: int = 26379
+    port: Int32 = 26379
 
 
 class RedisSentinelConfig(CRDModel):
@@ -185,7 +185,7 @@ class RedisSentinelConfig(CRDModel):
     master_name: str
     sentinel_addrs: list[str] | None = None
     sentinel_service: SentinelServiceRef | None = None
-    db: int = 0
+    db: Int32 = 0
 
 
 class RedisTLSConfig(CRDModel):

@@ -7,7 +7,7 @@ the Python attribute is the snake_case of Go's JSON name, the alias is the JSON 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -26,6 +26,11 @@ REQUIRED_MARK = "x-toolhive-required"
 def defaulted(default: Any) -> Any:
     """A field with a default that the CRD still lists as required, as Go's does."""
     return Field(default=default, json_schema_extra={REQUIRED_MARK: True})
+
+
+# Go's int32 and int64 fields say so in the schema (kubectl explain, clients generated from it).
+Int32 = Annotated[int, Field(json_schema_extra={"format": "int32"})]
+Int64 = Annotated[int, Field(json_schema_extra={"format": "int64"})]
 
 
 def free_form(description: str | None = None) -> Any:
@@ -116,7 +121,7 @@ class Condition(CRDModel):
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
     )
     status: Literal["True", "False", "Unknown"]
-    observed_generation: int | None = Field(default=None, ge=0)
+    observed_generation: Int64 | None = Field(default=None, ge=0)
     last_transition_time: str = Field(json_schema_extra={"format": "date-time"})
     """RFC 3339 time the status last changed."""
     reason: str = Field(
@@ -317,7 +322,7 @@ class SessionStorageConfig(CRDModel):
     provider: Literal["memory", "redis"]
     address: str | None = Field(default=None, min_length=1)
     """Redis ``host:port``; required for redis."""
-    db: int = Field(default=0, ge=0)
+    db: Int32 = Field(default=0, ge=0)
     key_prefix: str | None = None
     password_ref: SecretKeyRef | None = None
 
@@ -331,7 +336,7 @@ class SessionStorageConfig(CRDModel):
 class RateLimitBucket(CRDModel):
     """A token bucket: ``maxTokens`` refilled every ``refillPeriod`` (a Go duration)."""
 
-    max_tokens: int = Field(ge=1)
+    max_tokens: Int32 = Field(ge=1)
     refill_period: str
 
 

@@ -16,6 +16,8 @@ from .common import (
     CRDModel,
     CRDNames,
     CustomResource,
+    Int32,
+    Int64,
     PrinterColumn,
     SecretKeyRef,
     age_column,
@@ -31,7 +33,7 @@ class ConfigStatus(CRDModel):
     """Status of a configuration object: its validity and the hash of its spec."""
 
     conditions: list[Condition] | None = None
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     config_hash: str | None = None
     """Hash of the spec; workloads record it and roll out when it changes."""
 
@@ -136,7 +138,7 @@ class RoleMapping(CRDModel):
     claim: str | None = Field(default=None, min_length=1)
     matcher: str | None = Field(default=None, min_length=1)
     role_arn: str = Field(pattern=_ROLE_ARN)
-    priority: int | None = Field(default=None, ge=0)
+    priority: Int32 | None = Field(default=None, ge=0)
 
 
 class AWSStsConfig(CRDModel):
@@ -147,7 +149,7 @@ class AWSStsConfig(CRDModel):
     fallback_role_arn: str | None = Field(default=None, pattern=_ROLE_ARN)
     role_mappings: list[RoleMapping] | None = None
     role_claim: str = "groups"
-    session_duration: int = Field(default=3600, ge=900, le=43200)
+    session_duration: Int32 = Field(default=3600, ge=900, le=43200)
     """Seconds."""
     session_name_claim: str = "sub"
     subject_provider_name: str | None = None

@@ -6,7 +6,16 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from .common import Condition, CRDModel, CRDNames, CustomResource, PrinterColumn, age_column
+from .common import (
+    Condition,
+    CRDModel,
+    CRDNames,
+    CustomResource,
+    Int32,
+    Int64,
+    PrinterColumn,
+    age_column,
+)
 
 MCPGroupPhase = Literal["Ready", "Pending", "Failed"]
 
@@ -20,14 +29,14 @@ class MCPGroupSpec(CRDModel):
 class MCPGroupStatus(CRDModel):
     """The members the operator found."""
 
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     phase: MCPGroupPhase = "Pending"
     servers: list[str] | None = None
-    server_count: int | None = None
+    server_count: Int32 | None = None
     remote_proxies: list[str] | None = None
-    remote_proxy_count: int | None = None
+    remote_proxy_count: Int32 | None = None
     entries: list[str] | None = None
-    entry_count: int | None = None
+    entry_count: Int32 | None = None
     conditions: list[Condition] | None = None
 
 

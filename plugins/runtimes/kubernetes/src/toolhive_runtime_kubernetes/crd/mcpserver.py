@@ -16,6 +16,8 @@ from .common import (
     CustomResource,
     EnvVar,
     ExternalAuthConfigRef,
+    Int32,
+    Int64,
     MCPAuthzConfigReference,
     MCPGroupRef,
     MCPOIDCConfigReference,
@@ -71,9 +73,9 @@ class MCPServerSpec(CRDModel):
     transport: Literal["stdio", "streamable-http", "sse"] = "stdio"
     proxy_mode: Literal["sse", "streamable-http"] = "streamable-http"
     """How the proxy serves a stdio server to clients."""
-    proxy_port: int = Field(default=8080, ge=1, le=65535)
+    proxy_port: Int32 = Field(default=8080, ge=1, le=65535)
     """Port the proxy listens on (the Service's port)."""
-    mcp_port: int | None = Field(default=None, ge=1, le=65535)
+    mcp_port: Int32 | None = Field(default=None, ge=1, le=65535)
     """Port the MCP server listens on (HTTP transports)."""
     args: list[str] | None = None
     env: list[EnvVar] | None = None
@@ -100,9 +102,9 @@ class MCPServerSpec(CRDModel):
     endpoint_prefix: str | None = None
     group_ref: MCPGroupRef | None = None
     session_affinity: Literal["ClientIP", "None"] = "ClientIP"
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: Int32 | None = Field(default=None, ge=0)
     """Proxy replicas; unset leaves the Deployment's count alone (scaled by hand or an HPA)."""
-    backend_replicas: int | None = Field(default=None, ge=0)
+    backend_replicas: Int32 | None = Field(default=None, ge=0)
     """Replicas of the MCP server's StatefulSet."""
     session_storage: SessionStorageConfig | None = None
     rate_limiting: RateLimitConfig | None = None
@@ -135,7 +137,7 @@ class MCPServerStatus(CRDModel):
     """What the operator observed."""
 
     conditions: list[Condition] | None = None
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     tool_config_hash: str | None = None
     external_auth_config_hash: str | None = None
     auth_server_config_hash: str | None = None
@@ -146,7 +148,7 @@ class MCPServerStatus(CRDModel):
     url: str | None = None
     phase: MCPServerPhase | None = None
     message: str | None = None
-    ready_replicas: int | None = None
+    ready_replicas: Int32 | None = None
 
 
 class MCPServer(CustomResource):

@@ -12,6 +12,8 @@ from .common import (
     CRDModel,
     CRDNames,
     CustomResource,
+    Int32,
+    Int64,
     LocalObjectReference,
     PrinterColumn,
     SecretKeySelector,
@@ -48,11 +50,11 @@ class MCPRegistryStatus(CRDModel):
     """What the operator observed."""
 
     conditions: list[Condition] | None = None
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     phase: MCPRegistryPhase | None = None
     message: str | None = None
     url: str | None = None
-    ready_replicas: int | None = None
+    ready_replicas: Int32 | None = None
 
 
 class MCPRegistry(CustomResource):

@@ -15,6 +15,8 @@ from .common import (
     CRDNames,
     CustomResource,
     ExternalAuthConfigRef,
+    Int32,
+    Int64,
     MCPAuthzConfigReference,
     MCPGroupRef,
     MCPOIDCConfigReference,
@@ -54,7 +56,7 @@ class MCPRemoteProxySpec(CRDModel):
     remote_url: str = Field(pattern=r"^https?://")
     allow_private_endpoint: bool = False
     """Allow a remote URL that resolves to a private or loopback address."""
-    proxy_port: int = Field(default=8080, ge=1, le=65535)
+    proxy_port: Int32 = Field(default=8080, ge=1, le=65535)
     transport: Literal["sse", "streamable-http"] = "streamable-http"
     oidc_config_ref: MCPOIDCConfigReference | None = None
     external_auth_config_ref: ExternalAuthConfigRef | None = None
@@ -75,7 +77,7 @@ class MCPRemoteProxySpec(CRDModel):
     resource_overrides: ResourceOverrides | None = None
     group_ref: MCPGroupRef | None = None
     session_affinity: Literal["ClientIP", "None"] = "ClientIP"
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: Int32 | None = Field(default=None, ge=0)
     session_storage: SessionStorageConfig | None = None
 
     @model_validator(mode="after")
@@ -90,7 +92,7 @@ class MCPRemoteProxyStatus(CRDModel):
     phase: MCPRemoteProxyPhase | None = None
     url: str | None = None
     external_url: str | None = None
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     conditions: list[Condition] | None = None
     tool_config_hash: str | None = None
     telemetry_config_hash: str | None = None

@@ -14,6 +14,8 @@ from .common import (
     CRDNames,
     CustomResource,
     ExternalAuthConfigRef,
+    Int32,
+    Int64,
     LocalObjectReference,
     MCPAuthzConfigReference,
     MCPGroupRef,
@@ -89,7 +91,7 @@ class VirtualMCPServerSpec(CRDModel):
     embedding_server_ref: EmbeddingServerRef | None = None
     auth_server_config: EmbeddedAuthServerConfig | None = None
     """ToolHive's embedded OAuth authorization server, run in the gateway."""
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: Int32 | None = Field(default=None, ge=0)
     session_storage: SessionStorageConfig | None = None
     image_pull_secrets: list[LocalObjectReference] | None = None
 
@@ -147,12 +149,12 @@ class VirtualMCPServerStatus(CRDModel):
     """What the operator observed."""
 
     conditions: list[Condition] | None = None
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     phase: VirtualMCPServerPhase = "Pending"
     message: str | None = None
     url: str | None = None
     discovered_backends: list[DiscoveredBackend] | None = None
-    backend_count: int | None = None
+    backend_count: Int32 | None = None
     authz_config_hash: str | None = None
     oidc_config_hash: str | None = None
     telemetry_config_hash: str | None = None
