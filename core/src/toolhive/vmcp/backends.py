@@ -39,6 +39,9 @@ RELAYED_CAPABILITIES: dict[str, Any] = {
     "elicitation": {},
     "roots": {"listChanged": True},
 }
+#: Seconds before a caller's request tries again to open a backend awaiting a caller's
+#: identity after it failed for another reason than a refusal (down, unreachable, timed out).
+CALLER_RETRY = 5.0
 #: How many pages of one list the gateway reads before it stops (a server that never ends).
 MAX_PAGES = 100
 
@@ -143,6 +146,10 @@ class Backend:
         #: A backend whose credentials come from the caller (token exchange) that refused the
         #: gateway without one: it is connected by the first client request that has a token.
         self.awaiting_identity = False
+        #: While awaiting identity: no caller's request tries to open the session again before
+        #: this (``monotonic``) after a failure other than a refusal, so a backend that is down
+        #: or unreachable does not hold up every request while it times out.
+        self.retry_at = 0.0
         #: The session-creating caller's headers: used by what no caller sends (the session's
         #: initialize, its event stream, list re-reads, pings). Requests carry their own.
         self._fallback: Sequence[tuple[bytes, bytes]] = ()
@@ -203,6 +210,8 @@ class Backend:
         except BaseException:
             self.conn = None
             await _quietly_close(conn)
+            if self.awaiting_identity:
+                self.retry_at = time.monotonic() + CALLER_RETRY
             raise
         if self.closed:
             await _quietly_close(conn)

@@ -316,7 +316,12 @@ class VirtualServer:
         self._dispatch(msg, method, line)
 
     def _awaiting_identity(self) -> list[Backend]:
-        return [b for b in self._per_caller if b.awaiting_identity and not b.closed]
+        now = time.monotonic()
+        return [
+            b
+            for b in self._per_caller
+            if b.awaiting_identity and not b.closed and b.retry_at <= now
+        ]
 
     async def _request_after(
         self, token: bytes, msg: dict[str, Any], method: str, line: bytes
