@@ -371,3 +371,31 @@ def test_image_pull_failure_is_failed(kube: FakeKube, operator: Operator) -> Non
     obj = get(kube, "MCPServer", "time")
     assert obj["status"]["phase"] == "Failed"
     assert "ImagePullBackOff" in obj["status"]["message"]
+
+
+def test_secrets_and_volumes_go_into_the_mcp_pod_template(
+    kube: FakeKube, operator: Operator
+) -> None:
+    put(
+        kube,
+        operator,
+        server(
+            secrets=[{"name": "creds", "key": "token", "targetEnvName": "API_TOKEN"}],
+            volumes=[
+                {"name": "data", "hostPath": "/srv/data", "mountPath": "/data", "readOnly": True}
+            ],
+            serviceAccount="custom",
+        ),
+    )
+    rc = runconfig(kube)
+    assert "volumes" not in rc
+    patch = json.loads(rc["k8s_pod_template_patch"])
+    assert patch["spec"]["serviceAccountName"] == "custom"
+    assert kube.find("ServiceAccount", NS, "time-sa") is None
+    (mcp,) = patch["spec"]["containers"]
+    assert mcp["name"] == "mcp"
+    assert mcp["env"] == [
+        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}
+    ]
+    assert mcp["volumeMounts"] == [{"name": "data", "mountPath": "/data", "readOnly": True}]
+    assert patch["spec"]["volumes"] == [{"name": "data", "hostPath": {"path": "/srv/data"}}]

@@ -80,18 +80,28 @@ def external_auth_config(extauth: MCPExternalAuthConfig | None) -> dict[str, Any
 
 def pod_template_patch(server: MCPServer, name: str) -> dict[str, Any]:
     """What the proxy runner merges into the MCP StatefulSet's pod template (Go's
-    ``--k8s-pod-patch``): the user's podTemplateSpec, the MCP pod's service account and the
-    secrets as env vars from Secrets."""
+    ``--k8s-pod-patch``): the user's podTemplateSpec, the MCP pod's service account, the
+    secrets as env vars from Secrets and the hostPath volumes."""
     spec = server.spec
     patch: dict[str, Any] = json.loads(json.dumps(spec.pod_template_spec or {}))
     pod_spec = patch.setdefault("spec", {})
     pod_spec["serviceAccountName"] = spec.service_account or mcp_service_account_name(name)
+    if not spec.secrets and not spec.volumes:
+        return patch
+    containers = pod_spec.setdefault("containers", [])
+    mcp = next((c for c in containers if c.get("name") == MCP_CONTAINER), None)
+    if mcp is None:
+        mcp = {"name": MCP_CONTAINER}
+        containers.append(mcp)
+    # hostPath volumes go into the MCP pod here (the runtime takes no RunConfig volumes in a pod).
+    for volume in spec.volumes or []:
+        pod_spec.setdefault("volumes", []).append(
+            {"name": volume.name, "hostPath": {"path": volume.host_path}}
+        )
+        mcp.setdefault("volumeMounts", []).append(
+            {"name": volume.name, "mountPath": volume.mount_path, "readOnly": volume.read_only}
+        )
     if spec.secrets:
-        containers = pod_spec.setdefault("containers", [])
-        mcp = next((c for c in containers if c.get("name") == MCP_CONTAINER), None)
-        if mcp is None:
-            mcp = {"name": MCP_CONTAINER}
-            containers.append(mcp)
         env = mcp.setdefault("env", [])
         for secret in spec.secrets:
             env.append(
@@ -127,10 +137,6 @@ def mcpserver_runconfig(
         "port": spec.proxy_port,
         "target_port": 0 if transport == "stdio" else (spec.mcp_port or DEFAULT_MCP_PORT),
         "env_vars": {e.name: e.value for e in spec.env or []},
-        "volumes": [
-            f"{v.host_path}:{v.mount_path}{':ro' if v.read_only else ''}"
-            for v in spec.volumes or []
-        ],
         "trust_proxy_headers": spec.trust_proxy_headers,
         # A pod has no container network of ours to isolate (NetworkPolicies are the cluster's).
         "isolate_network": False,
