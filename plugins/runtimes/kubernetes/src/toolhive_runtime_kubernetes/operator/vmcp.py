@@ -432,7 +432,8 @@ def desired_deployment(
         ],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "volumeMounts": [{"name": "vmcp-config", "mountPath": CONFIG_DIR, "readOnly": True}],
-        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 2},
+        # /health answers once the gateway started (its backends tried), 503 if it cannot serve.
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2},
         "livenessProbe": {
             "tcpSocket": {"port": "http"},
             "initialDelaySeconds": 30,
