@@ -399,3 +399,26 @@ def test_secrets_and_volumes_go_into_the_mcp_pod_template(
     ]
     assert mcp["volumeMounts"] == [{"name": "data", "mountPath": "/data", "readOnly": True}]
     assert patch["spec"]["volumes"] == [{"name": "data", "hostPath": {"path": "/srv/data"}}]
+
+
+def test_a_spec_the_api_server_let_through_but_go_refuses_is_a_condition(
+    kube: FakeKube, operator: Operator
+) -> None:
+    # Both authz forms: Go's CEL rule refuses it; the 1.20 API server cannot, the model does.
+    put(
+        kube,
+        operator,
+        server(
+            authzConfig={
+                "type": "inline",
+                "inline": {"policies": ["permit(principal, action, resource);"]},
+            },
+            authzConfigRef={"name": "a"},
+        ),
+    )
+    obj = get(kube, "MCPServer", "time")
+    assert obj["status"]["phase"] == "Failed"
+    ready = get_condition(obj, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert "mutually exclusive" in ready["message"]
+    assert kube.find("Deployment", NS, "time") is None

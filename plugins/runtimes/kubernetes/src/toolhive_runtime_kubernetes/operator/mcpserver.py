@@ -279,13 +279,15 @@ class MCPServerController(Controller):
         conditions = list(old.get("conditions") or [])
         new_status: dict[str, Any] = {"observedGeneration": generation}
 
-        def failed(condition: dict[str, Any] | None, message: str) -> Result | None:
+        def failed(
+            condition: dict[str, Any] | None, message: str, reason: str = status.REASON_NOT_READY
+        ) -> Result | None:
             conds = conditions
             if condition is not None:
                 conds = status.set_condition(conds, {**condition, "observedGeneration": generation})
             conds = status.set_condition(
                 conds,
-                status.condition(status.READY, False, status.REASON_NOT_READY, message, generation),
+                status.condition(status.READY, False, reason, message, generation),
             )
             status.write_status(
                 kube,
@@ -303,7 +305,7 @@ class MCPServerController(Controller):
         try:
             server = MCPServer.model_validate(obj)
         except ValidationError as exc:
-            return failed(None, f"invalid MCPServer: {exc.errors()[0].get('msg')}")
+            return failed(None, f"invalid MCPServer: {status.spec_error(exc)}", "InvalidSpec")
         spec = server.spec
         toolconfig_name = spec.tool_config_ref.name if spec.tool_config_ref else None
         extauth_name = spec.external_auth_config_ref.name if spec.external_auth_config_ref else None

@@ -111,20 +111,22 @@ class MCPRemoteProxyController(Controller):
         conditions = list((obj.get("status") or {}).get("conditions") or [])
         new_status: dict[str, Any] = {"observedGeneration": generation}
 
-        def failed(condition: dict[str, Any] | None, message: str) -> None:
+        def failed(
+            condition: dict[str, Any] | None, message: str, reason: str = status.REASON_NOT_READY
+        ) -> None:
             conds = conditions
             if condition is not None:
                 conds = status.set_condition(conds, {**condition, "observedGeneration": generation})
             conds = status.set_condition(
                 conds,
-                status.condition(status.READY, False, status.REASON_NOT_READY, message, generation),
+                status.condition(status.READY, False, reason, message, generation),
             )
             status.write_status(kube, obj, {**new_status, "phase": "Failed", "conditions": conds})
 
         try:
             proxy = MCPRemoteProxy.model_validate(obj)
         except ValidationError as exc:
-            failed(None, f"invalid MCPRemoteProxy: {exc.errors()[0].get('msg')}")
+            failed(None, f"invalid MCPRemoteProxy: {status.spec_error(exc)}", "InvalidSpec")
             return None
         spec = proxy.spec
         toolconfig_name = spec.tool_config_ref.name if spec.tool_config_ref else None

@@ -55,6 +55,15 @@ def get_condition(obj: Obj, type_: str) -> dict[str, Any] | None:
     return None
 
 
+def spec_error(exc: Any) -> str:
+    """A pydantic ValidationError as one line: where, and what (the CRD model's message, which
+    for Go's CEL rules is Go's text — the 1.20 API server cannot enforce those itself)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
 def _normal(value: Any) -> Any:
     """Compare conditions in any order; drop empty values the API server would not keep."""
     if isinstance(value, dict):
