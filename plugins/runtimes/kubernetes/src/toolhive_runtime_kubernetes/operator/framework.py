@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from toolhive_runtime_kubernetes.operator.kube import Kube, KubeError, Obj
+from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
 
 log = logging.getLogger("toolhive.operator")
 
@@ -283,10 +283,7 @@ class Operator:
                 return done
             for key in ready:
                 done.append(key)
-                try:
-                    result = self.process(key)
-                except KubeError:
-                    raise
+                result = self.process(key)
                 if result is not None and result.requeue_after is not None:
                     self._pending_add(key, result.requeue_after)
         msg = f"the queue did not settle in {max_passes} passes"
