@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toolhive.contracts import NotFoundError
 from toolhive.contracts.runtime import DeployRequest, PermissionProfile
 from toolhive.testing.k8s_cluster import KubeCluster, cluster_fixture, namespace_fixture
 from toolhive.testing.mcp_servers import ECHO_SERVER_NAME, echo_session, jsonrpc, stdio_initialize
@@ -209,6 +210,17 @@ def test_http_server_is_reached_through_its_service(
                 await asyncio.sleep(0.5)
 
     assert asyncio.run(call()) == ECHO_SERVER_NAME
+    # The server's stderr (uvicorn's startup lines) is the pod's log.
+    assert b"Uvicorn running" in b"".join(runtime.logs(name)), list(runtime.logs(name))
+    missing = unique_name("thv-missing")
+    with pytest.raises(NotFoundError):
+        asyncio.run(runtime.attach_stdio(missing))
+    with pytest.raises(NotFoundError):
+        runtime.wait(missing)
+    with pytest.raises(NotFoundError):
+        list(runtime.logs(missing))
+    assert runtime.inspect(missing) is None
+    runtime.stop(missing)
     headless = k8s.json("get", "service", f"mcp-{name}-headless", "-n", k8s_namespace, "-o", "json")
     assert headless["spec"]["clusterIP"] == "None"
     runtime.remove(name)

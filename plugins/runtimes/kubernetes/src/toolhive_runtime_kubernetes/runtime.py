@@ -411,7 +411,7 @@ class KubernetesRuntime:
                     code = _last_exit_code(pod, code)
                 if self.workload_gone(name):
                     return code
-            time.sleep(1.0)
+            time.sleep(2.0)
 
     def stop(self, name: str, timeout: float = 30) -> None:
         if _keep_workload():
