@@ -452,3 +452,137 @@ def test_proxyrunner_runs_a_runconfig_and_leaves_the_statefulset_to_its_owner(
         stop(proc)
     log = (tmp_path / "proxyrunner.log").read_text()
     assert "left running" in log, log[-2000:]
+
+
+# -- in the cluster: the proxy runner's image, its service account, a killed MCP pod -----------
+
+PROXYRUNNER_IMAGE = "localhost/toolhive/proxyrunner:dev"
+#: What the proxy runner's runtime calls (docs/kubernetes.md, thv-proxyrunner).
+PROXY_RULES = [
+    {
+        "apiGroups": ["apps"],
+        "resources": ["statefulsets"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+    },
+    {"apiGroups": ["apps"], "resources": ["statefulsets/scale"], "verbs": ["patch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["services", "secrets"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["create", "get"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+]
+
+
+@pytest.mark.timeout(600)
+def test_proxyrunner_in_a_pod_reattaches_after_the_mcp_pod_is_killed(
+    k8s: KubeCluster, k8s_namespace: str
+) -> None:
+    import subprocess
+
+    inspected = subprocess.run(
+        ["docker", "image", "inspect", PROXYRUNNER_IMAGE], capture_output=True, check=False
+    )
+    if inspected.returncode != 0:
+        pytest.fail(f"no {PROXYRUNNER_IMAGE} image: run scripts/build-k8s-images.sh")
+    ns = k8s_namespace
+    runconfig = {
+        "name": "time",
+        "image": "ignored:0",
+        "transport": "stdio",
+        "cmd_args": ["mcp-server-time"],
+        "port": 8080,
+        "isolate_network": False,
+    }
+    labels = {"app.kubernetes.io/name": "proxy"}
+    k8s.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "proxy"}},
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "Role",
+                    "metadata": {"name": "proxy"},
+                    "rules": PROXY_RULES,
+                },
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": "proxy"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": "proxy",
+                    },
+                    "subjects": [{"kind": "ServiceAccount", "name": "proxy", "namespace": ns}],
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "runconfig"},
+                    "data": {"runconfig.json": json.dumps(runconfig)},
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "proxy", "labels": labels},
+                    "spec": {
+                        "serviceAccountName": "proxy",
+                        "containers": [
+                            {
+                                "name": "proxy",
+                                "image": PROXYRUNNER_IMAGE,
+                                "imagePullPolicy": "Never",
+                                "args": ["run", IMAGE],
+                                "ports": [{"containerPort": 8080, "name": "http"}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/health", "port": 8080},
+                                    "periodSeconds": 1,
+                                },
+                                "volumeMounts": [
+                                    {"name": "runconfig", "mountPath": "/etc/runconfig"}
+                                ],
+                            }
+                        ],
+                        "volumes": [{"name": "runconfig", "configMap": {"name": "runconfig"}}],
+                    },
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": "proxy"},
+                    "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
+                },
+            ],
+        },
+        namespace=ns,
+    )
+    started = time.monotonic()
+    ready = k8s.kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "pod/proxy",
+        "-n",
+        ns,
+        "--timeout=180s",
+        check=False,
+        timeout=200,
+    )
+    if ready.returncode != 0:
+        logs = k8s.kubectl("logs", "proxy", "-n", ns, check=False)
+        raise AssertionError(f"the proxy pod is not Ready:\n{logs.stdout}\n{logs.stderr}")
+    print(
+        f"\nin cluster: proxy pod applied -> Ready (MCP server deployed): {time.monotonic() - started:.1f}s"
+    )
+    # The runtime found its namespace from the service account and deployed there.
+    sts = k8s.json("get", "statefulset", "time", "-n", ns, "-o", "json")
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    ip = k8s.json("get", "service", "proxy", "-n", ns, "-o", "json")["spec"]["clusterIP"]
+    delay = asyncio.run(_time_session(f"http://{ip}:8080/mcp", ns, k8s, "time"))
+    print(f"in cluster: replacement running -> call answered through the proxy in {delay:.2f}s")
+    logs = k8s.kubectl("logs", "proxy", "-n", ns).stdout
+    assert "re-initialized the server" in logs, logs[-3000:]
