@@ -40,7 +40,7 @@ def test_stateful_set_shape_and_labels() -> None:
     assert labels["toolhive"] == "true" and labels["app"] == "time"
     assert labels["toolhive-name"] == "time" and labels["toolhive-transport"] == "stdio"
     assert sts["metadata"]["labels"] == labels
-    assert spec["template"]["metadata"]["annotations"] == {objects.ANNOTATION_DEPLOYED: "t1"}
+    assert spec["template"]["metadata"]["annotations"][objects.ANNOTATION_DEPLOYED] == "t1"
     (container,) = spec["template"]["spec"]["containers"]
     assert container["name"] == "mcp"
     assert container["imagePullPolicy"] == "IfNotPresent"
@@ -51,8 +51,13 @@ def test_stateful_set_shape_and_labels() -> None:
 
 def test_without_a_deploy_time_an_unchanged_template_stays_unchanged() -> None:
     first = objects.stateful_set(stdio_request(), "ns", deployed_at=None)
-    assert "annotations" not in first["spec"]["template"]["metadata"]
+    annotations = first["spec"]["template"]["metadata"]["annotations"]
+    assert objects.ANNOTATION_DEPLOYED not in annotations
     assert first == objects.stateful_set(stdio_request(), "ns", deployed_at=None)
+    # The environment is in the Secret: its checksum rolls the pod when it changes.
+    changed = objects.stateful_set(stdio_request(env={"TZ": "CET"}), "ns", deployed_at=None)
+    assert changed["spec"]["template"] != first["spec"]["template"]
+    assert "CET" not in str(changed)
 
 
 def test_security_context_is_toolhives() -> None:

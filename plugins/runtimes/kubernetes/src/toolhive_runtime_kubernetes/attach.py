@@ -113,7 +113,7 @@ class WebsocketAttach:
                     return ws, str(pod.metadata.uid)
                 finally:
                     with contextlib.suppress(Exception):
-                        api_client.close()  # the websocket does not use its connection pool
+                        api_client.close()  # type: ignore[no-untyped-call]  # the websocket has its own socket
             if time.monotonic() > deadline:
                 msg = f"no running pod of {self.name} within {timeout:.0f}s"
                 raise TimeoutError(msg)

@@ -447,7 +447,7 @@ class KubernetesRuntime:
                 try:
                     # Raw answer: some API versions answer a Service delete with a Status the
                     # client's models refuse.
-                    answer = delete(
+                    answer: Any = delete(
                         object_name,
                         self.namespace,
                         body=body,

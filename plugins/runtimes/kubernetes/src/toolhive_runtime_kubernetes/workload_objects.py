@@ -15,6 +15,7 @@ collector removes them with it, even if ``thv rm`` is never run.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,8 @@ LABEL_APP = "app"
 #: Changed on every deploy, so a deploy replaces the pod as the container engines replace the
 #: container (a fresh server for a fresh proxy).
 ANNOTATION_DEPLOYED = "toolhive.stacklok.dev/deployed-at"
+#: The checksum of the server's environment (the Secret's content) on the pod template.
+ANNOTATION_ENV = "toolhive.stacklok.dev/env-checksum"
 #: Field manager of our server-side applies.
 FIELD_MANAGER = "toolhive"
 #: Seconds between SIGTERM and SIGKILL when the pod goes (stop, replacement).
@@ -120,6 +123,14 @@ def env_secret(
     }
 
 
+def env_checksum(request: DeployRequest) -> str:
+    """SHA-256 of the environment (names and values, sorted)."""
+    digest = hashlib.sha256()
+    for key, value in sorted(request.env.items()):
+        digest.update(f"{key}\0{value}\0".encode())
+    return digest.hexdigest()
+
+
 def container(request: DeployRequest, pull_policy: str = "IfNotPresent") -> dict[str, Any]:
     """The ``mcp`` container: ToolHive's hardened security context, stdin kept open for stdio."""
     spec: dict[str, Any] = {
@@ -165,9 +176,12 @@ def stateful_set(
     ``deployed_at`` (the deploy's time) replaces the pod on every deploy; ``None`` keeps a pod
     whose template did not change (a StatefulSet another controller owns)."""
     labels = workload_labels(request)
-    metadata: dict[str, Any] = {"labels": labels}
+    # The environment lives in the Secret, outside the template: its checksum here rolls the
+    # pod when it changes (and only then, when deployed_at is None).
+    annotations = {ANNOTATION_ENV: env_checksum(request)}
     if deployed_at is not None:
-        metadata["annotations"] = {ANNOTATION_DEPLOYED: deployed_at}
+        annotations[ANNOTATION_DEPLOYED] = deployed_at
+    metadata: dict[str, Any] = {"labels": labels, "annotations": annotations}
     template: dict[str, Any] = {
         "metadata": metadata,
         "spec": {
