@@ -153,3 +153,34 @@ def test_merge_deletes_with_none_and_appends_new_named_items() -> None:
         "b": {"c": 2, "d": 3},
         "items": [{"name": "x", "v": 1}, {"name": "y", "v": 2}],
     }
+
+
+def test_check_request_refuses_what_a_cluster_cannot_honour() -> None:
+    """What is refused before anything is created (no API call is made)."""
+    import kubernetes.client
+    from toolhive.contracts import PermissionProfileError
+    from toolhive.contracts.runtime import Mount, PermissionProfile
+    from toolhive_runtime_kubernetes.runtime import KubernetesRuntime
+
+    runtime = KubernetesRuntime(kubernetes.client.ApiClient(), "ns")
+    network = {"network": {"outbound": {"insecure_allow_all": True}}}
+    allowed = PermissionProfile.model_validate(network)
+    restricted = PermissionProfile.model_validate({"network": {"outbound": {"allow_port": [443]}}})
+    try:
+        runtime.check_request(stdio_request(permission_profile=allowed))
+        runtime.check_request(stdio_request(permission_profile=restricted, isolate_network=False))
+        refused = [
+            stdio_request(permission_profile=restricted),
+            stdio_request(permission_profile=PermissionProfile(privileged=True, **network)),
+            stdio_request(permission_profile=PermissionProfile(read=["/etc"], **network)),
+            stdio_request(permission_profile=allowed, mounts=[Mount(source="/a", target="/b")]),
+        ]
+        for request in refused:
+            with pytest.raises(PermissionProfileError):
+                runtime.check_request(request)
+        with pytest.raises(InvalidInputError, match="target port"):
+            runtime.check_request(
+                stdio_request(permission_profile=allowed, transport="streamable-http")
+            )
+    finally:
+        runtime.close()

@@ -251,14 +251,22 @@ class KubernetesRuntime:
         if not request.stdio and not request.target_port:
             msg = f"{request.transport} server {request.name!r} needs a target port to listen on"
             raise InvalidInputError(msg)
-        if request.mounts:
-            paths = ", ".join(m.source for m in request.mounts)
+        profile = request.permission_profile
+        if profile.privileged:
+            msg = (
+                "the kubernetes runtime does not run privileged servers (ToolHive's pods are "
+                "never privileged); use a profile without 'privileged'"
+            )
+            raise PermissionProfileError(msg)
+        host_paths = [m.source for m in request.mounts] + [*profile.read, *profile.write]
+        if host_paths:
+            paths = ", ".join(host_paths)
             msg = (
                 f"the kubernetes runtime cannot mount host paths ({paths}): the server runs on a "
                 "cluster node; remove the volumes and the profile's read/write paths"
             )
             raise PermissionProfileError(msg)
-        network = request.permission_profile.network
+        network = profile.network
         outbound = network.outbound if network is not None else None
         if request.isolate_network and (outbound is None or not outbound.insecure_allow_all):
             msg = (
