@@ -110,6 +110,12 @@ def build_registry(operator: Operator, queue: WorkQueue) -> kopf.OperatorRegistr
         settings.posting.enabled = False
         settings.watching.server_timeout = 600
         settings.watching.client_timeout = 660
+        # Owned kinds: the API server sends only ToolHive's objects (not every Deployment,
+        # Service, ConfigMap … of the cluster), which keeps the operator small on big clusters.
+        selector = ",".join(f"{k}={v}" for k, v in OWNED_SELECTOR.items())
+        for kind in owned:
+            group, version, plural = BUILTIN_KINDS[kind]
+            settings.watching.label_selectors[(group, version, plural)] = selector
         await queue.start()
         operator.set_enqueue(queue.add)
         if operator.settings.resync_seconds > 0:
