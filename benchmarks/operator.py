@@ -180,6 +180,8 @@ def main() -> None:
         restart_rss = rss_mib(proc.pid)
         failures = log.read_text()[len(text_before) :].count("failed (retry")
     finally:
+        # The MCPServers go while the operator runs (it removes their finalizers), then the rest.
+        kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", timeout=600)
         stop_operator(proc)
         kubectl("delete", "namespace", namespace, "--wait=false")
     print(f"MCPServers: {args.servers}, workers: {args.workers}")
