@@ -315,6 +315,53 @@ def test_replicas_honoured_and_never_reverted(
     k8s.kubectl("delete", "mcpserver", "time", "-n", namespace, "--wait=true", timeout=120)
 
 
+def test_remote_proxy_in_front_of_an_mcpserver(
+    k8s: KubeCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    """MCPRemoteProxy: a proxy-only Deployment + Service; here in front of the MCPServer's Service."""
+    k8s.apply(server(), namespace)
+    wait_phase(k8s, namespace, "Ready")
+    remote = {
+        "apiVersion": "toolhive.stacklok.dev/v1beta1",
+        "kind": "MCPRemoteProxy",
+        "metadata": {"name": "remote"},
+        "spec": {"remoteUrl": service_url(k8s, namespace), "allowPrivateEndpoint": True},
+    }
+    k8s.apply(remote, namespace)
+
+    def remote_phase() -> str:
+        obj = get(k8s, namespace, "mcpremoteproxy", "remote") or {}
+        return str((obj.get("status") or {}).get("phase", ""))
+
+    k8s.wait_for("MCPRemoteProxy Ready", lambda: remote_phase() == "Ready", 180, 1)
+    obj = get(k8s, namespace, "mcpremoteproxy", "remote")
+    assert obj is not None
+    assert (
+        obj["status"]["url"] == f"http://mcp-remote-remote-proxy.{namespace}.svc.cluster.local:8080"
+    )
+    svc = get(k8s, namespace, "service", "mcp-remote-remote-proxy")
+    assert svc is not None
+    url = f"http://{svc['spec']['clusterIP']}:8080/mcp"
+    wait_tools(url, ["convert_time", "get_current_time"], timeout=120)
+    assert '"timezone": "UTC"' in tools(url, "get_current_time")[1]
+    k8s.kubectl("delete", "mcpremoteproxy", "remote", "-n", namespace, "--wait=true", timeout=120)
+    k8s.wait_for(
+        "remote proxy's objects gone",
+        lambda: all(
+            get(k8s, namespace, kind, name) is None
+            for kind, name in [
+                ("deployment", "remote"),
+                ("service", "mcp-remote-remote-proxy"),
+                ("configmap", "remote-runconfig"),
+                ("role", "remote-remote-proxy-runner"),
+            ]
+        ),
+        timeout=120,
+        interval=1,
+    )
+    k8s.kubectl("delete", "mcpserver", "time", "-n", namespace, "--wait=true", timeout=120)
+
+
 def _operator_manifests(k8s: KubeCluster, namespace: str) -> list[dict[str, Any]]:
     rendered = k8s.kubectl("kustomize", str(REPO / "deploy" / "operator")).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
