@@ -126,6 +126,7 @@ class ApiKube:
     def from_environment(cls, kubeconfig: str | None = None, context: str | None = None) -> ApiKube:
         """In a pod: its service account; else the kubeconfig (``$KUBECONFIG``, ~/.kube/config)."""
         from kubernetes import client, config
+
         from toolhive_runtime_kubernetes.detection import in_cluster
 
         configuration = client.Configuration()
