@@ -63,6 +63,8 @@ KEEP_WORKLOAD_ENV = "TOOLHIVE_KUBERNETES_KEEP_WORKLOAD"
 API_TIMEOUT = 30
 #: Seconds between two looks at a pod or StatefulSet while waiting.
 POLL = 0.5
+#: Seconds an image or container-creation failure must last before a deploy gives up on it.
+FAILURE_GRACE = 10.0
 #: Container waiting reasons that mean the image cannot be had.
 _IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 #: Waiting reasons that mean the server cannot start as configured.
@@ -320,10 +322,13 @@ class KubernetesRuntime:
         )
 
     def _wait_rolled_out(self, request: DeployRequest, generation: int) -> None:
-        """Until the StatefulSet's one pod runs this generation's template and is ready; image
-        and start failures are reported as soon as the pod shows them."""
+        """Until the StatefulSet's one pod runs this generation's template and is ready. A crash
+        loop fails at once; image and container-creation failures once they have lasted
+        :data:`FAILURE_GRACE` seconds (the kubelet retries them, and some pass: a Secret its
+        cache has not synced yet, a registry's hiccup)."""
         deadline = time.monotonic() + self.config.ready_timeout
         name = request.name
+        failing: dict[str, float] = {}  # waiting reason -> first seen
         while True:
             sts = self._get_stateful_set(name)
             if sts is None:
@@ -341,35 +346,39 @@ class KubernetesRuntime:
                 if pod is not None and _ready(pod) and not pod.metadata.deletion_timestamp:
                     return
             pod = self._pod(name)
-            if pod is not None:
-                self._raise_for_pod(request, pod)
-            if time.monotonic() > deadline:
+            waiting = _waiting(pod) if pod is not None else None
+            now = time.monotonic()
+            if waiting is None:
+                failing.clear()
+            else:
+                since = failing.setdefault(str(waiting.reason), now)
+                if waiting.reason == "CrashLoopBackOff" or now - since >= FAILURE_GRACE:
+                    self._raise_for(request, waiting)
+            if now > deadline:
+                reason = f" ({_detail(waiting)})" if waiting is not None else ""
                 msg = (
-                    f"the pod of {name} was not ready within {self.config.ready_timeout:.0f}s; "
-                    f"see `kubectl -n {self.namespace} describe pod {objects.pod_name(name)}`"
+                    f"the pod of {name} was not ready within {self.config.ready_timeout:.0f}s"
+                    f"{reason}; see `kubectl -n {self.namespace} describe pod "
+                    f"{objects.pod_name(name)}`"
                 )
                 raise WorkloadStateError(msg)
             time.sleep(POLL)
 
-    def _raise_for_pod(self, request: DeployRequest, pod: Any) -> None:
-        for status in pod.status.container_statuses or []:
-            waiting = status.state.waiting if status.state else None
-            if waiting is None:
-                continue
-            detail = _one_line(f"{waiting.reason}: {waiting.message or ''}").rstrip(": ")
-            if waiting.reason in _IMAGE_ERRORS:
-                msg = (
-                    f"image {request.image} is not available to the cluster ({detail}); load it "
-                    "into the nodes' engine or push it to a registry the cluster can pull from"
-                )
-                raise ImageNotFoundError(msg)
-            if waiting.reason in _START_ERRORS:
-                msg = (
-                    f"the server of {request.name} cannot start ({detail}); see `thv logs "
-                    f"{request.name}` or `kubectl -n {self.namespace} describe pod "
-                    f"{pod.metadata.name}`"
-                )
-                raise PodStartError(msg)
+    def _raise_for(self, request: DeployRequest, waiting: Any) -> None:
+        detail = _detail(waiting)
+        if waiting.reason in _IMAGE_ERRORS:
+            msg = (
+                f"image {request.image} is not available to the cluster ({detail}); load it "
+                "into the nodes' engine or push it to a registry the cluster can pull from"
+            )
+            raise ImageNotFoundError(msg)
+        if waiting.reason in _START_ERRORS:
+            msg = (
+                f"the server of {request.name} cannot start ({detail}); see `thv logs "
+                f"{request.name}` or `kubectl -n {self.namespace} describe pod "
+                f"{objects.pod_name(request.name)}`"
+            )
+            raise PodStartError(msg)
 
     async def attach_stdio(
         self, name: str, on_stderr: StderrSink | None = None
@@ -525,6 +534,23 @@ def _stream(response: Any) -> Iterator[bytes]:
         yield from response.stream(65536, decode_content=True)
     finally:
         response.release_conn()
+
+
+def _waiting(pod: Any) -> Any | None:
+    """The ``mcp`` container's waiting state when it is a failure (not ``ContainerCreating``)."""
+    for status in pod.status.container_statuses or []:
+        waiting = status.state.waiting if status.state else None
+        if (
+            status.name == objects.CONTAINER
+            and waiting is not None
+            and (waiting.reason in _IMAGE_ERRORS or waiting.reason in _START_ERRORS)
+        ):
+            return waiting
+    return None
+
+
+def _detail(waiting: Any) -> str:
+    return _one_line(f"{waiting.reason}: {waiting.message or ''}").rstrip(": ")
 
 
 def _ready(pod: Any) -> bool:
