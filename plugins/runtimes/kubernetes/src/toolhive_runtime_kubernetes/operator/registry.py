@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from pydantic import ValidationError
+
 from toolhive_runtime_kubernetes.crd.registry import MCPRegistrySpec
 from toolhive_runtime_kubernetes.operator.apply import apply_object
 from toolhive_runtime_kubernetes.operator.framework import (
