@@ -6,7 +6,7 @@ import importlib
 
 from toolhive_runtime_kubernetes.operator.framework import Controller
 
-#: Controllers by module and class; a module not there yet (being written) is skipped.
+#: Controllers by module and class.
 CONTROLLERS: tuple[tuple[str, str], ...] = (
     ("mcpserver", "MCPServerController"),
     ("remoteproxy", "MCPRemoteProxyController"),
@@ -19,16 +19,9 @@ CONTROLLERS: tuple[tuple[str, str], ...] = (
 
 
 def controllers() -> list[Controller]:
-    """One instance of every controller this installation has."""
+    """One instance of every controller (imported here so ``thv-operator --help`` stays light)."""
     out: list[Controller] = []
     for module_name, class_name in CONTROLLERS:
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module_name}":
-                raise
-            continue
-        cls = getattr(module, class_name, None)
-        if cls is not None:
-            out.append(cls())
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        out.append(getattr(module, class_name)())
     return out
