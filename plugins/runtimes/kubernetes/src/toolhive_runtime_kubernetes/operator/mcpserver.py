@@ -29,8 +29,11 @@ from toolhive_runtime_kubernetes.operator.framework import (
 )
 from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
 from toolhive_runtime_kubernetes.operator.runconfig import (
+    AUTHZ_CONFIG_VALIDATED,
     TOKEN_EXCHANGE_SECRET_DIR,
     ConfigError,
+    ProtectionError,
+    authz_configmap_key,
     mcp_service_account_name,
     mcpserver_runconfig,
 )
@@ -44,6 +47,14 @@ APP = "mcpserver"
 TOOL_CONFIG_VALIDATED = "ToolConfigValidated"
 EXTERNAL_AUTH_VALIDATED = "ExternalAuthConfigValidated"
 STDIO_REPLICA_CAPPED = "StdioReplicaCapped"
+#: Conditions a refused protection sets; dropped again once the spec no longer asks for it.
+PROTECTION_CONDITIONS = (
+    "OIDCConfigRefValidated",
+    "AuthzConfigRefValidated",
+    "AuthzConfigValidated",
+    "WebhookConfigValidated",
+    "ProtectionSupported",
+)
 #: Do not bounce the proxy again within this while the StatefulSet is still missing (Go's).
 BOUNCE_COOLDOWN = timedelta(minutes=2)
 #: Waiting reasons that will not fix themselves: the pod is Failed, not Pending.
@@ -56,6 +67,15 @@ FAILED_WAITING = frozenset(
         "CreateContainerConfigError",
     }
 )
+
+
+def drop_protection(
+    conditions: list[dict[str, Any]], keep: str | None = None
+) -> list[dict[str, Any]]:
+    """Conditions without the protection refusals (but ``keep``, about to be set again)."""
+    return [
+        c for c in conditions if c.get("type") == keep or c.get("type") not in PROTECTION_CONDITIONS
+    ]
 
 
 def _get(kube: Kube, kind: str, namespace: str, name: str) -> Obj | None:
@@ -121,6 +141,35 @@ def load_refs(
     return toolconfig, extauth, conditions
 
 
+def load_authz_configmap(kube: Kube, namespace: str, server: MCPServer) -> str | None:
+    """The document of the ConfigMap ``spec.authzConfig`` (type configMap) names, or None when
+    there is none to read. Raises :class:`Invalid` when it or its key is missing: the server
+    must not run without the policy it asks for."""
+    ref = server.spec.authz_config
+    if ref is None or ref.type != "configMap":
+        return None
+    name = ref.config_map.name if ref.config_map else ""
+    key = authz_configmap_key(ref)
+    if not name:
+        msg = "spec.authzConfig has type configMap but no configMap name"
+        raise Invalid(
+            status.condition(AUTHZ_CONFIG_VALIDATED, False, "AuthzConfigInvalid", msg), msg
+        )
+    raw = kube.get("v1", "ConfigMap", namespace, name)
+    if raw is None:
+        msg = f"spec.authzConfig: ConfigMap {name} not found"
+        raise Invalid(
+            status.condition(AUTHZ_CONFIG_VALIDATED, False, "AuthzConfigNotFound", msg), msg
+        )
+    data = raw.get("data") or {}
+    if key not in data:
+        msg = f"spec.authzConfig: ConfigMap {name} has no key {key!r}"
+        raise Invalid(
+            status.condition(AUTHZ_CONFIG_VALIDATED, False, "AuthzConfigNotFound", msg), msg
+        )
+    return str(data[key])
+
+
 def token_exchange_volume(extauth: MCPExternalAuthConfig | None) -> tuple[list[Obj], list[Obj]]:
     """The token-exchange client secret as a file in the proxy pod (volumes, mounts)."""
     te = extauth.spec.token_exchange if extauth is not None else None
@@ -146,13 +195,19 @@ def desired_objects(
     runner_image: str,
     toolconfig: MCPToolConfig | None = None,
     extauth: MCPExternalAuthConfig | None = None,
+    authz_configmap_text: str | None = None,
     pull_policy: str = "IfNotPresent",
 ) -> list[Obj]:
     """Every object an MCPServer owns, in apply order. Pure: no API calls."""
     name = server.name
     spec = server.spec
     labels = objects.labels_for(APP, name)
-    runconfig = mcpserver_runconfig(server, toolconfig=toolconfig, extauth=extauth)
+    runconfig = mcpserver_runconfig(
+        server,
+        toolconfig=toolconfig,
+        extauth=extauth,
+        authz_configmap_text=authz_configmap_text,
+    )
     configmap = objects.runconfig_configmap(obj, name, runconfig, labels)
     runner_sa = objects.proxy_runner_name(name)
     out = objects.rbac_objects(obj, runner_sa, labels, objects.PROXY_RUNNER_RULES)
@@ -264,8 +319,9 @@ class MCPServerController(Controller):
                     labels.get("toolhive-name") or meta["name"],
                 )
             ]
-        # A referenced config object changed: every MCPServer using it.
-        if obj.get("kind") in ("MCPToolConfig", "MCPExternalAuthConfig"):
+        # A referenced config object changed: every MCPServer using it. (An authz ConfigMap is
+        # watched only with the label toolhive=true; without it the resync picks a change up.)
+        if obj.get("kind") in ("MCPToolConfig", "MCPExternalAuthConfig", "ConfigMap"):
             return ctx.index.referrers(Key.of(obj), kind=self.kind)
         return []
 
@@ -312,12 +368,16 @@ class MCPServerController(Controller):
         refs = [Key("MCPToolConfig", namespace, toolconfig_name)] if toolconfig_name else []
         if extauth_name:
             refs.append(Key("MCPExternalAuthConfig", namespace, extauth_name))
+        authz = spec.authz_config
+        if authz is not None and authz.type == "configMap" and authz.config_map is not None:
+            refs.append(Key("ConfigMap", namespace, authz.config_map.name))
         for changed in ctx.index.record(key, refs):
             ctx.enqueue(changed, 0)
         if not toolconfig_name:
             conditions = status.remove_condition(conditions, TOOL_CONFIG_VALIDATED)
         if not extauth_name:
             conditions = status.remove_condition(conditions, EXTERNAL_AUTH_VALIDATED)
+        authz_text: str | None = None
         try:
             toolconfig, extauth, ref_conditions = load_refs(
                 kube, namespace, toolconfig_name, extauth_name
@@ -326,23 +386,40 @@ class MCPServerController(Controller):
                 conditions = status.set_condition(
                     conditions, {**cond, "observedGeneration": generation}
                 )
+            authz_text = load_authz_configmap(kube, namespace, server)
             desired = desired_objects(
                 obj,
                 server,
                 runner_image=ctx.settings.runner_image,
                 toolconfig=toolconfig,
                 extauth=extauth,
+                authz_configmap_text=authz_text,
                 pull_policy=ctx.settings.image_pull_policy,
             )
         except Invalid as exc:
+            if exc.condition.get("type") == AUTHZ_CONFIG_VALIDATED:
+                self._stop_unprotected(kube, obj)
+                conditions = drop_protection(conditions, keep=AUTHZ_CONFIG_VALIDATED)
             return failed(exc.condition, str(exc))
+        except ProtectionError as exc:
+            # Fail closed: no proxy keeps serving without the protection now asked for.
+            self._stop_unprotected(kube, obj)
+            conditions = drop_protection(conditions, keep=exc.condition_type)
+            cond = status.condition(exc.condition_type, False, exc.reason, str(exc))
+            return failed(cond, str(exc), "ProtectionNotMapped")
         except ConfigError as exc:
             cond = status.condition(EXTERNAL_AUTH_VALIDATED, False, "InvalidConfig", str(exc))
             return failed(cond, str(exc))
+        conditions = drop_protection(conditions)
         if toolconfig is not None:
             new_status["toolConfigHash"] = config_hash(toolconfig.spec.to_json())
         if extauth is not None:
             new_status["externalAuthConfigHash"] = config_hash(extauth.spec.to_json())
+        if spec.authz_config is not None:
+            # The policy itself (inline or the ConfigMap's text): a change of it is a new hash.
+            new_status["authzConfigHash"] = config_hash(
+                {"spec": spec.authz_config.to_json(), "configMap": authz_text}
+            )
 
         requeue: float | None = None
         self._switch_to_recreate(kube, desired)
@@ -413,6 +490,20 @@ class MCPServerController(Controller):
         if phase == "Pending" and requeue is None:
             requeue = 15.0  # pods starting: look again even if no event comes
         return Result(requeue) if requeue is not None else None
+
+    def _stop_unprotected(self, kube: Kube, obj: Obj) -> None:
+        """Delete our proxy Deployment: the spec asks for protection that cannot be mapped, so
+        the proxy built from the previous spec must not go on serving without it."""
+        meta = obj["metadata"]
+        live = kube.get("apps/v1", "Deployment", meta["namespace"], meta["name"])
+        owner = controller_owner(live) if live is not None else None
+        if owner is not None and owner[1] == self.kind and owner[2] == meta["name"]:
+            log.warning(
+                "MCPServer %s/%s: protection cannot be mapped, deleting its proxy Deployment",
+                meta["namespace"],
+                meta["name"],
+            )
+            kube.delete("apps/v1", "Deployment", meta["namespace"], meta["name"])
 
     def _switch_to_recreate(self, kube: Kube, desired: list[Obj]) -> None:
         """A Deployment going Recreate must lose its defaulted ``rollingUpdate`` in the same write

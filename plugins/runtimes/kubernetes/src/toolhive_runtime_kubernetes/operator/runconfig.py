@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
+
+from toolhive_runtime_kubernetes.crd.common import AuditConfig, AuthzConfigRef
 from toolhive_runtime_kubernetes.crd.config_objects import MCPExternalAuthConfig, MCPToolConfig
 from toolhive_runtime_kubernetes.crd.mcpserver import MCPServer
 from toolhive_runtime_kubernetes.crd.remoteproxy import MCPRemoteProxy
@@ -24,8 +27,190 @@ TOKEN_EXCHANGE_SECRET_DIR = "/etc/toolhive/secrets/token-exchange"
 PROFILES_DIR = "/etc/toolhive/profiles"
 
 
+#: Go's ``AuthzConfigVersion`` and default ConfigMap key of an authz config.
+AUTHZ_CONFIG_VERSION = "1.0"
+DEFAULT_AUTHZ_KEY = "authz.json"
+#: ToolHive's ``audit.DefaultConfig()``: what ``audit.enabled`` (like ``thv run --enable-audit``)
+#: writes as the RunConfig's ``audit_config``.
+DEFAULT_AUDIT_CONFIG: dict[str, Any] = {"maxDataSize": 1024, "detectApplicationErrors": True}
+#: Condition types for a protection the operator refuses (Go's names where Go has one).
+OIDC_CONFIG_REF_VALIDATED = "OIDCConfigRefValidated"
+AUTHZ_CONFIG_REF_VALIDATED = "AuthzConfigRefValidated"
+AUTHZ_CONFIG_VALIDATED = "AuthzConfigValidated"
+WEBHOOK_CONFIG_VALIDATED = "WebhookConfigValidated"
+PROTECTION_SUPPORTED = "ProtectionSupported"
+
+
 class ConfigError(ValueError):
     """The resource cannot be turned into a RunConfig; the message says what to fix."""
+
+
+class ProtectionError(ConfigError):
+    """A protection the spec asks for that this operator cannot put into the RunConfig.
+
+    Fail closed: the resource goes Failed with this condition instead of running a proxy without
+    the protection. ``field`` is the spec field (JSON name) that asked for it."""
+
+    def __init__(self, field: str, message: str, condition_type: str, reason: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.condition_type = condition_type
+        self.reason = reason
+
+
+#: Spec fields naming cluster objects or features this operator has no mapping for, with why.
+#: (field attribute, JSON name, condition type, reason, explanation)
+_UNMAPPED: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "oidc_config_ref",
+        "oidcConfigRef",
+        OIDC_CONFIG_REF_VALIDATED,
+        "OIDCConfigRefError",
+        "MCPOIDCConfig is not installed with this operator (no CRD), so incoming tokens "
+        "cannot be validated",
+    ),
+    (
+        "authz_config_ref",
+        "authzConfigRef",
+        AUTHZ_CONFIG_REF_VALIDATED,
+        "AuthzConfigRefError",
+        "MCPAuthzConfig is not installed with this operator (no CRD); use spec.authzConfig "
+        "(type inline, or type configMap naming a ConfigMap with the Cedar config)",
+    ),
+    (
+        "telemetry_config_ref",
+        "telemetryConfigRef",
+        PROTECTION_SUPPORTED,
+        "TelemetryConfigRefUnsupported",
+        "MCPTelemetryConfig is not installed with this operator (no CRD)",
+    ),
+    (
+        "webhook_config_ref",
+        "webhookConfigRef",
+        WEBHOOK_CONFIG_VALIDATED,
+        "WebhookConfigRefUnsupported",
+        "MCPWebhookConfig is not installed with this operator (no CRD)",
+    ),
+    (
+        "auth_server_ref",
+        "authServerRef",
+        PROTECTION_SUPPORTED,
+        "AuthServerRefUnsupported",
+        "the embedded authorization server is not supported by this operator",
+    ),
+    (
+        "rate_limiting",
+        "rateLimiting",
+        PROTECTION_SUPPORTED,
+        "RateLimitingUnsupported",
+        "rate limiting is not supported by this operator's proxy runner",
+    ),
+)
+
+
+def refuse_unmapped(spec: Any) -> None:
+    """Raise :class:`ProtectionError` for the first protection field that cannot be mapped.
+
+    ``spec`` is an MCPServer or MCPRemoteProxy spec (fields one lacks are skipped)."""
+    for attr, field, condition_type, reason, why in _UNMAPPED:
+        if getattr(spec, attr, None) is not None:
+            msg = f"spec.{field} cannot be honoured: {why}; remove it to run the server"
+            raise ProtectionError(field, msg, condition_type, reason)
+    storage = getattr(spec, "session_storage", None)
+    if storage is not None and storage.provider != "memory":
+        msg = (
+            f"spec.sessionStorage provider {storage.provider!r} cannot be honoured: this "
+            "operator's proxy runner keeps MCP sessions in memory; remove it or use provider memory"
+        )
+        raise ProtectionError(
+            "sessionStorage", msg, PROTECTION_SUPPORTED, "SessionStorageUnsupported"
+        )
+
+
+def authz_configmap_key(ref: AuthzConfigRef) -> str:
+    return (ref.config_map.key if ref.config_map else None) or DEFAULT_AUTHZ_KEY
+
+
+def parse_authz_document(text: str, where: str) -> dict[str, Any]:
+    """An authz config document (JSON or YAML, as Go's ``LoadAuthzConfigFromConfigMap``)."""
+    if not text.strip():
+        raise ProtectionError(
+            "authzConfig", f"{where} is empty", AUTHZ_CONFIG_VALIDATED, "AuthzConfigInvalid"
+        )
+    try:
+        document = yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError as exc:
+        msg = f"{where} is neither JSON nor YAML: {exc}".replace("\n", " ")
+        raise ProtectionError(
+            "authzConfig", msg, AUTHZ_CONFIG_VALIDATED, "AuthzConfigInvalid"
+        ) from None
+    if not isinstance(document, dict) or not document.get("type"):
+        msg = (
+            f"{where} is not an authz config: expected an object with version, type "
+            "(cedarv1) and cedar {policies, entities_json}"
+        )
+        raise ProtectionError("authzConfig", msg, AUTHZ_CONFIG_VALIDATED, "AuthzConfigInvalid")
+    return document
+
+
+def authz_config(ref: AuthzConfigRef | None, configmap_text: str | None = None) -> dict[str, Any]:
+    """The RunConfig's ``authz_config`` for ``spec.authzConfig`` (Go's ``AddAuthzConfigOptions``).
+
+    Inline policies become a ``cedarv1`` config; a ConfigMap's document (``configmap_text``,
+    read by the controller) is put in as it is, with the spec's claim mapping over it. The
+    policy lives in the RunConfig, so a change of it changes the RunConfig's checksum and
+    rolls the proxy out."""
+    if ref is None:
+        return {}
+    claims = {
+        k: v
+        for k, v in (
+            ("group_claim_name", ref.group_claim_name),
+            ("role_claim_name", ref.role_claim_name),
+            ("group_entity_type", ref.group_entity_type),
+        )
+        if v
+    }
+    if ref.type == "inline":
+        if ref.inline is None:
+            msg = "spec.authzConfig has type inline but no inline policies"
+            raise ProtectionError("authzConfig", msg, AUTHZ_CONFIG_VALIDATED, "AuthzConfigInvalid")
+        cedar: dict[str, Any] = {
+            "policies": list(ref.inline.policies),
+            "entities_json": ref.inline.entities_json or "[]",
+        }
+        if ref.inline.primary_upstream_provider:
+            cedar["primary_upstream_provider"] = ref.inline.primary_upstream_provider
+        cedar.update(claims)
+        return {
+            "authz_config": {"version": AUTHZ_CONFIG_VERSION, "type": "cedarv1", "cedar": cedar}
+        }
+    name = ref.config_map.name if ref.config_map else ""
+    if configmap_text is None:
+        msg = f"spec.authzConfig names ConfigMap {name!r}, which was not read"
+        raise ProtectionError("authzConfig", msg, AUTHZ_CONFIG_VALIDATED, "AuthzConfigNotFound")
+    where = f"ConfigMap {name} key {authz_configmap_key(ref)!r}"
+    document = parse_authz_document(configmap_text, where)
+    if claims and document.get("type") == "cedarv1":
+        # Go's ApplyClaimMappingOverrides: the spec's claim mapping wins over the ConfigMap's.
+        document = {**document, "cedar": {**(document.get("cedar") or {}), **claims}}
+    return {"authz_config": document}
+
+
+def audit_config(audit: AuditConfig | None) -> dict[str, Any]:
+    """``spec.audit.enabled`` → ToolHive's default audit config (Go's ``WithAuditEnabled``)."""
+    if audit is None or not audit.enabled:
+        return {}
+    return {"audit_config": dict(DEFAULT_AUDIT_CONFIG)}
+
+
+def protection_config(spec: Any, authz_configmap_text: str | None = None) -> dict[str, Any]:
+    """Every incoming-protection RunConfig field of an MCPServer/MCPRemoteProxy spec, or
+    :class:`ProtectionError` for the first one that cannot be mapped."""
+    refuse_unmapped(spec)
+    out = authz_config(spec.authz_config, authz_configmap_text)
+    out.update(audit_config(spec.audit))
+    return out
 
 
 def mcp_service_account_name(name: str) -> str:
@@ -118,8 +303,12 @@ def mcpserver_runconfig(
     *,
     toolconfig: MCPToolConfig | None = None,
     extauth: MCPExternalAuthConfig | None = None,
+    authz_configmap_text: str | None = None,
 ) -> dict[str, Any]:
-    """The RunConfig for an MCPServer (Go's ``createRunConfigFromMCPServer``)."""
+    """The RunConfig for an MCPServer (Go's ``createRunConfigFromMCPServer``).
+
+    ``authz_configmap_text``: the document of the ConfigMap ``spec.authzConfig`` names (the
+    controller reads it). Raises :class:`ProtectionError` for protection it cannot map."""
     spec = server.spec
     name = server.name
     transport = spec.transport
@@ -155,6 +344,7 @@ def mcpserver_runconfig(
         config["backend_replicas"] = spec.backend_replicas
     config.update(tools_config(toolconfig))
     config.update(external_auth_config(extauth))
+    config.update(protection_config(spec, authz_configmap_text))
     return config
 
 
@@ -164,7 +354,10 @@ def remoteproxy_runconfig(
     toolconfig: MCPToolConfig | None = None,
     extauth: MCPExternalAuthConfig | None = None,
 ) -> dict[str, Any]:
-    """The RunConfig of a proxy-only workload in front of ``spec.remoteUrl``."""
+    """The RunConfig of a proxy-only workload in front of ``spec.remoteUrl``.
+
+    Its controller reads no authz ConfigMap: ``authzConfig`` type configMap is refused here
+    (fail closed), inline policies and audit are mapped as for an MCPServer."""
     spec = proxy.spec
     name = proxy.name
     config: dict[str, Any] = {
@@ -187,4 +380,5 @@ def remoteproxy_runconfig(
         }
     config.update(tools_config(toolconfig))
     config.update(external_auth_config(extauth))
+    config.update(protection_config(spec))
     return config
