@@ -1,0 +1,143 @@
+"""thv-operator on the real cluster: an MCPServer's protection enforced by its proxy, or refused.
+
+An inline Cedar policy in the MCPServer reaches the proxy runner's RunConfig; through the proxy's
+Service the allowed tool answers, another is denied and the tool list is filtered. Protection the
+operator cannot map (here an oidcConfigRef: MCPOIDCConfig has no CRD in this operator) leaves the
+MCPServer Failed with no proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from toolhive.testing.k8s_cluster import (
+    KubeCluster,
+    cluster_fixture,
+    create_namespace,
+    delete_namespace,
+)
+
+from tests.test_k8s_operator import OperatorProcess, get, release
+
+pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
+
+k8s = cluster_fixture()
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "localhost/toolhive-test/mcp-servers:latest"
+ALLOW = 'permit(principal, action == Action::"call_tool", resource == Tool::"get_current_time");'
+
+
+@pytest.fixture(scope="module", autouse=True)
+def crds(k8s: KubeCluster) -> None:
+    k8s.kubectl("apply", "-k", str(REPO / "deploy" / "crds"))
+    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70)
+
+
+@pytest.fixture
+def namespace(k8s: KubeCluster) -> Iterator[str]:
+    name = create_namespace(k8s, prefix="thv-protect")
+    try:
+        yield name
+    finally:
+        release(k8s, name)
+        delete_namespace(k8s, name)
+
+
+@pytest.fixture
+def operator(k8s: KubeCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    import sys
+
+    op = OperatorProcess(k8s, namespace, tmp_path / "operator.log")
+    op.start()
+    try:
+        yield op
+    finally:
+        # The MCPServers go while the operator still runs (their finalizer is its to remove).
+        k8s.kubectl("delete", "mcpserver", "--all", "-n", namespace, "--wait=true", timeout=120)
+        op.stop()
+        sys.stderr.write(op.log.read_text()[-6000:])
+
+
+def server(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "toolhive.stacklok.dev/v1beta1",
+        "kind": "MCPServer",
+        "metadata": {"name": name},
+        "spec": {"image": IMAGE, "transport": "stdio", "args": ["mcp-server-time"], **spec},
+    }
+
+
+def status_of(k8s: KubeCluster, namespace: str, name: str) -> dict[str, Any]:
+    return dict((get(k8s, namespace, "mcpserver", name) or {}).get("status") or {})
+
+
+def wait_phase(k8s: KubeCluster, namespace: str, name: str, want: str) -> dict[str, Any]:
+    try:
+        k8s.wait_for(
+            f"MCPServer {name} phase {want}",
+            lambda: status_of(k8s, namespace, name).get("phase") == want,
+            240,
+            1,
+        )
+    except TimeoutError:
+        pods = k8s.kubectl("get", "pods,sts,deploy", "-n", namespace, check=False).stdout
+        raise AssertionError(f"status {status_of(k8s, namespace, name)}\n{pods}") from None
+    return status_of(k8s, namespace, name)
+
+
+async def _session(url: str) -> tuple[list[str], tuple[int, Any], tuple[int, Any]]:
+    from toolhive.testing.chains import raw_session
+
+    async with asyncio.timeout(60), raw_session(url) as mcp:
+        _status, listed = await mcp.rpc("tools/list")
+        names = sorted(t["name"] for t in listed["result"]["tools"])
+        allowed = await mcp.rpc(
+            "tools/call", {"name": "get_current_time", "arguments": {"timezone": "UTC"}}
+        )
+        denied = await mcp.rpc(
+            "tools/call",
+            {
+                "name": "convert_time",
+                "arguments": {
+                    "source_timezone": "UTC",
+                    "time": "12:00",
+                    "target_timezone": "Europe/Paris",
+                },
+            },
+        )
+        return names, allowed, denied
+
+
+def test_inline_cedar_policy_is_enforced_by_the_proxy(
+    k8s: KubeCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    authz = {"type": "inline", "inline": {"policies": [ALLOW]}}
+    k8s.apply(server("guarded", authzConfig=authz, audit={"enabled": True}), namespace)
+    status = wait_phase(k8s, namespace, "guarded", "Ready")
+    assert status["authzConfigHash"]
+    svc = get(k8s, namespace, "service", "mcp-guarded-proxy")
+    assert svc is not None
+    url = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/mcp"
+    names, allowed, denied = asyncio.run(_session(url))
+    assert names == ["get_current_time"]  # the list is filtered to what the caller may call
+    status_code, answer = allowed
+    assert status_code == 200 and "error" not in answer, answer
+    assert '"timezone": "UTC"' in answer["result"]["content"][0]["text"]
+    status_code, answer = denied
+    assert status_code == 403, answer
+
+
+def test_protection_that_cannot_be_mapped_runs_no_proxy(
+    k8s: KubeCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    k8s.apply(server("open", oidcConfigRef={"name": "idp", "audience": "mcp"}), namespace)
+    status = wait_phase(k8s, namespace, "open", "Failed")
+    assert "spec.oidcConfigRef" in status["message"]
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["OIDCConfigRefValidated"]["status"] == "False"
+    assert get(k8s, namespace, "deployment", "open") is None
