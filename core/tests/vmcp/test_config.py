@@ -1033,7 +1033,6 @@ def test_strategies_and_settings_this_gateway_lacks_are_listed_not_ignored() -> 
     assert [u.split(":")[0] for u in unsupported] == [
         "outgoingAuth.backends.s3.type",
         "outgoingAuth.backends.up.type",
-        "sessionStorage.provider",
         "optimizer.embeddingService",
         "codeMode.enabled",
     ]

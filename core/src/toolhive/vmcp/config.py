@@ -1514,8 +1514,6 @@ def unsupported_features(cfg: VmcpConfig) -> list[str]:
             out.append(
                 f"aggregation.tools[{i}].toolConfigRef: Kubernetes only; use filter/overrides"
             )
-    if cfg.session_storage is not None and cfg.session_storage.provider == "redis":
-        out.append("sessionStorage.provider: 'redis' is not supported (sessions are in memory)")
     if cfg.optimizer is not None and (
         cfg.optimizer.embedding_service or cfg.optimizer.embedding_provider == "openai"
     ):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from toolhive.plugins import Hooks
     from toolhive.proxy.app import Middleware, ProxyApp
     from toolhive.vmcp.config import VmcpConfig
+    from toolhive.vmcp.redis_sessions import RedisSessionStore
 
 log = logging.getLogger("toolhive.vmcp")
 
@@ -349,8 +350,17 @@ class GatewayTransport:
             keepalive_interval=float(os.environ.get("TOOLHIVE_PROXY_SSE_KEEPALIVE", "") or 25.0),
             session_ttl=session_ttl,
         )
+        #: ``sessionStorage: redis``: sessions outlive this process (other replicas continue them).
+        self.store: RedisSessionStore | None = None
+        if gateway.config.session_storage is not None:
+            from toolhive.vmcp.redis_sessions import session_store
+
+            self.store = session_store(gateway.config.session_storage, session_ttl)
         self.face = StreamableHttpFace(
-            self.relay, strict_protocol=False, priming_delay=priming_delay_from_env()
+            self.relay,
+            strict_protocol=False,
+            priming_delay=priming_delay_from_env(),
+            store=self.store,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -414,6 +424,9 @@ class GatewayTransport:
                 watching.cancel()
 
     async def start(self) -> None:
+        if self.store is not None:
+            # Fail closed: configured storage that does not answer is an error, not memory mode.
+            await self.store.start()
         await self.relay.start()
         self.gateway.virtual.attach(self.relay.table)
         await self.gateway.start()
@@ -424,6 +437,8 @@ class GatewayTransport:
     async def aclose(self) -> None:
         await self.gateway.aclose()
         await self.relay.aclose()
+        if self.store is not None:
+            await self.store.aclose()
 
     async def ping(self, timeout: float = 5.0) -> None:
         await self.relay.ping(timeout)

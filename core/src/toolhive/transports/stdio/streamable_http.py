@@ -8,11 +8,15 @@ request's stream opens with a priming event and can be resumed with ``GET`` + ``
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+import logging
+import re
+import time
+from typing import Any, Final
 
 from toolhive.mcp import methods
 from toolhive.mcp.jsonrpc import (
     CONNECTION_CLOSED,
+    INTERNAL_ERROR,
     INVALID_REQUEST,
     JSONRPCError,
     Message,
@@ -33,6 +37,7 @@ from toolhive.transports.stdio.face import (
 )
 from toolhive.transports.stdio.intercepted import INTERCEPTED
 from toolhive.transports.stdio.relay import SHUTTING_DOWN, Relay
+from toolhive.transports.stdio.session_store import SessionStore, SessionStoreError
 from toolhive.transports.stdio.sessions import Pending, Session, client_capabilities
 from toolhive.transports.stdio.streams import PRIME, Mailbox, stream
 from toolhive.web.asgi import (
@@ -49,17 +54,42 @@ from toolhive.web.asgi import (
 )
 
 _ALLOW: Final = [(b"allow", b"GET, POST, DELETE")]
+#: What :meth:`SessionTable.open` hands out: only such ids are looked up in a session store.
+_OUR_SESSION_ID: Final = re.compile(rb"[0-9a-f]{32}")
+
+log = logging.getLogger("toolhive.transports")
 
 
 class StreamableHttpFace:
     """``/mcp``: sessions by ``Mcp-Session-Id``, answers as JSON or (resumable) SSE."""
 
-    __slots__ = ("_priming_delay", "_relay", "_strict")
+    __slots__ = (
+        "_background",
+        "_priming_delay",
+        "_relay",
+        "_restore_lock",
+        "_store",
+        "_strict",
+        "_touched",
+    )
 
-    def __init__(self, relay: Relay, *, strict_protocol: bool, priming_delay: float) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        *,
+        strict_protocol: bool,
+        priming_delay: float,
+        store: SessionStore | None = None,
+    ) -> None:
         self._relay = relay
         self._strict = strict_protocol
         self._priming_delay = priming_delay
+        #: Sessions beyond this process (see session_store.py); ``None``: memory only.
+        self._store = store
+        self._restore_lock = asyncio.Lock()
+        #: session id → when its store record's clock was last restarted.
+        self._touched: dict[bytes, float] = {}
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
@@ -104,11 +134,81 @@ class StreamableHttpFace:
             await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
             return None
         session = self._relay.table.find(sid)
+        if self._store is not None:
+            if session is not None:
+                self._touch(sid)
+            elif _OUR_SESSION_ID.fullmatch(sid):
+                try:
+                    session = await self._restore(self._store, sid)
+                except SessionStoreError as exc:
+                    log.warning("session %s: cannot look it up: %s", sid.decode(), exc)
+                    await send_jsonrpc_error(
+                        send, 503, INTERNAL_ERROR, f"Service Unavailable: session storage: {exc}"
+                    )
+                    return None
         if session is None:
             await send_jsonrpc_error(
                 send, 404, INVALID_REQUEST, "Not Found: Invalid or expired session ID"
             )
         return session
+
+    async def _restore(self, store: SessionStore, sid: bytes) -> Session | None:
+        """Open a session another process opened, from its store record (``None``: unknown).
+
+        Its ``initialize`` is replayed into the server (answered from the first one when this
+        process already has it), so the session is what it was: same id, capabilities, version.
+        """
+        async with self._restore_lock:  # concurrent requests of one session restore it once
+            table = self._relay.table
+            session = table.find(sid)
+            if session is not None:
+                return session
+            record = await store.load(sid.decode())
+            params = record.get("params") if record is not None else None
+            if record is None or type(params) is not dict:
+                return None
+            msg: Message = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+            _result, error, _status = await self._relay.handshake(msg)
+            if error:
+                raise SessionStoreError(
+                    "the server refused the session's initialize: " + error.decode(errors="replace")
+                )
+            version = record.get("protocolVersion")
+            session = Session(
+                sid,
+                client_capabilities(msg),
+                resumable=is_resumable(version if type(version) is str else None),
+            )
+            table.sessions[sid] = session
+            self._touch(sid)
+            log.info("session %s continues here (restored from the session store)", sid.decode())
+            return session
+
+    def _touch(self, sid: bytes) -> None:
+        """Restart the store record's clock, at most every quarter TTL per session."""
+        store = self._store
+        assert store is not None
+        now = time.monotonic()
+        touched = self._touched
+        if now - touched.get(sid, -store.ttl) < store.ttl / 4:
+            return
+        touched[sid] = now
+        if len(touched) > 2 * len(self._relay.table.sessions) + 64:
+            live = self._relay.table.sessions
+            for key in [k for k in touched if k not in live]:
+                del touched[key]
+        self._spawn(store.touch(sid.decode()), sid)
+
+    def _spawn(self, coro: Any, sid: bytes) -> None:
+        async def quietly() -> None:
+            try:
+                await coro
+            except SessionStoreError as exc:
+                log.warning("session %s: session storage: %s", sid.decode(), exc)
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _post(
         self, receive: Receive, send: Send, sid: bytes | None, accept: bytes | None
@@ -251,6 +351,14 @@ class StreamableHttpFace:
         if session is None:
             return
         self._relay.end_session(session, "the session was deleted by the client")
+        if self._store is not None:
+            self._touched.pop(session.id, None)
+            try:
+                await self._store.delete(session.id.decode())
+            except SessionStoreError as exc:  # it expires on its own after the TTL
+                log.warning(
+                    "session %s: cannot delete it from storage: %s", session.id.decode(), exc
+                )
         await send_empty(send, 200)
 
     async def _initialize(self, msg: Message, send: Send, accept: bytes | None) -> None:
@@ -263,6 +371,28 @@ class StreamableHttpFace:
             return
         version = result.get("protocolVersion") if type(result) is dict else None
         session = self._relay.table.open(client_capabilities(msg), resumable=is_resumable(version))
+        if self._store is not None:
+            params = msg.get("params")
+            record = {
+                "params": params if type(params) is dict else {},
+                "protocolVersion": version,
+                "created": time.time(),
+            }
+            try:
+                await self._store.save(session.id.decode(), record)
+            except SessionStoreError as exc:
+                # A session other replicas cannot continue is not what was configured.
+                self._relay.end_session(session, "session storage failed")
+                log.warning("initialize: cannot store the new session: %s", exc)
+                await send_jsonrpc_error(
+                    send,
+                    503,
+                    INTERNAL_ERROR,
+                    f"Service Unavailable: session storage: {exc}",
+                    msg["id"],
+                )
+                return
+            self._touched[session.id] = time.monotonic()
         await send_single(
             send,
             accept,
