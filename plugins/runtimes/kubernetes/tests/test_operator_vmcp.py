@@ -331,7 +331,10 @@ def test_outgoing_auth_from_members_refs_reads_secrets_from_env(
             },
             "MCPExternalAuthConfig team/missing not found",
         ),
-        ({"config": {"sessionStorage": {"provider": "redis", "address": "r:6379"}}}, "redis"),
+        (
+            {"config": {"sessionStorage": {"provider": "redis", "address": "r:6379"}}},
+            "sessionStorage.address 'r:6379': Service team/r not found",
+        ),
         ({"groupRef": {}}, "spec.groupRef.name"),
     ],
 )
@@ -367,6 +370,53 @@ def test_spec_config_is_kept_and_go_s_overrides_win(world: World, tmp_path: Path
     assert config["aggregation"]["conflictResolution"] == "priority"
     assert config["passthroughHeaders"] == ["X-Tenant"]
     assert config["operational"] == {"failureHandling": {"partialFailureMode": "best_effort"}}
+    validate(config, tmp_path)
+
+
+def test_redis_session_storage_reaches_the_gateway_and_replicas_spread(
+    world: World, tmp_path: Path
+) -> None:
+    """spec.sessionStorage → the config's section (Service host → ClusterIP, no cluster DNS in
+    the pods), the password from its Secret as THV_SESSION_REDIS_PASSWORD, replicas as asked and
+    the Service's affinity as the spec says (None spreads new sessions)."""
+    world.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "redis", "namespace": NS},
+            "spec": {"clusterIP": "10.0.0.50", "ports": [{"port": 6379}]},
+        }
+    )
+    world.put(
+        vmcp(
+            replicas=2,
+            sessionAffinity="None",
+            sessionStorage={
+                "provider": "redis",
+                "address": "redis:6379",
+                "db": 2,
+                "keyPrefix": "team:",
+                "passwordRef": {"name": "redis-auth", "key": "password"},
+            },
+        )
+    )
+    world.settle()
+    config = world.config()
+    assert config["sessionStorage"] == {
+        "provider": "redis",
+        "address": "10.0.0.50:6379",
+        "db": 2,
+        "keyPrefix": "team:",
+    }
+    deployment = world.get("Deployment", "gw")
+    assert deployment["spec"]["replicas"] == 2
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "THV_SESSION_REDIS_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}},
+    } in env
+    assert "password" not in world.get("ConfigMap", "gw-vmcp-config")["data"]["config.yaml"]
+    assert world.get("Service", "vmcp-gw")["spec"]["sessionAffinity"] == "None"
     validate(config, tmp_path)
 
 

@@ -17,7 +17,9 @@ rolls the Deployment (its checksum is on the pod template).
 Objects, with Go's names: ConfigMap ``<name>-vmcp-config``; Deployment ``<name>`` running ``thv vmcp
 serve --config=/etc/vmcp-config/config.yaml --host=0.0.0.0 --port=4483`` from the proxy runner image
 (``spec.replicas`` when set; otherwise the live count is left alone); Service ``vmcp-<name>``
-(port 4483, ``serviceType``, ``sessionAffinity``). Status: ``Pending`` (no pod ready, or the group
+(port 4483, ``serviceType``, ``sessionAffinity``: ClientIP unless set, as Go — with
+``sessionStorage: redis`` and ``replicas > 1`` set ``None`` so new sessions spread and any replica
+continues any session). Status: ``Pending`` (no pod ready, or the group
 is not ready), ``Ready`` (a pod ready, every backend ready), ``Degraded`` (some backend not ready),
 ``Failed`` (a spec the gateway cannot run, a missing group, pods crash-looping), with ``url``,
 ``discoveredBackends`` and ``backendCount`` (routable backends) as Go.
@@ -329,24 +331,51 @@ def incoming_auth(spec: dict[str, Any]) -> dict[str, Any]:
     return {"type": "anonymous"}
 
 
+#: Where the gateway reads the Redis password (Go's ``RedisPasswordEnvVar``).
+REDIS_PASSWORD_ENV = "THV_SESSION_REDIS_PASSWORD"
+
+
+def session_storage(kube: Kube, vmcp: Obj) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """``spec.sessionStorage`` (else ``spec.config.sessionStorage``) as the config's section,
+    and the env carrying ``passwordRef`` (never the ConfigMap). A Service host in ``address`` is
+    replaced by its ClusterIP, as the members' URLs are (the pods need no cluster DNS)."""
+    spec = vmcp.get("spec") or {}
+    storage = spec.get("sessionStorage") or (spec.get("config") or {}).get("sessionStorage")
+    if not storage or storage.get("provider") in (None, "", "memory"):
+        return None, []
+    if storage.get("provider") != "redis":
+        raise SpecError(f"sessionStorage.provider {storage.get('provider')!r}: memory or redis")
+    address = str(storage.get("address") or "")
+    namespace = vmcp["metadata"]["namespace"]
+    routed, problem = routable_url(kube, namespace, f"redis://{address}")
+    if problem or not urlsplit(routed).port:
+        raise SpecError(f"sessionStorage.address {address!r}: {problem or 'expected host:port'}")
+    section: dict[str, Any] = {"provider": "redis", "address": urlsplit(routed).netloc}
+    if storage.get("db"):
+        section["db"] = int(storage["db"])
+    if storage.get("keyPrefix"):
+        section["keyPrefix"] = str(storage["keyPrefix"])
+    env: list[dict[str, Any]] = []
+    ref = storage.get("passwordRef")
+    if ref:
+        secret = {"name": ref["name"], "key": ref["key"]}
+        env.append({"name": REDIS_PASSWORD_ENV, "valueFrom": {"secretKeyRef": secret}})
+    return section, env
+
+
 def vmcp_config(
-    vmcp: Obj, group: str, backends: list[Backend], outgoing: Outgoing
+    vmcp: Obj,
+    group: str,
+    backends: list[Backend],
+    outgoing: Outgoing,
+    storage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The gateway's config file (ToolHive's format): ``spec.config`` with Go's converter's
     overrides and defaults, and the routable members as static ``backends``."""
     spec = vmcp.get("spec") or {}
     config: dict[str, Any] = copy.deepcopy(spec.get("config") or {})
-    for key in ("backends", "groupRef", "name"):
+    for key in ("backends", "groupRef", "name", "sessionStorage"):
         config.pop(key, None)
-    if config.get("sessionStorage") or spec.get("sessionStorage"):
-        provider = (spec.get("sessionStorage") or config.get("sessionStorage") or {}).get(
-            "provider"
-        )
-        if provider not in (None, "", "memory"):
-            raise SpecError(
-                f"sessionStorage provider {provider!r} is not supported here (memory is)"
-            )
-        config.pop("sessionStorage", None)
     if config.get("compositeToolRefs"):
         raise SpecError("spec.config.compositeToolRefs is not supported by this operator yet")
     result: dict[str, Any] = {"name": vmcp["metadata"]["name"], "groupRef": group}
@@ -369,6 +398,8 @@ def vmcp_config(
             {"prefixFormat": "{workload}_"} if aggregation["conflictResolution"] == "prefix" else {}
         )
     result["aggregation"] = aggregation
+    if storage is not None:
+        result["sessionStorage"] = storage
     if spec.get("passthroughHeaders"):
         config["passthroughHeaders"] = list(spec["passthroughHeaders"])
     result.update(config)
@@ -657,7 +688,8 @@ class VirtualMCPServerController(Controller):
         backends = sorted((backend_of(kube, o) for o in member_objs), key=lambda b: b.name)
         try:
             outgoing = outgoing_auth(kube, obj, backends)
-            config = vmcp_config(obj, group_name, backends, outgoing)
+            storage, storage_env = session_storage(kube, obj)
+            config = vmcp_config(obj, group_name, backends, outgoing, storage)
         except SpecError as exc:
             write_status(
                 kube,
@@ -673,7 +705,11 @@ class VirtualMCPServerController(Controller):
         deployment = apply_object(
             kube,
             desired_deployment(
-                obj, text, settings.runner_image, outgoing.env, settings.image_pull_policy
+                obj,
+                text,
+                settings.runner_image,
+                outgoing.env + storage_env,
+                settings.image_pull_policy,
             ),
         ).obj
         apply_object(kube, desired_service(obj))
