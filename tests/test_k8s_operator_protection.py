@@ -9,6 +9,8 @@ MCPServer Failed with no proxy.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,56 @@ def test_inline_cedar_policy_is_enforced_by_the_proxy(
     assert '"timezone": "UTC"' in answer["result"]["content"][0]["text"]
     status_code, answer = denied
     assert status_code == 403, answer
+
+
+async def _listed(url: str) -> list[str]:
+    from toolhive.testing.chains import raw_session
+
+    async with asyncio.timeout(30), raw_session(url) as mcp:
+        _status, listed = await mcp.rpc("tools/list")
+        return sorted(t["name"] for t in listed["result"]["tools"])
+
+
+def wait_listed(url: str, want: list[str], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = asyncio.run(_listed(url))
+            if last == want:
+                return
+        except Exception as exc:  # the proxy rolling out: refused, reset, 5xx for a while
+            last = exc
+        time.sleep(2)
+    raise AssertionError(f"tools never became {want}: last {last!r}")
+
+
+def policy_configmap(tool: str) -> dict[str, Any]:
+    policy = f'permit(principal, action == Action::"call_tool", resource == Tool::"{tool}");'
+    document = {"version": "1.0", "type": "cedarv1", "cedar": {"policies": [policy]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        # Labelled: the operator watches ToolHive-labelled ConfigMaps, so the edit is seen at once.
+        "metadata": {"name": "policy", "labels": {"toolhive": "true"}},
+        "data": {"authz.json": json.dumps(document)},
+    }
+
+
+def test_authz_configmap_change_rolls_the_proxy_out(
+    k8s: KubeCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    k8s.apply(policy_configmap("get_current_time"), namespace)
+    authz = {"type": "configMap", "configMap": {"name": "policy"}}
+    k8s.apply(server("bycm", authzConfig=authz), namespace)
+    before = wait_phase(k8s, namespace, "bycm", "Ready")["authzConfigHash"]
+    svc = get(k8s, namespace, "service", "mcp-bycm-proxy")
+    assert svc is not None
+    url = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/mcp"
+    wait_listed(url, ["get_current_time"])
+    k8s.apply(policy_configmap("convert_time"), namespace)
+    wait_listed(url, ["convert_time"])
+    assert status_of(k8s, namespace, "bycm")["authzConfigHash"] != before
 
 
 def test_protection_that_cannot_be_mapped_runs_no_proxy(
