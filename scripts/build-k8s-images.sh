@@ -60,6 +60,32 @@ dist_dir() {
 dirs=()
 for d in "${DISTS[@]}"; do dirs+=("$(dist_dir "$d")"); done
 
+# --- redis: session storage for replicated gateways in the cluster tests --------------------------
+# Debian bookworm's redis-server on the same base (apt works inside a build here, as for go-base in
+# scripts/build-test-images.sh). No persistence, no protected mode: a pod the tests own.
+REDIS_IMAGE=localhost/toolhive-test/redis:7
+redis_containerfile() {
+  cat <<EOF
+FROM $BASE_IMAGE
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \\
+ && redis-server --version
+EXPOSE 6379
+ENTRYPOINT ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
+EOF
+}
+redis_recipe="$( (echo redis-v1 "$base_recipe"; redis_containerfile) | sha)"
+if ((FORCE == 1)) ||
+  [[ "$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$REDIS_IMAGE" 2>/dev/null || true)" != "$redis_recipe" ]]; then
+  log "docker: building $REDIS_IMAGE (apt-get install redis-server)"
+  redis_containerfile | DOCKER_BUILDKIT=0 docker build --network host --label "$LABEL=$redis_recipe" \
+    -t "$REDIS_IMAGE" - >"$CACHE_DIR/redis-build.log" 2>&1 || {
+    tail -n 30 "$CACHE_DIR/redis-build.log" >&2
+    die "docker build of $REDIS_IMAGE failed (full log: $CACHE_DIR/redis-build.log)"
+  }
+fi
+
 # --- recipe: every input of the images -----------------------------------------------------------
 requirements="$(uv export --frozen --no-dev --no-emit-workspace --no-hashes --no-header \
   $(printf -- '--package %s ' "${DISTS[@]}"))" || die "uv export failed (is uv.lock current? uv lock)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import time
 from typing import Any, Final
 
@@ -377,6 +378,8 @@ class StreamableHttpFace:
                 "params": params if type(params) is dict else {},
                 "protocolVersion": version,
                 "created": time.time(),
+                # Which process (pod) opened it: for whoever reads the store.
+                "openedBy": socket.gethostname(),
             }
             try:
                 await self._store.save(session.id.decode(), record)
