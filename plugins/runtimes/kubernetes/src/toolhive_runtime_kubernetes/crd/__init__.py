@@ -10,8 +10,10 @@ from .common import API_VERSION, GROUP, VERSION, Condition, CustomResource
 from .config_objects import MCPExternalAuthConfig, MCPToolConfig
 from .group import MCPGroup
 from .mcpserver import MCPServer
+from .oidc_config import MCPOIDCConfig
 from .registry import MCPRegistry
 from .remoteproxy import MCPRemoteProxy
+from .telemetry_config import MCPTelemetryConfig
 from .vmcp import VirtualMCPServer
 
 # Every kind the operator serves, in the order the CRDs are listed.
@@ -21,6 +23,8 @@ ALL_KINDS: tuple[type[CustomResource], ...] = (
     MCPGroup,
     MCPToolConfig,
     MCPExternalAuthConfig,
+    MCPOIDCConfig,
+    MCPTelemetryConfig,
     MCPRegistry,
     VirtualMCPServer,
 )
@@ -34,9 +38,11 @@ __all__ = [
     "CustomResource",
     "MCPExternalAuthConfig",
     "MCPGroup",
+    "MCPOIDCConfig",
     "MCPRegistry",
     "MCPRemoteProxy",
     "MCPServer",
+    "MCPTelemetryConfig",
     "MCPToolConfig",
     "VirtualMCPServer",
 ]
