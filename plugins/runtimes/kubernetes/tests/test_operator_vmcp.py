@@ -418,6 +418,16 @@ def test_redis_session_storage_reaches_the_gateway_and_replicas_spread(
     assert "password" not in world.get("ConfigMap", "gw-vmcp-config")["data"]["config.yaml"]
     assert world.get("Service", "vmcp-gw")["spec"]["sessionAffinity"] == "None"
     validate(config, tmp_path)
+    warning = {c["type"]: c for c in world.status()["conditions"]}["SessionStorageWarning"]
+    assert (warning["status"], warning["reason"]) == ("False", "SessionStorageConfigured")
+
+
+def test_replicas_without_redis_are_warned_about(world: World) -> None:
+    world.put(vmcp(replicas=3))
+    world.settle()
+    warning = {c["type"]: c for c in world.status()["conditions"]}["SessionStorageWarning"]
+    assert (warning["status"], warning["reason"]) == ("True", "SessionStorageMissingForReplicas")
+    assert world.get("Deployment", "gw")["spec"]["replicas"] == 3
 
 
 def test_routable_url_resolves_service_names_only() -> None:

@@ -620,8 +620,39 @@ def vmcp_status(
     conditions = set_condition(
         conditions, condition(READY, phase == "Ready", reason, message, generation)
     )
+    conditions = set_condition(conditions, session_storage_warning(vmcp, generation))
     status["conditions"] = conditions
     return status
+
+
+def session_storage_warning(vmcp: Obj, generation: int | None) -> dict[str, Any]:
+    """Go's advisory ``SessionStorageWarning``: True when replicas > 1 share no sessions."""
+    spec = vmcp.get("spec") or {}
+    storage = spec.get("sessionStorage") or (spec.get("config") or {}).get("sessionStorage") or {}
+    if int(spec.get("replicas") or 0) <= 1:
+        return condition(
+            "SessionStorageWarning",
+            False,
+            "SessionStorageWarningNotApplicable",
+            "session storage warning is not active",
+            generation,
+        )
+    if storage.get("provider") != "redis":
+        return condition(
+            "SessionStorageWarning",
+            True,
+            "SessionStorageMissingForReplicas",
+            "replicas > 1 but sessionStorage.provider is not redis; "
+            "sessions are not shared across replicas",
+            generation,
+        )
+    return condition(
+        "SessionStorageWarning",
+        False,
+        "SessionStorageConfigured",
+        "Redis session storage is configured",
+        generation,
+    )
 
 
 # --- the controller ----------------------------------------------------------------------------
