@@ -190,13 +190,7 @@ def test_no_protection_asked_none_written(kube: FakeKube, operator: Operator) ->
 
 
 REFUSED = [
-    (
-        {"oidcConfigRef": {"name": "idp", "audience": "mcp"}},
-        "oidcConfigRef",
-        "OIDCConfigRefValidated",
-    ),
     ({"authzConfigRef": {"name": "pdp"}}, "authzConfigRef", "AuthzConfigRefValidated"),
-    ({"telemetryConfigRef": {"name": "otel"}}, "telemetryConfigRef", "ProtectionSupported"),
     ({"webhookConfigRef": {"name": "hooks"}}, "webhookConfigRef", "WebhookConfigValidated"),
     ({"authServerRef": {"name": "as"}}, "authServerRef", "ProtectionSupported"),
     (

@@ -12,6 +12,8 @@ CONTROLLERS: tuple[tuple[str, str], ...] = (
     ("remoteproxy", "MCPRemoteProxyController"),
     ("toolconfig", "MCPToolConfigController"),
     ("toolconfig", "MCPExternalAuthConfigController"),
+    ("toolconfig", "MCPOIDCConfigController"),
+    ("toolconfig", "MCPTelemetryConfigController"),
     ("group", "MCPGroupController"),
     ("vmcp", "VirtualMCPServerController"),
     ("registry", "MCPRegistryController"),

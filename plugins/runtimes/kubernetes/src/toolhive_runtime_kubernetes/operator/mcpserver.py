@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from toolhive_runtime_kubernetes.crd.config_objects import MCPExternalAuthConfig, MCPToolConfig
 from toolhive_runtime_kubernetes.crd.mcpserver import MCPServer
+from toolhive_runtime_kubernetes.crd.oidc_config import MCPOIDCConfig
+from toolhive_runtime_kubernetes.crd.telemetry_config import MCPTelemetryConfig
 from toolhive_runtime_kubernetes.operator import objects, status
 from toolhive_runtime_kubernetes.operator.apply import apply_object
 from toolhive_runtime_kubernetes.operator.framework import (
@@ -30,12 +32,15 @@ from toolhive_runtime_kubernetes.operator.framework import (
 from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
 from toolhive_runtime_kubernetes.operator.runconfig import (
     AUTHZ_CONFIG_VALIDATED,
+    OIDC_CONFIG_REF_VALIDATED,
+    TELEMETRY_CONFIG_REF_VALIDATED,
     TOKEN_EXCHANGE_SECRET_DIR,
     ConfigError,
     ProtectionError,
     authz_configmap_key,
     mcp_service_account_name,
     mcpserver_runconfig,
+    oidc_client_secret_env,
 )
 from toolhive_runtime_kubernetes.operator.toolconfig import config_hash
 
@@ -54,7 +59,18 @@ PROTECTION_CONDITIONS = (
     "AuthzConfigValidated",
     "WebhookConfigValidated",
     "ProtectionSupported",
+    "TelemetryConfigRefValidated",
 )
+#: Kinds an MCPServer references: an event on one re-reconciles the servers naming it.
+REFERENCED_KINDS = (
+    "MCPToolConfig",
+    "MCPExternalAuthConfig",
+    "MCPOIDCConfig",
+    "MCPTelemetryConfig",
+    "ConfigMap",
+)
+#: Conditions whose Invalid means the running proxy lacks protection the spec asks for.
+PROTECTION_INVALID = (AUTHZ_CONFIG_VALIDATED, OIDC_CONFIG_REF_VALIDATED)
 #: Do not bounce the proxy again within this while the StatefulSet is still missing (Go's).
 BOUNCE_COOLDOWN = timedelta(minutes=2)
 #: Waiting reasons that will not fix themselves: the pod is Failed, not Pending.
@@ -141,6 +157,67 @@ def load_refs(
     return toolconfig, extauth, conditions
 
 
+def load_protection_refs(
+    kube: Kube, namespace: str, server: Any
+) -> tuple[MCPOIDCConfig | None, MCPTelemetryConfig | None, list[dict[str, Any]]]:
+    """The MCPOIDCConfig / MCPTelemetryConfig an MCPServer or MCPRemoteProxy references (and
+    conditions saying so). Raises :class:`Invalid` when one is missing or invalid, or the OIDC
+    client secret's Secret/key is missing (Go's checks): the workload must not run without the
+    token validation it asks for."""
+    spec = server.spec
+    conditions: list[dict[str, Any]] = []
+    oidc = telemetry = None
+    api_version = MCPOIDCConfig.model_fields["api_version"].default
+    if spec.oidc_config_ref is not None:
+        name = spec.oidc_config_ref.name
+        raw = kube.get(api_version, "MCPOIDCConfig", namespace, name)
+        cond_type = OIDC_CONFIG_REF_VALIDATED
+        if raw is None:
+            msg = f"MCPOIDCConfig {name} not found"
+            raise Invalid(status.condition(cond_type, False, "OIDCConfigRefNotFound", msg), msg)
+        try:
+            oidc = MCPOIDCConfig.model_validate(raw)
+        except ValidationError as exc:
+            msg = f"MCPOIDCConfig {name} is invalid: {status.spec_error(exc)}"
+            raise Invalid(
+                status.condition(cond_type, False, "OIDCConfigRefNotValid", msg), msg
+            ) from None
+        ref = oidc.spec.inline.client_secret_ref if oidc.spec.inline else None
+        if ref is not None:
+            secret = kube.get("v1", "Secret", namespace, ref.name)
+            if secret is None or ref.key not in (secret.get("data") or {}):
+                what = "not found" if secret is None else f"has no key {ref.key!r}"
+                msg = f"MCPOIDCConfig {name}: client secret Secret {ref.name} {what}"
+                raise Invalid(status.condition(cond_type, False, "OIDCConfigRefError", msg), msg)
+        conditions.append(
+            status.condition(
+                cond_type, True, "OIDCConfigRefValid", f"MCPOIDCConfig {name} is valid"
+            )
+        )
+    if spec.telemetry_config_ref is not None:
+        name = spec.telemetry_config_ref.name
+        raw = kube.get(api_version, "MCPTelemetryConfig", namespace, name)
+        cond_type = TELEMETRY_CONFIG_REF_VALIDATED
+        if raw is None:
+            msg = f"MCPTelemetryConfig {name} not found"
+            raise Invalid(
+                status.condition(cond_type, False, "TelemetryConfigRefNotFound", msg), msg
+            )
+        try:
+            telemetry = MCPTelemetryConfig.model_validate(raw)
+        except ValidationError as exc:
+            msg = f"MCPTelemetryConfig {name} is invalid: {status.spec_error(exc)}"
+            raise Invalid(
+                status.condition(cond_type, False, "TelemetryConfigRefInvalid", msg), msg
+            ) from None
+        conditions.append(
+            status.condition(
+                cond_type, True, "TelemetryConfigRefValid", f"MCPTelemetryConfig {name} is valid"
+            )
+        )
+    return oidc, telemetry, conditions
+
+
 def load_authz_configmap(kube: Kube, namespace: str, server: MCPServer) -> str | None:
     """The document of the ConfigMap ``spec.authzConfig`` (type configMap) names, or None when
     there is none to read. Raises :class:`Invalid` when it or its key is missing: the server
@@ -197,6 +274,8 @@ def desired_objects(
     extauth: MCPExternalAuthConfig | None = None,
     authz_configmap_text: str | None = None,
     pull_policy: str = "IfNotPresent",
+    oidc: MCPOIDCConfig | None = None,
+    telemetry: MCPTelemetryConfig | None = None,
 ) -> list[Obj]:
     """Every object an MCPServer owns, in apply order. Pure: no API calls."""
     name = server.name
@@ -207,6 +286,8 @@ def desired_objects(
         toolconfig=toolconfig,
         extauth=extauth,
         authz_configmap_text=authz_configmap_text,
+        oidc=oidc,
+        telemetry=telemetry,
     )
     configmap = objects.runconfig_configmap(obj, name, runconfig, labels)
     runner_sa = objects.proxy_runner_name(name)
@@ -235,6 +316,7 @@ def desired_objects(
             resources=spec.resources.to_json() if spec.resources else None,
             overrides=overrides.get("proxyDeployment"),
             pull_policy=pull_policy,
+            extra_env=oidc_client_secret_env(oidc),
             extra_volumes=volumes,
             extra_mounts=mounts,
             recreate=spec.transport == "stdio",
@@ -321,7 +403,7 @@ class MCPServerController(Controller):
             ]
         # A referenced config object changed: every MCPServer using it. (An authz ConfigMap is
         # watched only with the label toolhive=true; without it the resync picks a change up.)
-        if obj.get("kind") in ("MCPToolConfig", "MCPExternalAuthConfig", "ConfigMap"):
+        if obj.get("kind") in REFERENCED_KINDS:
             return ctx.index.referrers(Key.of(obj), kind=self.kind)
         return []
 
@@ -371,6 +453,10 @@ class MCPServerController(Controller):
         authz = spec.authz_config
         if authz is not None and authz.type == "configMap" and authz.config_map is not None:
             refs.append(Key("ConfigMap", namespace, authz.config_map.name))
+        if spec.oidc_config_ref is not None:
+            refs.append(Key("MCPOIDCConfig", namespace, spec.oidc_config_ref.name))
+        if spec.telemetry_config_ref is not None:
+            refs.append(Key("MCPTelemetryConfig", namespace, spec.telemetry_config_ref.name))
         for changed in ctx.index.record(key, refs):
             ctx.enqueue(changed, 0)
         if not toolconfig_name:
@@ -387,6 +473,11 @@ class MCPServerController(Controller):
                     conditions, {**cond, "observedGeneration": generation}
                 )
             authz_text = load_authz_configmap(kube, namespace, server)
+            oidc, telemetry, protection_conditions = load_protection_refs(kube, namespace, server)
+            for cond in protection_conditions:
+                conditions = status.set_condition(
+                    conditions, {**cond, "observedGeneration": generation}
+                )
             desired = desired_objects(
                 obj,
                 server,
@@ -395,11 +486,13 @@ class MCPServerController(Controller):
                 extauth=extauth,
                 authz_configmap_text=authz_text,
                 pull_policy=ctx.settings.image_pull_policy,
+                oidc=oidc,
+                telemetry=telemetry,
             )
         except Invalid as exc:
-            if exc.condition.get("type") == AUTHZ_CONFIG_VALIDATED:
+            if exc.condition.get("type") in PROTECTION_INVALID:
                 self._stop_unprotected(kube, obj)
-                conditions = drop_protection(conditions, keep=AUTHZ_CONFIG_VALIDATED)
+                conditions = drop_protection(conditions, keep=exc.condition.get("type"))
             return failed(exc.condition, str(exc))
         except ProtectionError as exc:
             # Fail closed: no proxy keeps serving without the protection now asked for.
@@ -411,6 +504,14 @@ class MCPServerController(Controller):
             cond = status.condition(EXTERNAL_AUTH_VALIDATED, False, "InvalidConfig", str(exc))
             return failed(cond, str(exc))
         conditions = drop_protection(conditions)
+        for cond in protection_conditions:  # the Valid ones stay
+            conditions = status.set_condition(
+                conditions, {**cond, "observedGeneration": generation}
+            )
+        if oidc is not None:
+            new_status["oidcConfigHash"] = config_hash(oidc.spec.to_json())
+        if telemetry is not None:
+            new_status["telemetryConfigHash"] = config_hash(telemetry.spec.to_json())
         if toolconfig is not None:
             new_status["toolConfigHash"] = config_hash(toolconfig.spec.to_json())
         if extauth is not None:

@@ -8,6 +8,7 @@ Service's base URL (Go's), phases Pending / Ready / Failed / Terminating.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,16 +16,33 @@ from pydantic import ValidationError
 from toolhive_runtime_kubernetes.crd.remoteproxy import MCPRemoteProxy
 from toolhive_runtime_kubernetes.operator import objects, status
 from toolhive_runtime_kubernetes.operator.apply import apply_object
-from toolhive_runtime_kubernetes.operator.framework import Context, Controller, Key, Result
-from toolhive_runtime_kubernetes.operator.kube import Obj
+from toolhive_runtime_kubernetes.operator.framework import (
+    Context,
+    Controller,
+    Key,
+    Result,
+    controller_owner,
+)
+from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
 from toolhive_runtime_kubernetes.operator.mcpserver import (
+    PROTECTION_INVALID,
+    REFERENCED_KINDS,
     Invalid,
+    drop_protection,
+    load_protection_refs,
     load_refs,
     pod_failure,
     token_exchange_volume,
 )
-from toolhive_runtime_kubernetes.operator.runconfig import ConfigError, remoteproxy_runconfig
+from toolhive_runtime_kubernetes.operator.runconfig import (
+    ConfigError,
+    ProtectionError,
+    oidc_client_secret_env,
+    remoteproxy_runconfig,
+)
 from toolhive_runtime_kubernetes.operator.toolconfig import config_hash
+
+log = logging.getLogger("toolhive.operator")
 
 APP = "mcpremoteproxy"
 
@@ -47,7 +65,11 @@ def desired_objects(
         obj,
         name,
         remoteproxy_runconfig(
-            proxy, toolconfig=refs.get("toolconfig"), extauth=refs.get("extauth")
+            proxy,
+            toolconfig=refs.get("toolconfig"),
+            extauth=refs.get("extauth"),
+            oidc=refs.get("oidc"),
+            telemetry=refs.get("telemetry"),
         ),
         labels,
     )
@@ -76,6 +98,7 @@ def desired_objects(
             resources=spec.resources.to_json() if spec.resources else None,
             overrides=overrides.get("proxyDeployment"),
             pull_policy=refs.get("pull_policy", "IfNotPresent"),
+            extra_env=oidc_client_secret_env(refs.get("oidc")),
             extra_volumes=volumes,
             extra_mounts=mounts,
         )
@@ -99,7 +122,7 @@ class MCPRemoteProxyController(Controller):
     owns = ("Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
 
     def map_event(self, ctx: Context, obj: Obj) -> list[Key]:
-        if obj.get("kind") in ("MCPToolConfig", "MCPExternalAuthConfig"):
+        if obj.get("kind") in REFERENCED_KINDS:
             return ctx.index.referrers(Key.of(obj), kind=self.kind)
         return []
 
@@ -121,7 +144,11 @@ class MCPRemoteProxyController(Controller):
                 conds,
                 status.condition(status.READY, False, reason, message, generation),
             )
-            status.write_status(kube, obj, {**new_status, "phase": "Failed", "conditions": conds})
+            status.write_status(
+                kube,
+                obj,
+                {**new_status, "phase": "Failed", "message": message, "conditions": conds},
+            )
 
         try:
             proxy = MCPRemoteProxy.model_validate(obj)
@@ -134,22 +161,42 @@ class MCPRemoteProxyController(Controller):
         refs = [Key("MCPToolConfig", namespace, toolconfig_name)] if toolconfig_name else []
         if extauth_name:
             refs.append(Key("MCPExternalAuthConfig", namespace, extauth_name))
+        if spec.oidc_config_ref is not None:
+            refs.append(Key("MCPOIDCConfig", namespace, spec.oidc_config_ref.name))
+        if spec.telemetry_config_ref is not None:
+            refs.append(Key("MCPTelemetryConfig", namespace, spec.telemetry_config_ref.name))
         for changed in ctx.index.record(Key.of(obj), refs):
             ctx.enqueue(changed, 0)
         try:
             toolconfig, extauth, ref_conditions = load_refs(
                 kube, namespace, toolconfig_name, extauth_name
             )
+            oidc, telemetry, protection_conditions = load_protection_refs(kube, namespace, proxy)
             desired = desired_objects(
                 obj,
                 proxy,
                 runner_image=ctx.settings.runner_image,
                 toolconfig=toolconfig,
                 extauth=extauth,
+                oidc=oidc,
+                telemetry=telemetry,
                 pull_policy=ctx.settings.image_pull_policy,
             )
         except Invalid as exc:
+            if exc.condition.get("type") in PROTECTION_INVALID:
+                self._stop_unprotected(kube, obj)
+                conditions = drop_protection(conditions, keep=exc.condition.get("type"))
             failed(exc.condition, str(exc))
+            return None
+        except ProtectionError as exc:
+            # Fail closed, as MCPServer: no proxy keeps serving without the protection asked for.
+            self._stop_unprotected(kube, obj)
+            conditions = drop_protection(conditions, keep=exc.condition_type)
+            failed(
+                status.condition(exc.condition_type, False, exc.reason, str(exc)),
+                str(exc),
+                "ProtectionNotMapped",
+            )
             return None
         except ConfigError as exc:
             failed(
@@ -157,7 +204,8 @@ class MCPRemoteProxyController(Controller):
                 str(exc),
             )
             return None
-        for cond in ref_conditions:
+        conditions = drop_protection(conditions)
+        for cond in [*ref_conditions, *protection_conditions]:
             conditions = status.set_condition(
                 conditions, {**cond, "observedGeneration": generation}
             )
@@ -165,6 +213,12 @@ class MCPRemoteProxyController(Controller):
             new_status["toolConfigHash"] = config_hash(toolconfig.spec.to_json())
         if extauth is not None:
             new_status["externalAuthConfigHash"] = config_hash(extauth.spec.to_json())
+        if oidc is not None:
+            new_status["oidcConfigHash"] = config_hash(oidc.spec.to_json())
+        if telemetry is not None:
+            new_status["telemetryConfigHash"] = config_hash(telemetry.spec.to_json())
+        if spec.authz_config is not None:
+            new_status["authzConfigHash"] = config_hash({"spec": spec.authz_config.to_json()})
         requeue = None
         for want in desired:
             if apply_object(kube, want).action == "deleting":
@@ -193,6 +247,7 @@ class MCPRemoteProxyController(Controller):
         new_status.update(
             {
                 "phase": phase,
+                "message": message,
                 "url": objects.service_url(service_name(name), namespace, spec.proxy_port),
                 "conditions": conditions,
             }
@@ -201,3 +256,17 @@ class MCPRemoteProxyController(Controller):
         if phase == "Pending" and requeue is None:
             requeue = 15.0
         return Result(requeue) if requeue is not None else None
+
+    def _stop_unprotected(self, kube: Kube, obj: Obj) -> None:
+        """Delete our proxy Deployment: the spec asks for protection that cannot be mapped, so
+        the proxy built from the previous spec must not go on serving without it."""
+        meta = obj["metadata"]
+        live = kube.get("apps/v1", "Deployment", meta["namespace"], meta["name"])
+        owner = controller_owner(live) if live is not None else None
+        if owner is not None and owner[1] == self.kind and owner[2] == meta["name"]:
+            log.warning(
+                "MCPRemoteProxy %s/%s: protection cannot be mapped, deleting its proxy Deployment",
+                meta["namespace"],
+                meta["name"],
+            )
+            kube.delete("apps/v1", "Deployment", meta["namespace"], meta["name"])

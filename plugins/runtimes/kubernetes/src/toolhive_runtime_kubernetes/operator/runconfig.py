@@ -12,10 +12,17 @@ from typing import Any
 
 import yaml
 
-from toolhive_runtime_kubernetes.crd.common import AuditConfig, AuthzConfigRef
+from toolhive_runtime_kubernetes.crd.common import (
+    AuditConfig,
+    AuthzConfigRef,
+    MCPOIDCConfigReference,
+    MCPTelemetryConfigReference,
+)
 from toolhive_runtime_kubernetes.crd.config_objects import MCPExternalAuthConfig, MCPToolConfig
 from toolhive_runtime_kubernetes.crd.mcpserver import MCPServer
+from toolhive_runtime_kubernetes.crd.oidc_config import MCPOIDCConfig
 from toolhive_runtime_kubernetes.crd.remoteproxy import MCPRemoteProxy
+from toolhive_runtime_kubernetes.crd.telemetry_config import MCPTelemetryConfig
 
 SCHEMA_VERSION = "v0.1.0"
 PROXY_HOST = "0.0.0.0"
@@ -38,7 +45,15 @@ OIDC_CONFIG_REF_VALIDATED = "OIDCConfigRefValidated"
 AUTHZ_CONFIG_REF_VALIDATED = "AuthzConfigRefValidated"
 AUTHZ_CONFIG_VALIDATED = "AuthzConfigValidated"
 WEBHOOK_CONFIG_VALIDATED = "WebhookConfigValidated"
+TELEMETRY_CONFIG_REF_VALIDATED = "TelemetryConfigRefValidated"
 PROTECTION_SUPPORTED = "ProtectionSupported"
+#: The proxy reads an OIDC client secret from this env var (Go's; the auth plugin's too), which
+#: the proxy Deployment fills from the Secret: the value is never in the RunConfig ConfigMap.
+OIDC_CLIENT_SECRET_ENV = "TOOLHIVE_OIDC_CLIENT_SECRET"
+#: Go's kubernetesServiceAccount defaults (``pkg/oidc/resolver.go``).
+K8S_ISSUER = "https://kubernetes.default.svc"
+K8S_CA_BUNDLE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+K8S_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 class ConfigError(ValueError):
@@ -62,27 +77,12 @@ class ProtectionError(ConfigError):
 #: (field attribute, JSON name, condition type, reason, explanation)
 _UNMAPPED: tuple[tuple[str, str, str, str, str], ...] = (
     (
-        "oidc_config_ref",
-        "oidcConfigRef",
-        OIDC_CONFIG_REF_VALIDATED,
-        "OIDCConfigRefError",
-        "MCPOIDCConfig is not installed with this operator (no CRD), so incoming tokens "
-        "cannot be validated",
-    ),
-    (
         "authz_config_ref",
         "authzConfigRef",
         AUTHZ_CONFIG_REF_VALIDATED,
         "AuthzConfigRefError",
         "MCPAuthzConfig is not installed with this operator (no CRD); use spec.authzConfig "
         "(type inline, or type configMap naming a ConfigMap with the Cedar config)",
-    ),
-    (
-        "telemetry_config_ref",
-        "telemetryConfigRef",
-        PROTECTION_SUPPORTED,
-        "TelemetryConfigRefUnsupported",
-        "MCPTelemetryConfig is not installed with this operator (no CRD)",
     ),
     (
         "webhook_config_ref",
@@ -204,13 +204,195 @@ def audit_config(audit: AuditConfig | None) -> dict[str, Any]:
     return {"audit_config": dict(DEFAULT_AUDIT_CONFIG)}
 
 
-def protection_config(spec: Any, authz_configmap_text: str | None = None) -> dict[str, Any]:
+def _oidc_error(message: str, reason: str = "OIDCConfigRefNotValid") -> ProtectionError:
+    return ProtectionError("oidcConfigRef", message, OIDC_CONFIG_REF_VALIDATED, reason)
+
+
+def oidc_config(
+    ref: MCPOIDCConfigReference | None,
+    oidc: MCPOIDCConfig | None,
+    *,
+    resource_url: str,
+) -> dict[str, Any]:
+    """The RunConfig's ``oidc_config`` (+ ``thv_ca_bundle``/``jwks_auth_token_file``) for
+    ``spec.oidcConfigRef`` and the MCPOIDCConfig it names, with the keys core's ``thv run
+    --oidc-*`` writes (Go's TokenValidatorConfig names; Go's ``ResolveFromConfigRef``).
+
+    The audience, scopes and resource URL are the workload's (the ref's); ``resource_url`` is the
+    default for the latter (the proxy Service's URL). A client secret is never put in here: the
+    proxy gets it as :data:`OIDC_CLIENT_SECRET_ENV` from the Secret."""
+    if ref is None:
+        return {}
+    if oidc is None:
+        raise _oidc_error(
+            f"spec.oidcConfigRef: MCPOIDCConfig {ref.name} not found", "OIDCConfigRefNotFound"
+        )
+    spec = oidc.spec
+    out: dict[str, Any] = {
+        "Audience": ref.audience,
+        "ResourceURL": ref.resource_url or resource_url,
+    }
+    if spec.type == "kubernetesServiceAccount" and spec.kubernetes_service_account is not None:
+        sa = spec.kubernetes_service_account
+        out.update(
+            Issuer=sa.issuer or K8S_ISSUER,
+            JWKSURL=sa.jwks_url,
+            IntrospectionURL=sa.introspection_url,
+        )
+        if sa.use_cluster_auth is not False:
+            # The pod's own service account: the cluster CA and its token for discovery/JWKS.
+            out.update(CACertPath=K8S_CA_BUNDLE, AuthTokenFile=K8S_TOKEN_FILE, AllowPrivateIP=True)
+    elif spec.type == "inline" and spec.inline is not None:
+        inline = spec.inline
+        if inline.ca_bundle_ref is not None:
+            msg = (
+                f"MCPOIDCConfig {oidc.name}: caBundleRef cannot be honoured: this operator does "
+                "not mount CA bundles into the proxy; use a publicly trusted issuer certificate"
+            )
+            raise ProtectionError(
+                "oidcConfigRef", msg, OIDC_CONFIG_REF_VALIDATED, "OIDCConfigRefError"
+            )
+        out.update(
+            Issuer=inline.issuer,
+            JWKSURL=inline.jwks_url,
+            IntrospectionURL=inline.introspection_url,
+            ClientID=inline.client_id,
+            AuthTokenFile=inline.jwks_auth_token_path,
+            # Go: either flag allows private addresses for every OIDC request at runtime.
+            AllowPrivateIP=inline.jwks_allow_private_ip
+            or inline.protected_resource_allow_private_ip,
+            InsecureAllowHTTP=inline.insecure_allow_http,
+        )
+    else:  # the model refuses this; kept so a new type cannot run unvalidated
+        raise _oidc_error(f"MCPOIDCConfig {oidc.name} has no configuration for type {spec.type}")
+    if ref.scopes:
+        out["Scopes"] = list(ref.scopes)
+    config = {k: v for k, v in out.items() if v not in ("", None, False)}
+    fields: dict[str, Any] = {"oidc_config": config}
+    # As ``thv run`` (and Go's WithOIDCConfig): the CA bundle and JWKS token file also top level.
+    if config.get("CACertPath"):
+        fields["thv_ca_bundle"] = config["CACertPath"]
+    if config.get("AuthTokenFile"):
+        fields["jwks_auth_token_file"] = config["AuthTokenFile"]
+    return fields
+
+
+def oidc_client_secret_env(oidc: MCPOIDCConfig | None) -> list[dict[str, Any]]:
+    """The proxy container's env var for an inline MCPOIDCConfig's ``clientSecretRef``."""
+    inline = oidc.spec.inline if oidc is not None else None
+    if inline is None or inline.client_secret_ref is None:
+        return []
+    ref = inline.client_secret_ref
+    return [
+        {
+            "name": OIDC_CLIENT_SECRET_ENV,
+            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+        }
+    ]
+
+
+def _go_float(value: float) -> str:
+    """Go's ``FormatFloat(v, 'f', -1, 64)`` (what ``--otel-sampling-rate`` writes): ``0.1``, ``1``."""
+    return repr(float(value)).removesuffix(".0")
+
+
+def telemetry_config(
+    ref: MCPTelemetryConfigReference | None,
+    telemetry: MCPTelemetryConfig | None,
+    *,
+    workload: str,
+) -> dict[str, Any]:
+    """The RunConfig's ``telemetry_config`` for ``spec.telemetryConfigRef`` and the
+    MCPTelemetryConfig it names, with the keys ``thv run --otel-*`` writes (Go's
+    ``NormalizeMCPTelemetryConfig``: the endpoint without its scheme, the service name the ref's
+    or else the workload's name). Nothing when no signal is on (as the CLI)."""
+    if ref is None:
+        return {}
+    if telemetry is None:
+        msg = f"spec.telemetryConfigRef: MCPTelemetryConfig {ref.name} not found"
+        raise ProtectionError(
+            "telemetryConfigRef", msg, TELEMETRY_CONFIG_REF_VALIDATED, "TelemetryConfigRefNotFound"
+        )
+    spec = telemetry.spec
+    out: dict[str, Any] = {}
+    otel = spec.open_telemetry
+    if otel is not None and otel.enabled:
+        for field, value in (
+            ("sensitiveHeaders", otel.sensitive_headers),
+            ("caBundleRef", otel.ca_bundle_ref),
+        ):
+            if value:
+                msg = (
+                    f"MCPTelemetryConfig {telemetry.name}: openTelemetry.{field} cannot be "
+                    "honoured by this operator (no Secret headers or CA bundles are mounted into "
+                    "the proxy); remove it"
+                )
+                raise ProtectionError(
+                    "telemetryConfigRef",
+                    msg,
+                    TELEMETRY_CONFIG_REF_VALIDATED,
+                    "TelemetryConfigRefInvalid",
+                )
+        tracing = otel.tracing.enabled if otel.tracing else False
+        metrics = otel.metrics.enabled if otel.metrics else False
+        if otel.endpoint and not tracing and not metrics:
+            msg = (
+                f"MCPTelemetryConfig {telemetry.name}: endpoint requires at least one of "
+                "tracing or metrics to be enabled"
+            )
+            raise ProtectionError(
+                "telemetryConfigRef",
+                msg,
+                TELEMETRY_CONFIG_REF_VALIDATED,
+                "TelemetryConfigRefInvalid",
+            )
+        endpoint = (otel.endpoint or "").removeprefix("https://").removeprefix("http://")
+        out.update(
+            endpoint=endpoint,
+            tracingEnabled=tracing,
+            metricsEnabled=metrics,
+            headers=dict(sorted((otel.headers or {}).items())),
+            insecure=otel.insecure,
+            customAttributes=dict(sorted((otel.resource_attributes or {}).items())),
+            useLegacyAttributes=otel.use_legacy_attributes,
+        )
+        if otel.tracing is not None and otel.tracing.sampling_rate:
+            rate = min(max(float(otel.tracing.sampling_rate), 0.0), 1.0)
+            out["samplingRate"] = _go_float(rate)
+    prometheus = bool(spec.prometheus and spec.prometheus.enabled)
+    out["enablePrometheusMetricsPath"] = prometheus
+    if not out.get("endpoint") and not prometheus:
+        return {}  # nothing to export nor to serve: the CLI configures no telemetry either
+    out["serviceName"] = ref.service_name or workload
+    return {"telemetry_config": {k: v for k, v in out.items() if v not in ("", {}, [])}}
+
+
+def protection_config(
+    spec: Any,
+    authz_configmap_text: str | None = None,
+    *,
+    workload: str = "",
+    resource_url: str = "",
+    oidc: MCPOIDCConfig | None = None,
+    telemetry: MCPTelemetryConfig | None = None,
+) -> dict[str, Any]:
     """Every incoming-protection RunConfig field of an MCPServer/MCPRemoteProxy spec, or
-    :class:`ProtectionError` for the first one that cannot be mapped."""
+    :class:`ProtectionError` for the first one that cannot be mapped.
+
+    ``oidc``/``telemetry``: the objects ``spec.oidcConfigRef``/``spec.telemetryConfigRef`` name,
+    read by the controller (None when missing: refused, fail closed)."""
     refuse_unmapped(spec)
-    out = authz_config(spec.authz_config, authz_configmap_text)
+    out = oidc_config(spec.oidc_config_ref, oidc, resource_url=resource_url)
+    out.update(authz_config(spec.authz_config, authz_configmap_text))
     out.update(audit_config(spec.audit))
+    out.update(telemetry_config(spec.telemetry_config_ref, telemetry, workload=workload))
     return out
+
+
+def proxy_service_url(name: str, namespace: str, port: int) -> str:
+    """The proxy Service's URL in the cluster (``objects.proxy_service_name``'s Service): the
+    default RFC 9728 resource of a protected workload."""
+    return f"http://mcp-{name}-proxy.{namespace}.svc.cluster.local:{port}"
 
 
 def mcp_service_account_name(name: str) -> str:
@@ -304,6 +486,8 @@ def mcpserver_runconfig(
     toolconfig: MCPToolConfig | None = None,
     extauth: MCPExternalAuthConfig | None = None,
     authz_configmap_text: str | None = None,
+    oidc: MCPOIDCConfig | None = None,
+    telemetry: MCPTelemetryConfig | None = None,
 ) -> dict[str, Any]:
     """The RunConfig for an MCPServer (Go's ``createRunConfigFromMCPServer``).
 
@@ -344,7 +528,16 @@ def mcpserver_runconfig(
         config["backend_replicas"] = spec.backend_replicas
     config.update(tools_config(toolconfig))
     config.update(external_auth_config(extauth))
-    config.update(protection_config(spec, authz_configmap_text))
+    config.update(
+        protection_config(
+            spec,
+            authz_configmap_text,
+            workload=name,
+            resource_url=proxy_service_url(name, server.namespace, spec.proxy_port),
+            oidc=oidc,
+            telemetry=telemetry,
+        )
+    )
     return config
 
 
@@ -353,6 +546,8 @@ def remoteproxy_runconfig(
     *,
     toolconfig: MCPToolConfig | None = None,
     extauth: MCPExternalAuthConfig | None = None,
+    oidc: MCPOIDCConfig | None = None,
+    telemetry: MCPTelemetryConfig | None = None,
 ) -> dict[str, Any]:
     """The RunConfig of a proxy-only workload in front of ``spec.remoteUrl``.
 
@@ -380,5 +575,13 @@ def remoteproxy_runconfig(
         }
     config.update(tools_config(toolconfig))
     config.update(external_auth_config(extauth))
-    config.update(protection_config(spec))
+    config.update(
+        protection_config(
+            spec,
+            workload=name,
+            resource_url=proxy_service_url(name, proxy.namespace, spec.proxy_port),
+            oidc=oidc,
+            telemetry=telemetry,
+        )
+    )
     return config

@@ -1,4 +1,5 @@
-"""MCPToolConfig and MCPExternalAuthConfig: shared config objects referenced by workloads.
+"""MCPToolConfig, MCPExternalAuthConfig, MCPOIDCConfig, MCPTelemetryConfig: shared config
+objects referenced by workloads.
 
 Their own reconcile only writes ``status.configHash`` (and the ``Valid`` condition) and, on
 deletion, holds the object while a workload still references it (Go's ``DeletionBlocked``). The
@@ -11,8 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
+from toolhive_runtime_kubernetes.crd.common import CustomResource
+from toolhive_runtime_kubernetes.crd.oidc_config import MCPOIDCConfig
+from toolhive_runtime_kubernetes.crd.telemetry_config import MCPTelemetryConfig
 from toolhive_runtime_kubernetes.operator import status
 from toolhive_runtime_kubernetes.operator.framework import Context, Controller, Key, Result
 from toolhive_runtime_kubernetes.operator.kube import Obj
@@ -33,19 +39,45 @@ def config_hash(spec: dict[str, Any]) -> str:
 class ConfigObjectController(Controller):
     """configHash in the status; deletion held while referenced."""
 
+    #: With a model: the spec is checked (Go's ``Validate``), ``Valid`` False with why if not.
+    model: ClassVar[type[CustomResource] | None] = None
+    valid_reasons: ClassVar[tuple[str, str]] = ("ValidationSucceeded", "ValidationFailed")
+
+    def problem(self, obj: Obj) -> str | None:
+        """Why the spec is invalid, or None."""
+        if self.model is None:
+            return None
+        try:
+            self.model.model_validate(obj)
+        except ValidationError as exc:
+            return status.spec_error(exc)
+        return None
+
+    def hashed_spec(self, obj: Obj, problem: str | None) -> dict[str, Any]:
+        """The spec as the workloads hash it (with the model's defaults, when there is one)."""
+        if self.model is None or problem is not None:
+            return dict(obj.get("spec") or {})
+        spec: dict[str, Any] = self.model.model_validate(obj).to_json().get("spec") or {}
+        return spec
+
     def reconcile(self, ctx: Context, obj: Obj) -> Result | None:
         generation = obj["metadata"].get("generation")
+        problem = self.problem(obj)
+        ok_reason, bad_reason = self.valid_reasons
+        valid = (
+            status.condition(VALID, True, ok_reason, "Spec validation passed", generation)
+            if problem is None
+            else status.condition(VALID, False, bad_reason, problem, generation)
+        )
         conditions = status.set_condition(
             status.remove_condition((obj.get("status") or {}).get("conditions"), DELETION_BLOCKED),
-            status.condition(
-                VALID, True, "ValidationSucceeded", "Spec validation passed", generation
-            ),
+            valid,
         )
         status.write_status(
             ctx.kube,
             obj,
             {
-                "configHash": config_hash(obj.get("spec") or {}),
+                "configHash": config_hash(self.hashed_spec(obj, problem)),
                 "observedGeneration": generation,
                 "conditions": conditions,
             },
@@ -81,3 +113,36 @@ class MCPExternalAuthConfigController(ConfigObjectController):
     kind = "MCPExternalAuthConfig"
     plural = "mcpexternalauthconfigs"
     finalizer = "mcpexternalauthconfig.toolhive.stacklok.dev/finalizer"
+
+
+class MCPOIDCConfigController(ConfigObjectController):
+    kind = "MCPOIDCConfig"
+    plural = "mcpoidcconfigs"
+    finalizer = "mcpoidcconfig.toolhive.stacklok.dev/finalizer"
+    model = MCPOIDCConfig
+    valid_reasons = ("ConfigValid", "ConfigInvalid")
+
+
+class MCPTelemetryConfigController(ConfigObjectController):
+    kind = "MCPTelemetryConfig"
+    plural = "mcptelemetryconfigs"
+    finalizer = "mcptelemetryconfig.toolhive.stacklok.dev/finalizer"
+    model = MCPTelemetryConfig
+
+    def problem(self, obj: Obj) -> str | None:
+        found = super().problem(obj)
+        if found is not None:
+            return found
+        # Go's Validate beyond the CEL rules: what would fail only when a proxy starts.
+        otel = (obj.get("spec") or {}).get("openTelemetry") or {}
+        signals = (otel.get("tracing") or {}).get("enabled") or (otel.get("metrics") or {}).get(
+            "enabled"
+        )
+        if otel.get("endpoint") and not signals:
+            return "endpoint requires at least one of tracing or metrics to be enabled"
+        if otel.get("caBundleRef") and otel.get("insecure"):
+            return (
+                "openTelemetry.caBundleRef cannot be specified when insecure is true; "
+                "they are mutually exclusive"
+            )
+        return None
