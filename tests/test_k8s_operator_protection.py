@@ -1,8 +1,10 @@
 """thv-operator on the real cluster: an MCPServer's protection enforced by its proxy, or refused.
 
 An inline Cedar policy in the MCPServer reaches the proxy runner's RunConfig; through the proxy's
-Service the allowed tool answers, another is denied and the tool list is filtered. Protection the
-operator cannot map (here an oidcConfigRef: MCPOIDCConfig has no CRD in this operator) leaves the
+Service the allowed tool answers, another is denied and the tool list is filtered. An
+oidcConfigRef to an MCPOIDCConfig naming a real test issuer (listening on docker0, 172.17.0.1, so
+the proxy pod reaches it) makes the proxy refuse a request without a token and answer one with the
+issuer's signed token. Protection the operator cannot map (here a webhookConfigRef) leaves the
 MCPServer Failed with no proxy.
 """
 
@@ -47,6 +49,22 @@ def namespace(k8s: KubeCluster) -> Iterator[str]:
         yield name
     finally:
         release(k8s, name)
+        for kind in ("mcpoidcconfigs", "mcptelemetryconfigs"):
+            # No operator left to remove their finalizers: else the namespace never goes.
+            for obj in k8s.kubectl(
+                "get", kind, "-n", name, "-o", "name", check=False
+            ).stdout.split():
+                k8s.kubectl(
+                    "patch",
+                    obj,
+                    "-n",
+                    name,
+                    "--type",
+                    "merge",
+                    "-p",
+                    '{"metadata":{"finalizers":[]}}',
+                    check=False,
+                )
         delete_namespace(k8s, name)
 
 
@@ -61,6 +79,16 @@ def operator(k8s: KubeCluster, namespace: str, tmp_path: Path) -> Iterator[Opera
     finally:
         # The MCPServers go while the operator still runs (their finalizer is its to remove).
         k8s.kubectl("delete", "mcpserver", "--all", "-n", namespace, "--wait=true", timeout=120)
+        k8s.kubectl(
+            "delete",
+            "mcpoidcconfigs,mcptelemetryconfigs",
+            "--all",
+            "-n",
+            namespace,
+            "--wait=true",
+            timeout=120,
+            check=False,
+        )
         op.stop()
         sys.stderr.write(op.log.read_text()[-6000:])
 
@@ -187,9 +215,75 @@ def test_authz_configmap_change_rolls_the_proxy_out(
 def test_protection_that_cannot_be_mapped_runs_no_proxy(
     k8s: KubeCluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    k8s.apply(server("open", oidcConfigRef={"name": "idp", "audience": "mcp"}), namespace)
+    k8s.apply(server("open", webhookConfigRef={"name": "hooks"}), namespace)
     status = wait_phase(k8s, namespace, "open", "Failed")
-    assert "spec.oidcConfigRef" in status["message"]
+    assert "spec.webhookConfigRef" in status["message"]
     conds = {c["type"]: c for c in status["conditions"]}
-    assert conds["OIDCConfigRefValidated"]["status"] == "False"
+    assert conds["WebhookConfigValidated"]["status"] == "False"
+    assert conds["Ready"]["reason"] == "ProtectionNotMapped"
     assert get(k8s, namespace, "deployment", "open") is None
+
+
+#: docker0's address on this machine: the cluster's pods reach the host there.
+DOCKER_HOST_IP = "172.17.0.1"
+
+
+async def _oidc_calls(url: str, token: str) -> tuple[int, str, int, Any]:
+    from toolhive.testing.chains import raw_session
+
+    async with asyncio.timeout(60):
+        async with raw_session(url, start=False) as anonymous:
+            response = await anonymous.start()
+            challenge = response.headers.get("www-authenticate", "")
+            refused = response.status_code
+        async with raw_session(url, {"authorization": f"Bearer {token}"}) as mcp:
+            status_code, answer = await mcp.rpc(
+                "tools/call", {"name": "get_current_time", "arguments": {"timezone": "UTC"}}
+            )
+    return refused, challenge, status_code, answer
+
+
+def test_oidc_config_ref_makes_the_proxy_want_the_issuers_token(
+    k8s: KubeCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    from toolhive.testing.oidc import OIDCIssuer
+
+    with OIDCIssuer(host=DOCKER_HOST_IP, audience="mcp-secured") as issuer:
+        k8s.apply(
+            {
+                "apiVersion": "toolhive.stacklok.dev/v1beta1",
+                "kind": "MCPOIDCConfig",
+                "metadata": {"name": "idp"},
+                "spec": {
+                    "type": "inline",
+                    "inline": {
+                        "issuer": issuer.url,
+                        "jwksUrl": issuer.jwks_url,
+                        # A test issuer: plain HTTP on a private address (core refuses both
+                        # unless told).
+                        "insecureAllowHTTP": True,
+                        "jwksAllowPrivateIP": True,
+                    },
+                },
+            },
+            namespace,
+        )
+        ref = {"name": "idp", "audience": issuer.audience}
+        k8s.apply(server("secured", oidcConfigRef=ref), namespace)
+        status = wait_phase(k8s, namespace, "secured", "Ready")
+        assert status["oidcConfigHash"]
+        conds = {c["type"]: c for c in status["conditions"]}
+        assert conds["OIDCConfigRefValidated"]["status"] == "True"
+        config = get(k8s, namespace, "mcpoidcconfig", "idp")
+        assert config is not None and config["status"]["configHash"] == status["oidcConfigHash"]
+        svc = get(k8s, namespace, "service", "mcp-secured-proxy")
+        assert svc is not None
+        url = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/mcp"
+        refused, challenge, status_code, answer = asyncio.run(
+            _oidc_calls(url, issuer.token(sub="alice"))
+        )
+        assert refused == 401
+        assert challenge.lower().startswith("bearer"), challenge
+        assert status_code == 200 and "error" not in answer, answer
+        assert '"timezone": "UTC"' in answer["result"]["content"][0]["text"]
+        assert issuer.jwks_fetches >= 1  # the proxy pod fetched the keys from the issuer

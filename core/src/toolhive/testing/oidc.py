@@ -207,8 +207,12 @@ class OIDCIssuer:
         alg: str = "RS256",
         port: int = 0,
         tls: bool = False,
+        host: str = "127.0.0.1",
     ) -> None:
         self.audience = audience
+        #: The address it listens on and names itself by (e.g. docker0's ``172.17.0.1``, so
+        #: pods of the test cluster reach it); TLS certificates cover 127.0.0.1 only.
+        self.host = host
         self._port = port
         self.tls = tls
         #: With ``tls``: the PEM of the CA that signed the issuer's certificate (``CACertPath``).
@@ -231,7 +235,7 @@ class OIDCIssuer:
     def start(self) -> OIDCIssuer:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        server = ThreadingHTTPServer((self.host, self._port), _handler_for(self))
         # Keep the port: a stopped issuer starts again at the same URL (an outage, then recovery).
         self._port = int(server.server_address[1])
         server.daemon_threads = True
@@ -275,7 +279,7 @@ class OIDCIssuer:
     @property
     def url(self) -> str:
         """The issuer identifier (``iss``), e.g. ``http://127.0.0.1:PORT`` (``https`` with TLS)."""
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def discovery_url(self) -> str:
