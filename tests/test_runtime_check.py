@@ -16,7 +16,8 @@ def test_detection_order_and_selection(thv: Thv, thv_env):
     thv_env["TOOLHIVE_PODMAN_SOCKET"] = ENGINE_SOCKETS["podman"]
     code, report = check(thv)
     order = [r["name"] for r in report["runtimes"]]
-    assert order == ["podman", "colima", "docker", "process"]
+    # Kubernetes comes last: a kubeconfig on a laptop never wins over a local runtime.
+    assert order == ["podman", "colima", "docker", "process", "kubernetes"]
     available = {r["name"]: r["available"] for r in report["runtimes"]}
     expected = next((name for name in order if available[name]), None)
     assert report["selected"] == expected and code == (0 if expected else 1)
