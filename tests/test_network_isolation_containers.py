@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import ipaddress
 import json
 import os
 import subprocess
@@ -136,6 +137,8 @@ def gateway_ip(client: Any) -> str:
             for config in client.api.inspect_network(network)["IPAM"]["Config"] or []:
                 if config.get("Gateway"):
                     return str(config["Gateway"])
+                # dockerd may drop Gateway from the IPAM config: the bridge has the first address.
+                return str(next(ipaddress.ip_network(config["Subnet"], strict=False).hosts()))
     raise AssertionError("no bridge gateway found")
 
 

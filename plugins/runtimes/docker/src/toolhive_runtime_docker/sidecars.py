@@ -11,6 +11,7 @@ volume (Podman refuses to remove a namespace's owner while a member exists).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import tempfile
@@ -128,6 +129,10 @@ def _gateway(runtime: DockerRuntime) -> str:
         for config in (info.get("IPAM") or {}).get("Config") or []:
             if config.get("Gateway"):
                 return str(config["Gateway"])
+            # dockerd 20.10 drops Gateway from the bridge's IPAM after some restarts (seen with a
+            # kubelet on the same daemon); the bridge then still takes the subnet's first address.
+            with contextlib.suppress(ValueError, TypeError, StopIteration):
+                return str(next(ipaddress.ip_network(config.get("Subnet"), strict=False).hosts()))
     return ""
 
 
