@@ -5,10 +5,11 @@
 #
 # The Kubernetes tests (marker `kubernetes`) need the single-node test cluster: its build
 # (scripts/install-k8s.sh, ≈ 11 min of both cores on a fresh machine, cached afterwards under
-# /var/cache/toolhive-test/k8s) and the operator/proxy runner images (scripts/build-k8s-images.sh)
-# run in the background at nice 19 while lint and the rest of the suite run; then the cluster is
-# started, the `kubernetes` tests and the per-plugin runs follow, and the cluster is stopped at the
-# end — if this script started it (a cluster that was already running is left as it was).
+# /var/cache/toolhive-test/k8s) starts in the background at nice 19 right after the engines; after
+# lint, scripts/test-k8s.sh builds the operator/proxy runner images, waits for that build, starts
+# the cluster and runs the `kubernetes` tests — all beside the rest of the suite, so CI waits for
+# the longer of the two, not their sum. Then the per-plugin runs follow and the cluster is stopped
+# — if this script started it (a cluster that was already running is left as it was).
 # Background logs: ${TMPDIR:-/tmp}/toolhive-test-logs/, printed when a job fails.
 #
 # Changes system configuration (packages, /etc/containers, engine daemons) only with --yes or
@@ -31,10 +32,13 @@ pytest_ok() { (($1 == 0 || $1 == 5)); }
 LOG_DIR="${TMPDIR:-/tmp}/toolhive-test-logs"
 mkdir -p "$LOG_DIR"
 declare -A bg_pids=()
-bg_start() { # bg_start NAME CMD...
+bg_start() { # bg_start NAME CMD... (its exit code also lands in $LOG_DIR/NAME.rc)
   local name=$1
   shift
-  setsid nice -n 19 "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  rm -f "$LOG_DIR/$name.rc"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  setsid bash -c '"$@"; rc=$?; echo "$rc" >"$0"; exit "$rc"' "$LOG_DIR/$name.rc" "$@" \
+    >"$LOG_DIR/$name.log" 2>&1 </dev/null &
   bg_pids[$name]=$!
 }
 bg_wait() { # bg_wait NAME: its log; on failure the log on stderr and exit 1
@@ -78,15 +82,13 @@ bash scripts/install-chromium.sh "${YES[@]}"
 
 # After the other apt installs (no two apt runs at once); a no-op within seconds when cached.
 say "Kubernetes test cluster build, in the background (log: $LOG_DIR/install-k8s.log)"
-bg_start install-k8s bash scripts/install-k8s.sh "${YES[@]}"
+bg_start install-k8s nice -n 19 bash scripts/install-k8s.sh "${YES[@]}"
 
 say "test images"
 bash scripts/build-test-images.sh
 
 say "workspace"
 uv sync --quiet --all-packages
-say "operator and proxy runner images (dockerd), in the background (log: $LOG_DIR/build-k8s-images.log)"
-bg_start build-k8s-images bash scripts/build-k8s-images.sh
 say "node tools (conformance suite, server-everything, supergateway)"
 bash scripts/install-node.sh
 
@@ -99,27 +101,22 @@ uv run mypy core/src
 say "import-linter (plugins import only toolhive.contracts)"
 uv run lint-imports
 
-# A job that already ended (missing packages without --yes, a cached no-op) reports now, not in an hour.
-for job in install-k8s build-k8s-images; do if bg_done "$job"; then bg_wait "$job"; fi; done
+# A build that already ended (missing packages without --yes, a cached no-op) reports now.
+if bg_done install-k8s; then bg_wait install-k8s; fi
+
+say "Kubernetes tests, in the background (log: $LOG_DIR/k8s-tests.log)"
+if ! bash scripts/k8s-cluster.sh status >/dev/null 2>&1; then cluster_started=1; fi
+export K8S_BUILD_RC_FILE="$LOG_DIR/install-k8s.rc"
+bg_start k8s-tests bash scripts/test-k8s.sh "$LOG_DIR/k8s-pytest" "$@"
 
 say "pytest (whole suite except the Kubernetes tests)"
 rc=0
 uv run pytest -m "not kubernetes" --durations=25 "$@" || rc=$?
 pytest_ok "$rc" || exit "$rc"
 
-say "waiting for the Kubernetes build and the images"
+say "waiting for the Kubernetes build and tests"
 bg_wait install-k8s
-bg_wait build-k8s-images
-
-say "Kubernetes test cluster"
-if ! bash scripts/k8s-cluster.sh status >/dev/null 2>&1; then cluster_started=1; fi
-bash scripts/k8s-cluster.sh start
-export TOOLHIVE_TEST_REQUIRE_K8S=1
-
-say "pytest (Kubernetes tests)"
-rc=0
-uv run pytest -m kubernetes --durations=10 "$@" || rc=$?
-pytest_ok "$rc" || exit "$rc"
+bg_wait k8s-tests
 
 say "each plugin alone"
 # Workspace members only (plugins/<kind>/<name>); plugins/_template is not one. The cluster tests
