@@ -20,7 +20,7 @@ PID_DIR=/run/toolhive-test # pid files of the daemons this script started
 PING_TIMEOUT=60            # seconds to wait for each engine to answer /_ping
 # catatonit: Podman's init (the runtimes' `init` setting is on by default); only a Recommends
 # of podman. Docker's init (docker-init) ships in docker.io itself.
-PACKAGES=(podman catatonit runc docker.io bubblewrap busybox-static debootstrap uidmap curl)
+PACKAGES=(podman catatonit runc docker.io bubblewrap busybox-static debootstrap uidmap curl redis-server)
 
 # Why this config: the kernel refuses to raise rlimits (no CAP_SYS_RESOURCE), so Podman's default
 # ulimits fail with "setrlimit ... Operation not permitted"; crun fails on the hybrid cgroup layout,
