@@ -179,6 +179,23 @@ def controller_owner(obj: Obj) -> tuple[str, str, str] | None:
     return None
 
 
+def delete_owned_deployment(kube: Kube, owner: Obj) -> None:
+    """Delete the Deployment named like ``owner`` if ``owner`` controls it: a spec that asks for
+    protection the operator cannot map must not leave the proxy of the previous spec serving."""
+    meta = owner["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    live = kube.get("apps/v1", "Deployment", namespace, name)
+    controlled_by = controller_owner(live) if live is not None else None
+    if controlled_by is not None and controlled_by[1:] == (owner["kind"], name):
+        log.warning(
+            "%s %s/%s: protection cannot be mapped, deleting its proxy Deployment",
+            owner["kind"],
+            namespace,
+            name,
+        )
+        kube.delete("apps/v1", "Deployment", namespace, name)
+
+
 class Operator:
     """The registered controllers and how one key is processed."""
 

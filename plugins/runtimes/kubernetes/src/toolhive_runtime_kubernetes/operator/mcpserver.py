@@ -27,6 +27,7 @@ from toolhive_runtime_kubernetes.operator.framework import (
     Key,
     Result,
     controller_owner,
+    delete_owned_deployment,
     owner_reference,
 )
 from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
@@ -420,24 +421,9 @@ class MCPServerController(Controller):
         def failed(
             condition: dict[str, Any] | None, message: str, reason: str = status.REASON_NOT_READY
         ) -> Result | None:
-            conds = conditions
-            if condition is not None:
-                conds = status.set_condition(conds, {**condition, "observedGeneration": generation})
-            conds = status.set_condition(
-                conds,
-                status.condition(status.READY, False, reason, message, generation),
-            )
-            status.write_status(
-                kube,
-                obj,
-                {
-                    **new_status,
-                    "phase": "Failed",
-                    "message": message,
-                    "readyReplicas": 0,
-                    "conditions": conds,
-                },
-            )
+            conds = status.failure_conditions(conditions, condition, reason, message, generation)
+            failure = {"phase": "Failed", "message": message, "readyReplicas": 0}
+            status.write_status(kube, obj, {**new_status, **failure, "conditions": conds})
             return None
 
         try:
@@ -491,12 +477,12 @@ class MCPServerController(Controller):
             )
         except Invalid as exc:
             if exc.condition.get("type") in PROTECTION_INVALID:
-                self._stop_unprotected(kube, obj)
+                delete_owned_deployment(kube, obj)
                 conditions = drop_protection(conditions, keep=exc.condition.get("type"))
             return failed(exc.condition, str(exc))
         except ProtectionError as exc:
             # Fail closed: no proxy keeps serving without the protection now asked for.
-            self._stop_unprotected(kube, obj)
+            delete_owned_deployment(kube, obj)
             conditions = drop_protection(conditions, keep=exc.condition_type)
             cond = status.condition(exc.condition_type, False, exc.reason, str(exc))
             return failed(cond, str(exc), "ProtectionNotMapped")
@@ -591,20 +577,6 @@ class MCPServerController(Controller):
         if phase == "Pending" and requeue is None:
             requeue = 15.0  # pods starting: look again even if no event comes
         return Result(requeue) if requeue is not None else None
-
-    def _stop_unprotected(self, kube: Kube, obj: Obj) -> None:
-        """Delete our proxy Deployment: the spec asks for protection that cannot be mapped, so
-        the proxy built from the previous spec must not go on serving without it."""
-        meta = obj["metadata"]
-        live = kube.get("apps/v1", "Deployment", meta["namespace"], meta["name"])
-        owner = controller_owner(live) if live is not None else None
-        if owner is not None and owner[1] == self.kind and owner[2] == meta["name"]:
-            log.warning(
-                "MCPServer %s/%s: protection cannot be mapped, deleting its proxy Deployment",
-                meta["namespace"],
-                meta["name"],
-            )
-            kube.delete("apps/v1", "Deployment", meta["namespace"], meta["name"])
 
     def _switch_to_recreate(self, kube: Kube, desired: list[Obj]) -> None:
         """A Deployment going Recreate must lose its defaulted ``rollingUpdate`` in the same write

@@ -21,9 +21,9 @@ from toolhive_runtime_kubernetes.operator.framework import (
     Controller,
     Key,
     Result,
-    controller_owner,
+    delete_owned_deployment,
 )
-from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
+from toolhive_runtime_kubernetes.operator.kube import Obj
 from toolhive_runtime_kubernetes.operator.mcpserver import (
     PROTECTION_INVALID,
     REFERENCED_KINDS,
@@ -137,13 +137,7 @@ class MCPRemoteProxyController(Controller):
         def failed(
             condition: dict[str, Any] | None, message: str, reason: str = status.REASON_NOT_READY
         ) -> None:
-            conds = conditions
-            if condition is not None:
-                conds = status.set_condition(conds, {**condition, "observedGeneration": generation})
-            conds = status.set_condition(
-                conds,
-                status.condition(status.READY, False, reason, message, generation),
-            )
+            conds = status.failure_conditions(conditions, condition, reason, message, generation)
             status.write_status(
                 kube,
                 obj,
@@ -184,13 +178,13 @@ class MCPRemoteProxyController(Controller):
             )
         except Invalid as exc:
             if exc.condition.get("type") in PROTECTION_INVALID:
-                self._stop_unprotected(kube, obj)
+                delete_owned_deployment(kube, obj)
                 conditions = drop_protection(conditions, keep=exc.condition.get("type"))
             failed(exc.condition, str(exc))
             return None
         except ProtectionError as exc:
             # Fail closed, as MCPServer: no proxy keeps serving without the protection asked for.
-            self._stop_unprotected(kube, obj)
+            delete_owned_deployment(kube, obj)
             conditions = drop_protection(conditions, keep=exc.condition_type)
             failed(
                 status.condition(exc.condition_type, False, exc.reason, str(exc)),
@@ -256,17 +250,3 @@ class MCPRemoteProxyController(Controller):
         if phase == "Pending" and requeue is None:
             requeue = 15.0
         return Result(requeue) if requeue is not None else None
-
-    def _stop_unprotected(self, kube: Kube, obj: Obj) -> None:
-        """Delete our proxy Deployment: the spec asks for protection that cannot be mapped, so
-        the proxy built from the previous spec must not go on serving without it."""
-        meta = obj["metadata"]
-        live = kube.get("apps/v1", "Deployment", meta["namespace"], meta["name"])
-        owner = controller_owner(live) if live is not None else None
-        if owner is not None and owner[1] == self.kind and owner[2] == meta["name"]:
-            log.warning(
-                "MCPRemoteProxy %s/%s: protection cannot be mapped, deleting its proxy Deployment",
-                meta["namespace"],
-                meta["name"],
-            )
-            kube.delete("apps/v1", "Deployment", meta["namespace"], meta["name"])

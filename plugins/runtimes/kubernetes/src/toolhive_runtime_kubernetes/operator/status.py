@@ -95,3 +95,16 @@ def write_status(kube: Kube, obj: Obj, status: dict[str, Any]) -> bool:
     if "resourceVersion" in updated.get("metadata", {}):
         obj["metadata"]["resourceVersion"] = updated["metadata"]["resourceVersion"]
     return True
+
+
+def failure_conditions(
+    conditions: list[dict[str, Any]],
+    extra: dict[str, Any] | None,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    """``conditions`` with ``extra`` (the condition saying what failed, if any) and Ready=False."""
+    if extra is not None:
+        conditions = set_condition(conditions, {**extra, "observedGeneration": generation})
+    return set_condition(conditions, condition(READY, False, reason, message, generation))
