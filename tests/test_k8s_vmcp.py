@@ -21,7 +21,12 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.types import TextContent
-from toolhive.testing.k8s_cluster import KubeCluster, cluster_fixture, namespace_fixture
+from toolhive.testing.k8s_cluster import (
+    KubeCluster,
+    build_images,
+    cluster_fixture,
+    namespace_fixture,
+)
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -33,28 +38,10 @@ API = "toolhive.stacklok.dev/v1beta1"
 IMAGE = "localhost/toolhive-test/mcp-servers:latest"
 
 
-def outside_venv() -> dict[str, str]:
-    """The environment without the test venv on PATH: the build script wants the system's
-    ``python3`` (with pip), not the venv's."""
-    env = dict(os.environ)
-    venv = env.pop("VIRTUAL_ENV", "") or str(Path(sys.executable).parent.parent)
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(venv)
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def images() -> None:
     """The operator's images with this checkout (cached: a no-op when nothing changed)."""
-    proc = subprocess.run(
-        ["nice", "-n", "19", str(ROOT / "scripts" / "build-k8s-images.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=outside_venv(),
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    build_images()
 
 
 class OperatorProcess:

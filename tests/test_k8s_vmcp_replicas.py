@@ -11,7 +11,6 @@ serves a session. Raw HTTP keeps the very same ``Mcp-Session-Id`` across the del
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from toolhive.testing.k8s_cluster import KubeCluster, cluster_fixture, namespace_fixture
+from toolhive.testing.k8s_cluster import (
+    KubeCluster,
+    build_images,
+    cluster_fixture,
+    namespace_fixture,
+)
 
-from tests.test_k8s_vmcp import IMAGE, ROOT, OperatorProcess, cr, diagnose, get, outside_venv
+from tests.test_k8s_vmcp import IMAGE, ROOT, OperatorProcess, cr, diagnose, get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -39,14 +43,8 @@ SESSIONS = 12  # all on one pod by chance: 2 * 2**-12
 
 @pytest.fixture(scope="module")
 def images() -> None:
-    proc = subprocess.run(
-        ["nice", "-n", "19", str(ROOT / "scripts" / "build-k8s-images.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=outside_venv(),
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    """The operator's images with this checkout (cached: a no-op when nothing changed)."""
+    build_images()
 
 
 @pytest.fixture

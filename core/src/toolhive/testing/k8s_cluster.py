@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -173,6 +174,33 @@ def find_cluster_script() -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def build_images(timeout: float = 1800) -> None:
+    """``scripts/build-k8s-images.sh`` of the checkout under test (a no-op when the images match
+    it). Run outside the test venv: the script collects wheels with the system's ``python3 -m
+    pip``, which a uv venv on PATH does not have."""
+    script = find_cluster_script()
+    if script is None:
+        skip_or_fail("scripts/build-k8s-images.sh not found (run the tests from the checkout)")
+    env = dict(os.environ)
+    in_venv = sys.prefix != sys.base_prefix
+    venv = env.pop("VIRTUAL_ENV", "") or (sys.prefix if in_venv else "")
+    if venv:
+        env["PATH"] = os.pathsep.join(
+            p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(venv)
+        )
+    proc = subprocess.run(
+        ["nice", "-n", "19", str(script.parent / "build-k8s-images.sh")],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        msg = "scripts/build-k8s-images.sh failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:]
+        raise AssertionError(msg)
 
 
 def _missing_binaries(root: Path) -> list[str]:
