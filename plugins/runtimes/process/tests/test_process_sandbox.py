@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,13 +95,67 @@ def test_bwrap_argv(tmp_path: Path) -> None:
     assert argv[0] == "/usr/bin/bwrap"
     for flag in ("--die-with-parent", "--unshare-pid", "--unshare-net", "--cap-drop ALL"):
         assert flag in text
-    assert "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp" in text
+    root = " ".join(sandbox.root_flags())
+    assert f"{root} --dev /dev --proc /proc --tmpfs /tmp" in text
+    assert "--ro-bind /usr /usr" in root and "--ro-bind / /" not in text
     assert text.count(f"--ro-bind {tmp_path}/pkg") == 1
     assert "/nonexistent-dir" not in text  # only existing directories are hidden
-    assert argv[-3:] == ["--", "server", "--flag"]
+    assert argv[-5:] == ["--remount-ro", "/", "--", "server", "--flag"]
     assert argv.index("--tmpfs") < argv.index("--bind")
     shared = sandbox.bwrap_argv("/usr/bin/bwrap", ["server"], network=True)
     assert "--unshare-net" not in shared
+
+
+def test_root_flags_show_the_host_without_engine_state(tmp_path: Path) -> None:
+    for directory in ("usr/bin", "var/lib/docker/overlay2", "var/lib/apt", "run/netns", "proc"):
+        (tmp_path / directory).mkdir(parents=True)
+    (tmp_path / "bin").symlink_to("usr/bin")
+    (tmp_path / "run" / "app.sock").write_text("")
+    flags = sandbox.root_flags(tmp_path)
+    text = " ".join(flags)
+    assert "--symlink usr/bin /bin" in text
+    assert f"--ro-bind {tmp_path}/usr /usr" in text
+    assert f"--ro-bind {tmp_path}/var/lib/apt /var/lib/apt" in text
+    assert f"--ro-bind {tmp_path}/run/app.sock /run/app.sock" in text
+    assert "--dir /var --dir /var/lib" in text
+    for hidden in ("docker", "netns", "/proc"):
+        assert hidden not in text
+
+
+def test_a_sandbox_starts_while_engine_mounts_come_and_go() -> None:
+    """bwrap failed the whole start when a submount under ``/`` vanished while it set up."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or os.geteuid() != 0 or sandbox.probe_bwrap(bwrap) is not None:
+        pytest.skip("needs root (to mount) and a working bwrap")
+    churn = Path("/run/netns")
+    churn.mkdir(exist_ok=True)
+    stop = threading.Event()
+    mounts = [churn / f"thv-churn-{n}" for n in range(8)]
+
+    def flap() -> None:
+        while not stop.is_set():
+            for point in mounts:
+                point.mkdir(exist_ok=True)
+                subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(point)], check=True)
+            for point in mounts:
+                subprocess.run(["umount", str(point)], check=True)
+
+    flapper = threading.Thread(target=flap)
+    flapper.start()
+    try:
+        argv = sandbox.bwrap_argv(bwrap, ["true"], network=False)
+        failures = [
+            done.stderr
+            for done in (subprocess.run(argv, capture_output=True, text=True) for _ in range(150))
+            if done.returncode != 0
+        ]
+    finally:
+        stop.set()
+        flapper.join()
+        for point in mounts:
+            subprocess.run(["umount", str(point)], capture_output=True, check=False)
+            point.rmdir()
+    assert failures == []
 
 
 # ---------------------------------------------------------------------------- refused

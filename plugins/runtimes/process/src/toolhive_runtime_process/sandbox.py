@@ -1,6 +1,6 @@
 """The bubblewrap sandbox: what a permission profile can and cannot become, and the ``bwrap`` argv.
 
-The sandbox is a read-only view of the host (``--ro-bind / /``) with a private ``/tmp``, fresh
+The sandbox is a read-only view of the host (:func:`root_flags`) with a private ``/tmp``, fresh
 ``/dev`` and ``/proc``, its own PID, IPC and UTS namespaces, no capabilities, and no network at all
 unless the profile allows every destination (allow-lists go through an egress proxy, see
 :mod:`.network`). A profile's ``read`` entries become ``--ro-bind``
@@ -53,6 +53,28 @@ _BASE_FLAGS = (
 )
 
 
+#: Host trees the sandbox does not show: container engines' and the kubelet's state hold other
+#: workloads' root filesystems and secret volumes, which no server needs. Their mounts also come
+#: and go while a sandbox starts, and bwrap (0.8) fails the whole start when a submount of a
+#: recursive bind vanishes between its reading the mount table and remounting it read-only —
+#: binding ``/`` whole failed that way while Kubernetes pods were being created and deleted.
+_UNSHOWN = frozenset(
+    PurePosixPath(path)
+    for path in (
+        "/var/lib/docker",
+        "/var/lib/containers",
+        "/var/lib/containerd",
+        "/var/lib/kubelet",
+        "/run/docker",
+        "/run/containerd",
+        "/run/containers",
+        "/run/netns",
+    )
+)
+#: Top-level entries the sandbox gets fresh rather than from the host.
+_FRESH = frozenset({"proc", "dev", "tmp"})
+
+
 def unsandboxed_allowed(environ: Mapping[str, str]) -> bool:
     return environ.get(UNSANDBOXED_ENV, "").strip().lower() in _TRUE
 
@@ -64,9 +86,48 @@ def find_bwrap(environ: Mapping[str, str]) -> str | None:
     return shutil.which("bwrap", path=environ.get("PATH", os.defpath))
 
 
+def root_flags(root: Path = Path("/")) -> list[str]:
+    """bwrap options showing the host's ``root`` read-only, without :data:`_UNSHOWN` trees.
+
+    Each top-level entry is bound on its own (symlinks recreated as symlinks) and only the
+    directories leading to an unshown tree are walked further, so no recursive bind crosses an
+    engine's mounts. ``/proc``, ``/dev`` and ``/tmp`` are left to the caller; the sandbox's own
+    root is made read-only by :data:`_SEAL_ROOT`, which goes after every other option.
+    """
+    flags: list[str] = []
+    _show_children(root, PurePosixPath("/"), flags)
+    return flags
+
+
+#: Last options of every sandbox: its root (a tmpfs holding the mount points) read-only, as the
+#: host's own ``/`` is — servers write only where a profile allows.
+_SEAL_ROOT = ("--remount-ro", "/")
+
+
+def _show_children(host_dir: Path, place: PurePosixPath, flags: list[str]) -> None:
+    try:
+        entries = sorted(os.scandir(host_dir), key=lambda entry: entry.name)
+    except OSError:  # unreadable: shown whole, as a recursive bind would have
+        flags += ["--ro-bind", str(host_dir), str(place)]
+        return
+    for entry in entries:
+        target = place / entry.name
+        if target in _UNSHOWN or (place == PurePosixPath("/") and entry.name in _FRESH):
+            continue
+        if entry.is_symlink():
+            flags += ["--symlink", os.readlink(entry.path), str(target)]
+        elif entry.is_dir(follow_symlinks=False) and any(
+            unshown.is_relative_to(target) for unshown in _UNSHOWN
+        ):
+            flags += ["--dir", str(target)]
+            _show_children(Path(entry.path), target, flags)
+        else:  # directories, files, sockets (a server may talk to /run/docker.sock)
+            flags += ["--ro-bind", entry.path, str(target)]
+
+
 def probe_bwrap(bwrap: str) -> str | None:
     """Start a throw-away sandbox with the flags we use; ``None`` if it works, else why not."""
-    argv = [bwrap, *_BASE_FLAGS, "--unshare-net", "--ro-bind", "/", "/", "--", "true"]
+    argv = [bwrap, *_BASE_FLAGS, "--unshare-net", *root_flags(), *_SEAL_ROOT, "--", "true"]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=15, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -336,7 +397,7 @@ def bwrap_argv(
     argv = [bwrap, *_BASE_FLAGS]
     if not network:
         argv.append("--unshare-net")
-    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    argv += [*root_flags(), "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in hidden:
         if path.is_dir() and not path.is_relative_to("/tmp"):
             argv += ["--tmpfs", str(path)]
@@ -345,7 +406,7 @@ def bwrap_argv(
     for bind in binds:
         argv += bind.flags()
     argv += extra
-    argv += ["--", *command]
+    argv += [*_SEAL_ROOT, "--", *command]
     return argv
 
 
@@ -353,12 +414,12 @@ def installer_argv(
     bwrap: str, command: list[str], *, writable: Iterable[Path], hidden: Iterable[Path] = ()
 ) -> list[str]:
     """Run a package installer with the network but writing only to its cache directories."""
-    argv = [bwrap, *_BASE_FLAGS, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    argv = [bwrap, *_BASE_FLAGS, *root_flags(), "--dev", "/dev", "--proc", "/proc"]
     argv += ["--tmpfs", "/tmp"]
     for path in hidden:
         if path.is_dir() and not path.is_relative_to("/tmp"):
             argv += ["--tmpfs", str(path)]
     for path in dict.fromkeys(writable):
         argv += ["--bind", str(path), str(path)]
-    argv += ["--", *command]
+    argv += [*_SEAL_ROOT, "--", *command]
     return argv
