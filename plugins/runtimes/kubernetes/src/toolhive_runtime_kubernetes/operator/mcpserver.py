@@ -19,7 +19,7 @@ from toolhive_runtime_kubernetes.crd.config_objects import MCPExternalAuthConfig
 from toolhive_runtime_kubernetes.crd.mcpserver import MCPServer
 from toolhive_runtime_kubernetes.crd.oidc_config import MCPOIDCConfig
 from toolhive_runtime_kubernetes.crd.telemetry_config import MCPTelemetryConfig
-from toolhive_runtime_kubernetes.operator import objects, status
+from toolhive_runtime_kubernetes.operator import objects, sessions, status
 from toolhive_runtime_kubernetes.operator.apply import apply_object
 from toolhive_runtime_kubernetes.operator.framework import (
     Context,
@@ -528,6 +528,7 @@ class MCPServerController(Controller):
             )
         else:
             conditions = status.remove_condition(conditions, STDIO_REPLICA_CAPPED)
+        conditions = status.set_condition(conditions, sessions.storage_condition(spec, generation))
 
         deployment = _get(kube, "Deployment", namespace, name)
         if (

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolhive_runtime_kubernetes.crd.remoteproxy import MCPRemoteProxy
-from toolhive_runtime_kubernetes.operator import objects, status
+from toolhive_runtime_kubernetes.operator import objects, sessions, status
 from toolhive_runtime_kubernetes.operator.apply import apply_object
 from toolhive_runtime_kubernetes.operator.framework import (
     Context,
@@ -228,6 +228,7 @@ class MCPRemoteProxyController(Controller):
             phase, message = "Ready", "remote proxy is running"
         else:
             phase, message = "Pending", "remote proxy is starting"
+        conditions = status.set_condition(conditions, sessions.storage_condition(spec, generation))
         conditions = status.set_condition(
             conditions,
             status.condition(

@@ -23,6 +23,7 @@ from toolhive_runtime_kubernetes.crd.mcpserver import MCPServer
 from toolhive_runtime_kubernetes.crd.oidc_config import MCPOIDCConfig
 from toolhive_runtime_kubernetes.crd.remoteproxy import MCPRemoteProxy
 from toolhive_runtime_kubernetes.crd.telemetry_config import MCPTelemetryConfig
+from toolhive_runtime_kubernetes.operator import sessions
 
 SCHEMA_VERSION = "v0.1.0"
 PROXY_HOST = "0.0.0.0"
@@ -116,12 +117,8 @@ def refuse_unmapped(spec: Any) -> None:
         if getattr(spec, attr, None) is not None:
             msg = f"spec.{field} cannot be honoured: {why}; remove it to run the server"
             raise ProtectionError(field, msg, condition_type, reason)
-    storage = getattr(spec, "session_storage", None)
-    if storage is not None and storage.provider != "memory":
-        msg = (
-            f"spec.sessionStorage provider {storage.provider!r} cannot be honoured: this "
-            "operator's proxy runner keeps MCP sessions in memory; remove it or use provider memory"
-        )
+    msg = sessions.storage_refusal(spec)
+    if msg is not None:
         raise ProtectionError(
             "sessionStorage", msg, PROTECTION_SUPPORTED, "SessionStorageUnsupported"
         )
