@@ -315,7 +315,7 @@ def test_outgoing_auth_from_members_refs_reads_secrets_from_env(
     [
         (
             {"incomingAuth": {"type": "oidc", "oidcConfigRef": {"name": "x", "audience": "y"}}},
-            "only anonymous",
+            "MCPOIDCConfig x not found",
         ),
         (
             {

@@ -8,6 +8,7 @@ not import core's models. ``tests/test_k8s_operator.py`` checks that core's ``th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -205,41 +206,61 @@ def _oidc_error(message: str, reason: str = "OIDCConfigRefNotValid") -> Protecti
     return ProtectionError("oidcConfigRef", message, OIDC_CONFIG_REF_VALIDATED, reason)
 
 
-def oidc_config(
-    ref: MCPOIDCConfigReference | None,
+@dataclass(frozen=True)
+class ResolvedOIDC:
+    """An ``oidcConfigRef`` and the MCPOIDCConfig it names, resolved (Go's ``oidc.OIDCConfig``
+    from ``ResolveFromConfigRef``): what both the proxy's RunConfig and the vMCP gateway's
+    ``incomingAuth.oidc`` are written from. Never holds a client secret."""
+
+    issuer: str
+    audience: str
+    resource_url: str
+    jwks_url: str = ""
+    introspection_url: str = ""
+    client_id: str = ""
+    ca_bundle_path: str = ""
+    jwks_auth_token_path: str = ""
+    jwks_allow_private_ip: bool = False
+    protected_resource_allow_private_ip: bool = False
+    insecure_allow_http: bool = False
+    scopes: tuple[str, ...] = ()
+    #: The MCPOIDCConfig has a ``clientSecretRef`` (its value reaches the pod as an env var).
+    has_client_secret: bool = False
+
+
+def resolve_oidc(
+    ref: MCPOIDCConfigReference,
     oidc: MCPOIDCConfig | None,
     *,
     resource_url: str,
-) -> dict[str, Any]:
-    """The RunConfig's ``oidc_config`` (+ ``thv_ca_bundle``/``jwks_auth_token_file``) for
-    ``spec.oidcConfigRef`` and the MCPOIDCConfig it names, with the keys core's ``thv run
-    --oidc-*`` writes (Go's TokenValidatorConfig names; Go's ``ResolveFromConfigRef``).
-
-    The audience, scopes and resource URL are the workload's (the ref's); ``resource_url`` is the
-    default for the latter (the proxy Service's URL). A client secret is never put in here: the
-    proxy gets it as :data:`OIDC_CLIENT_SECRET_ENV` from the Secret."""
-    if ref is None:
-        return {}
+) -> ResolvedOIDC:
+    """Go's ``ResolveFromConfigRef``: the audience, scopes and resource URL are the workload's
+    (the ref's; ``resource_url`` is the default of the latter), the rest the MCPOIDCConfig's.
+    Raises :class:`ProtectionError` when it is missing or cannot be honoured (fail closed)."""
     if oidc is None:
         raise _oidc_error(
             f"spec.oidcConfigRef: MCPOIDCConfig {ref.name} not found", "OIDCConfigRefNotFound"
         )
     spec = oidc.spec
-    out: dict[str, Any] = {
-        "Audience": ref.audience,
-        "ResourceURL": ref.resource_url or resource_url,
+    common: dict[str, Any] = {
+        "audience": ref.audience,
+        "resource_url": ref.resource_url or resource_url,
+        "scopes": tuple(ref.scopes or ()),
     }
     if spec.type == "kubernetesServiceAccount" and spec.kubernetes_service_account is not None:
         sa = spec.kubernetes_service_account
-        out.update(
-            Issuer=sa.issuer or K8S_ISSUER,
-            JWKSURL=sa.jwks_url,
-            IntrospectionURL=sa.introspection_url,
-        )
-        if sa.use_cluster_auth is not False:
+        cluster_auth = sa.use_cluster_auth is not False
+        return ResolvedOIDC(
+            issuer=sa.issuer or K8S_ISSUER,
+            jwks_url=sa.jwks_url or "",
+            introspection_url=sa.introspection_url or "",
             # The pod's own service account: the cluster CA and its token for discovery/JWKS.
-            out.update(CACertPath=K8S_CA_BUNDLE, AuthTokenFile=K8S_TOKEN_FILE, AllowPrivateIP=True)
-    elif spec.type == "inline" and spec.inline is not None:
+            ca_bundle_path=K8S_CA_BUNDLE if cluster_auth else "",
+            jwks_auth_token_path=K8S_TOKEN_FILE if cluster_auth else "",
+            jwks_allow_private_ip=cluster_auth,
+            **common,
+        )
+    if spec.type == "inline" and spec.inline is not None:
         inline = spec.inline
         if inline.ca_bundle_ref is not None:
             msg = (
@@ -249,21 +270,53 @@ def oidc_config(
             raise ProtectionError(
                 "oidcConfigRef", msg, OIDC_CONFIG_REF_VALIDATED, "OIDCConfigRefError"
             )
-        out.update(
-            Issuer=inline.issuer,
-            JWKSURL=inline.jwks_url,
-            IntrospectionURL=inline.introspection_url,
-            ClientID=inline.client_id,
-            AuthTokenFile=inline.jwks_auth_token_path,
-            # Go: either flag allows private addresses for every OIDC request at runtime.
-            AllowPrivateIP=inline.jwks_allow_private_ip
-            or inline.protected_resource_allow_private_ip,
-            InsecureAllowHTTP=inline.insecure_allow_http,
+        return ResolvedOIDC(
+            issuer=inline.issuer,
+            jwks_url=inline.jwks_url or "",
+            introspection_url=inline.introspection_url or "",
+            client_id=inline.client_id or "",
+            jwks_auth_token_path=inline.jwks_auth_token_path or "",
+            jwks_allow_private_ip=inline.jwks_allow_private_ip,
+            protected_resource_allow_private_ip=inline.protected_resource_allow_private_ip,
+            insecure_allow_http=inline.insecure_allow_http,
+            has_client_secret=inline.client_secret_ref is not None,
+            **common,
         )
-    else:  # the model refuses this; kept so a new type cannot run unvalidated
-        raise _oidc_error(f"MCPOIDCConfig {oidc.name} has no configuration for type {spec.type}")
-    if ref.scopes:
-        out["Scopes"] = list(ref.scopes)
+    # The model refuses this; kept so a new type cannot run unvalidated.
+    raise _oidc_error(f"MCPOIDCConfig {oidc.name} has no configuration for type {spec.type}")
+
+
+def oidc_config(
+    ref: MCPOIDCConfigReference | None,
+    oidc: MCPOIDCConfig | None,
+    *,
+    resource_url: str,
+) -> dict[str, Any]:
+    """The RunConfig's ``oidc_config`` (+ ``thv_ca_bundle``/``jwks_auth_token_file``) for
+    ``spec.oidcConfigRef`` and the MCPOIDCConfig it names, with the keys core's ``thv run
+    --oidc-*`` writes (Go's TokenValidatorConfig names).
+
+    A client secret is never put in here: the proxy gets it as :data:`OIDC_CLIENT_SECRET_ENV`
+    from the Secret."""
+    if ref is None:
+        return {}
+    resolved = resolve_oidc(ref, oidc, resource_url=resource_url)
+    out: dict[str, Any] = {
+        "Audience": resolved.audience,
+        "ResourceURL": resolved.resource_url,
+        "Issuer": resolved.issuer,
+        "JWKSURL": resolved.jwks_url,
+        "IntrospectionURL": resolved.introspection_url,
+        "ClientID": resolved.client_id,
+        "CACertPath": resolved.ca_bundle_path,
+        "AuthTokenFile": resolved.jwks_auth_token_path,
+        # Go: either flag allows private addresses for every OIDC request at runtime.
+        "AllowPrivateIP": resolved.jwks_allow_private_ip
+        or resolved.protected_resource_allow_private_ip,
+        "InsecureAllowHTTP": resolved.insecure_allow_http,
+    }
+    if resolved.scopes:
+        out["Scopes"] = list(resolved.scopes)
     config = {k: v for k, v in out.items() if v not in ("", None, False)}
     fields: dict[str, Any] = {"oidc_config": config}
     # As ``thv run`` (and Go's WithOIDCConfig): the CA bundle and JWKS token file also top level.
@@ -274,15 +327,17 @@ def oidc_config(
     return fields
 
 
-def oidc_client_secret_env(oidc: MCPOIDCConfig | None) -> list[dict[str, Any]]:
-    """The proxy container's env var for an inline MCPOIDCConfig's ``clientSecretRef``."""
+def oidc_client_secret_env(
+    oidc: MCPOIDCConfig | None, name: str = OIDC_CLIENT_SECRET_ENV
+) -> list[dict[str, Any]]:
+    """The container's env var ``name`` for an inline MCPOIDCConfig's ``clientSecretRef``."""
     inline = oidc.spec.inline if oidc is not None else None
     if inline is None or inline.client_secret_ref is None:
         return []
     ref = inline.client_secret_ref
     return [
         {
-            "name": OIDC_CLIENT_SECRET_ENV,
+            "name": name,
             "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
         }
     ]

@@ -4,8 +4,9 @@ objects referenced by workloads.
 Their own reconcile only writes ``status.configHash`` (and the ``Valid`` condition) and, on
 deletion, holds the object while a workload still references it (Go's ``DeletionBlocked``). The
 rollout when one changes comes from the workloads: an event on a config object re-enqueues every
-MCPServer / MCPRemoteProxy that references it (``RefIndex``), whose RunConfig — and so its
-checksum on the proxy pod template — changes.
+MCPServer / MCPRemoteProxy / VirtualMCPServer that references it (``RefIndex``; the
+VirtualMCPServer's MCPOIDCConfig via ``spec.incomingAuth.oidcConfigRef``), whose RunConfig or vMCP
+config — and so its checksum on the pod template — changes.
 """
 
 from __future__ import annotations

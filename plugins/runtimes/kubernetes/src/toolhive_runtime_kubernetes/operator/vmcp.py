@@ -14,6 +14,15 @@ host is a Service name (``mcp-x-proxy.ns.svc.cluster.local``): the gateway then 
 DNS. Members joining, leaving, changing URL or their Service changing re-reconcile; a new config
 rolls the Deployment (its checksum is on the pod template).
 
+``spec.incomingAuth`` (Go's ``convertIncomingAuth``): ``type: oidc`` resolves the MCPOIDCConfig
+``oidcConfigRef`` names (as an MCPServer's, :func:`runconfig.resolve_oidc`) into the config's
+``incomingAuth.oidc``; its client secret reaches the gateway as ``VMCP_OIDC_CLIENT_SECRET`` from the
+Secret, never in the ConfigMap. ``authzConfig`` (inline policies or a ConfigMap's Cedar config)
+becomes ``incomingAuth.authz`` (``type: cedar``); ``authzConfigRef`` is refused (no MCPAuthzConfig
+CRD here). An MCPOIDCConfig or authz ConfigMap change rolls the gateway. Anything that cannot be
+honoured — a missing MCPOIDCConfig, Secret or ConfigMap, a document that is not Cedar — leaves the
+VirtualMCPServer ``Failed`` and deletes its gateway Deployment (fail closed).
+
 Objects, with Go's names: ConfigMap ``<name>-vmcp-config``; Deployment ``<name>`` running ``thv vmcp
 serve --config=/etc/vmcp-config/config.yaml --host=0.0.0.0 --port=4483`` from the proxy runner image
 (``spec.replicas`` when set; otherwise the live count is left alone); Service ``vmcp-<name>``
@@ -32,12 +41,14 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import ValidationError
 
+from toolhive_runtime_kubernetes.crd.common import AuthzConfigRef
 from toolhive_runtime_kubernetes.crd.vmcp import VirtualMCPServerSpec
 from toolhive_runtime_kubernetes.operator.apply import apply_object
 from toolhive_runtime_kubernetes.operator.framework import (
@@ -47,16 +58,33 @@ from toolhive_runtime_kubernetes.operator.framework import (
     Key,
     Result,
     controller_owner,
+    delete_owned_deployment,
     owner_reference,
 )
 from toolhive_runtime_kubernetes.operator.group import group_ref, members
 from toolhive_runtime_kubernetes.operator.kube import Kube, Obj
+from toolhive_runtime_kubernetes.operator.mcpserver import (
+    Invalid,
+    load_authz_configmap,
+    load_protection_refs,
+)
+from toolhive_runtime_kubernetes.operator.runconfig import (
+    AUTHZ_CONFIG_REF_VALIDATED,
+    OIDC_CONFIG_REF_VALIDATED,
+    ProtectionError,
+    ResolvedOIDC,
+    authz_config,
+    oidc_client_secret_env,
+    resolve_oidc,
+)
 from toolhive_runtime_kubernetes.operator.status import (
     READY,
     condition,
+    remove_condition,
     set_condition,
     write_status,
 )
+from toolhive_runtime_kubernetes.operator.toolconfig import config_hash
 
 PORT = 4483
 CONFIG_DIR = "/etc/vmcp-config"
@@ -319,16 +347,194 @@ def outgoing_auth(kube: Kube, vmcp: Obj, backends: list[Backend]) -> Outgoing:
 # --- the config --------------------------------------------------------------------------------
 
 
-def incoming_auth(spec: dict[str, Any]) -> dict[str, Any]:
-    incoming = spec.get("incomingAuth") or {}
-    if incoming.get("type") != "anonymous":
-        raise SpecError(
-            f"spec.incomingAuth.type {incoming.get('type')!r}: only anonymous is supported by this "
-            "operator yet (oidc needs MCPOIDCConfig resolution)"
+#: Go's env var for the gateway's OIDC client secret (``vmcpOIDCClientSecretEnvVar``): filled
+#: from the MCPOIDCConfig's Secret, named by ``clientSecretEnv`` in the config, never a value.
+OIDC_CLIENT_SECRET_ENV = "VMCP_OIDC_CLIENT_SECRET"
+#: Go's VirtualMCPServer condition for the incoming auth (+ the authz ConfigMap) being usable.
+AUTH_CONFIGURED = "AuthConfigured"
+#: Conditions this section writes; dropped when the spec no longer asks for them.
+AUTH_CONDITIONS = (OIDC_CONFIG_REF_VALIDATED, AUTHZ_CONFIG_REF_VALIDATED, AUTH_CONFIGURED)
+
+
+class IncomingAuthError(SpecError):
+    """``spec.incomingAuth`` cannot be honoured: the gateway must not serve (fail closed)."""
+
+    def __init__(self, message: str, cond: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.condition = cond
+
+
+@dataclass
+class Incoming:
+    """The config's ``incomingAuth``, the env it reads the OIDC client secret from, the
+    conditions saying it is valid and the hash of the MCPOIDCConfig it came from."""
+
+    section: dict[str, Any]
+    env: list[dict[str, Any]] = field(default_factory=list)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    oidc_hash: str = ""
+
+
+def incoming_refs(vmcp: Obj) -> list[Key]:
+    """The MCPOIDCConfig and authz ConfigMap ``spec.incomingAuth`` names (for the ref index:
+    their change re-reconciles, their deletion is held while referenced)."""
+    namespace = vmcp["metadata"]["namespace"]
+    incoming = (vmcp.get("spec") or {}).get("incomingAuth") or {}
+    refs = []
+    if name := (incoming.get("oidcConfigRef") or {}).get("name"):
+        refs.append(Key("MCPOIDCConfig", namespace, str(name)))
+    authz = incoming.get("authzConfig") or {}
+    if authz.get("type", "configMap") == "configMap" and (authz.get("configMap") or {}).get("name"):
+        refs.append(Key("ConfigMap", namespace, str(authz["configMap"]["name"])))
+    return refs
+
+
+def asks_for_protection(vmcp: Obj) -> bool:
+    incoming = (vmcp.get("spec") or {}).get("incomingAuth") or {}
+    return incoming.get("type") != "anonymous" or any(
+        incoming.get(k) for k in ("authzConfig", "authzConfigRef")
+    )
+
+
+def oidc_section(resolved: ResolvedOIDC) -> dict[str, Any]:
+    """A resolved OIDC config as the gateway's ``incomingAuth.oidc`` (Go's
+    ``mapResolvedOIDCToVmcpConfigFromRef``; the JWKS token file has no vMCP field, as in Go)."""
+    out: dict[str, Any] = {
+        "issuer": resolved.issuer,
+        "clientId": resolved.client_id,
+        "audience": resolved.audience,
+        "resource": resolved.resource_url,
+        "jwksUrl": resolved.jwks_url,
+        "introspectionUrl": resolved.introspection_url,
+        "scopes": list(resolved.scopes),
+        "clientSecretEnv": OIDC_CLIENT_SECRET_ENV if resolved.has_client_secret else "",
+        "insecureAllowHttp": resolved.insecure_allow_http,
+        "jwksAllowPrivateIp": resolved.jwks_allow_private_ip,
+        "protectedResourceAllowPrivateIp": resolved.protected_resource_allow_private_ip,
+        "caBundlePath": resolved.ca_bundle_path,
+    }
+    return {k: v for k, v in out.items() if v not in ("", [], False)}
+
+
+def _authz_error(message: str, reason: str) -> IncomingAuthError:
+    return IncomingAuthError(
+        message,
+        condition(
+            AUTH_CONFIGURED, False, reason, f"Authorization configuration is invalid: {message}"
+        ),
+    )
+
+
+def authz_section(ref: AuthzConfigRef, configmap_text: str | None) -> dict[str, Any]:
+    """``spec.incomingAuth.authzConfig`` (inline, or a ConfigMap's Cedar config, read the way an
+    MCPServer's is) as the gateway's ``incomingAuth.authz`` (Go's ``convertAuthzConfig``)."""
+    try:
+        document = authz_config(ref, configmap_text)["authz_config"]
+    except ProtectionError as exc:
+        raise _authz_error(
+            str(exc).replace("spec.authzConfig", "spec.incomingAuth.authzConfig"),
+            "AuthzConfigMapInvalid",
+        ) from None
+    where = (
+        f"authz ConfigMap {ref.config_map.name}"
+        if ref.type == "configMap" and ref.config_map
+        else "spec.incomingAuth.authzConfig"
+    )
+    cedar = document.get("cedar") if document.get("type") == "cedarv1" else None
+    if not isinstance(cedar, dict):
+        raise _authz_error(f"{where} is not a Cedar config (type cedarv1)", "AuthzConfigMapInvalid")
+    policies = cedar.get("policies")
+    if (
+        not isinstance(policies, list)
+        or not policies
+        or not all(isinstance(p, str) for p in policies)
+    ):
+        raise _authz_error(f"{where} has no Cedar policies", "AuthzConfigMapInvalid")
+    # The gateway's Cedar takes policies and entities only: a claim mapping or upstream it would
+    # ignore changes who is allowed, so it is refused rather than dropped.
+    unsupported = [
+        k
+        for k in (
+            "group_claim_name",
+            "role_claim_name",
+            "group_entity_type",
+            "primary_upstream_provider",
         )
-    if incoming.get("authzConfig") or incoming.get("authzConfigRef"):
-        raise SpecError("spec.incomingAuth: authorization is not supported by this operator yet")
-    return {"type": "anonymous"}
+        if cedar.get(k)
+    ]
+    if unsupported:
+        raise _authz_error(
+            f"{where}: {', '.join(unsupported)} cannot be honoured by the vMCP gateway here; remove it",
+            "AuthInvalid",
+        )
+    return {
+        "type": "cedar",
+        "policies": list(policies),
+        "entitiesJson": str(cedar.get("entities_json") or "[]"),
+    }
+
+
+def incoming_auth(kube: Kube, vmcp: Obj) -> Incoming:
+    """Go's ``convertIncomingAuth`` plus its controller's checks: the MCPOIDCConfig
+    ``oidcConfigRef`` names (and its client secret's Secret) and the authz ConfigMap must exist
+    and be usable, else :class:`IncomingAuthError` (the gateway must not run without them)."""
+    meta = vmcp["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    incoming = VirtualMCPServerSpec.model_validate(vmcp.get("spec") or {}).incoming_auth
+    if incoming.authz_config_ref is not None:
+        msg = (
+            "spec.incomingAuth.authzConfigRef cannot be honoured: MCPAuthzConfig is not installed "
+            "with this operator (no CRD); use spec.incomingAuth.authzConfig (type inline, or type "
+            "configMap naming a ConfigMap with the Cedar config)"
+        )
+        raise IncomingAuthError(
+            msg, condition(AUTHZ_CONFIG_REF_VALIDATED, False, "AuthzConfigRefError", msg)
+        )
+    # The MCPServer controller's loaders, given the parts of this spec they read.
+    refs = SimpleNamespace(
+        spec=SimpleNamespace(
+            oidc_config_ref=incoming.oidc_config_ref,
+            telemetry_config_ref=None,
+            authz_config=incoming.authz_config,
+        )
+    )
+    result = Incoming({"type": incoming.type})
+    if incoming.type == "oidc" and incoming.oidc_config_ref is not None:
+        ref = incoming.oidc_config_ref
+        try:
+            oidc, _, conds = load_protection_refs(kube, namespace, refs)
+            resolved = resolve_oidc(ref, oidc, resource_url=gateway_url(name, namespace))
+        except Invalid as exc:
+            raise IncomingAuthError(str(exc), exc.condition) from None
+        except ProtectionError as exc:
+            raise IncomingAuthError(
+                str(exc), condition(exc.condition_type, False, exc.reason, str(exc))
+            ) from None
+        assert oidc is not None  # load_protection_refs raised otherwise
+        result.section["oidc"] = oidc_section(resolved)
+        result.env = oidc_client_secret_env(oidc, OIDC_CLIENT_SECRET_ENV)
+        result.oidc_hash = config_hash(oidc.spec.to_json())
+        result.conditions += [
+            {**c, "message": f"MCPOIDCConfig {ref.name} is valid and ready"} for c in conds
+        ]
+    if incoming.authz_config is not None:
+        try:
+            text = load_authz_configmap(kube, namespace, cast(Any, refs))
+        except Invalid as exc:
+            raise _authz_error(
+                str(exc).replace("spec.authzConfig", "spec.incomingAuth.authzConfig"),
+                "AuthzConfigMapNotFound",
+            ) from None
+        result.section["authz"] = authz_section(incoming.authz_config, text)
+    result.conditions.append(
+        condition(AUTH_CONFIGURED, True, "AuthValid", "Authentication configuration is valid")
+    )
+    return result
+
+
+def gateway_url(name: str, namespace: str) -> str:
+    """The gateway Service's URL (the status ``url``; the default OIDC resource)."""
+    return f"http://{service_name(name)}.{namespace}.svc.cluster.local:{PORT}"
 
 
 #: Where the gateway reads the Redis password (Go's ``RedisPasswordEnvVar``).
@@ -369,12 +575,16 @@ def vmcp_config(
     backends: list[Backend],
     outgoing: Outgoing,
     storage: dict[str, Any] | None = None,
+    *,
+    incoming: dict[str, Any],
 ) -> dict[str, Any]:
     """The gateway's config file (ToolHive's format): ``spec.config`` with Go's converter's
     overrides and defaults, and the routable members as static ``backends``."""
     spec = vmcp.get("spec") or {}
     config: dict[str, Any] = copy.deepcopy(spec.get("config") or {})
-    for key in ("backends", "groupRef", "name", "sessionStorage"):
+    # spec.incomingAuth wins over config.incomingAuth (Go): never let the free-form config
+    # replace the auth the spec asks for.
+    for key in ("backends", "groupRef", "name", "sessionStorage", "incomingAuth"):
         config.pop(key, None)
     if config.get("compositeToolRefs"):
         raise SpecError("spec.config.compositeToolRefs is not supported by this operator yet")
@@ -389,7 +599,7 @@ def vmcp_config(
         for b in backends
         if b.target
     ]
-    result["incomingAuth"] = incoming_auth(spec)
+    result["incomingAuth"] = incoming
     result["outgoingAuth"] = outgoing.section
     aggregation = copy.deepcopy(config.pop("aggregation", None) or {})
     aggregation.setdefault("conflictResolution", "prefix")
@@ -614,9 +824,7 @@ def vmcp_status(
     status["phase"] = phase
     status["message"] = message
     if phase in ("Ready", "Degraded"):
-        status["url"] = (
-            f"http://{service_name(meta['name'])}.{meta['namespace']}.svc.cluster.local:{PORT}"
-        )
+        status["url"] = gateway_url(meta["name"], meta["namespace"])
     conditions = set_condition(
         conditions, condition(READY, phase == "Ready", reason, message, generation)
     )
@@ -655,6 +863,27 @@ def session_storage_warning(vmcp: Obj, generation: int | None) -> dict[str, Any]
     )
 
 
+def with_auth(
+    vmcp: Obj, status: dict[str, Any], conds: list[dict[str, Any]], oidc_hash: str = ""
+) -> dict[str, Any]:
+    """``status`` with the incoming-auth conditions ``conds`` (the others of
+    :data:`AUTH_CONDITIONS` dropped) and ``oidcConfigHash`` (Go's: the MCPOIDCConfig's
+    ``configHash`` while the gateway runs from it)."""
+    generation = vmcp["metadata"].get("generation")
+    conditions = list(status.get("conditions") or [])
+    wanted = {c["type"] for c in conds}
+    for kind in AUTH_CONDITIONS:
+        if kind not in wanted:
+            conditions = remove_condition(conditions, kind)
+    for cond in conds:  # the previous entry keeps its lastTransitionTime when unchanged
+        conditions = set_condition(conditions, {**cond, "observedGeneration": generation})
+    status = {**status, "conditions": conditions}
+    status.pop("oidcConfigHash", None)
+    if oidc_hash:
+        status["oidcConfigHash"] = oidc_hash
+    return status
+
+
 # --- the controller ----------------------------------------------------------------------------
 
 
@@ -680,6 +909,9 @@ class VirtualMCPServerController(Controller):
         key = Key.of(obj)
         problem = spec_problems(obj)
         if problem:
+            if asks_for_protection(obj):
+                # Fail closed: the gateway of an earlier spec must not serve without it.
+                delete_owned_deployment(kube, obj)
             write_status(kube, obj, vmcp_status(obj, phase="Failed", message=problem))
             return None
         group_name = str(obj["spec"]["groupRef"]["name"])
@@ -687,48 +919,54 @@ class VirtualMCPServerController(Controller):
         group = kube.get(API_VERSION, "MCPGroup", key.namespace, group_name)
         found = members(kube, key.namespace, group_name) if group is not None else {}
         member_objs = [o for kind in MEMBER_KINDS for o in found.get(kind, [])]
-        refs = [group_key, *(Key.of(o) for o in member_objs)]
+        refs = [group_key, *(Key.of(o) for o in member_objs), *incoming_refs(obj)]
         refs += [
             Key("MCPExternalAuthConfig", key.namespace, str(r["name"]))
             for o in member_objs
             if (r := (o.get("spec") or {}).get("externalAuthConfigRef"))
         ]
         ctx.index.record(key, refs)
+        try:
+            incoming = incoming_auth(kube, obj)
+        except IncomingAuthError as exc:
+            # Fail closed: no gateway serves without the auth the spec asks for.
+            delete_owned_deployment(kube, obj)
+            failed = vmcp_status(obj, phase="Failed", message=str(exc))
+            write_status(kube, obj, with_auth(obj, failed, [exc.condition]))
+            return None
+        if group is None or (group.get("status") or {}).get("phase") != "Ready":
+            # No new config is written while the group is not there: a gateway still running
+            # an earlier incomingAuth goes (fail closed), one with the same auth keeps serving.
+            self._drop_stale_gateway(kube, obj, incoming.section)
         if group is None:
             text = f"MCPGroup {group_name} not found"
-            write_status(
-                kube,
-                obj,
-                vmcp_status(
-                    obj, phase="Failed", message=text, group_ok=(False, "GroupRefNotFound", text)
-                ),
+            status = vmcp_status(
+                obj, phase="Failed", message=text, group_ok=(False, "GroupRefNotFound", text)
             )
+            write_status(kube, obj, with_auth(obj, status, incoming.conditions, incoming.oidc_hash))
             return None
         group_phase = (group.get("status") or {}).get("phase")
         if group_phase != "Ready":
             text = f"MCPGroup {group_name} is not ready (phase {group_phase or 'unset'})"
-            write_status(
-                kube,
-                obj,
-                vmcp_status(
-                    obj, phase="Pending", message=text, group_ok=(False, "GroupRefNotReady", text)
-                ),
+            status = vmcp_status(
+                obj, phase="Pending", message=text, group_ok=(False, "GroupRefNotReady", text)
             )
+            write_status(kube, obj, with_auth(obj, status, incoming.conditions, incoming.oidc_hash))
             return Result(requeue_after=POLL_SECONDS)
         group_ok = (True, "GroupRefValid", f"MCPGroup {group_name} is valid and ready")
         backends = sorted((backend_of(kube, o) for o in member_objs), key=lambda b: b.name)
         try:
             outgoing = outgoing_auth(kube, obj, backends)
             storage, storage_env = session_storage(kube, obj)
-            config = vmcp_config(obj, group_name, backends, outgoing, storage)
-        except SpecError as exc:
-            write_status(
-                kube,
-                obj,
-                vmcp_status(
-                    obj, phase="Failed", message=str(exc), group_ok=group_ok, backends=backends
-                ),
+            config = vmcp_config(
+                obj, group_name, backends, outgoing, storage, incoming=incoming.section
             )
+        except SpecError as exc:
+            self._drop_stale_gateway(kube, obj, incoming.section)
+            status = vmcp_status(
+                obj, phase="Failed", message=str(exc), group_ok=group_ok, backends=backends
+            )
+            write_status(kube, obj, with_auth(obj, status, incoming.conditions, incoming.oidc_hash))
             return None
         text = config_yaml(config)
         settings = ctx.settings
@@ -739,7 +977,7 @@ class VirtualMCPServerController(Controller):
                 obj,
                 text,
                 settings.runner_image,
-                outgoing.env + storage_env,
+                incoming.env + outgoing.env + storage_env,
                 settings.image_pull_policy,
             ),
         ).obj
@@ -754,8 +992,26 @@ class VirtualMCPServerController(Controller):
             outgoing=outgoing,
             broken=broken,
         )
-        write_status(kube, obj, status)
+        write_status(kube, obj, with_auth(obj, status, incoming.conditions, incoming.oidc_hash))
         return Result(requeue_after=POLL_SECONDS) if status["phase"] != "Ready" else None
+
+    @staticmethod
+    def _drop_stale_gateway(kube: Kube, obj: Obj, incoming: dict[str, Any]) -> None:
+        """Delete the gateway when its config (not rewritten this pass) has other incomingAuth."""
+        live = kube.get(
+            "v1",
+            "ConfigMap",
+            obj["metadata"]["namespace"],
+            config_map_name(obj["metadata"]["name"]),
+        )
+        if live is None:
+            return
+        try:
+            running = yaml.safe_load((live.get("data") or {}).get("config.yaml") or "") or {}
+        except yaml.YAMLError:
+            running = {}
+        if not isinstance(running, dict) or running.get("incomingAuth") != incoming:
+            delete_owned_deployment(kube, obj)
 
     def map_event(self, ctx: Context, obj: Obj) -> list[Key]:
         kind = obj.get("kind", "")
@@ -766,10 +1022,15 @@ class VirtualMCPServerController(Controller):
             *MEMBER_KINDS,
             "MCPGroup",
             "MCPExternalAuthConfig",
+            "MCPOIDCConfig",
         ):
             keys += ctx.index.referrers(Key.of(obj), kind=self.kind)
             if kind in MEMBER_KINDS and (name := group_ref(obj)):
                 keys += ctx.index.referrers(Key("MCPGroup", namespace, name), kind=self.kind)
+        elif kind == "ConfigMap" and obj.get("apiVersion") == "v1":
+            # An authz ConfigMap named by spec.incomingAuth.authzConfig (watched with the label
+            # toolhive=true; without it the resync picks a change up).
+            keys += ctx.index.referrers(Key.of(obj), kind=self.kind)
         elif kind == "Service":
             # A member's Service (re)created: its ClusterIP is where the gateway connects.
             owner = controller_owner(obj)
