@@ -192,6 +192,8 @@ def test_put_a_private_address_without_allow_private_ip_is_a_400(api):
             {"local_path": "/tmp/r.json", "auth": {"issuer": "https://i", "client_id": "c"}},
             "auth applies to a remote registry",
         ),
+        # pathlib raises RuntimeError for a ~user that does not exist (was a 500)
+        ({"local_path": "~thv-no-such-user/r.json"}, "names no user on this machine"),
     ],
 )
 def test_put_refuses_empty_urls_non_http_urls_and_incomplete_auth(api, body, says):

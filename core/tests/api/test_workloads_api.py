@@ -6,6 +6,7 @@ CLI and the API building the same RunConfig from the same request."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -163,11 +164,27 @@ def test_a_body_that_is_not_json_is_a_400(api):
         ({"header_forward": {"add_plaintext_headers": {"X-Tenant": "a"}}}, "remote"),
         ({"oauth_config": {"client_id": "c"}}, "remote servers"),
         ({"permission_profile": {"read": ["/etc/../root"]}}, "unsafe mount"),
+        # A ~user that does not exist: pathlib's RuntimeError was a 500 (schemathesis found it).
+        ({"authz_config": "~thv-no-such-user/authz.json"}, "names no user on this machine"),
+        ({"authz_config": "~\u0003"}, "names no user on this machine"),
+        ({"volumes": ["~thv-no-such-user/data:/data"]}, "names no user on this machine"),
+        ({"permission_profile": {"read": ["~thv-no-such-user/d:/d"]}}, "names no user"),
+        ({"authz_config": "/"}, "not a regular file"),
     ],
 )
 def test_a_create_the_resolver_refuses_is_a_400_and_saves_nothing(api, fields, words):
     body = error(api.post(WORKLOADS, json={"image": "example/echo:1", "name": "e", **fields}), 400)
     assert words in body["message"]
+    assert store.list_runconfig_names() == []
+
+
+def test_an_authz_config_that_is_a_pipe_or_a_device_is_refused_unread(api, tmp_path):
+    # Reading /dev/zero filled the server's memory; opening a FIFO waited for a writer forever.
+    pipe = tmp_path / "authz.fifo"
+    os.mkfifo(pipe)
+    for path in (str(pipe), "/dev/zero"):
+        body = {"image": "example/echo:1", "name": "e", "authz_config": path}
+        assert "not a regular file" in error(api.post(WORKLOADS, json=body), 400)["message"]
     assert store.list_runconfig_names() == []
 
 

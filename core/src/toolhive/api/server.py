@@ -21,6 +21,7 @@ from typing import Any
 from toolhive.errors import InvalidInputError
 from toolhive.state import paths
 from toolhive.state.atomic import write_atomic
+from toolhive.userpaths import expand_user
 
 
 def discovery_file() -> Path:
@@ -34,7 +35,7 @@ def new_nonce() -> str:
 def unix_listener(path: str) -> socket.socket:
     """A listening unix socket at ``path``, mode 0600; a stale socket file is replaced, any
     other file is not."""
-    target = Path(path).expanduser()
+    target = expand_user(path, "--socket")
     if target.exists() or target.is_symlink():
         if not stat.S_ISSOCK(target.lstat().st_mode):
             msg = f"--socket {path}: a file that is not a socket is in the way"

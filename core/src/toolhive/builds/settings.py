@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolhive.builds.schemes import Scheme
 from toolhive.errors import InvalidInputError
+from toolhive.userpaths import expand_user
 
 #: ToolHive's defaults (``pkg/container/templates``): builder and runtime image per scheme.
 DEFAULT_IMAGES: dict[Scheme, tuple[str, str]] = {
@@ -120,7 +120,7 @@ def validate_runtime(settings: RuntimeSettings, where: str) -> RuntimeSettings:
 def read_ca_cert(path: str) -> str:
     """The PEM text of ``path``; it must hold at least one certificate."""
     try:
-        text = Path(path).expanduser().read_text()
+        text = expand_user(path, "CA certificate").read_text()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         msg = f"cannot read CA certificate {path}: {reason}"
@@ -161,7 +161,7 @@ def load_inputs(
     auth = {auth_file_kind(k): v for k, v in config.build_auth_files.items()}
     return BuildInputs(
         runtime=settings,
-        ca_cert_path=str(Path(ca_path).expanduser().resolve()) if ca_path else "",
+        ca_cert_path=str(expand_user(ca_path, "CA certificate").resolve()) if ca_path else "",
         ca_cert=read_ca_cert(ca_path) if ca_path else "",
         build_env=env,
         auth_files=auth,

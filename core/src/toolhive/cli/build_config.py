@@ -23,6 +23,7 @@ from toolhive.builds.settings import (
 )
 from toolhive.cli.output import FORMAT_OPTION, echo_json
 from toolhive.errors import InvalidInputError, NotFoundError
+from toolhive.userpaths import expand_user
 
 FROM_SHELL = "build_env_from_shell"
 
@@ -47,7 +48,7 @@ def _set_shell_keys(config: AppConfig, keys: list[str]) -> None:
 def set_ca_cert(path: Path) -> None:
     """Trust the CA certificate (PEM) at PATH in every protocol-scheme build."""
     read_ca_cert(str(path))  # refuse a file that is not a certificate now, not at build time
-    resolved = str(path.expanduser().resolve())
+    resolved = str(expand_user(path, "set-ca-cert").resolve())
 
     def change(config: AppConfig) -> None:
         config.ca_certificate_path = resolved

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolhive.errors import PermissionProfileError, format_validation_error
+from toolhive.errors import InvalidInputError, PermissionProfileError, format_validation_error
+from toolhive.userpaths import expand_user
 
 
 class OutboundNetwork(BaseModel):
@@ -65,6 +65,13 @@ class PermissionProfile(BaseModel):
             if not entry or _BAD_MOUNT.search(entry):
                 msg = f"permission profile {self.name or '(inline)'}: unsafe mount entry {entry!r}"
                 raise PermissionProfileError(msg)
+            # A runtime expands "~user/…" when it mounts: a user that does not exist is this
+            # profile's error, said now (not a runtime's crash later).
+            try:
+                expand_user(entry.split(":", 1)[0], "mount entry")
+            except InvalidInputError as exc:
+                msg = f"permission profile {self.name or '(inline)'}: {exc}"
+                raise PermissionProfileError(msg) from None
 
 
 def builtin_profile(name: str) -> PermissionProfile | None:
@@ -88,7 +95,7 @@ def load_profile(name_or_path: str) -> PermissionProfile:
     builtin = builtin_profile(name_or_path)
     if builtin is not None:
         return builtin
-    path = Path(name_or_path).expanduser()
+    path = expand_user(name_or_path, "permission profile")
     if not path.is_file():
         msg = (
             f"permission profile {name_or_path!r} is neither a built-in "

@@ -11,11 +11,11 @@ it is saved, so a typo never sticks. A registry's OAuth settings (``registry_aut
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from toolhive.errors import InvalidInputError
+from toolhive.userpaths import expand_user
 
 if TYPE_CHECKING:
     from toolhive.appconfig import AppConfig
@@ -40,7 +40,7 @@ def kind_and_value(location: str) -> tuple[RegistryKey, str]:
         if urlsplit(location).path.endswith(".json"):
             return "registry_url", location
         return "registry_api_url", location
-    path = Path(location.removeprefix("file://")).expanduser().resolve()
+    path = expand_user(location.removeprefix("file://"), "registry file").resolve()
     return "local_registry_path", str(path)
 
 

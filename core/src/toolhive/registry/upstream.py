@@ -22,6 +22,7 @@ from toolhive.registry.models import (
     RemoteServerMetadata,
     ServerEntry,
 )
+from toolhive.userpaths import expand_user
 
 REGISTRY_SCHEMA = (
     "https://raw.githubusercontent.com/stacklok/toolhive-core/main/registry/types/data/"
@@ -348,9 +349,8 @@ def load_json(text: str, source: str) -> Any:
 
 
 def read_json_file(path: Any) -> Any:
-    from pathlib import Path
 
-    path = Path(path).expanduser()
+    path = expand_user(path, "registry file")
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -11,12 +11,12 @@ protected on the other. Files are read here, at ``thv run``, so a bad one fails 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolhive.errors import InvalidInputError
+from toolhive.userpaths import expand_user, read_user_file
 
 
 class OIDCOptions(BaseModel):
@@ -65,7 +65,7 @@ class OIDCOptions(BaseModel):
             ("--thv-ca-bundle", self.ca_bundle),
             ("--jwks-auth-token-file", self.jwks_auth_token_file),
         ):
-            if path and not Path(path).expanduser().is_file():
+            if path and not expand_user(path, flag).is_file():
                 msg = f"{flag} {path}: no such file"
                 raise InvalidInputError(msg)
         out: dict[str, Any] = {
@@ -123,7 +123,9 @@ class TokenExchangeOptions(BaseModel):
                 "cannot be used together"
             )
             raise InvalidInputError(msg)
-        if self.client_secret_file and not Path(self.client_secret_file).expanduser().is_file():
+        secret_file = self.client_secret_file
+        flag = "--token-exchange-client-secret-file"
+        if secret_file and not expand_user(secret_file, flag).is_file():
             msg = f"--token-exchange-client-secret-file {self.client_secret_file}: no such file"
             raise InvalidInputError(msg)
         token_type = self.subject_token_type
@@ -150,18 +152,11 @@ class TokenExchangeOptions(BaseModel):
 
 
 def _absolute(path: str) -> str:
-    return str(Path(path).expanduser().resolve()) if path else ""
+    return str(expand_user(path, "path").resolve()) if path else ""
 
 
 def _read(flag: str, path: str) -> str:
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except FileNotFoundError:
-        msg = f"{flag} {path}: no such file"
-        raise InvalidInputError(msg) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{flag} {path}: cannot read it ({exc})"
-        raise InvalidInputError(msg) from None
+    return read_user_file(path, flag)
 
 
 def load_structured(flag: str, path: str) -> dict[str, Any]:

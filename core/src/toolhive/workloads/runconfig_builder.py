@@ -23,6 +23,7 @@ from toolhive.models.remote import (
 )
 from toolhive.models.runconfig import RunConfig, validate_workload_name
 from toolhive.proxy.edge import split_origins
+from toolhive.userpaths import expand_user
 from toolhive.workloads.names import derive_name
 from toolhive.workloads.request import RegistryOrigin, RunRequest
 
@@ -94,7 +95,7 @@ def parse_volume(spec: str) -> Mount:
     if len(parts) != 2 or not parts[0] or not parts[1].startswith("/") or ".." in spec.split("/"):
         msg = f"invalid volume {spec!r}: expected /host/path:/container/path[:ro]"
         raise InvalidInputError(msg)
-    host = str(Path(parts[0]).expanduser().resolve())
+    host = str(expand_user(parts[0], "volume").resolve())
     return Mount(source=host, target=parts[1], read_only=read_only)
 
 
@@ -300,7 +301,7 @@ def _build_settings(request: RunRequest, target: str) -> dict[str, Any] | None:
         from toolhive.builds.settings import read_ca_cert
 
         read_ca_cert(request.ca_cert)  # a bad file fails now, not in the middle of a build
-        out["ca_cert_path"] = str(Path(request.ca_cert).expanduser().resolve())
+        out["ca_cert_path"] = str(expand_user(request.ca_cert, "--ca-cert").resolve())
     if build and build.runtime_image:
         out["runtime_image"] = build.runtime_image
     if build and build.additional_packages:

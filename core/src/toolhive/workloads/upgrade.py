@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from toolhive.errors import InvalidInputError, NotFoundError, ToolHiveError
 from toolhive.models.runconfig import RunConfig
 from toolhive.secrets.names import REFERENCE
+from toolhive.userpaths import expand_user
 from toolhive.workloads.upgrade_tags import Comparison, compare_images
 
 if TYPE_CHECKING:
@@ -376,7 +377,6 @@ def upgraded_config(
 ) -> RunConfig:
     """``old`` with the candidate image, the merged env vars and secrets, the registry URLs — and
     nothing else changed. The candidate's required env vars must be supplied (or asked for)."""
-    from pathlib import Path
 
     from toolhive.builds.schemes import is_scheme
     from toolhive.builds.workload import package_source
@@ -415,7 +415,7 @@ def upgraded_config(
                 "pulled by the engine with its own trust store"
             )
             raise InvalidInputError(msg)
-        runtime_config["ca_cert_path"] = str(Path(options.ca_cert).expanduser().resolve())
+        runtime_config["ca_cert_path"] = str(expand_user(options.ca_cert, "--ca-cert").resolve())
         update["runtime_config"] = runtime_config
     return old.model_copy(update=update)
 

@@ -46,13 +46,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from toolhive.errors import InvalidInputError, NotFoundError, ToolHiveError
 from toolhive.models.workload import WorkloadStatus
 from toolhive.oauth.errors import DiscoveryError, LoginRequiredError, TokenEndpointError
 from toolhive.transports.base import UpstreamAuth, UpstreamAuthError, UpstreamAuthRetrying
+from toolhive.userpaths import expand_user
 from toolhive.web.durations import parse_duration
 
 if TYPE_CHECKING:
@@ -456,7 +456,7 @@ def _secret(secrets: Secrets, reference: str, what: str) -> str:
 
 def read_secret_file(path: str, what: str) -> str:
     try:
-        value = Path(path).expanduser().read_text(encoding="utf-8").strip()
+        value = expand_user(path, f"the {what} file").read_text(encoding="utf-8").strip()
     except OSError as exc:
         msg = f"cannot read the {what} file {path}: {exc.strerror or exc}"
         raise InvalidInputError(msg) from None
