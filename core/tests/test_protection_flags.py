@@ -225,3 +225,12 @@ def test_filtered_and_overridden_tools_are_checked_against_the_registry_entry():
         check_tools_in_registry(["fetch", "wrong"], {}, registry)
     with pytest.raises(InvalidInputError, match="tool gone not found in registry"):
         check_tools_in_registry([], {"gone": {"description": "d"}}, registry)
+
+
+def test_an_unparsable_file_is_refused_without_quoting_it(tmp_path: Path):
+    """The API lets a caller name any path the server can read: the error says where, not what."""
+    path = tmp_path / "shadow"
+    path.write_text("root:$6$SECRET-HASH:19000:\n  - [unclosed\n")
+    with pytest.raises(InvalidInputError, match=r"neither valid JSON nor valid YAML at line") as e:
+        config_of("--authz-config", str(path))
+    assert "SECRET" not in str(e.value)

@@ -170,7 +170,11 @@ def load_structured(flag: str, path: str) -> dict[str, Any]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            msg = f"{flag} {path}: neither valid JSON nor valid YAML ({exc})"
+            # Where, never what: YAML's own message quotes the file, which may be anything the
+            # server can read (an API caller names the path).
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            msg = f"{flag} {path}: neither valid JSON nor valid YAML{where}"
             raise InvalidInputError(msg) from None
     if not isinstance(data, dict):
         msg = f"{flag} {path}: expected an object at the top level"
