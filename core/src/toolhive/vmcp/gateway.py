@@ -472,7 +472,11 @@ def protection_config(config: VmcpConfig, url: str) -> RunConfig:
             scopes=list(oidc.scopes or []),
             resource_url=oidc.resource or url,
             insecure_allow_http=oidc.insecure_allow_http or local,
-            jwks_allow_private_ip=oidc.jwks_allow_private_ip or local,
+            # As Go: either flag lets every OIDC request reach private addresses.
+            jwks_allow_private_ip=(
+                oidc.jwks_allow_private_ip or oidc.protected_resource_allow_private_ip or local
+            ),
+            ca_bundle=oidc.ca_bundle_path or "",
         )
         fields["oidc_config"] = options.validator_config()
     elif kind != "anonymous":
@@ -486,6 +490,16 @@ def protection_config(config: VmcpConfig, url: str) -> RunConfig:
             "cedar": {
                 "policies": list(authz.policies),
                 "entities_json": authz.entities_json or "[]",
+                **{
+                    key: value
+                    for key, value in (
+                        ("primary_upstream_provider", authz.primary_upstream_provider),
+                        ("group_claim_name", authz.group_claim_name),
+                        ("role_claim_name", authz.role_claim_name),
+                        ("group_entity_type", authz.group_entity_type),
+                    )
+                    if value
+                },
             },
         }
     if config.audit is not None:

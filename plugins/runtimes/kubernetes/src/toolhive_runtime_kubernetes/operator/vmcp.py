@@ -450,28 +450,25 @@ def authz_section(ref: AuthzConfigRef, configmap_text: str | None) -> dict[str, 
         or not all(isinstance(p, str) for p in policies)
     ):
         raise _authz_error(f"{where} has no Cedar policies", "AuthzConfigMapInvalid")
-    # The gateway's Cedar takes policies and entities only: a claim mapping or upstream it would
-    # ignore changes who is allowed, so it is refused rather than dropped.
-    unsupported = [
-        k
-        for k in (
-            "group_claim_name",
-            "role_claim_name",
-            "group_entity_type",
-            "primary_upstream_provider",
-        )
-        if cedar.get(k)
-    ]
-    if unsupported:
-        raise _authz_error(
-            f"{where}: {', '.join(unsupported)} cannot be honoured by the vMCP gateway here; remove it",
-            "AuthInvalid",
-        )
-    return {
+    section: dict[str, Any] = {
         "type": "cedar",
         "policies": list(policies),
         "entitiesJson": str(cedar.get("entities_json") or "[]"),
     }
+    # Claim mappings change who is allowed: each one reaches the gateway's Cedar authorizer.
+    for key, camel in _CEDAR_CLAIM_KEYS:
+        if cedar.get(key):
+            section[camel] = str(cedar[key])
+    return section
+
+
+#: The Cedar document's claim settings and their names in the vMCP config's ``authz``.
+_CEDAR_CLAIM_KEYS = (
+    ("group_claim_name", "groupClaimName"),
+    ("role_claim_name", "roleClaimName"),
+    ("group_entity_type", "groupEntityType"),
+    ("primary_upstream_provider", "primaryUpstreamProvider"),
+)
 
 
 def incoming_auth(kube: Kube, vmcp: Obj) -> Incoming:
