@@ -121,16 +121,34 @@ done
 printf '%s\n' "${DISTS[@]}" >"$ctx/wheels/toolhive.txt"
 echo "$requirements" | grep -v '^#' >"$ctx/wheels/requirements.txt"
 
-# Third-party wheels: fetched (or built from an sdist) once per pinned version, for this machine's
-# CPython 3.11 on glibc (the base image is the same Debian bookworm). The machine's pip config
-# (constraints, extra indexes) is bypassed: uv.lock's pins are the truth.
+# Third-party wheels: fetched (or built from an sdist) once per pinned version, for CPython 3.11 on
+# glibc (the base image is Debian bookworm's). uv has no `pip wheel`, so pip runs from a venv of our
+# own under the cache, made by uv for that version: never whatever python3 is first on PATH (under
+# `uv run` that is the project venv, which has no pip). The machine's pip config (constraints,
+# extra indexes) is bypassed: uv.lock's pins are the truth. The wheelhouse alone first (no network
+# when every pin is there), the index only for what is missing. One build at a time per cache.
+PY_VERSION=3.11
+PIP_VENV="$CACHE_DIR/pip-venv"
+exec 9>"$CACHE_DIR/wheelhouse.lock"
+flock 9
+if ! "$PIP_VENV/bin/python" -m pip --version 2>/dev/null | grep -q "(python $PY_VERSION)$"; then
+  log "pip for CPython $PY_VERSION: uv venv --seed $PIP_VENV"
+  uv venv --quiet --clear --seed --no-project --python "$PY_VERSION" "$PIP_VENV" >"$ctx/uv-venv.log" 2>&1 || {
+    cat "$ctx/uv-venv.log" >&2
+    die "uv venv --python $PY_VERSION --seed $PIP_VENV failed (uv python install $PY_VERSION?)"
+  }
+fi
+pip_wheel() {
+  PIP_CONFIG_FILE=/dev/null "$PIP_VENV/bin/python" -m pip wheel --quiet --no-deps \
+    --disable-pip-version-check --cert "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" \
+    --find-links "$WHEELHOUSE" -w "$WHEELHOUSE" -r "$ctx/wheels/requirements.txt" "$@"
+}
 log "third-party wheels into $WHEELHOUSE"
-PIP_CONFIG_FILE=/dev/null python3 -m pip wheel --quiet --no-deps --disable-pip-version-check \
-  --cert "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" --find-links "$WHEELHOUSE" \
-  -w "$WHEELHOUSE" -r "$ctx/wheels/requirements.txt" >"$CACHE_DIR/pip-wheel.log" 2>&1 || {
+pip_wheel --no-index >"$CACHE_DIR/pip-wheel.log" 2>&1 || pip_wheel >"$CACHE_DIR/pip-wheel.log" 2>&1 || {
   tail -n 30 "$CACHE_DIR/pip-wheel.log" >&2
   die "collecting third-party wheels failed (log: $CACHE_DIR/pip-wheel.log)"
 }
+exec 9>&-
 ln "$WHEELHOUSE"/*.whl "$ctx/wheels/" 2>/dev/null || cp "$WHEELHOUSE"/*.whl "$ctx/wheels/"
 cp "$CONTAINERFILE" "$ctx/Containerfile"
 

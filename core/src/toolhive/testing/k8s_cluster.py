@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +42,7 @@ __all__ = [
     "REQUIRE_ENV",
     "KubeCluster",
     "KubectlError",
+    "build_images",
     "cluster_dir",
     "cluster_fixture",
     "create_namespace",
@@ -178,24 +178,15 @@ def find_cluster_script() -> Path | None:
 
 def build_images(timeout: float = 1800) -> None:
     """``scripts/build-k8s-images.sh`` of the checkout under test (a no-op when the images match
-    it). Run outside the test venv: the script collects wheels with the system's ``python3 -m
-    pip``, which a uv venv on PATH does not have."""
+    it), at nice 19."""
     script = find_cluster_script()
     if script is None:
         skip_or_fail("scripts/build-k8s-images.sh not found (run the tests from the checkout)")
-    env = dict(os.environ)
-    in_venv = sys.prefix != sys.base_prefix
-    venv = env.pop("VIRTUAL_ENV", "") or (sys.prefix if in_venv else "")
-    if venv:
-        env["PATH"] = os.pathsep.join(
-            p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(venv)
-        )
     proc = subprocess.run(
         ["nice", "-n", "19", str(script.parent / "build-k8s-images.sh")],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
         check=False,
     )
     if proc.returncode != 0:
