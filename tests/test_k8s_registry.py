@@ -179,8 +179,8 @@ def test_mcp_registry_serves_v0_1_servers_from_a_config_map(
     status = get(k8s, ns, "mcpregistry", "reg")["status"]
     assert status["url"] == f"http://reg-api.{ns}:8080"
 
-    cluster_ip = get(k8s, ns, "service", "reg-api")["spec"]["clusterIP"]
-    base = f"http://{cluster_ip}:8080"
+    # Ready is the Deployment's; kube-proxy routes the ClusterIP a moment later.
+    base = f"http://{k8s.service_address(ns, 'reg-api', 8080)}"
     with httpx.Client(base_url=base, timeout=30) as client:
         listed = client.get("/v0.1/servers")
         one = client.get(

@@ -186,8 +186,7 @@ def test_virtual_mcp_server_serves_both_members_tools(
     status = get(k8s, ns, "virtualmcpserver", "gw")["status"]
     assert status["url"] == f"http://vmcp-gw.{ns}.svc.cluster.local:4483"
     assert sorted(b["name"] for b in status["discoveredBackends"]) == ["echo", "time"]
-    cluster_ip = get(k8s, ns, "service", "vmcp-gw")["spec"]["clusterIP"]
-    url = f"http://{cluster_ip}:4483/mcp"
+    url = f"http://{k8s.service_address(ns, 'vmcp-gw', 4483)}/mcp"
 
     async def session() -> tuple[list[str], str]:
         with anyio.fail_after(120):

@@ -239,7 +239,7 @@ def test_two_replicas_share_sessions_through_redis(
         raise AssertionError(f"{exc}\n{diagnose(k8s, ns, operator.log)}") from None
     service = get(k8s, ns, "service", "vmcp-gw")["spec"]
     assert service["sessionAffinity"] == "None"
-    url = f"http://{service['clusterIP']}:4483/mcp"
+    url = f"http://{k8s.service_address(ns, 'vmcp-gw', 4483)}/mcp"
     config = get(k8s, ns, "configmap", "gw-vmcp-config")["data"]["config.yaml"]
     assert PASSWORD not in config
 

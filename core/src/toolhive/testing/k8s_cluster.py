@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -137,6 +138,33 @@ class KubeCluster:
         """``kubectl apply -f -`` of a YAML/JSON text or one object."""
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         self.kubectl("apply", *(["-n", namespace] if namespace else []), "-f", "-", input=text)
+
+    def service_address(
+        self, namespace: str, name: str, port: int | None = None, timeout: float = 120
+    ) -> str:
+        """``IP:PORT`` of Service ``name``'s ClusterIP (``port``: its first port), once it accepts a
+        TCP connection from this host.
+
+        Ready (a pod's condition, a Deployment's ``readyReplicas``, an operator's ``phase``) comes
+        before kube-proxy has written the Service's rules for the new endpoint; until then its
+        REJECT rule for a Service without endpoints refuses connections. kube-proxy syncs at most
+        once a second, so the gap grows while it is busy with other changes (an earlier test's
+        namespace going away): wait for the address instead of trusting Ready."""
+        spec = self.json("get", "service", name, "-n", namespace)["spec"]
+        ip = str(spec["clusterIP"])
+        port = port or int(spec["ports"][0]["port"])
+
+        def accepts() -> bool:
+            try:
+                with socket.create_connection((ip, port), timeout=3):
+                    return True
+            except OSError:
+                return False
+
+        self.wait_for(
+            f"Service {namespace}/{name} accepting connections at {ip}:{port}", accepts, timeout
+        )
+        return f"{ip}:{port}"
 
     def node_ready(self) -> bool:
         proc = self.kubectl("get", "nodes", "-o", "json", check=False, timeout=10)
