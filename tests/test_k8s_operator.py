@@ -96,27 +96,7 @@ def namespace(k8s: KubeCluster) -> Iterator[str]:
     try:
         yield name
     finally:
-        release(k8s, name)
-        delete_namespace(k8s, name)
-
-
-def release(k8s: KubeCluster, namespace: str) -> None:
-    """Strip the finalizers our resources still carry: with no operator left to remove them (a
-    test failed half-way), the namespace would stay Terminating for ever."""
-    for kind in ("mcpservers", "mcptoolconfigs", "mcpexternalauthconfigs", "mcpremoteproxies"):
-        names = k8s.kubectl("get", kind, "-n", namespace, "-o", "name", check=False).stdout.split()
-        for obj in names:
-            k8s.kubectl(
-                "patch",
-                obj,
-                "-n",
-                namespace,
-                "--type",
-                "merge",
-                "-p",
-                '{"metadata":{"finalizers":[]}}',
-                check=False,
-            )
+        delete_namespace(k8s, name)  # strips what finalizers remain
 
 
 @pytest.fixture

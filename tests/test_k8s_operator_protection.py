@@ -25,7 +25,7 @@ from toolhive.testing.k8s_cluster import (
     delete_namespace,
 )
 
-from tests.test_k8s_operator import OperatorProcess, get, release
+from tests.test_k8s_operator import OperatorProcess, get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -48,24 +48,7 @@ def namespace(k8s: KubeCluster) -> Iterator[str]:
     try:
         yield name
     finally:
-        release(k8s, name)
-        for kind in ("mcpoidcconfigs", "mcptelemetryconfigs"):
-            # No operator left to remove their finalizers: else the namespace never goes.
-            for obj in k8s.kubectl(
-                "get", kind, "-n", name, "-o", "name", check=False
-            ).stdout.split():
-                k8s.kubectl(
-                    "patch",
-                    obj,
-                    "-n",
-                    name,
-                    "--type",
-                    "merge",
-                    "-p",
-                    '{"metadata":{"finalizers":[]}}',
-                    check=False,
-                )
-        delete_namespace(k8s, name)
+        delete_namespace(k8s, name)  # strips what finalizers remain
 
 
 @pytest.fixture

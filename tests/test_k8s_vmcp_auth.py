@@ -235,8 +235,8 @@ def test_oidc_and_cedar_guard_the_virtual_mcp_server(
         config_map = get(k8s, ns, "configmap", "gw-vmcp-config")
         assert "oidc" in config_map["data"]["config.yaml"]
 
-        cluster_ip = get(k8s, ns, "service", "vmcp-gw")["spec"]["clusterIP"]
-        url = f"http://{cluster_ip}:4483/mcp"
+        # Ready is the Deployment's; kube-proxy routes the ClusterIP a moment later.
+        url = f"http://{k8s.service_address(ns, 'vmcp-gw', 4483)}/mcp"
         token = issuer.token(sub="alice")
         # Ready once it listens; its backend may still be connecting: retry until it lists tools.
         seen: dict[str, Any] = {}

@@ -278,10 +278,27 @@ def create_namespace(cluster: KubeCluster, prefix: str = "thv-test", timeout: fl
     return name
 
 
+#: ToolHive's custom resources (``deploy/crds``); those the operator finalizes carry finalizers.
+TOOLHIVE_KINDS = (
+    "mcpservers,mcpremoteproxies,mcpgroups,mcptoolconfigs,mcpexternalauthconfigs,"
+    "mcpoidcconfigs,mcptelemetryconfigs,mcpregistries,virtualmcpservers"
+)
+
+
+def release_finalizers(cluster: KubeCluster, namespace: str) -> None:
+    """Strip the finalizers ToolHive's resources in ``namespace`` still carry: with the test's
+    operator already stopped nobody removes them, and the namespace would stay Terminating."""
+    listed = cluster.kubectl("get", TOOLHIVE_KINDS, "-n", namespace, "-o", "name", check=False)
+    for obj in listed.stdout.split():
+        patch = '{"metadata":{"finalizers":[]}}'
+        cluster.kubectl("patch", obj, "-n", namespace, "--type", "merge", "-p", patch, check=False)
+
+
 def delete_namespace(
     cluster: KubeCluster, name: str, *, wait: bool = False, timeout: float = 120
 ) -> None:
     """Delete the namespace and everything in it (by default without waiting for the pods to go)."""
+    release_finalizers(cluster, name)
     cluster.kubectl(
         "delete",
         "namespace",
