@@ -227,6 +227,31 @@ def test_http_server_is_reached_through_its_service(
     assert leftovers(k8s, k8s_namespace, name) == []
 
 
+def test_stop_that_leaves_the_workload_to_its_owner_ends_the_wait(
+    runtime: KubernetesRuntime, k8s: KubeCluster, k8s_namespace: str, monkeypatch: Any
+) -> None:
+    """The proxy runner's stop leaves the StatefulSet running; a supervisor's exit monitor blocked
+    in ``wait`` must still end, or its thread holds the process until the kubelet's SIGKILL."""
+    import threading
+
+    name = unique_name("thv-k8s")
+    runtime.deploy(request(name))
+    monkeypatch.setenv("TOOLHIVE_KUBERNETES_KEEP_WORKLOAD", "1")
+    codes: list[int] = []
+    waiter = threading.Thread(target=lambda: codes.append(runtime.wait(name)), daemon=True)
+    waiter.start()
+    time.sleep(1)
+    assert waiter.is_alive(), "wait returned while the server was running"
+    runtime.stop(name)
+    waiter.join(timeout=10)
+    assert not waiter.is_alive(), "wait still blocked after stop left the workload running"
+    assert codes == [0]
+    replicas = k8s.json("get", "statefulset", name, "-n", k8s_namespace)["spec"]["replicas"]
+    assert replicas == 1, "stop scaled away a StatefulSet it was to leave to its owner"
+    monkeypatch.delenv("TOOLHIVE_KUBERNETES_KEEP_WORKLOAD")
+    runtime.remove(name)
+
+
 def test_a_missing_image_fails_the_deploy_clearly(
     runtime: KubernetesRuntime, k8s_namespace: str
 ) -> None:

@@ -151,3 +151,24 @@ def test_legacy_sse_replicas_warn_and_one_replica_does_not(
     assert warning(obj) == ("False", "SessionStorageWarningNotApplicable")
     deployment = kube.find("Deployment", NS, "web")
     assert deployment is not None and deployment["spec"]["replicas"] == 1
+
+
+def pre_stop(deployment: dict[str, Any] | None) -> Any:
+    assert deployment is not None
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container.get("lifecycle", {}).get("preStop")
+
+
+def test_a_proxy_pod_drains_before_it_stops_unless_it_is_a_stdio_servers_only_one(
+    kube: FakeKube, operator: Operator
+) -> None:
+    """kube-proxy drops a deleted pod from the Service a moment after its endpoint goes: the pod
+    keeps serving meanwhile, so no new connection meets a closed port."""
+    put(kube, operator, server(replicas=2))
+    assert pre_stop(kube.find("Deployment", NS, "web")) == {"exec": {"command": ["sleep", "5"]}}
+    put(kube, operator, remote(replicas=2))
+    assert pre_stop(kube.find("Deployment", NS, "far")) is not None
+    stdio = server(transport="stdio")
+    stdio["metadata"]["name"] = "cli"
+    put(kube, operator, stdio)
+    assert pre_stop(kube.find("Deployment", NS, "cli")) is None

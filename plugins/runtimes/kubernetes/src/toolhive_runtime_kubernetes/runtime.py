@@ -119,6 +119,8 @@ class KubernetesRuntime:
         self.endpoint = endpoint or str(api_client.configuration.host)
         self.core = k8s.CoreV1Api(api_client)
         self.apps = k8s.AppsV1Api(api_client)
+        # Workloads ``stop`` left running (KEEP_WORKLOAD_ENV): no longer ours to wait for.
+        self._released: set[str] = set()
 
     @classmethod
     def from_detection(cls, detection: RuntimeDetection, config: KubernetesConfig) -> Self:
@@ -416,25 +418,32 @@ class KubernetesRuntime:
         return None
 
     def wait(self, name: str) -> int:
-        """Until the workload is stopped (scaled to zero) or removed; Kubernetes restarts a
-        server that exits, so an exit alone does not end the wait. The code is the container's
-        last exit code (0 if it never exited)."""
+        """Until the workload is stopped (scaled to zero), removed, or left to its owner by
+        ``stop`` (KEEP_WORKLOAD_ENV); Kubernetes restarts a server that exits, so an exit alone
+        does not end the wait. The code is the container's last exit code (0 if it never
+        exited)."""
         self._get_stateful_set_checked(name)
         code = 0
-        while True:
+        while name not in self._released:
             with self._api_errors():
                 pod = self._pod(name)
                 if pod is not None:
                     code = _last_exit_code(pod, code)
                 if self.workload_gone(name):
                     return code
-            time.sleep(2.0)
+            deadline = time.monotonic() + 2.0
+            while name not in self._released and time.monotonic() < deadline:
+                time.sleep(0.1)
+        return code
 
     def stop(self, name: str, timeout: float = 30) -> None:
         if _keep_workload():
             logger.info(
                 "%s: left running (%s=1: its StatefulSet is not ours)", name, KEEP_WORKLOAD_ENV
             )
+            # A supervisor waiting on it (its exit monitor) must not hold the process: an
+            # executor thread still in wait() kept the proxy runner's pod up until SIGKILL.
+            self._released.add(name)
             return
         with self._api_errors():
             if self._get_stateful_set(name) is None:

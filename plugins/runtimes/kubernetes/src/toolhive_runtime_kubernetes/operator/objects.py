@@ -25,6 +25,12 @@ RUNCONFIG_CHECKSUM_ANNOTATION = "toolhive.stacklok.dev/runconfig-checksum"
 RESTARTED_AT_ANNOTATION = "mcpserver.toolhive.stacklok.dev/restarted-at"
 PROXY_CONTAINER = "toolhive"
 TERMINATION_GRACE_SECONDS = 30
+#: Seconds a proxy pod of a multi-pod Deployment keeps serving once told to go (preStop): the
+#: pod leaves the Service's endpoints at once, but kube-proxy rewrites its rules up to a second or
+#: more later; a connection opened meanwhile (a client re-opening its event stream after the
+#: pod's own stream ended) would meet a closed port, and the official MCP client gives up its
+#: session on that. Not for a stdio server's single pod (nothing else can take its traffic).
+DRAIN_SECONDS = 5
 
 #: What the proxy runner's kubernetes runtime does in its namespace (Go's ``defaultRBACRules``,
 #: plus the env Secret and the StatefulSet scale the Python runtime uses, and pod deletion to
@@ -236,6 +242,8 @@ def proxy_deployment(
         "livenessProbe": _probe(30, 10, 5, 3),
         "readinessProbe": _probe(5, 5, 3, 3),
     }
+    if not recreate:
+        container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(DRAIN_SECONDS)]}}}
     if _resources(resources):
         container["resources"] = _resources(resources)
     pod_spec: dict[str, Any] = {

@@ -118,10 +118,10 @@ def refuse_unmapped(spec: Any) -> None:
         if getattr(spec, attr, None) is not None:
             msg = f"spec.{field} cannot be honoured: {why}; remove it to run the server"
             raise ProtectionError(field, msg, condition_type, reason)
-    msg = sessions.storage_refusal(spec)
-    if msg is not None:
+    refusal = sessions.storage_refusal(spec)
+    if refusal is not None:
         raise ProtectionError(
-            "sessionStorage", msg, PROTECTION_SUPPORTED, "SessionStorageUnsupported"
+            "sessionStorage", refusal, PROTECTION_SUPPORTED, "SessionStorageUnsupported"
         )
 
 
