@@ -40,8 +40,7 @@ def world() -> tuple[FakeKube, Operator]:
 def settle(operator: Operator, *objs: dict[str, Any]) -> None:
     """What the watches would do: each object's event enqueues its keys; then run the queue."""
     for o in objs:
-        for key in operator.keys_for_event(o):
-            operator.enqueue(key)
+        operator.observe(o)
     operator.drain()
 
 

@@ -61,15 +61,9 @@ def operator(kube: FakeKube) -> Operator:
     return make_operator(kube)
 
 
-def event(operator: Operator, obj: dict[str, Any]) -> None:
-    """What a watch event does: enqueue every key it concerns."""
-    for key in operator.keys_for_event(obj):
-        operator.enqueue(key)
-
-
 def put(kube: FakeKube, operator: Operator, obj: dict[str, Any]) -> dict[str, Any]:
     stored = kube.put(obj)
-    event(operator, stored)
+    operator.observe(stored)
     operator.drain()
     return stored
 
@@ -144,7 +138,7 @@ def test_a_second_pass_and_a_restarted_operator_write_nothing(
     operator.drain()
     restarted = make_operator(kube)  # a new process: empty index, empty memory
     for obj in list(kube.objects.values()):
-        event(restarted, obj)
+        restarted.observe(obj)
     restarted.drain()
     assert kube.writes[writes:] == []
     assert {k: v["metadata"]["resourceVersion"] for k, v in kube.objects.items()} == before
@@ -191,7 +185,7 @@ def test_objects_deleted_by_hand_come_back(kube: FakeKube, operator: Operator) -
     ]:
         obj = get(kube, kind, name)
         kube.delete(obj["apiVersion"], kind, NS, name)
-        event(operator, obj)  # the DELETED event of an owned object re-enqueues its owner
+        operator.observe(obj)  # the DELETED event of an owned object re-enqueues its owner
         operator.drain()
         assert kube.find(kind, NS, name) is not None
 
@@ -239,13 +233,13 @@ def test_referenced_tool_config_deletion_is_blocked(kube: FakeKube, operator: Op
     put(kube, operator, toolconfig(toolsFilter=["a"]))
     put(kube, operator, server(toolConfigRef={"name": "tools"}))
     kube.delete(API_VERSION, "MCPToolConfig", NS, "tools")
-    event(operator, get(kube, "MCPToolConfig", "tools"))
+    operator.observe(get(kube, "MCPToolConfig", "tools"))
     operator.drain()
     tc = get(kube, "MCPToolConfig", "tools")
     assert get_condition(tc, "DeletionBlocked")["status"] == "True"
     # The server goes: the config is released and deleted.
     kube.delete(API_VERSION, "MCPServer", NS, "time")
-    event(operator, get(kube, "MCPServer", "time"))
+    operator.observe(get(kube, "MCPServer", "time"))
     operator.drain()
     assert kube.find("MCPToolConfig", NS, "tools") is None
 
@@ -269,7 +263,7 @@ def test_deletion_removes_finalizer_and_everything_owned(
     assert get(kube, "StatefulSet", "time")["metadata"]["ownerReferences"][0]["uid"] == owner_uid
     kube.delete(API_VERSION, "MCPServer", NS, "time")
     assert get(kube, "MCPServer", "time")["metadata"]["deletionTimestamp"]
-    event(operator, get(kube, "MCPServer", "time"))
+    operator.observe(get(kube, "MCPServer", "time"))
     operator.drain()
     assert kube.objects == {}
 

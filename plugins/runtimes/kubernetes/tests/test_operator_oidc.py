@@ -105,8 +105,7 @@ def operator(kube: FakeKube) -> Operator:
 
 def put(kube: FakeKube, operator: Operator, obj: dict[str, Any]) -> dict[str, Any]:
     stored = kube.put(obj)
-    for key in operator.keys_for_event(stored):
-        operator.enqueue(key)
+    operator.observe(stored)
     operator.drain()
     return stored
 

@@ -59,8 +59,7 @@ def operator(kube: FakeKube) -> Operator:
 
 def put(kube: FakeKube, operator: Operator, obj: dict[str, Any]) -> dict[str, Any]:
     stored = kube.put(obj)
-    for key in operator.keys_for_event(stored):
-        operator.enqueue(key)
+    operator.observe(stored)
     operator.drain()
     found = kube.find(obj["kind"], NS, obj["metadata"]["name"])
     assert found is not None
@@ -69,8 +68,7 @@ def put(kube: FakeKube, operator: Operator, obj: dict[str, Any]) -> dict[str, An
 
 def assert_no_writes_on_resync(kube: FakeKube, operator: Operator, obj: dict[str, Any]) -> None:
     before = len(kube.writes)
-    for key in operator.keys_for_event(obj):
-        operator.enqueue(key)
+    operator.observe(obj)
     operator.drain()
     assert kube.writes[before:] == []
 

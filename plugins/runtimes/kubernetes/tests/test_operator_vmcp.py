@@ -51,8 +51,7 @@ class World:
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A user's apply, and the watch events it causes."""
         stored = self.kube.put(obj)
-        for key in self.operator.keys_for_event(stored):
-            self.operator.enqueue(key)
+        self.operator.observe(stored)
         return stored
 
     def server(
@@ -105,8 +104,7 @@ class World:
         )
         updated = self.kube.get(API_VERSION, "MCPServer", NS, name)
         assert updated is not None
-        for key in self.operator.keys_for_event(updated):
-            self.operator.enqueue(key)
+        self.operator.observe(updated)
 
     def settle(self) -> None:
         self.operator.enqueue(KEY)

@@ -98,8 +98,7 @@ class World:
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A user's apply, and the watch events it causes, processed."""
         stored = self.kube.put(obj)
-        for key in self.operator.keys_for_event(stored):
-            self.operator.enqueue(key)
+        self.operator.observe(stored)
         self.operator.drain()
         return stored
 

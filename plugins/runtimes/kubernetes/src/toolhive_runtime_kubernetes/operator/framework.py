@@ -225,6 +225,12 @@ class Operator:
 
     # --- events -> keys ---------------------------------------------------------------------
 
+    def observe(self, obj: Obj) -> None:
+        """An event on ``obj``: enqueue every key it concerns (what the watches do; tests call
+        it after writing to :class:`~.fakekube.FakeKube`)."""
+        for key in self.keys_for_event(obj):
+            self.enqueue(key)
+
     def keys_for_event(self, obj: Obj) -> list[Key]:
         """Which resources to reconcile after an event on ``obj`` (any kind)."""
         keys: list[Key] = []
