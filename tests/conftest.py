@@ -95,3 +95,12 @@ def engine_available(name: str) -> bool:
 
 def process_runtime_available() -> bool:
     return shutil.which("bwrap") is not None and shutil.which("uv") is not None
+
+
+@pytest.fixture(scope="session")
+def k8s_images() -> None:
+    """The operator and proxy runner images of this checkout in the cluster's dockerd (cached by
+    scripts/build-k8s-images.sh: a no-op when nothing changed)."""
+    from toolhive.testing.k8s_cluster import build_images
+
+    build_images()

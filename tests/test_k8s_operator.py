@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -26,9 +25,11 @@ import yaml
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
     KubectlError,
+    OperatorProcess,
     cluster_fixture,
     create_namespace,
     delete_namespace,
+    install_crds,
 )
 
 from tests.conftest import Thv
@@ -51,43 +52,10 @@ OWNED = [
 ]
 
 
-def thv_operator() -> str:
-    return str(Path(sys.executable).with_name("thv-operator"))
-
-
-class OperatorProcess:
-    """``thv-operator --namespace NS`` as a subprocess, its log in a file."""
-
-    def __init__(self, cluster: KubeCluster, namespace: str, log: Path) -> None:
-        self.cluster, self.namespace, self.log = cluster, namespace, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [thv_operator(), "--namespace", self.namespace, "--resync", "60"],
-            env=self.cluster.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        out.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
 @pytest.fixture(scope="module", autouse=True)
 def crds(k8s: KubeCluster) -> None:
     """ToolHive's CRDs installed (idempotent: a fresh cluster has none)."""
-    k8s.kubectl("apply", "-k", str(REPO / "deploy" / "crds"))
-    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70)
+    install_crds(k8s, REPO / "deploy" / "crds")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +69,7 @@ def namespace(k8s: KubeCluster) -> Iterator[str]:
 
 @pytest.fixture
 def operator(k8s: KubeCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(k8s, namespace, tmp_path / "operator.log")
+    op = OperatorProcess(k8s, namespace, tmp_path / "operator.log", "--resync", "60")
     op.start()
     try:
         yield op

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
+    OperatorProcess,
     cluster_fixture,
     create_namespace,
     delete_namespace,
 )
 
-from tests.test_k8s_operator import OperatorProcess, get
+from tests.test_k8s_operator import get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -55,7 +56,7 @@ def namespace(k8s: KubeCluster) -> Iterator[str]:
 def operator(k8s: KubeCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
     import sys
 
-    op = OperatorProcess(k8s, namespace, tmp_path / "operator.log")
+    op = OperatorProcess(k8s, namespace, tmp_path / "operator.log", "--resync", "60")
     op.start()
     try:
         yield op

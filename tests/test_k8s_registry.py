@@ -22,17 +22,19 @@ import httpx
 import pytest
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
-    build_images,
+    OperatorProcess,
     cluster_fixture,
+    install_crds,
     namespace_fixture,
 )
+
+from tests.test_k8s_vmcp import ROOT, get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
 k8s = cluster_fixture()
 k8s_namespace = namespace_fixture()
 
-ROOT = Path(__file__).resolve().parents[1]
 API = "toolhive.stacklok.dev/v1beta1"
 PUBLISHER = "io.modelcontextprotocol.registry/publisher-provided"
 
@@ -80,46 +82,19 @@ auth:
 """
 
 
-@pytest.fixture(scope="module")
-def images() -> None:
-    """The operator's images with this checkout (cached: a no-op when nothing changed)."""
-    build_images()
-
-
 @pytest.fixture
-def operator(k8s: KubeCluster, k8s_namespace: str, images: None, tmp_path: Path) -> Iterator[Path]:
-    k8s.kubectl("apply", "-k", str(ROOT / "deploy" / "crds"))
-    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    log = tmp_path / "operator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "toolhive_runtime_kubernetes.operator.main",
-                "--namespace",
-                k8s_namespace,
-                "--image-pull-policy",
-                "Never",
-            ],
-            env={**os.environ, **k8s.env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def operator(
+    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
+) -> Iterator[Path]:
+    install_crds(k8s, ROOT / "deploy" / "crds")
+    operator = OperatorProcess(
+        k8s, k8s_namespace, tmp_path / "operator.log", "--image-pull-policy", "Never"
+    )
+    operator.start()
     try:
-        yield log
+        yield operator.log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def get(k8s: KubeCluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
-    proc = k8s.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return dict(json.loads(proc.stdout)) if proc.returncode == 0 else {}
+        operator.stop()
 
 
 def test_mcp_registry_serves_v0_1_servers_from_a_config_map(

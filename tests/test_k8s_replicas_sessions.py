@@ -25,12 +25,19 @@ from typing import Any
 import pytest
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
-    build_images,
+    OperatorProcess,
     cluster_fixture,
+    install_crds,
     namespace_fixture,
 )
 
-from tests.test_k8s_vmcp import IMAGE, ROOT, OperatorProcess, cr, get
+from tests.test_k8s_vmcp import (
+    IMAGE,
+    OPERATOR_ARGS,
+    ROOT,
+    cr,
+    get,
+)
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -57,19 +64,12 @@ sys.exit(serve(server, sys.argv))
 PEER_ARGS = ["python3", "-c", PEER_SERVER, "streamable-http"]
 
 
-@pytest.fixture(scope="module")
-def images() -> None:
-    """The operator's images with this checkout (cached: a no-op when nothing changed)."""
-    build_images()
-
-
 @pytest.fixture
 def operator(
-    k8s: KubeCluster, k8s_namespace: str, images: None, tmp_path: Path
+    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
-    k8s.kubectl("apply", "-k", str(ROOT / "deploy" / "crds"))
-    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log")
+    install_crds(k8s, ROOT / "deploy" / "crds")
+    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
     handle.start()
     try:
         yield handle

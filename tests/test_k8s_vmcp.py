@@ -10,9 +10,6 @@ gateway reaches its backends by ClusterIP too).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +20,9 @@ from mcp import Client
 from mcp.types import TextContent
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
-    build_images,
+    OperatorProcess,
     cluster_fixture,
+    install_crds,
     namespace_fixture,
 )
 
@@ -36,61 +34,16 @@ k8s_namespace = namespace_fixture()
 ROOT = Path(__file__).resolve().parents[1]
 API = "toolhive.stacklok.dev/v1beta1"
 IMAGE = "localhost/toolhive-test/mcp-servers:latest"
-
-
-@pytest.fixture(scope="module")
-def images() -> None:
-    """The operator's images with this checkout (cached: a no-op when nothing changed)."""
-    build_images()
-
-
-class OperatorProcess:
-    """``thv-operator`` out of cluster, watching only one namespace; restartable."""
-
-    def __init__(self, k8s: KubeCluster, namespace: str, log: Path) -> None:
-        self.k8s = k8s
-        self.namespace = namespace
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "toolhive_runtime_kubernetes.operator.main",
-                    "--namespace",
-                    self.namespace,
-                    "--image-pull-policy",
-                    "Never",
-                    "--resync",
-                    "5",
-                ],
-                env={**os.environ, **self.k8s.env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+#: The operator out of cluster: pods use the node's images, and a quick resync.
+OPERATOR_ARGS = ("--image-pull-policy", "Never", "--resync", "5")
 
 
 @pytest.fixture
 def operator(
-    k8s: KubeCluster, k8s_namespace: str, images: None, tmp_path: Path
+    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
-    k8s.kubectl("apply", "-k", str(ROOT / "deploy" / "crds"))
-    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log")
+    install_crds(k8s, ROOT / "deploy" / "crds")
+    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
     handle.start()
     try:
         yield handle
@@ -111,10 +64,11 @@ def get(k8s: KubeCluster, namespace: str, kind: str, name: str) -> dict[str, Any
 
 def diagnose(k8s: KubeCluster, namespace: str, log: Path) -> str:
     pods = k8s.kubectl("get", "pods,svc,deploy", "-n", namespace, "-o", "wide", check=False).stdout
-    gateway = k8s.kubectl("logs", "deploy/gw", "-n", namespace, "--tail=50", check=False)
+    gateway = k8s.kubectl("logs", "deploy/gw", "-n", namespace, "--tail=60", check=False)
+    status = get(k8s, namespace, "virtualmcpserver", "gw").get("status")
     return (
-        f"{pods}\n--- gateway log\n{gateway.stdout}{gateway.stderr}\n--- operator log\n"
-        + log.read_text(errors="replace")[-4000:]
+        f"{pods}\n--- gateway status\n{status}\n--- gateway log\n{gateway.stdout}{gateway.stderr}"
+        "\n--- operator log\n" + log.read_text(errors="replace")[-4000:]
     )
 
 

@@ -11,10 +11,6 @@ namespace); the MCP server's proxy and the gateway run from ``scripts/build-k8s-
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,19 +19,19 @@ from typing import Any
 import pytest
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
-    build_images,
+    OperatorProcess,
     cluster_fixture,
+    install_crds,
     namespace_fixture,
 )
+
+from tests.test_k8s_vmcp import IMAGE, OPERATOR_ARGS, ROOT, cr, diagnose, get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
 k8s = cluster_fixture()
 k8s_namespace = namespace_fixture()
 
-ROOT = Path(__file__).resolve().parents[1]
-API = "toolhive.stacklok.dev/v1beta1"
-IMAGE = "localhost/toolhive-test/mcp-servers:latest"
 #: docker0's address on this machine: the cluster's pods reach the host there.
 DOCKER_HOST_IP = "172.17.0.1"
 ALLOWED = "time_get_current_time"
@@ -45,42 +41,22 @@ ALLOW = f'permit(principal, action == Action::"call_tool", resource == Tool::"{A
 FINALIZED = ("virtualmcpservers", "mcpservers", "mcpoidcconfigs", "mcpgroups")
 
 
-@pytest.fixture(scope="module")
-def images() -> None:
-    """The operator's images with this checkout (cached: a no-op when nothing changed)."""
-    build_images()
-
-
 @pytest.fixture
-def operator(k8s: KubeCluster, k8s_namespace: str, images: None, tmp_path: Path) -> Iterator[Path]:
+def operator(
+    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
+) -> Iterator[Path]:
     """``thv-operator`` out of cluster watching the test's namespace; yields its log."""
-    k8s.kubectl("apply", "-k", str(ROOT / "deploy" / "crds"))
-    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70)
-    log = tmp_path / "operator.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "toolhive_runtime_kubernetes.operator.main",
-                "--namespace",
-                k8s_namespace,
-                "--image-pull-policy",
-                "Never",
-                "--resync",
-                "5",
-            ],
-            env={**os.environ, **k8s.env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    install_crds(k8s, ROOT / "deploy" / "crds")
+    operator = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
+    operator.start()
     try:
-        yield log
+        yield operator.log
     finally:
         # Our resources go while the operator still runs (their finalizers are its to remove).
+        kinds = ",".join(FINALIZED)
         k8s.kubectl(
             "delete",
-            ",".join(FINALIZED),
+            kinds,
             "--all",
             "-n",
             k8s_namespace,
@@ -89,48 +65,7 @@ def operator(k8s: KubeCluster, k8s_namespace: str, images: None, tmp_path: Path)
             timeout=120,
             check=False,
         )
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for kind in FINALIZED:  # a half-failed test: else the namespace stays Terminating
-            for obj in k8s.kubectl(
-                "get", kind, "-n", k8s_namespace, "-o", "name", check=False
-            ).stdout.split():
-                k8s.kubectl(
-                    "patch",
-                    obj,
-                    "-n",
-                    k8s_namespace,
-                    "--type",
-                    "merge",
-                    "-p",
-                    '{"metadata":{"finalizers":[]}}',
-                    check=False,
-                )
-
-
-def cr(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec}
-
-
-def get(k8s: KubeCluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
-    proc = k8s.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    if proc.returncode != 0:
-        return {}
-    return dict(json.loads(proc.stdout))
-
-
-def diagnose(k8s: KubeCluster, namespace: str, log: Path) -> str:
-    pods = k8s.kubectl("get", "pods,svc,deploy", "-n", namespace, "-o", "wide", check=False).stdout
-    gateway = k8s.kubectl("logs", "deploy/gw", "-n", namespace, "--tail=60", check=False)
-    status = get(k8s, namespace, "virtualmcpserver", "gw").get("status")
-    return (
-        f"{pods}\n--- gateway status\n{status}\n--- gateway log\n{gateway.stdout}{gateway.stderr}"
-        "\n--- operator log\n" + log.read_text(errors="replace")[-4000:]
-    )
+        operator.stop()
 
 
 async def _calls(url: str, token: str) -> dict[str, Any]:

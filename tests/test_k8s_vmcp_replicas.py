@@ -20,12 +20,20 @@ import httpx
 import pytest
 from toolhive.testing.k8s_cluster import (
     KubeCluster,
-    build_images,
+    OperatorProcess,
     cluster_fixture,
+    install_crds,
     namespace_fixture,
 )
 
-from tests.test_k8s_vmcp import IMAGE, ROOT, OperatorProcess, cr, diagnose, get
+from tests.test_k8s_vmcp import (
+    IMAGE,
+    OPERATOR_ARGS,
+    ROOT,
+    cr,
+    diagnose,
+    get,
+)
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -41,19 +49,12 @@ GATEWAY_PODS = "app=virtualmcpserver,app.kubernetes.io/instance=gw"
 SESSIONS = 12  # all on one pod by chance: 2 * 2**-12
 
 
-@pytest.fixture(scope="module")
-def images() -> None:
-    """The operator's images with this checkout (cached: a no-op when nothing changed)."""
-    build_images()
-
-
 @pytest.fixture
 def operator(
-    k8s: KubeCluster, k8s_namespace: str, images: None, tmp_path: Path
+    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
-    k8s.kubectl("apply", "-k", str(ROOT / "deploy" / "crds"))
-    k8s.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log")
+    install_crds(k8s, ROOT / "deploy" / "crds")
+    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
     handle.start()
     try:
         yield handle

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +45,7 @@ __all__ = [
     "REQUIRE_ENV",
     "KubeCluster",
     "KubectlError",
+    "OperatorProcess",
     "build_images",
     "cluster_dir",
     "cluster_fixture",
@@ -50,6 +53,7 @@ __all__ = [
     "delete_namespace",
     "ensure_cluster",
     "find_cluster_script",
+    "install_crds",
     "k8s_required",
     "namespace_fixture",
     "skip_or_fail",
@@ -292,6 +296,43 @@ def release_finalizers(cluster: KubeCluster, namespace: str) -> None:
     for obj in listed.stdout.split():
         patch = '{"metadata":{"finalizers":[]}}'
         cluster.kubectl("patch", obj, "-n", namespace, "--type", "merge", "-p", patch, check=False)
+
+
+def install_crds(cluster: KubeCluster, crds: Path) -> None:
+    """``kubectl apply -k crds`` (the checkout's ``deploy/crds``) and wait until established."""
+    cluster.kubectl("apply", "-k", str(crds))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70
+    )
+
+
+class OperatorProcess:
+    """``thv-operator`` of this checkout out of cluster, watching one namespace, its log in a
+    file; restartable. Extra ``args`` go after ``--namespace`` (``--resync``, pull policy …)."""
+
+    def __init__(self, cluster: KubeCluster, namespace: str, log: Path, *args: str) -> None:
+        self.cluster, self.namespace, self.log, self.args = cluster, namespace, log, args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "toolhive_runtime_kubernetes.operator.main"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*argv, "--namespace", self.namespace, *self.args],
+                env={**os.environ, **self.cluster.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
 
 
 def delete_namespace(
