@@ -564,9 +564,14 @@ def test_proxyrunner_in_a_pod_reattaches_after_the_mcp_pod_is_killed(
                                 "imagePullPolicy": "Never",
                                 "args": ["run", IMAGE],
                                 "ports": [{"containerPort": 8080, "name": "http"}],
+                                # Ready once the server answers; then 30 s of failed probes
+                                # before the pod leaves the Service (the operator allows 15),
+                                # so the killed MCP pod's few seconds do not turn the call
+                                # below into a refused connection, which ends the session.
                                 "readinessProbe": {
                                     "httpGet": {"path": "/health", "port": 8080},
                                     "periodSeconds": 1,
+                                    "failureThreshold": 30,
                                 },
                                 "volumeMounts": [
                                     {"name": "runconfig", "mountPath": "/etc/runconfig"}
