@@ -22,6 +22,7 @@ from typing import Any, Literal
 import uvicorn
 
 from toolhive.errors import InvalidInputError, PortInUseError
+from toolhive.web.asgi import CONNECTION_EXTENSION
 
 
 def bind_socket(host: str, port: int, *, what: str = "proxy port") -> socket.socket:
@@ -64,29 +65,34 @@ class _CoalescingTransport:
     syscall (and one client wake-up) per response. Everything else is delegated.
     """
 
-    __slots__ = ("_buffer", "_loop", "_transport")
+    __slots__ = ("_buffer", "_flush_soon", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._buffer: list[bytes] | None = None
+        self._flush_soon: asyncio.Handle | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         if self._buffer is None:
             self._buffer = [bytes(data)]
-            self._loop.call_soon(self._flush)
+            self._flush_soon = self._loop.call_soon(self.flush)
         else:
             self._buffer.append(bytes(data))
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send what is held now (the protocol calls it once a response is complete)."""
         buffer, self._buffer = self._buffer, None
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         if buffer and not self._transport.is_closing():
             self._transport.write(buffer[0] if len(buffer) == 1 else b"".join(buffer))
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def get_write_buffer_size(self) -> int:
@@ -98,7 +104,8 @@ class _CoalescingTransport:
 
 
 def http_protocol_class(implementation: str | None = None) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP/1.1 protocol (``httptools`` or ``h11``) with coalesced writes."""
+    """uvicorn's HTTP/1.1 protocol (``httptools`` or ``h11``) with coalesced writes; the
+    ``httptools`` one also offers :data:`~toolhive.web.asgi.CONNECTION_EXTENSION`."""
     implementation = implementation or http_implementation()
     base: type[Any]
     if implementation == "httptools":
@@ -111,8 +118,27 @@ def http_protocol_class(implementation: str | None = None) -> type[asyncio.Proto
         base = H11Protocol
 
     class CoalescingProtocol(base):  # type: ignore[misc]
+        on_lost: Callable[[], None] | None = None
+
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(_CoalescingTransport(transport, self.loop))
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            callback, self.on_lost = self.on_lost, None
+            super().connection_lost(exc)
+            if callback is not None:
+                callback()
+
+        def on_response_complete(self) -> None:
+            # The whole response is held: send it now, not an event-loop iteration later.
+            self.transport.flush()
+            super().on_response_complete()
+
+        if implementation == "httptools":
+
+            def on_message_begin(self) -> None:
+                super().on_message_begin()
+                self.scope["extensions"] = {CONNECTION_EXTENSION: self}
 
     CoalescingProtocol.__name__ = f"Coalescing{base.__name__}"
     return CoalescingProtocol

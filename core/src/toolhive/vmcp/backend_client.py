@@ -220,6 +220,29 @@ def _message(data: bytes) -> tuple[bytes, dict[str, Any]] | None:
     return raw, parsed
 
 
+#: How SDK servers open an answer (compact JSON, ``jsonrpc`` then ``id``).
+_ANSWER_OPENING: Final = b'{"jsonrpc":"2.0","id":'
+
+
+def _answer_opening(request_id: int | str) -> bytes:
+    token = b"%d" % request_id if type(request_id) is int else json.dumps(request_id).encode()
+    return _ANSWER_OPENING + token
+
+
+def _plain_answer(data: bytes, opening: bytes) -> bytes | None:
+    """``data`` when it is certainly the answer that ``opening`` starts (one line, the id right
+    after ``jsonrpc``, then ``result`` or ``error``), else ``None``: found without parsing it."""
+    if not data.startswith(opening):
+        return None
+    end = len(opening)
+    if not (data.startswith(b',"result":', end) or data.startswith(b',"error":', end)):
+        return None
+    data = data.rstrip()
+    if not data.endswith(b"}") or b"\n" in data or b"\r" in data:
+        return None
+    return data
+
+
 def _is_answer(parsed: dict[str, Any], request_id: int | str) -> bool:
     rid = parsed.get("id")
     return (
@@ -540,6 +563,7 @@ class BackendConnection:
         sink = on_message or self.on_message
         parser = SSEParser()
         current = response
+        opening = _answer_opening(request_id)
         try:
             while True:
                 try:
@@ -556,7 +580,12 @@ class BackendConnection:
                     parser = SSEParser(parser.last_id, parser.retry)
                     continue
                 for event, data in parser.feed(chunk):
-                    if event != b"message" or (message := _message(data)) is None:
+                    if event != b"message":
+                        continue
+                    answer = _plain_answer(data, opening)
+                    if answer is not None:
+                        return answer, current
+                    if (message := _message(data)) is None:
                         continue
                     raw, parsed = message
                     if _is_answer(parsed, request_id):

@@ -28,7 +28,7 @@ from toolhive.vmcp import outgoing
 from toolhive.vmcp.backend_client import BackendError, BackendUnauthorizedError
 from toolhive.vmcp.backends import Backend, BackendSpec, CircuitBreaker
 from toolhive.vmcp.virtual import VirtualServer
-from toolhive.web.asgi import Receive, Scope, Send
+from toolhive.web.asgi import CONNECTION_EXTENSION, ConnectionEvents, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from toolhive.models.runconfig import RunConfig
@@ -387,26 +387,44 @@ class GatewayTransport:
         """A POST; a forwarded call whose client hangs up before its JSON answer is abandoned,
         so the relay forgets it and the backend is told to cancel it. (Once the answer is an
         SSE stream the face watches the connection itself, and a resumable stream outlives
-        it on purpose.)"""
-        watching: asyncio.Task[None] | None = None
-        started = False
+        it on purpose.)
+
+        The hang-up is heard from ToolHive's uvicorn protocol when it offers
+        ``CONNECTION_EXTENSION`` (no task per call), else by a task waiting in ``receive()``."""
         face = asyncio.current_task()
+        assert face is not None
+        extensions = scope.get("extensions")
+        conn: ConnectionEvents | None = (
+            extensions.get(CONNECTION_EXTENSION) if extensions is not None else None
+        )
+        watching: asyncio.Task[None] | None = None
+        armed = started = lost = False
+
+        def hang_up() -> None:
+            nonlocal lost
+            if not started:
+                lost = True
+                face.cancel()
 
         async def watch() -> None:
             message = await receive()
-            if message["type"] == "http.disconnect" and not started and face is not None:
-                face.cancel()
+            if message["type"] == "http.disconnect":
+                hang_up()
 
         async def body_then_watch() -> Any:
-            nonlocal watching
+            nonlocal armed, watching
             message = await receive()
             if (
-                watching is None
+                not armed
                 and message["type"] == "http.request"
                 and not message.get("more_body")
                 and _FORWARDED_CALL.search(message.get("body", b""))
             ):
-                watching = asyncio.get_running_loop().create_task(watch())
+                armed = True
+                if conn is not None:
+                    conn.on_lost = hang_up
+                else:
+                    watching = asyncio.get_running_loop().create_task(watch())
             return message
 
         async def sending(message: Any) -> None:
@@ -417,9 +435,11 @@ class GatewayTransport:
         try:
             await self.face(scope, body_then_watch, sending)
         except asyncio.CancelledError:
-            if watching is None or not watching.done() or started:
+            if not lost or started:
                 raise  # not ours: the server is stopping
         finally:
+            if conn is not None and conn.on_lost is hang_up:
+                conn.on_lost = None
             if watching is not None and not watching.done():
                 watching.cancel()
 

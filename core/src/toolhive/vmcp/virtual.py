@@ -128,6 +128,7 @@ class VirtualServer:
         #: replaces). Lists pre-encoded by key (``tools``, ``resources``, …).
         self._shared = View(aggregate([], aggregation), {}, {}, {})
         self._out: asyncio.Queue[bytes] = asyncio.Queue()
+        self._sink: Callable[[bytes], None] | None = None
         #: relay id → (backend or None for a composite, the task serving it).
         self._inflight: dict[int, tuple[Backend | None, asyncio.Task[None]]] = {}
         #: gateway id of a server → client request → (backend, its own id) or a local future.
@@ -181,8 +182,11 @@ class VirtualServer:
             msg = json.loads(line)
         except ValueError:
             return
-        if type(msg) is not dict:
-            return
+        if type(msg) is dict:
+            self.send_message(msg, line)
+
+    def send_message(self, msg: dict[str, Any], line: bytes) -> None:
+        """:meth:`send` of a message the relay has parsed already (``line`` is its text)."""
         method = msg.get("method")
         if method is None:
             self._client_answer(msg)
@@ -193,6 +197,11 @@ class VirtualServer:
 
     async def readline(self) -> bytes:
         return await self._out.get()
+
+    def push_to(self, sink: Callable[[bytes], None]) -> None:
+        """Hand every message to ``sink`` as it is written (lines without the ``\\n``);
+        ``readline`` then only reports the end (``b""``)."""
+        self._sink = sink
 
     async def aclose(self) -> None:
         if self._closed:
@@ -793,7 +802,11 @@ class VirtualServer:
     # ------------------------------------------------------------------ plumbing
 
     def _write(self, data: bytes) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        if self._sink is not None:
+            self._sink(data)
+        else:
             self._out.put_nowait(data + b"\n")
 
     def _answer(self, rid: RequestId, result: Any) -> None:

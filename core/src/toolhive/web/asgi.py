@@ -4,7 +4,7 @@ beyond the message)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Final, Protocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -16,6 +16,18 @@ ASGIApp = Callable[[Scope, Receive, Send], Any]
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 SSE_CONTENT_TYPE = (b"content-type", b"text/event-stream")
 NO_CACHE = (b"cache-control", b"no-cache")
+
+
+#: ``scope["extensions"]`` key of the connection a request came on (ToolHive's uvicorn protocol,
+#: :func:`toolhive.proxy.server.http_protocol_class`): a :class:`ConnectionEvents`.
+CONNECTION_EXTENSION: Final = "toolhive.connection"
+
+
+class ConnectionEvents(Protocol):
+    """Lets an app hear of a hang-up without a task waiting in ``receive()`` for it."""
+
+    #: Called once if the client goes away; the app clears it once it no longer cares.
+    on_lost: Callable[[], None] | None
 
 
 class ClientDisconnected(Exception):

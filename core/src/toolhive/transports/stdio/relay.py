@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from toolhive.contracts.runtime import StdioChannel
@@ -68,6 +68,9 @@ class Relay:
         self._keepalive = keepalive_interval
         self._ttl = session_ttl
         self.table = SessionTable()
+        self._send_message: Callable[[Message, bytes], None] | None = getattr(
+            channel, "send_message", None
+        )
         self.router = Router(self.table, self._send_soon)
         self.intercepted = Intercepted(self.table.sessions, self._server_call, self._spawn)
         self._init_result: Any = None
@@ -95,6 +98,12 @@ class Relay:
         if self._reader is not None or self._closed:
             return
         self.gone = None
+        push_to = getattr(self._channel, "push_to", None)
+        if push_to is not None:
+            # A channel in this process (the vMCP gateway's virtual server) hands each line over
+            # as it is written: an event-loop iteration less per message than a queue and the
+            # reader; the reader then only waits for the end.
+            push_to(self._deliver)
         self._reader = asyncio.create_task(self._read_loop(), name=f"stdio-reader:{self._workload}")
         self._sweeper = asyncio.create_task(
             self._sweep_loop(), name=f"stdio-sweeper:{self._workload}"
@@ -207,10 +216,16 @@ class Relay:
         """
         return self.table.register(session, msg, kind, sse, time.monotonic() + self.timeout, body)
 
-    async def send_request(self, pending: Pending, line: bytes) -> None:
-        """Write a registered request to the server; if that fails, its answer is the error."""
+    async def send_request(self, pending: Pending, line: bytes, msg: Message | None = None) -> None:
+        """Write a registered request to the server; if that fails, its answer is the error.
+
+        ``msg``: the request as registered (``line`` parsed), for a channel that takes it as is
+        (``send_message``: the vMCP gateway's virtual server, which need not parse it again)."""
         try:
-            await self._channel.send(line)
+            if msg is not None and self._send_message is not None:
+                self._send_message(msg, line)
+            else:
+                await self._channel.send(line)
         except Exception as exc:
             if self.table.pending.pop(pending.bid, None) is not None:
                 message = f"cannot write to the MCP server: {exc}"
@@ -281,32 +296,34 @@ class Relay:
 
     async def _read_loop(self) -> None:
         readline = self._channel.readline
-        loads = json.loads
-        relay = self.router.relay_response
-        dispatch = self.router.dispatch
+        deliver = self._deliver
         reason = "the MCP server exited"
         try:
             while True:
                 line = await readline()
                 if not line:
                     break
-                if line.startswith(b'{"jsonrpc"') and relay(line):
-                    continue
-                if line == b"\n":
-                    continue
-                try:
-                    msg = loads(line)
-                except ValueError:
-                    log.warning("ignoring non-JSON output from the MCP server: %.200r", line)
-                    continue
-                try:
-                    dispatch(msg, line)
-                except Exception:
-                    log.exception("failed to relay a message from the MCP server")
+                deliver(line)
         except Exception as exc:
             reason = f"reading from the MCP server failed: {exc}"
         log.info("%s: %s", self._workload, reason)
         self._server_gone(reason)
+
+    def _deliver(self, line: bytes) -> None:
+        """One line the server wrote (``push_to`` channels call it directly)."""
+        if line.startswith(b'{"jsonrpc"') and self.router.relay_response(line):
+            return
+        if line == b"\n":
+            return
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            log.warning("ignoring non-JSON output from the MCP server: %.200r", line)
+            return
+        try:
+            self.router.dispatch(msg, line)
+        except Exception:
+            log.exception("failed to relay a message from the MCP server")
 
     # ------------------------------------------------------------------ housekeeping
 

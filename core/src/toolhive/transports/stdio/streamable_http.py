@@ -421,7 +421,7 @@ class StreamableHttpFace:
         pending, line = relay.register(session, msg, Pending, sse, body)
         detached = False
         try:
-            await relay.send_request(pending, line)
+            await relay.send_request(pending, line, msg)
             detached = await self._reply(pending, receive, send, accept)
         finally:
             if not detached:  # a detached request runs on: its stream can be resumed
