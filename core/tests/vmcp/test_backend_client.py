@@ -782,6 +782,36 @@ async def test_idle_connections_are_reused_and_dropped_ones_cost_no_failed_reque
             assert text_of(answer) == str(i)
 
 
+async def test_a_request_written_early_is_answered_and_an_abandoned_one_closes() -> None:
+    async with RawBackend() as raw, connected(raw.url()) as (conn, _):
+        assert text_of(await conn.request(call(1, "plain", text="warm"), 1, timeout=5)) == "warm"
+        seen = len(raw.seen_headers)
+        body = call(2, "plain", text="early")
+        started = conn.start_request(body)
+        assert started is not None  # the warm-up's connection is idle
+        for _ in range(500):  # on the wire without anyone awaiting
+            if len(raw.seen_headers) > seen:
+                break
+            await asyncio.sleep(0.01)
+        assert len(raw.seen_headers) == seen + 1
+        assert text_of(await conn.request(body, 2, timeout=5, started=started)) == "early"
+        assert len(raw.seen_headers) == seen + 1  # not sent twice
+        abandoned = conn.start_request(call(3, "hang"))
+        assert abandoned is not None
+        abandoned.abandon()
+        for _ in range(500):
+            if len(conn._pool.busy) == 1:  # only the standalone stream
+                break
+            await asyncio.sleep(0.01)
+        assert len(conn._pool.busy) == 1 and not conn._pool.idle
+        # Connections the backend closes after answering: an early write on one of them is
+        # retried on a fresh connection like any other request.
+        for i in range(10, 30):
+            body = call(i, "drop-after", text=str(i))
+            answer = await conn.request(body, i, timeout=5, started=conn.start_request(body))
+            assert text_of(answer) == str(i)
+
+
 async def test_a_401_is_unauthorized_and_names_no_header_value() -> None:
     async with RawBackend() as raw:
         conn = BackendConnection(

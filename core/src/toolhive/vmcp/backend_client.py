@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urljoin
 
-from toolhive.vmcp.http11 import HttpError, Pool, Response, proxy_for, split_url
+from toolhive.vmcp.http11 import HttpError, Pool, Response, Started, proxy_for, split_url
 
 log = logging.getLogger("toolhive.vmcp.backend")
 
@@ -379,6 +379,7 @@ class BackendConnection:
         timeout: float | None,
         on_message: OnMessage | None = None,
         headers: Headers = (),
+        started: Started | None = None,
     ) -> bytes:
         """POST one JSON-RPC request (``body`` is its exact JSON text, id set); return the raw
         JSON text of its answer. Messages before the answer on its SSE stream go to
@@ -387,11 +388,23 @@ class BackendConnection:
         :class:`TimeoutError` after ``timeout`` seconds (``None``: no deadline),
         :class:`BackendError` otherwise. Cancelling the caller closes the HTTP connection."""
         extra = self._extra(headers)
+        if started is not None and (started.conn.pool is not self._pool or headers):
+            started.abandon()  # made for another connection of ours (re-opened since)
+            started = None
         if self.transport == "sse":
             return await self._sse_request(body, request_id, extra, timeout)
         return await _bounded(
-            self._streamable_request(body, request_id, extra, on_message, False), timeout
+            self._streamable_request(body, request_id, extra, on_message, False, started),
+            timeout,
         )
+
+    def start_request(self, body: bytes) -> Started | None:
+        """Write a streamable-HTTP request now if a connection is idle (no await, see
+        :meth:`Pool.start_idle`); pass the result to :meth:`request` with the same ``body``."""
+        if self.transport == "sse":
+            return None
+        head = self._head(b"POST", self._target, _ACCEPT_POST, self._extra(()), len(body))
+        return self._pool.start_idle(head, body, _SSE)
 
     async def notify(self, body: bytes, headers: Headers = ()) -> None:
         """POST a notification or an answer to a server request (202 expected)."""
@@ -476,9 +489,11 @@ class BackendConnection:
         parts.append(b"\r\n")
         return b"".join(parts)
 
-    async def _send(self, head: bytes, body: bytes, stream_when: bytes | None) -> Response:
+    async def _send(
+        self, head: bytes, body: bytes, stream_when: bytes | None, started: Started | None = None
+    ) -> Response:
         try:
-            return await self._pool.send(head, body, stream_when=stream_when)
+            return await self._pool.send(head, body, stream_when=stream_when, started=started)
         except HttpError as exc:
             raise BackendError(f"backend {self._display}: {exc}") from None
 
@@ -517,9 +532,10 @@ class BackendConnection:
         extra: bytes,
         on_message: OnMessage | None,
         initializing: bool,
+        started: Started | None = None,
     ) -> bytes:
         head = self._head(b"POST", self._target, _ACCEPT_POST, extra, len(body))
-        response = await self._send(head, body, _SSE)
+        response = await self._send(head, body, _SSE, started)
         handed_off = False
         try:
             if initializing:

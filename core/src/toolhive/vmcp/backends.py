@@ -27,6 +27,7 @@ from toolhive.vmcp.backend_client import (
     OnMessage,
     SessionExpiredError,
 )
+from toolhive.vmcp.http11 import Started
 
 log = logging.getLogger("toolhive.vmcp")
 
@@ -256,6 +257,14 @@ class Backend:
         result = answer.get("result")
         return result if type(result) is dict else {}
 
+    def start(self, body: bytes) -> Started | None:
+        """Write ``body`` to the backend now when nothing has to be awaited first (no
+        per-request headers, an idle connection); give the result to :meth:`request`."""
+        conn = self.conn
+        if conn is None or self.spec.request_headers is not None:
+            return None
+        return conn.start_request(body)
+
     async def request(
         self,
         body: bytes,
@@ -263,17 +272,26 @@ class Backend:
         *,
         timeout: float | None = None,
         on_message: OnMessage | None = None,
+        started: Started | None = None,
     ) -> bytes:
-        """Forward one request; a session the backend forgot (it restarted) is re-opened once."""
+        """Forward one request (``started``: already written by :meth:`start`); a session the
+        backend forgot (it restarted) is re-opened once."""
         conn = self.conn
         if conn is None:
+            if started is not None:
+                started.abandon()
             raise BackendError(f"backend {self.name} is not available: {self.problem}")
         wait = self.spec.timeout if timeout is None else timeout
         extra = self.spec.request_headers
         headers = await extra() if extra is not None else ()
         try:
             return await conn.request(
-                body, request_id, timeout=wait, on_message=on_message, headers=headers
+                body,
+                request_id,
+                timeout=wait,
+                on_message=on_message,
+                headers=headers,
+                started=started,
             )
         except SessionExpiredError:
             log.info("backend %s forgot our session; opening a new one", self.name)

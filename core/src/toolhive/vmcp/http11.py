@@ -512,6 +512,28 @@ class Connection(asyncio.Protocol):
             self.abort()
 
 
+class Started:
+    """A request already written on an idle connection (:meth:`Pool.start_idle`): pass it to
+    :meth:`Pool.send` for its response, or :meth:`abandon` it."""
+
+    __slots__ = ("conn", "head", "taken")
+
+    def __init__(self, conn: Connection, head: asyncio.Future[Response]) -> None:
+        self.conn = conn
+        self.head = head
+        self.taken = False
+
+    def abandon(self) -> None:
+        """Nobody will read the response (no-op once :meth:`Pool.send` took it): the
+        connection is closed."""
+        if self.taken:
+            return
+        self.taken = True
+        self.head.cancel()
+        self.conn.response = None
+        self.conn.abort()
+
+
 class Pool:
     """Keep-alive connections to one origin: idle ones are reused (most recent first), a new one
     is opened when all are busy; at most ``max_idle`` stay idle for long (a surplus after a burst
@@ -628,33 +650,64 @@ class Pool:
             if transport is not None:
                 transport.close()
 
+    def _take_idle(self) -> Connection | None:
+        while self.idle:
+            candidate = self.idle.pop()
+            transport = candidate.transport
+            if not candidate.closed and transport is not None and not transport.is_closing():
+                return candidate
+        return None
+
+    def start_idle(self, data: bytes, body: bytes, stream_when: bytes | None) -> Started | None:
+        """Write a request now, without awaiting anything, if a connection is idle (else
+        ``None``): it is on the wire before the caller's task first runs. Hand the result to
+        :meth:`send` (same arguments) or :meth:`Started.abandon` it."""
+        if self.closed:
+            return None
+        conn = self._take_idle()
+        if conn is None:
+            return None
+        self.busy.add(conn)
+        return Started(conn, conn.start(data, body, stream_when))
+
     async def send(
-        self, data: bytes, body: bytes = b"", *, stream_when: bytes | None = None
+        self,
+        data: bytes,
+        body: bytes = b"",
+        *,
+        stream_when: bytes | None = None,
+        started: Started | None = None,
     ) -> Response:
         """Send one request (``data`` is the request line and headers, ending in a blank line);
         return the response: complete, or — when it is a 200 whose content type starts with
         ``stream_when`` — with only its head read. The caller must :meth:`Response.close` it.
-        Cancellation closes the connection."""
+        Cancellation closes the connection. ``started``: the same request, already written
+        by :meth:`start_idle`."""
+        if started is not None:
+            started.taken = True
         if self.closed:
+            if started is not None:
+                started.conn.abort()
             msg = "the connection pool is closed"
             raise HttpError(msg)
         for attempt in (0, 1):
-            conn: Connection | None = None
-            while self.idle:
-                candidate = self.idle.pop()
-                transport = candidate.transport
-                if not candidate.closed and transport is not None and not transport.is_closing():
-                    conn = candidate
-                    break
-            if conn is None:
-                conn = await self._connect()
-                if self.closed:
-                    conn.abort()
-                    msg = "the connection pool is closed"
-                    raise HttpError(msg)
-            self.busy.add(conn)
+            head: asyncio.Future[Response] | None = None
+            if started is not None:
+                conn, head, started = started.conn, started.head, None
+            else:
+                idle = self._take_idle()
+                if idle is None:
+                    idle = await self._connect()
+                    if self.closed:
+                        idle.abort()
+                        msg = "the connection pool is closed"
+                        raise HttpError(msg)
+                conn = idle
+                self.busy.add(conn)
             try:
-                return await conn.start(data, body, stream_when)
+                if head is None:
+                    head = conn.start(data, body, stream_when)
+                return await head
             except HttpError:
                 # A reused connection the server closed while idle (it may not have seen the
                 # request at all): once more on a fresh one. Anything later is a real failure.

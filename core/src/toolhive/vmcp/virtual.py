@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from toolhive.transports.stdio.sessions import SessionTable
     from toolhive.vmcp.composite import CompositeTool
     from toolhive.vmcp.config import AggregationConfig
+    from toolhive.vmcp.http11 import Started
     from toolhive.vmcp.optimizer import ToolIndex
 
 log = logging.getLogger("toolhive.vmcp")
@@ -542,20 +543,32 @@ class VirtualServer:
         if backend is None:
             self._error(rid, CONNECTION_CLOSED, f"backend {backend_name} is not in the group")
             return
-        task = asyncio.get_running_loop().create_task(self._serve(backend, rid, line))
+        try:
+            backend.breaker.check(backend.name)
+        except CircuitOpenError as exc:
+            self._error(rid, CONNECTION_CLOSED, str(exc))
+            return
+        body = line.rstrip(b"\n")
+        # On the wire now rather than when the task first runs: an event-loop iteration sooner.
+        started = backend.start(body)
+        task = asyncio.get_running_loop().create_task(self._serve(backend, rid, body, started))
+        if started is not None:
+            # A task cancelled before it ran never took the response: close its connection.
+            task.add_done_callback(lambda _task: started.abandon())
         if type(rid) is int:
             self._inflight[rid] = (backend, task)
             task.add_done_callback(self._done_callback(rid))
         else:
             self._keep(task)
 
-    async def _serve(self, backend: Backend, rid: RequestId, line: bytes) -> None:
+    async def _serve(
+        self, backend: Backend, rid: RequestId, body: bytes, started: Started | None
+    ) -> None:
         def relay(raw: bytes, msg: dict[str, Any]) -> None:
             self._backend_message(backend, raw, msg, rid)
 
         try:
-            backend.breaker.check(backend.name)
-            answer = await backend.request(line.rstrip(b"\n"), rid, on_message=relay)
+            answer = await backend.request(body, rid, on_message=relay, started=started)
         except TimeoutError:
             backend.breaker.failure()
             self._cancel_on(backend, rid, "timeout")
@@ -565,9 +578,6 @@ class VirtualServer:
         except asyncio.CancelledError:
             self._cancel_on(backend, rid, "the client cancelled the request")
             raise
-        except CircuitOpenError as exc:
-            self._error(rid, CONNECTION_CLOSED, str(exc))
-            return
         except BackendError as exc:
             backend.breaker.failure()
             self._error(rid, CONNECTION_CLOSED, f"backend {backend.name}: {exc}")
