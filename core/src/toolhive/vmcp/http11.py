@@ -23,7 +23,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -368,8 +368,8 @@ class Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance check: uvloop's transports do not derive from asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
@@ -616,7 +616,6 @@ class Pool:
                 authority = origin.host_header
                 if b":" not in authority.rpartition(b"]")[2]:
                     authority += b":%d" % origin.port
-                assert isinstance(transport, asyncio.Transport)
                 transport.write(
                     b"CONNECT " + authority + b" HTTP/1.1\r\nHost: " + authority + b"\r\n"
                     + proxy.authorization + b"User-Agent: toolhive-vmcp\r\n\r\n"

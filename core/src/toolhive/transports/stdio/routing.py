@@ -71,7 +71,9 @@ class Router:
         tail = line[end:]
         if tail.endswith(b"\n"):
             tail = tail[:-2] if tail.endswith(b"\r\n") else tail[:-1]
-        pending.put(_RESPONSE_PREFIX + encode(pending.client_id) + tail, True)
+        cid = pending.client_id
+        token = b"%d" % cid if type(cid) is int else encode(cid)
+        pending.put(_RESPONSE_PREFIX + token + tail, True)
         return True
 
     def dispatch(self, msg: Any, line: bytes | None) -> None:
