@@ -7,10 +7,12 @@ writes the MCPGroup's members as static backends next to ``groupRef``.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from typing import Any
 
 import pytest
-from toolhive.testing.mcp_servers import http_echo_server
+from toolhive.testing.mcp_servers import ECHO_SERVER, free_port, http_echo_server
 from toolhive.vmcp.config import parse_config
 from toolhive.vmcp.gateway import Gateway
 
@@ -59,3 +61,49 @@ def test_static_backends_with_a_group_ref_do_not_watch_the_group(
     names = asyncio.run(main())
     assert "only" in names
     assert "only_echo" in names
+
+
+def test_a_backend_that_starts_after_the_gateway_is_retried_within_seconds() -> None:
+    """In a Kubernetes namespace the gateway often starts before its backends answer; it must not
+    serve without their tools for a whole health-check interval (30 s by default)."""
+
+    async def main() -> float:
+        port = free_port()
+        cfg = parse_config(
+            {
+                "name": "k8s",
+                "backends": [
+                    {
+                        "name": "late",
+                        "url": f"http://127.0.0.1:{port}/mcp",
+                        "transport": "streamable-http",
+                    }
+                ],
+                "incomingAuth": {"type": "anonymous"},
+                "outgoingAuth": {"source": "inline", "default": {"type": "unauthenticated"}},
+            }
+        )
+        gateway = Gateway(cfg)
+        assert gateway.health_interval == 30
+        await gateway.start()
+        try:
+            backend = gateway.virtual.backends["late"]
+            assert not backend.healthy  # nothing listens yet
+            env = {**os.environ, "MCP_PORT": str(port), "MCP_HOST": "127.0.0.1"}
+            server = await asyncio.create_subprocess_exec(
+                *ECHO_SERVER, "streamable-http", env=env, stdout=asyncio.subprocess.DEVNULL
+            )
+            try:
+                begin = time.monotonic()
+                while not backend.healthy:
+                    assert time.monotonic() - begin < 20, "not retried before the health check"
+                    await asyncio.sleep(0.05)
+                assert backend.capabilities is not None and backend.capabilities.tools
+                return time.monotonic() - begin
+            finally:
+                server.terminate()
+                await server.wait()
+        finally:
+            await gateway.aclose()
+
+    asyncio.run(main())

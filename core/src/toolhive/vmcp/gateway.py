@@ -102,6 +102,9 @@ class Gateway:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._connects: dict[str, asyncio.Task[None]] = {}
+        #: Backends that failed to connect: the pending quick retry (``None`` once the health
+        #: loop's interval is as soon) and how many failures came before it.
+        self._retries: dict[str, tuple[asyncio.TimerHandle | None, int]] = {}
         #: Discovery's view: backend name → where it is.
         self.targets: dict[str, Target] = dict(self._static)
         self._check_outgoing()
@@ -191,6 +194,10 @@ class Gateway:
                 await task
         for task in self._connects.values():
             task.cancel()
+        for handle, _ in self._retries.values():
+            if handle is not None:
+                handle.cancel()
+        self._retries.clear()
         await asyncio.gather(
             *(b.aclose() for b in self.virtual.backends.values()), return_exceptions=True
         )
@@ -204,6 +211,9 @@ class Gateway:
         changed = False
         for name in [n for n in virtual.backends if n not in targets]:
             backend = virtual.remove_backend(name)
+            retry = self._retries.pop(name, None)
+            if retry is not None and retry[0] is not None:
+                retry[0].cancel()
             if backend is not None:
                 log.info("backend %s left the group", name)
                 await backend.aclose()
@@ -246,15 +256,21 @@ class Gateway:
                 return
             backend.mark_unhealthy(f"cannot connect: {exc}")
             log.warning("backend %s: cannot connect: %s", backend.name, exc)
+            self._retry_soon(backend)
             return
         except (BackendError, TimeoutError, OSError) as exc:
             backend.mark_unhealthy(f"cannot connect: {exc}")
             log.warning("backend %s: cannot connect: %s", backend.name, exc)
+            self._retry_soon(backend)
             return
         except Exception as exc:  # a broken backend must never take the gateway down
             backend.mark_unhealthy(f"cannot connect: {exc}")
             log.exception("backend %s: connecting failed", backend.name)
+            self._retry_soon(backend)
             return
+        retry = self._retries.pop(backend.name, None)
+        if retry is not None and retry[0] is not None:
+            retry[0].cancel()
         if self.virtual.backends.get(backend.name) is backend:
             log.info(
                 "backend %s: %d tools",
@@ -262,6 +278,31 @@ class Gateway:
                 len(backend.capabilities.tools) if backend.capabilities else 0,
             )
             self.virtual.refresh()
+
+    def _retry_soon(self, backend: Backend) -> None:
+        """Try a backend that could not connect again after 1, 2, 4, … seconds (at most the
+        health-check interval, which retries it anyway): one that starts a moment after the
+        gateway — the usual order in a Kubernetes namespace — is not missing for a whole interval."""
+        if self.virtual.backends.get(backend.name) is not backend:
+            return  # it left the group meanwhile
+        previous = self._retries.get(backend.name)
+        attempt = 0
+        if previous is not None:
+            if previous[0] is not None:
+                previous[0].cancel()
+            attempt = previous[1] + 1
+        delay = 2.0 ** min(attempt, 16)
+        if delay >= self.health_interval:
+            # From here on the health loop's own retries are as soon.
+            self._retries[backend.name] = (None, attempt)
+            return
+
+        def again() -> None:
+            if self.virtual.backends.get(backend.name) is backend and not backend.healthy:
+                self._connect_soon(backend)
+
+        handle = asyncio.get_running_loop().call_later(delay, again)
+        self._retries[backend.name] = (handle, attempt)
 
     async def _health_loop(self) -> None:
         while True:
