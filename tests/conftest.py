@@ -8,8 +8,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from toolhive.testing.k8s_cluster import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -104,3 +108,40 @@ def k8s_images() -> None:
     from toolhive.testing.k8s_cluster import build_images
 
     build_images()
+
+
+#: The ToolHive kinds a test may leave behind, the finalized ones first.
+_OPERATOR_KINDS = (
+    "virtualmcpservers,mcpremoteproxies,mcpservers,mcpregistries,mcpoidcconfigs,mcpgroups,"
+    "mcptoolconfigs,mcptelemetryconfigs,mcpexternalauthconfigs"
+)
+
+
+@pytest.fixture
+def operator(
+    k8s: Any, k8s_namespace: str, k8s_images: None, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """``thv-operator`` out of cluster (``--image-pull-policy Never --resync 5``) watching the
+    test's namespace, the CRDs installed; for modules that define ``k8s`` and ``k8s_namespace``."""
+    from toolhive.testing.k8s_cluster import OperatorProcess, install_crds
+
+    install_crds(k8s, REPO / "deploy" / "crds")
+    handle = OperatorProcess(
+        k8s,
+        k8s_namespace,
+        tmp_path / "operator.log",
+        "--image-pull-policy",
+        "Never",
+        "--resync",
+        "5",
+    )
+    handle.start()
+    try:
+        yield handle
+    finally:
+        # The test's resources go while the operator still runs: their finalizers are its to remove.
+        k8s.kubectl(
+            "delete", _OPERATOR_KINDS, "--all", "-n", k8s_namespace, "--wait=true",
+            "--timeout=90s", timeout=120, check=False,
+        )  # fmt: skip
+        handle.stop()

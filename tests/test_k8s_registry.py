@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,11 +23,10 @@ from toolhive.testing.k8s_cluster import (
     KubeCluster,
     OperatorProcess,
     cluster_fixture,
-    install_crds,
     namespace_fixture,
 )
 
-from tests.test_k8s_vmcp import ROOT, get
+from tests.test_k8s_vmcp import get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -82,23 +80,8 @@ auth:
 """
 
 
-@pytest.fixture
-def operator(
-    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
-) -> Iterator[Path]:
-    install_crds(k8s, ROOT / "deploy" / "crds")
-    operator = OperatorProcess(
-        k8s, k8s_namespace, tmp_path / "operator.log", "--image-pull-policy", "Never"
-    )
-    operator.start()
-    try:
-        yield operator.log
-    finally:
-        operator.stop()
-
-
 def test_mcp_registry_serves_v0_1_servers_from_a_config_map(
-    k8s: KubeCluster, k8s_namespace: str, operator: Path, tmp_path: Path
+    k8s: KubeCluster, k8s_namespace: str, operator: OperatorProcess, tmp_path: Path
 ) -> None:
     ns = k8s_namespace
     k8s.apply(
@@ -149,7 +132,7 @@ def test_mcp_registry_serves_v0_1_servers_from_a_config_map(
         pods = k8s.kubectl("get", "pods,deploy,svc", "-n", ns, "-o", "wide", check=False).stdout
         logs = k8s.kubectl("logs", "deploy/reg-api", "-n", ns, "--tail=40", check=False)
         raise AssertionError(
-            f"{exc}\n{pods}\n{logs.stdout}{logs.stderr}\n{operator.read_text()[-3000:]}"
+            f"{exc}\n{pods}\n{logs.stdout}{logs.stderr}\n{operator.log.read_text()[-3000:]}"
         ) from None
     status = get(k8s, ns, "mcpregistry", "reg")["status"]
     assert status["url"] == f"http://reg-api.{ns}:8080"

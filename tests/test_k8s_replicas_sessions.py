@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,11 @@ from toolhive.testing.k8s_cluster import (
     KubeCluster,
     OperatorProcess,
     cluster_fixture,
-    install_crds,
     namespace_fixture,
 )
 
 from tests.test_k8s_vmcp import (
     IMAGE,
-    OPERATOR_ARGS,
-    ROOT,
     cr,
     get,
 )
@@ -62,22 +58,6 @@ def peer(ctx: Context) -> str:
 sys.exit(serve(server, sys.argv))
 """
 PEER_ARGS = ["python3", "-c", PEER_SERVER, "streamable-http"]
-
-
-@pytest.fixture
-def operator(
-    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crds(k8s, ROOT / "deploy" / "crds")
-    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
-    handle.start()
-    try:
-        yield handle
-    finally:
-        # Finalizers: delete the CRs while the operator still runs.
-        for kind in ("mcpremoteproxy", "mcpserver"):
-            k8s.kubectl("delete", kind, "--all", "-n", k8s_namespace, "--wait=true", check=False)
-        handle.stop()
 
 
 def diagnose(k8s: KubeCluster, ns: str, log: Path) -> str:

@@ -10,7 +10,6 @@ gateway reaches its backends by ClusterIP too).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from toolhive.testing.k8s_cluster import (
     KubeCluster,
     OperatorProcess,
     cluster_fixture,
-    install_crds,
     namespace_fixture,
 )
 
@@ -31,24 +29,9 @@ pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 k8s = cluster_fixture()
 k8s_namespace = namespace_fixture()
 
-ROOT = Path(__file__).resolve().parents[1]
 API = "toolhive.stacklok.dev/v1beta1"
 IMAGE = "localhost/toolhive-test/mcp-servers:latest"
 #: The operator out of cluster: pods use the node's images, and a quick resync.
-OPERATOR_ARGS = ("--image-pull-policy", "Never", "--resync", "5")
-
-
-@pytest.fixture
-def operator(
-    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crds(k8s, ROOT / "deploy" / "crds")
-    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
-    handle.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def cr(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:

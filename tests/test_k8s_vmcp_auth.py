@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +19,10 @@ from toolhive.testing.k8s_cluster import (
     KubeCluster,
     OperatorProcess,
     cluster_fixture,
-    install_crds,
     namespace_fixture,
 )
 
-from tests.test_k8s_vmcp import IMAGE, OPERATOR_ARGS, ROOT, cr, diagnose, get
+from tests.test_k8s_vmcp import IMAGE, cr, diagnose, get
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.timeout(900)]
 
@@ -37,35 +34,6 @@ DOCKER_HOST_IP = "172.17.0.1"
 ALLOWED = "time_get_current_time"
 FORBIDDEN = "time_convert_time"
 ALLOW = f'permit(principal, action == Action::"call_tool", resource == Tool::"{ALLOWED}");'
-#: Kinds carrying a finalizer the operator removes (stripped if a test leaves them behind).
-FINALIZED = ("virtualmcpservers", "mcpservers", "mcpoidcconfigs", "mcpgroups")
-
-
-@pytest.fixture
-def operator(
-    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
-) -> Iterator[Path]:
-    """``thv-operator`` out of cluster watching the test's namespace; yields its log."""
-    install_crds(k8s, ROOT / "deploy" / "crds")
-    operator = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
-    operator.start()
-    try:
-        yield operator.log
-    finally:
-        # Our resources go while the operator still runs (their finalizers are its to remove).
-        kinds = ",".join(FINALIZED)
-        k8s.kubectl(
-            "delete",
-            kinds,
-            "--all",
-            "-n",
-            k8s_namespace,
-            "--wait=true",
-            "--timeout=90s",
-            timeout=120,
-            check=False,
-        )
-        operator.stop()
 
 
 async def _calls(url: str, token: str) -> dict[str, Any]:
@@ -98,7 +66,7 @@ async def _calls(url: str, token: str) -> dict[str, Any]:
 
 
 def test_oidc_and_cedar_guard_the_virtual_mcp_server(
-    k8s: KubeCluster, k8s_namespace: str, operator: Path
+    k8s: KubeCluster, k8s_namespace: str, operator: OperatorProcess
 ) -> None:
     from toolhive.testing.oidc import OIDCIssuer
 
@@ -159,7 +127,7 @@ def test_oidc_and_cedar_guard_the_virtual_mcp_server(
         try:
             k8s.wait_for("VirtualMCPServer Ready with its backend", gateway_ready, timeout=400)
         except TimeoutError as exc:
-            raise AssertionError(f"{exc}\n{diagnose(k8s, ns, operator)}") from None
+            raise AssertionError(f"{exc}\n{diagnose(k8s, ns, operator.log)}") from None
 
         status = get(k8s, ns, "virtualmcpserver", "gw")["status"]
         conditions = {c["type"]: c for c in status["conditions"]}
@@ -180,7 +148,7 @@ def test_oidc_and_cedar_guard_the_virtual_mcp_server(
             if seen["tools"]:
                 break
             time.sleep(2)
-        context = f"{seen}\n{diagnose(k8s, ns, operator)}"
+        context = f"{seen}\n{diagnose(k8s, ns, operator.log)}"
         refused, challenge = seen["anonymous"]
         assert refused == 401, context
         assert challenge.lower().startswith("bearer"), context

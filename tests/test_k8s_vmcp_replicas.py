@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,14 +20,11 @@ from toolhive.testing.k8s_cluster import (
     KubeCluster,
     OperatorProcess,
     cluster_fixture,
-    install_crds,
     namespace_fixture,
 )
 
 from tests.test_k8s_vmcp import (
     IMAGE,
-    OPERATOR_ARGS,
-    ROOT,
     cr,
     diagnose,
     get,
@@ -47,21 +42,6 @@ PROTOCOL = "2025-06-18"
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 GATEWAY_PODS = "app=virtualmcpserver,app.kubernetes.io/instance=gw"
 SESSIONS = 12  # all on one pod by chance: 2 * 2**-12
-
-
-@pytest.fixture
-def operator(
-    k8s: KubeCluster, k8s_namespace: str, k8s_images: None, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crds(k8s, ROOT / "deploy" / "crds")
-    handle = OperatorProcess(k8s, k8s_namespace, tmp_path / "operator.log", *OPERATOR_ARGS)
-    handle.start()
-    try:
-        yield handle
-    finally:
-        # MCPServers carry a finalizer: delete them while the operator still runs.
-        k8s.kubectl("delete", "mcpserver", "--all", "-n", k8s_namespace, "--wait=true", check=False)
-        handle.stop()
 
 
 def redis_objects(ns: str) -> list[dict[str, Any]]:
