@@ -226,8 +226,8 @@ class Operator:
     # --- events -> keys ---------------------------------------------------------------------
 
     def observe(self, obj: Obj) -> None:
-        """An event on ``obj``: enqueue every key it concerns (what the watches do; tests call
-        it after writing to :class:`~.fakekube.FakeKube`)."""
+        """An event on ``obj``: enqueue every key it concerns (the watches call it; tests call it
+        after writing to :class:`~.fakekube.FakeKube`)."""
         for key in self.keys_for_event(obj):
             self.enqueue(key)
 

@@ -73,8 +73,7 @@ def build_registry(operator: Operator, queue: WorkQueue) -> kopf.OperatorRegistr
                 known.discard(key)
             else:
                 known.add(key)
-        for key in operator.keys_for_event(obj):
-            queue.add(key)
+        operator.observe(obj)
 
     async def resync() -> None:
         """Every resource again now and then: catches whatever no event announced."""
