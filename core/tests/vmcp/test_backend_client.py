@@ -30,10 +30,8 @@ from toolhive.vmcp.backend_client import (
     BackendError,
     BackendUnauthorizedError,
     SessionExpiredError,
-    SSEParser,
-    _answer_opening,
-    _plain_answer,
 )
+from toolhive.vmcp.sse_events import SSEParser, answer_opening, plain_answer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -897,10 +895,10 @@ def test_the_sse_parser_handles_split_lines_crlf_comments_and_multiline_data() -
 
 
 def test_an_answer_is_recognised_by_its_opening_without_parsing_only_when_certain() -> None:
-    opening = _answer_opening(7)
+    opening = answer_opening(7)
     answer = b'{"jsonrpc":"2.0","id":7,"result":{"content":[]}}'
-    assert _plain_answer(answer + b"\r\n", opening) == answer
-    assert _plain_answer(b'{"jsonrpc":"2.0","id":7,"error":{"code":1}}', opening) is not None
+    assert plain_answer(answer + b"\r\n", opening) == answer
+    assert plain_answer(b'{"jsonrpc":"2.0","id":7,"error":{"code":1}}', opening) is not None
     for other in (
         b'{"jsonrpc":"2.0","id":70,"result":{}}',  # another request's answer
         b'{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage"}',  # a server request
@@ -908,8 +906,8 @@ def test_an_answer_is_recognised_by_its_opening_without_parsing_only_when_certai
         b'{"jsonrpc":"2.0","id":7,"result":\n{}}',  # two lines: re-encoded on the slow path
         b'{"jsonrpc":"2.0","id":7,"result":"x"',  # not an object's end
     ):
-        assert _plain_answer(other, opening) is None, other
-    assert _plain_answer(b'{"jsonrpc":"2.0","id":"a\\"b","result":{}}', _answer_opening('a"b'))
+        assert plain_answer(other, opening) is None, other
+    assert plain_answer(b'{"jsonrpc":"2.0","id":"a\\"b","result":{}}', answer_opening('a"b'))
 
 
 def tls_pair(*names: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
