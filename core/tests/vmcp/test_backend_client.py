@@ -1242,3 +1242,55 @@ async def test_no_proxy_hosts_and_loopback_go_direct(monkeypatch: pytest.MonkeyP
             await conn.initialize(INIT, timeout=5)
         await conn.aclose()
         assert proxy.seen == []
+
+
+class _ForeignTransport:
+    """A transport that is no ``asyncio.Transport`` subclass — as uvloop's are (the proxy runs on
+    uvloop whenever it is installed) — delegating everything to a real one."""
+
+    def __init__(self, inner: asyncio.BaseTransport) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_connections_work_over_transports_that_are_no_asyncio_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    original = loop.create_connection
+    foreign: list[_ForeignTransport] = []
+
+    async def create_connection(factory: Any, *args: Any, **kwargs: Any) -> Any:
+        protocol = factory()
+
+        class Handing(asyncio.Protocol):  # hands the protocol the foreign transport
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                foreign.append(_ForeignTransport(transport))
+                protocol.connection_made(foreign[-1])
+
+            def data_received(self, data: bytes) -> None:
+                protocol.data_received(data)
+
+            def eof_received(self) -> bool | None:
+                return protocol.eof_received()  # type: ignore[no-any-return]
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                protocol.connection_lost(exc)
+
+            def pause_writing(self) -> None:
+                protocol.pause_writing()
+
+            def resume_writing(self) -> None:
+                protocol.resume_writing()
+
+        transport, _ = await original(Handing, *args, **kwargs)
+        return transport, protocol
+
+    monkeypatch.setattr(loop, "create_connection", create_connection)
+    async with RawBackend() as raw, connected(raw.url()) as (conn, _):
+        for i in range(3):
+            answer = await conn.request(call(i, "plain", text=f"over {i}"), i, timeout=5)
+            assert text_of(answer) == f"over {i}"
+    assert foreign and not any(isinstance(t, asyncio.Transport) for t in foreign)
