@@ -368,6 +368,24 @@ def test_per_backend_timeouts_are_honoured_beyond_the_default(group: Group):
     assert "did not answer within 1s" in message and took < 3.5, out
 
 
+@pytest.mark.slow
+def test_a_backend_with_a_60s_timeout_answers_at_45s(group: Group):
+    # The check as written (ToolHive's users hit a hard 30 s, stacklok/toolhive#6410):
+    # Go's 30 s default, 60 s for one workload, a 45 s call through the gateway and the
+    # workload's own proxy is answered.
+    url = group.gateway(
+        config(extra="  timeouts:\n    default: 30s\n    perWorkload:\n      dynamic: 60s\n")
+    )
+
+    async def scenario(client: Client) -> tuple[str, float]:
+        started = time.monotonic()
+        result = await client.call_tool("dynamic_sleep", {"seconds": 45})
+        return _text(result), time.monotonic() - started
+
+    text, took = session(url, scenario, read_timeout_seconds=90)
+    assert text == "slept 45s" and took >= 44.9, (text, took)
+
+
 def test_no_layer_caps_a_long_backend_timeout() -> None:
     # Every deadline a forwarded call meets follows the config: the backend's own (60 s), the
     # relay's above the longest, the composite tool's; none is a fixed 30 s.
