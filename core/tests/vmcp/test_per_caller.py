@@ -62,7 +62,7 @@ def test_an_unreachable_backend_awaiting_identity_is_not_retried_on_every_reques
         assert answer["error"]["message"] == "Unknown tool: far_x"
         assert backend.awaiting_identity and backend.retry_at > time.monotonic()
         # Within CALLER_RETRY, requests are served at once, without another attempt.
-        assert virtual._awaiting_identity() == []
+        assert virtual.callers.awaiting_identity() == []
         started = time.monotonic()
         await virtual.send(json.dumps({**call, "id": 2}).encode())
         answer = json.loads(await asyncio.wait_for(virtual.readline(), 5))
@@ -70,7 +70,7 @@ def test_an_unreachable_backend_awaiting_identity_is_not_retried_on_every_reques
         assert backend.retry_at - time.monotonic() <= CALLER_RETRY
         # Later, the next caller's request tries again.
         backend.retry_at = 0.0
-        assert virtual._awaiting_identity() == [backend]
+        assert virtual.callers.awaiting_identity() == [backend]
         await virtual.aclose()
 
     asyncio.run(main())

@@ -27,10 +27,7 @@ import asyncio
 import itertools
 import json
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from toolhive.mcp import methods
@@ -54,6 +51,7 @@ from toolhive.vmcp.aggregation import (
 from toolhive.vmcp.backend_client import BackendError
 from toolhive.vmcp.backends import Backend, CircuitOpenError, own_id
 from toolhive.vmcp.outgoing import INCOMING_AUTHORIZATION
+from toolhive.vmcp.views import CallerViews, View
 
 if TYPE_CHECKING:
     from toolhive.transports.stdio.sessions import SessionTable
@@ -87,23 +85,6 @@ _CHANGED: Final = {
 _RESULT_HEAD: Final = b'{"jsonrpc":"2.0","id":'
 #: How often client requests are checked for a client that went away.
 SWEEP_INTERVAL: Final = 1.0
-#: How long a caller's own view of token-exchange backends is reused before their lists are
-#: read again with that caller's token (ToolHive's per-identity ``capabilityCacheTTL``).
-CALLER_VIEW_TTL: Final = 30.0
-#: Callers whose views are kept at most (least recently used dropped first).
-CALLER_VIEWS: Final = 512
-
-
-@dataclass(slots=True)
-class View:
-    """What a caller sees: the aggregate (routes), the pre-encoded lists, composite tools."""
-
-    aggregate: Aggregate
-    lists: dict[str, bytes]
-    composite_tools: dict[str, dict[str, Any]]
-    step_tools: dict[str, dict[str, Any]]
-    #: When a caller's own view must be read again (``monotonic``); unused for the shared one.
-    expires: float = 0.0
 
 
 class VirtualServer:
@@ -143,12 +124,11 @@ class VirtualServer:
         self._closed = False
         #: Why the lists cannot be served (unresolved ``manual`` conflicts), else ``None``.
         self.aggregation_error: str | None = None
-        #: Backends whose credentials come from each caller (token exchange): with any, every
-        #: caller sees these backends' lists as read with its own token (its own view).
-        self._per_caller: list[Backend] = []
-        #: Incoming ``Authorization`` (identity and credentials) → that caller's view.
-        self._caller_views: OrderedDict[bytes, View] = OrderedDict()
-        self._caller_reads: dict[bytes, asyncio.Task[View | None]] = {}
+        #: With token-exchange backends, every caller sees their lists as read with its own
+        #: token (its own view).
+        self.callers = CallerViews(
+            self.backends, lambda caps: self._build(caps, index=False), self.refresh
+        )
         self.refresh()
 
     # ------------------------------------------------------------------ wiring
@@ -162,12 +142,12 @@ class VirtualServer:
 
     def add_backend(self, backend: Backend) -> None:
         self.backends[backend.name] = backend
-        self._per_caller = [b for b in self.backends.values() if b.per_caller]
+        self.callers.backends_changed()
 
     def remove_backend(self, name: str) -> Backend | None:
         backend = self.backends.pop(name, None)
         if backend is not None:
-            self._per_caller = [b for b in self.backends.values() if b.per_caller]
+            self.callers.backends_changed()
             self.refresh()
         return backend
 
@@ -236,7 +216,7 @@ class VirtualServer:
         for note in view.aggregate.conflicts:
             log.info("aggregation: %s", note)
         # Callers' own views include what just changed: read again on their next request.
-        self._caller_views.clear()
+        self.callers.clear()
         lists = view.lists
         before = self._shared.lists
         self._shared = view
@@ -256,10 +236,10 @@ class VirtualServer:
 
     def _view(self) -> View:
         """The current caller's view: its own when token-exchange backends list for it."""
-        if self._per_caller:
+        if self.callers.per_caller:
             token = INCOMING_AUTHORIZATION.get()
             if token:
-                view = self._caller_views.get(token)
+                view = self.callers.get(token)
                 if view is not None:
                     return view
         return self._shared
@@ -311,86 +291,20 @@ class VirtualServer:
     # ------------------------------------------------------------------ client → backends
 
     def _request(self, msg: dict[str, Any], method: str, line: bytes) -> None:
-        if self._per_caller and method != methods.PING:
+        if self.callers.per_caller and method != methods.PING:
             token = INCOMING_AUTHORIZATION.get()
-            if token:
-                # Token-exchange backends: as ToolHive, each caller's discovery runs with its
-                # own identity. Its first request of any kind (initialize, a list, a call
-                # straight away) opens a backend waiting for a caller, then reads what those
-                # backends list for this caller; that view is reused for CALLER_VIEW_TTL.
-                view = self._caller_views.get(token)
-                if view is None or view.expires <= time.monotonic() or self._awaiting_identity():
-                    self._spawn(self._request_after(token, msg, method, line))
-                    return
-                self._caller_views.move_to_end(token)
+            if token and not self.callers.current(token):
+                # Token-exchange backends: this caller's view is read (with its own token)
+                # before its request is served (see toolhive.vmcp.views).
+                self._spawn(self._request_after(token, msg, method, line))
+                return
         self._dispatch(msg, method, line)
-
-    def _awaiting_identity(self) -> list[Backend]:
-        now = time.monotonic()
-        return [
-            b
-            for b in self._per_caller
-            if b.awaiting_identity and not b.closed and b.retry_at <= now
-        ]
 
     async def _request_after(
         self, token: bytes, msg: dict[str, Any], method: str, line: bytes
     ) -> None:
-        task = self._caller_reads.get(token)
-        if task is None or task.done():
-            # Created here, the task runs with this caller's token (context is inherited).
-            task = asyncio.get_running_loop().create_task(self._read_caller_view(token))
-            self._caller_reads[token] = task
-            task.add_done_callback(lambda done: self._forget_read(token, done))
-        try:
-            await asyncio.shield(task)
-        except Exception:  # never leave the request unanswered: the shared view serves it
-            log.exception("reading the lists for a caller failed")
+        await self.callers.read(token)  # never raises: the shared view serves on failure
         self._dispatch(msg, method, line)
-
-    def _forget_read(self, token: bytes, task: asyncio.Task[View | None]) -> None:
-        if self._caller_reads.get(token) is task:
-            del self._caller_reads[token]
-
-    async def _read_caller_view(self, token: bytes) -> View | None:
-        """Open backends waiting for a caller, then read the token-exchange backends' lists
-        with this caller's token; the caller's view (``None``: the shared one serves)."""
-        waiting = self._awaiting_identity()
-        fresh: set[str] = set()
-        if waiting:
-            results = await asyncio.gather(*(b.connect() for b in waiting), return_exceptions=True)
-            for backend, result in zip(waiting, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.warning(
-                        "backend %s: cannot connect as the caller: %s", backend.name, result
-                    )
-                else:
-                    fresh.add(backend.name)  # its lists were just read with this caller's token
-            self.refresh()
-        usable = [b for b in self.backends.values() if b.healthy and b.capabilities is not None]
-        reread = [b for b in usable if b.per_caller and b.name not in fresh]
-        lists = await asyncio.gather(*(b.fetch_lists() for b in reread), return_exceptions=True)
-        own: dict[str, BackendCapabilities | None] = {}
-        for backend, listed in zip(reread, lists, strict=True):
-            if isinstance(listed, BaseException):
-                # This caller's token may list nothing there: it sees none of that backend.
-                log.info("backend %s: lists as the caller failed: %s", backend.name, listed)
-                own[backend.name] = None
-            else:
-                own[backend.name] = listed
-        caps = [own.get(b.name, b.capabilities) for b in usable]
-        try:
-            view = self._build([c for c in caps if c is not None], index=False)
-        except UnresolvedConflictError as exc:
-            log.warning("aggregation for a caller: %s", exc)
-            return None
-        view.expires = time.monotonic() + CALLER_VIEW_TTL
-        views = self._caller_views
-        views[token] = view
-        views.move_to_end(token)
-        while len(views) > CALLER_VIEWS:
-            views.popitem(last=False)
-        return view
 
     def _dispatch(self, msg: dict[str, Any], method: str, line: bytes) -> None:
         rid = msg["id"]
