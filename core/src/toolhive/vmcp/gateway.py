@@ -194,10 +194,8 @@ class Gateway:
                 await task
         for task in self._connects.values():
             task.cancel()
-        for handle, _ in self._retries.values():
-            if handle is not None:
-                handle.cancel()
-        self._retries.clear()
+        for name in list(self._retries):
+            self._forget_retry(name)
         await asyncio.gather(
             *(b.aclose() for b in self.virtual.backends.values()), return_exceptions=True
         )
@@ -211,9 +209,7 @@ class Gateway:
         changed = False
         for name in [n for n in virtual.backends if n not in targets]:
             backend = virtual.remove_backend(name)
-            retry = self._retries.pop(name, None)
-            if retry is not None and retry[0] is not None:
-                retry[0].cancel()
+            self._forget_retry(name)
             if backend is not None:
                 log.info("backend %s left the group", name)
                 await backend.aclose()
@@ -268,9 +264,7 @@ class Gateway:
             log.exception("backend %s: connecting failed", backend.name)
             self._retry_soon(backend)
             return
-        retry = self._retries.pop(backend.name, None)
-        if retry is not None and retry[0] is not None:
-            retry[0].cancel()
+        self._forget_retry(backend.name)
         if self.virtual.backends.get(backend.name) is backend:
             log.info(
                 "backend %s: %d tools",
@@ -285,12 +279,8 @@ class Gateway:
         gateway — the usual order in a Kubernetes namespace — is not missing for a whole interval."""
         if self.virtual.backends.get(backend.name) is not backend:
             return  # it left the group meanwhile
-        previous = self._retries.get(backend.name)
-        attempt = 0
-        if previous is not None:
-            if previous[0] is not None:
-                previous[0].cancel()
-            attempt = previous[1] + 1
+        previous = self._forget_retry(backend.name)
+        attempt = 0 if previous is None else previous + 1
         delay = 2.0 ** min(attempt, 16)
         if delay >= self.health_interval:
             # From here on the health loop's own retries are as soon.
@@ -303,6 +293,16 @@ class Gateway:
 
         handle = asyncio.get_running_loop().call_later(delay, again)
         self._retries[backend.name] = (handle, attempt)
+
+    def _forget_retry(self, name: str) -> int | None:
+        """Cancel ``name``'s pending quick retry; how many failures came before it, if any."""
+        retry = self._retries.pop(name, None)
+        if retry is None:
+            return None
+        handle, attempt = retry
+        if handle is not None:
+            handle.cancel()
+        return attempt
 
     async def _health_loop(self) -> None:
         while True:
